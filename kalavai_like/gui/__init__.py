@@ -1,0 +1,1 @@
+"""The PySide6 tray app: a thin client of the agent's LocalAPI."""

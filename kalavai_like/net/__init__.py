@@ -1,0 +1,1 @@
+"""The private overlay network: WireGuard hub and spokes, one namespace per membership."""
