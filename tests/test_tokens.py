@@ -115,15 +115,15 @@ def test_random_text_raises_only_token_errors(text):
         pass
 
 
-_VALID, _ = tokens.mint(
-    platform=PLATFORM, pool_id="p1", pool_name="science", expires_at=NOW + 3600
-)
+_VALID, _ = tokens.mint(platform=PLATFORM, pool_id="p1", pool_name="science", expires_at=NOW + 3600)
 
 
 @settings(max_examples=5000, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.integers(0, len(_VALID)), st.sampled_from(["del", "ins", "sub"]), st.characters()),
+        st.tuples(
+            st.integers(0, len(_VALID)), st.sampled_from(["del", "ins", "sub"]), st.characters()
+        ),
         min_size=1,
         max_size=4,
     )

@@ -36,7 +36,8 @@ def main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks for errors.", envvar="KALAVAI_LIKE_DEBUG")
+        bool,
+        typer.Option("--debug", help="Show tracebacks for errors.", envvar="KALAVAI_LIKE_DEBUG"),
     ] = False,
 ) -> None:
     global _debug

@@ -6,5 +6,8 @@ import sys
 
 
 def run() -> None:
-    print("kalavai-like-tray: the tray app is not built yet; use the kalavai-like CLI.", file=sys.stderr)
+    print(
+        "kalavai-like-tray: the tray app is not built yet; use the kalavai-like CLI.",
+        file=sys.stderr,
+    )
     sys.exit(1)
