@@ -1,1 +1,41 @@
-"""The private overlay network: WireGuard hub and spokes, one namespace per membership."""
+"""The private overlay network: WireGuard hub and spokes, one namespace per membership.
+
+Import what the agent needs from here; `Overlay` is the real thing, `FakeOverlay`
+(kalavai_like.net.fake) the in-memory stand-in with the same methods.
+"""
+
+from __future__ import annotations
+
+from kalavai_like.net.cleanup import Leftovers
+from kalavai_like.net.config import (
+    BackendInfo,
+    HubConfig,
+    HubStatus,
+    KeyPair,
+    Peer,
+    PeerStatus,
+    SpokeConfig,
+    SpokeStatus,
+)
+from kalavai_like.net.keys import generate_keypair, public_key
+from kalavai_like.net.overlay import Overlay, OverlayAPI
+from kalavai_like.net.spoke import check_subnet_free
+from kalavai_like.net.wireguard import probe_backend
+
+__all__ = [
+    "BackendInfo",
+    "HubConfig",
+    "HubStatus",
+    "KeyPair",
+    "Leftovers",
+    "Overlay",
+    "OverlayAPI",
+    "Peer",
+    "PeerStatus",
+    "SpokeConfig",
+    "SpokeStatus",
+    "check_subnet_free",
+    "generate_keypair",
+    "probe_backend",
+    "public_key",
+]

@@ -1,0 +1,239 @@
+"""What the overlay is asked to build (configs) and what it reports (statuses), validated.
+
+Configs are frozen dataclasses checked in `__post_init__`, so a bad field fails with
+`InvalidInput` before anything touches the system. `Names` derives every system name of one
+membership from its prefix and name, so creation, status and cleanup agree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from kalavai_like.net import validate
+
+POLICIES = ("pool", "internet")
+BACKENDS = ("auto", "kernel", "userspace")
+NETNS_DIR = "/run/netns"
+
+
+@dataclass(frozen=True)
+class Names:
+    """System names of one membership: `<prefix>-<name>` plus a role letter."""
+
+    prefix: str
+    name: str
+
+    @property
+    def stem(self) -> str:
+        return f"{self.prefix}-{self.name}"
+
+    @property
+    def netns(self) -> str:
+        return self.stem
+
+    @property
+    def netns_path(self) -> str:
+        return f"{NETNS_DIR}/{self.netns}"
+
+    @property
+    def wg(self) -> str:
+        """WireGuard interface; unique machine-wide (wireguard-go's sockets are global)."""
+        return f"{self.stem}w"
+
+    @property
+    def underlay(self) -> str:
+        """Underlay veth end inside the membership namespace."""
+        return f"{self.stem}u"
+
+    @property
+    def host_veth(self) -> str:
+        """Underlay veth end in the host namespace."""
+        return f"{self.stem}h"
+
+    @property
+    def host_table(self) -> str:
+        """nftables table in the host namespace (NAT and guard rules)."""
+        return f"{self.prefix}_{self.name}"
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An X25519 key pair, base64. Never log `private`."""
+
+    private: str = field(repr=False)
+    public: str
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Which WireGuard implementation runs: `kernel` or `userspace` (wireguard-go)."""
+
+    kind: str
+    version: str
+
+
+def _check_common(prefix: str, name: str, private_key: str, mtu: int, backend: str) -> None:
+    validate.prefix(prefix)
+    validate.name(name, prefix)
+    validate.key(private_key, "private_key")
+    validate.choice(backend, BACKENDS, "backend")
+
+
+def _check_pool(
+    address: str, address6: str | None, pool_subnet: str, pool_subnet6: str | None, mtu: int
+) -> None:
+    validate.interface_address(address, 4, "address")
+    validate.network(pool_subnet, 4, "pool_subnet")
+    validate.inside(address, pool_subnet, "address")
+    if (address6 is None) != (pool_subnet6 is None):
+        raise validate.InvalidInput(
+            "Invalid address", "address6 and pool_subnet6 must be given together"
+        )
+    if address6 is not None and pool_subnet6 is not None:
+        validate.interface_address(address6, 6, "address6")
+        validate.network(pool_subnet6, 6, "pool_subnet6")
+        validate.inside(address6, pool_subnet6, "address6")
+    validate.mtu(mtu, ipv6=address6 is not None)
+
+
+@dataclass(frozen=True)
+class SpokeConfig:
+    """One membership on a worker: a namespace with WireGuard to the pool's hub."""
+
+    prefix: str
+    name: str
+    private_key: str = field(repr=False)
+    address: str
+    address6: str | None
+    hub_public_key: str
+    hub_endpoint: str
+    pool_subnet: str
+    pool_subnet6: str | None
+    policy: str = "pool"
+    mtu: int = 1280
+    keepalive: int = 25
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_common(self.prefix, self.name, self.private_key, self.mtu, self.backend)
+        _check_pool(self.address, self.address6, self.pool_subnet, self.pool_subnet6, self.mtu)
+        validate.key(self.hub_public_key, "hub_public_key")
+        validate.endpoint(self.hub_endpoint)
+        validate.choice(self.policy, POLICIES, "policy")
+        validate.keepalive(self.keepalive)
+
+    @property
+    def names(self) -> Names:
+        return Names(self.prefix, self.name)
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """A pool's hub: WireGuard at overlay .1 in its own namespace, reached on listen_port."""
+
+    prefix: str
+    name: str
+    private_key: str = field(repr=False)
+    address: str
+    address6: str | None
+    listen_port: int
+    pool_subnet: str
+    pool_subnet6: str | None
+    mtu: int = 1280
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        _check_common(self.prefix, self.name, self.private_key, self.mtu, self.backend)
+        _check_pool(self.address, self.address6, self.pool_subnet, self.pool_subnet6, self.mtu)
+        validate.port(self.listen_port, "listen_port")
+
+    @property
+    def names(self) -> Names:
+        return Names(self.prefix, self.name)
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A spoke as the hub sees it: its key and its overlay address(es) as /32 and /128."""
+
+    public_key: str
+    address: str
+    address6: str | None = None
+
+    def __post_init__(self) -> None:
+        validate.key(self.public_key, "peer public_key")
+        a = ipaddress.ip_interface(validate.interface_address(self.address, 4, "peer address"))
+        if a.network.prefixlen != 32:
+            raise validate.InvalidInput(
+                "Invalid address", f"peer address {self.address} must be a /32"
+            )
+        if self.address6 is not None:
+            a6 = ipaddress.ip_interface(
+                validate.interface_address(self.address6, 6, "peer address6")
+            )
+            if a6.network.prefixlen != 128:
+                raise validate.InvalidInput(
+                    "Invalid address", f"peer address6 {self.address6} must be a /128"
+                )
+
+    @property
+    def allowed_ips(self) -> tuple[str, ...]:
+        ips = [str(ipaddress.ip_interface(self.address).network)]
+        if self.address6:
+            ips.append(str(ipaddress.ip_interface(self.address6).network))
+        return tuple(ips)
+
+
+@dataclass(frozen=True)
+class SpokeStatus:
+    """A spoke as it is now. `netns_path` is what a container joins (`--network ns:PATH`)."""
+
+    prefix: str
+    name: str
+    netns: str
+    netns_path: str
+    interface: str
+    address: str | None
+    address6: str | None
+    latest_handshake_age: float | None  # seconds; None before the first handshake
+    rx_bytes: int
+    tx_bytes: int
+    backend: str
+    backend_version: str
+    process_alive: bool  # wireguard-go running (always True for the kernel backend)
+    pid: int | None
+
+    @property
+    def healthy(self) -> bool:
+        return self.process_alive and self.address is not None
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    """One peer on the hub: its allowed IPs and handshake age."""
+
+    public_key: str
+    allowed_ips: tuple[str, ...]
+    latest_handshake_age: float | None
+    rx_bytes: int
+    tx_bytes: int
+
+
+@dataclass(frozen=True)
+class HubStatus:
+    """A hub as it is now. The pool's head container joins `netns_path`."""
+
+    prefix: str
+    name: str
+    netns: str
+    netns_path: str
+    interface: str
+    address: str | None
+    address6: str | None
+    listen_port: int | None
+    peers: tuple[PeerStatus, ...]
+    backend: str
+    backend_version: str
+    process_alive: bool
+    pid: int | None

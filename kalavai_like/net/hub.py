@@ -1,0 +1,168 @@
+"""The pool's hub: WireGuard at overlay .1 in its own namespace, peers applied as a diff.
+
+Layout mirrors a spoke (namespace `p-n`, underlay `p-nu`/`p-nh`, WireGuard `p-nw`); the host
+DNATs UDP `listen_port` arriving on its own addresses into the namespace. Inside, the hub
+forwards between spokes within the pool subnet only, and the pool's head container can join
+the namespace to sit on overlay .1 and reach nothing but the pool.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+from kalavai_like.errors import Conflict, InvalidInput
+from kalavai_like.net import firewall, namespace, spoke, wireguard
+from kalavai_like.net.config import BackendInfo, HubConfig, HubStatus, Names, Peer, PeerStatus
+from kalavai_like.net.runner import CommandRunner
+from kalavai_like.net.steps import Steps
+from kalavai_like.net.wireguard import Device, PeerSpec
+
+
+def up(runner: CommandRunner, cfg: HubConfig, backend: BackendInfo, underlay_range: str) -> None:
+    """Build the hub; on any failure undo everything and raise naming the step."""
+    n = cfg.names
+    spoke.check_subnet_free(cfg.pool_subnet)
+    if cfg.pool_subnet6:
+        spoke.check_subnet_free(cfg.pool_subnet6)
+    if namespace.exists(n.netns):
+        raise Conflict("Already up", f"namespace {n.netns} exists: bring it down first")
+    steps = Steps(f"Bringing up hub {n.stem}")
+    dev = spoke.device(n, backend)
+    with steps.step("creating the namespace"):
+        namespace.create(n.netns)
+        steps.undo("namespace", lambda: namespace.remove(n.netns))
+    with steps.step("creating the underlay"):
+        underlay = namespace.allocate_underlay(underlay_range)
+        namespace.add_underlay(n.host_veth, n.underlay, n.netns, underlay)
+        steps.undo("underlay", lambda: namespace.delete_link(n.host_veth))
+    host_ip, ns_ip = (str(h) for h in list(underlay.hosts())[:2])
+    with steps.step("enabling forwarding"):
+        namespace.sysctl(None, "net/ipv4/ip_forward", "1")
+        namespace.sysctl(n.netns, "net/ipv4/ip_forward", "1")
+        if cfg.pool_subnet6:
+            namespace.sysctl(n.netns, "net/ipv6/conf/all/forwarding", "1")
+    with steps.step(f"forwarding UDP {cfg.listen_port} from the host"):
+        rules = firewall.host_hub_ruleset(
+            n.host_table, n.host_veth, str(underlay), ns_ip, cfg.listen_port
+        )
+        firewall.apply(runner, rules)
+        steps.undo("host NAT rules", lambda: firewall.delete_table(runner, n.host_table))
+    with steps.step("loading the namespace firewall"):
+        rules = firewall.hub_ruleset(
+            n.wg, n.underlay, cfg.pool_subnet, cfg.pool_subnet6, cfg.listen_port
+        )
+        firewall.apply(runner, rules, n.netns)
+    with steps.step("routing the underlay"):
+        namespace.set_routes(n.netns, host_ip, ["0.0.0.0/0"])
+    with steps.step(f"starting WireGuard ({backend.kind})"):
+        spoke.start_device(runner, dev)
+        steps.undo("WireGuard", lambda: spoke.stop_device(runner, n))
+    with steps.step("configuring WireGuard"):
+        conf = wireguard.render_conf(cfg.private_key, cfg.listen_port, [])
+        wireguard.sync_conf(runner, dev, conf)
+    with steps.step("addressing the WireGuard interface"):
+        addrs = [cfg.address] + ([cfg.address6] if cfg.address6 else [])
+        namespace.configure_wg_link(n.netns, n.wg, addrs, cfg.mtu)
+
+
+def down(runner: CommandRunner, names: Names) -> None:
+    """Remove the hub. Idempotent."""
+    spoke.down(runner, names)
+
+
+def _check_peers(peers: Sequence[Peer]) -> None:
+    keys: set[str] = set()
+    ips: dict[str, str] = {}
+    for p in peers:
+        if p.public_key in keys:
+            raise InvalidInput("Duplicate peer", f"public key {p.public_key} is listed twice")
+        keys.add(p.public_key)
+        for ip in p.allowed_ips:
+            if ip in ips:
+                raise InvalidInput(
+                    "Duplicate peer address",
+                    f"{ip} is given to two peers ({ips[ip]}, {p.public_key})",
+                )
+            ips[ip] = p.public_key
+
+
+def _norm(ips: Sequence[str]) -> frozenset[str]:
+    return frozenset(str(ipaddress.ip_network(ip, strict=False)) for ip in ips)
+
+
+def set_peers(
+    runner: CommandRunner, names: Names, backend: BackendInfo, peers: Sequence[Peer]
+) -> None:
+    """Make the hub's peers exactly `peers`, touching only those added, removed or changed.
+
+    Raises:
+        InvalidInput: duplicate keys or addresses.
+        NotFound-like SystemProblem: the hub interface is not running.
+    """
+    _check_peers(peers)
+    kind, _ = spoke.backend_of(names, backend)
+    dev = Device(names.wg, names.netns, kind)
+    current = {k: _norm(v) for k, v in wireguard.allowed_ips(runner, dev).items()}
+    wanted = {p.public_key: p for p in peers}
+    remove = [k for k in current if k not in wanted]
+    upsert = [
+        PeerSpec(p.public_key, p.allowed_ips)
+        for k, p in wanted.items()
+        if current.get(k) != _norm(p.allowed_ips)
+    ]
+    wireguard.update_peers(runner, dev, upsert, remove)
+
+
+def status(runner: CommandRunner, names: Names, probed: BackendInfo) -> HubStatus | None:
+    """The hub as it is, None when its namespace does not exist."""
+    if not namespace.exists(names.netns):
+        return None
+    kind, pid = spoke.backend_of(names, probed)
+    alive = pid is not None if kind == "userspace" else namespace.link_exists(names.netns, names.wg)
+    addrs = namespace.addresses_of(names.netns, names.wg)
+    v4 = next((a for a in addrs if ipaddress.ip_interface(a).version == 4), None)
+    v6 = next((a for a in addrs if ipaddress.ip_interface(a).version == 6), None)
+    peers: list[PeerStatus] = []
+    port = None
+    if alive:
+        dev = Device(names.wg, names.netns, kind)
+        stamps = wireguard.latest_handshakes(runner, dev)
+        moved = wireguard.transfer(runner, dev)
+        for key, ips in sorted(wireguard.allowed_ips(runner, dev).items()):
+            rx, tx = moved.get(key, (0, 0))
+            peers.append(PeerStatus(key, ips, wireguard.handshake_age(stamps, key), rx, tx))
+        port = wireguard.listen_port(runner, dev)
+    return HubStatus(
+        prefix=names.prefix, name=names.name, netns=names.netns, netns_path=names.netns_path,
+        interface=names.wg, address=v4, address6=v6, listen_port=port, peers=tuple(peers),
+        backend=kind, backend_version=probed.version if probed.kind == kind else "unknown",
+        process_alive=alive, pid=pid,
+    )  # fmt: skip
+
+
+def ensure(
+    runner: CommandRunner, cfg: HubConfig, backend: BackendInfo, underlay_range: str,
+    peers: Sequence[Peer] | None,
+) -> bool:  # fmt: skip
+    """Repair the hub toward `cfg` (and `peers` when given); True when something was rebuilt."""
+    n = cfg.names
+    rebuilt = False
+    if spoke.underlay_of(n) is None or not namespace.links_with(n.host_veth):
+        down(runner, n)
+        up(runner, cfg, backend, underlay_range)
+        rebuilt = True
+    elif wireguard.find_pid(n.wg) is None and not namespace.link_exists(n.netns, n.wg):
+        steps = Steps(f"Repairing hub {n.stem}")
+        dev = spoke.device(n, backend)
+        with steps.step("restarting WireGuard"):
+            spoke.stop_device(runner, n)
+            spoke.start_device(runner, dev)
+            conf = wireguard.render_conf(cfg.private_key, cfg.listen_port, [])
+            wireguard.sync_conf(runner, dev, conf)
+            addrs = [cfg.address] + ([cfg.address6] if cfg.address6 else [])
+            namespace.configure_wg_link(n.netns, n.wg, addrs, cfg.mtu)
+        rebuilt = True
+    if peers is not None:
+        set_peers(runner, n, backend, peers)
+    return rebuilt

@@ -1,0 +1,270 @@
+"""The worker side of a membership: namespace, NAT'd underlay, WireGuard to the hub, lockdown.
+
+Layout for prefix `p` and name `n`: namespace `p-n` holding the underlay veth end `p-nu`
+(169.254.x.2/30) and the WireGuard interface `p-nw`; the host keeps `p-nh` (169.254.x.1/30)
+and an nft table `p_n` that masquerades the underlay and admits only UDP to the hub (plus the
+public internet with the `internet` policy). The namespace's own nft table drops everything
+but the pool over WireGuard and UDP to the hub over the underlay.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+
+from kalavai_like.errors import Conflict, InvalidInput, SystemProblem
+from kalavai_like.net import firewall, namespace, wireguard
+from kalavai_like.net.config import BackendInfo, Names, SpokeConfig, SpokeStatus
+from kalavai_like.net.runner import CommandRunner
+from kalavai_like.net.steps import Steps
+from kalavai_like.net.wireguard import Device, PeerSpec
+
+
+def check_subnet_free(subnet: str) -> None:
+    """Refuse a pool subnet that overlaps a route or address of the host namespace.
+
+    Raises:
+        InvalidInput: the subnet is malformed.
+        Conflict: it overlaps a local route (named in the message).
+    """
+    try:
+        net = ipaddress.ip_network(subnet, strict=True)
+    except ValueError:
+        raise InvalidInput(
+            "Invalid subnet", f"{subnet!r} is not a subnet like 10.42.0.0/16"
+        ) from None
+    for route in namespace.host_routes():
+        if route.version == net.version and route.overlaps(net):  # type: ignore[arg-type]
+            raise Conflict(
+                "Pool subnet overlaps a local network",
+                f"pool subnet {net} overlaps the local route {route}: this machine already uses "
+                "those addresses, so the pool needs a different subnet",
+            )
+    for addr in namespace.host_addresses():
+        if addr.version == net.version and addr.ip in net and not addr.ip.is_loopback:
+            raise Conflict(
+                "Pool subnet overlaps a local network",
+                f"pool subnet {net} contains this machine's address {addr}",
+            )
+
+
+def resolve_hub(endpoint: str) -> tuple[str, int]:
+    """The hub endpoint's IPv4 address and port (the underlay is IPv4).
+
+    Raises:
+        SystemProblem: the host name does not resolve to an IPv4 address.
+    """
+    host, _, port = endpoint.rpartition(":")
+    host = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError):
+        infos = []
+    if not infos:
+        raise SystemProblem(
+            "Hub endpoint does not resolve",
+            f"{host} has no IPv4 address: check the endpoint (the underlay is IPv4 only)",
+        )
+    return str(infos[0][4][0]), int(port)
+
+
+def device(names: Names, backend: BackendInfo) -> Device:
+    return Device(names.wg, names.netns, backend.kind)
+
+
+def start_device(runner: CommandRunner, dev: Device) -> int | None:
+    """Create the WireGuard interface in its namespace; the wireguard-go PID if userspace."""
+    if dev.kind == "kernel":
+        namespace.create_kernel_wg(dev.netns, dev.ifname)
+        return None
+    return wireguard.start_userspace(runner, dev)
+
+
+def stop_device(runner: CommandRunner, names: Names) -> None:
+    wireguard.stop_userspace(runner, wireguard.find_pid(names.wg), names.wg)
+    namespace.delete_link(names.wg, names.netns)
+
+
+def _wg_conf(cfg: SpokeConfig, hub_ip: str, hub_port: int) -> str:
+    allowed = (cfg.pool_subnet, cfg.pool_subnet6) if cfg.pool_subnet6 else (cfg.pool_subnet,)
+    peer = PeerSpec(cfg.hub_public_key, allowed, f"{hub_ip}:{hub_port}", cfg.keepalive)
+    return wireguard.render_conf(cfg.private_key, None, [peer])
+
+
+def _host_nets() -> list[str]:
+    nets = {str(r) for r in namespace.host_routes() if r.version == 4}
+    nets |= {f"{a.ip}/32" for a in namespace.host_addresses() if a.version == 4}
+    return sorted(nets)
+
+
+def configure(
+    runner: CommandRunner, cfg: SpokeConfig, dev: Device, underlay: ipaddress.IPv4Network,
+    hub_ip: str, hub_port: int, steps: Steps,
+) -> None:  # fmt: skip
+    """Firewalls, routes, WireGuard config and addresses; every part idempotent."""
+    n = cfg.names
+    host_ip = str(next(underlay.hosts()))
+    host_nets = _host_nets()
+    with steps.step("enabling forwarding in the host namespace"):
+        namespace.sysctl(None, "net/ipv4/ip_forward", "1")
+    with steps.step("loading the host's NAT rules"):
+        firewall.apply(
+            runner,
+            firewall.host_spoke_ruleset(
+                n.host_table, n.host_veth, str(underlay), hub_ip, hub_port, cfg.policy, host_nets
+            ),
+        )
+        steps.undo("host NAT rules", lambda: firewall.delete_table(runner, n.host_table))
+    with steps.step("loading the namespace firewall"):
+        rules = firewall.PoolRules(
+            n.wg, n.underlay, cfg.pool_subnet, cfg.pool_subnet6, hub_ip, hub_port
+        )
+        firewall.apply(runner, firewall.spoke_ruleset(rules, cfg.policy, host_nets), n.netns)
+    with steps.step("routing the underlay"):
+        dst = "0.0.0.0/0" if cfg.policy == "internet" else f"{hub_ip}/32"
+        namespace.set_routes(n.netns, host_ip, [dst])
+    with steps.step("configuring WireGuard"):
+        wireguard.sync_conf(runner, dev, _wg_conf(cfg, hub_ip, hub_port))
+    with steps.step("addressing the WireGuard interface"):
+        addrs = [cfg.address] + ([cfg.address6] if cfg.address6 else [])
+        namespace.configure_wg_link(n.netns, n.wg, addrs, cfg.mtu)
+
+
+def wait_handshake(runner: CommandRunner, dev: Device, cfg: SpokeConfig, timeout: float) -> None:
+    """Poll until the hub peer has a handshake.
+
+    Raises:
+        SystemProblem: none within `timeout`, with what to check.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        if wireguard.latest_handshakes(runner, dev).get(cfg.hub_public_key, 0):
+            return
+        if time.monotonic() >= deadline:
+            raise SystemProblem(
+                "No handshake with the hub",
+                f"no reply from the hub at {cfg.hub_endpoint} within {timeout:g} s: check that "
+                "UDP to that port is not blocked (firewall, router port forward), that the "
+                "endpoint is right, and that the hub has this device's public key",
+            )
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.05)
+
+
+def up(
+    runner: CommandRunner, cfg: SpokeConfig, backend: BackendInfo, underlay_range: str,
+    handshake_timeout: float,
+) -> None:  # fmt: skip
+    """Build the membership; on any failure undo everything and raise naming the step."""
+    n = cfg.names
+    check_subnet_free(cfg.pool_subnet)
+    if cfg.pool_subnet6:
+        check_subnet_free(cfg.pool_subnet6)
+    hub_ip, hub_port = resolve_hub(cfg.hub_endpoint)
+    if namespace.exists(n.netns):
+        raise Conflict("Already up", f"namespace {n.netns} exists: bring it down first")
+    steps = Steps(f"Bringing up {n.stem}")
+    dev = device(n, backend)
+    with steps.step("creating the namespace"):
+        namespace.create(n.netns)
+        steps.undo("namespace", lambda: namespace.remove(n.netns))
+    with steps.step("creating the underlay"):
+        underlay = namespace.allocate_underlay(underlay_range)
+        namespace.add_underlay(n.host_veth, n.underlay, n.netns, underlay)
+        steps.undo("underlay", lambda: namespace.delete_link(n.host_veth))
+    with steps.step(f"starting WireGuard ({backend.kind})"):
+        start_device(runner, dev)  # cleans up after itself if it fails
+        steps.undo("WireGuard", lambda: stop_device(runner, n))
+    configure(runner, cfg, dev, underlay, hub_ip, hub_port, steps)
+    with steps.step("waiting for the first handshake"):
+        wait_handshake(runner, dev, cfg, handshake_timeout)
+
+
+def down(runner: CommandRunner, names: Names) -> None:
+    """Remove the membership: process, namespace, host veth and rules. Idempotent."""
+    stop_device(runner, names)
+    namespace.remove(names.netns)
+    namespace.delete_link(names.host_veth)
+    firewall.delete_table(runner, names.host_table)
+
+
+def underlay_of(names: Names) -> ipaddress.IPv4Network | None:
+    for addr in namespace.addresses_of(names.netns, names.underlay):
+        iface = ipaddress.ip_interface(addr)
+        if iface.version == 4:
+            return iface.network  # type: ignore[return-value]
+    return None
+
+
+def backend_of(names: Names, probed: BackendInfo) -> tuple[str, int | None]:
+    """Which backend runs this interface now, and wireguard-go's PID if userspace."""
+    pid = wireguard.find_pid(names.wg)
+    if pid is not None:
+        return "userspace", pid
+    kind = namespace.link_kind(names.netns, names.wg)
+    return ("kernel" if kind == "wireguard" else "userspace"), None
+
+
+def status(
+    runner: CommandRunner, names: Names, probed: BackendInfo, hub_key: str | None = None
+) -> SpokeStatus | None:
+    """The spoke as it is, None when its namespace does not exist."""
+    if not namespace.exists(names.netns):
+        return None
+    kind, pid = backend_of(names, probed)
+    alive = pid is not None if kind == "userspace" else namespace.link_exists(names.netns, names.wg)
+    addrs = namespace.addresses_of(names.netns, names.wg)
+    v4 = next((a for a in addrs if ipaddress.ip_interface(a).version == 4), None)
+    v6 = next((a for a in addrs if ipaddress.ip_interface(a).version == 6), None)
+    age, rx, tx = None, 0, 0
+    if alive:
+        dev = Device(names.wg, names.netns, kind)
+        stamps = wireguard.latest_handshakes(runner, dev)
+        key = hub_key or next(iter(stamps), None)
+        if key is not None:
+            age = wireguard.handshake_age(stamps, key)
+            rx, tx = wireguard.transfer(runner, dev).get(key, (0, 0))
+    version = probed.version if probed.kind == kind else "unknown"
+    return SpokeStatus(
+        prefix=names.prefix, name=names.name, netns=names.netns, netns_path=names.netns_path,
+        interface=names.wg, address=v4, address6=v6, latest_handshake_age=age, rx_bytes=rx,
+        tx_bytes=tx, backend=kind, backend_version=version, process_alive=alive, pid=pid,
+    )  # fmt: skip
+
+
+def ensure(
+    runner: CommandRunner, cfg: SpokeConfig, backend: BackendInfo, underlay_range: str,
+    handshake_timeout: float,
+) -> bool:  # fmt: skip
+    """Repair the spoke toward `cfg`; returns True when something had to be rebuilt.
+
+    A missing namespace or underlay means a full rebuild; a dead wireguard-go is restarted and
+    reconfigured in place (same namespace, so a worker container inside keeps running).
+    """
+    n = cfg.names
+    underlay = underlay_of(n) if namespace.exists(n.netns) else None
+    if underlay is None or not namespace.links_with(n.host_veth):
+        down(runner, n)
+        up(runner, cfg, backend, underlay_range, handshake_timeout)
+        return True
+    hub_ip, hub_port = resolve_hub(cfg.hub_endpoint)
+    dev = device(n, backend)
+    steps = Steps(f"Repairing {n.stem}")
+    rebuilt = False
+    healthy = (
+        wireguard.find_pid(n.wg) is not None and namespace.link_exists(n.netns, n.wg)
+        if backend.kind == "userspace"
+        else namespace.link_exists(n.netns, n.wg)
+    )
+    if not healthy:
+        with steps.step("restarting WireGuard"):
+            stop_device(runner, n)
+            start_device(runner, dev)
+        rebuilt = True
+    configure(runner, cfg, dev, underlay, hub_ip, hub_port, steps)
+    if rebuilt:
+        with steps.step("waiting for the first handshake"):
+            wait_handshake(runner, dev, cfg, handshake_timeout)
+    return rebuilt
