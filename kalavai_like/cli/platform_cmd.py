@@ -2,8 +2,126 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from kalavai_like.errors import InvalidInput
 
 app = typer.Typer(
     help="Run the platform server (accounts, pools, tokens, credit).", no_args_is_help=True
 )
+
+
+def _default_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("kalavai-like")) / "platform"
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(help="TCP port (0 picks a free one).", envvar="KALAVAI_LIKE_PLATFORM_PORT"),
+    ] = 8700,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the SQLite database lives.", envvar="KALAVAI_LIKE_PLATFORM_DATA_DIR"
+        ),
+    ] = None,
+    database_url: Annotated[
+        str,
+        typer.Option(
+            help="postgresql://... to use PostgreSQL (default: SQLite in the data dir). "
+            "Prefer the environment variable: it keeps a password out of `ps`.",
+            envvar="KALAVAI_LIKE_DATABASE_URL",
+        ),
+    ] = "",
+    public_url: Annotated[
+        str,
+        typer.Option(
+            help="URL clients use to reach this platform (baked into join tokens). "
+            "Default: http://HOST:PORT.",
+            envvar="KALAVAI_LIKE_PUBLIC_URL",
+        ),
+    ] = "",
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (use more than 1 with PostgreSQL).")
+    ] = 1,
+    address_holdback: Annotated[
+        float, typer.Option(help="Seconds a freed overlay address waits before reuse.")
+    ] = 24 * 3600.0,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve the platform's HTTP API (migrating the database first)."""
+    import os
+    import socket
+
+    import uvicorn
+
+    from kalavai_like.platform.app import SETTINGS_ENV, create_app, prepare, settings_to_env
+    from kalavai_like.platform.db import Database
+    from kalavai_like.platform.settings import PlatformSettings
+    from kalavai_like.tokens import normalize_platform_url
+
+    if not 0 <= port <= 65535:
+        raise InvalidInput("Bad port", f"--port must be 1-65535 (or 0 for any); got {port}.")
+    if not 1 <= workers <= 64:
+        raise InvalidInput("Bad worker count", f"--workers must be 1-64; got {workers}.")
+    if address_holdback < 0:
+        raise InvalidInput("Bad hold-back", "--address-holdback must be 0 or more seconds.")
+    data_dir = (data_dir or _default_data_dir()).expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        raise InvalidInput("Cannot listen", f"{host}:{port}: {exc.strerror}.") from None
+    bound_port = sock.getsockname()[1]
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{bound_port}"
+    try:
+        public = normalize_platform_url(public_url or url)
+    except ValueError:
+        raise InvalidInput("Bad public URL", "--public-url must be an http(s) URL.") from None
+    cfg = PlatformSettings(
+        data_dir=data_dir,
+        public_url=public,
+        database_url=database_url,
+        address_holdback=address_holdback,
+    )
+    db = Database(cfg.resolved_database_url)
+    try:
+        prepare(db)
+    except Exception as exc:  # a library error at the boundary: say what failed, no traceback
+        from kalavai_like.errors import PlatformUnavailable
+
+        raise PlatformUnavailable(
+            "Database unavailable", f"Could not open or migrate the database: {exc}"
+        ) from None
+    finally:
+        db.dispose()
+    print(f"kalavai-like platform serving at {url} (public URL {public}, {db.dialect})", flush=True)
+    if workers == 1:
+        uvicorn.run(
+            create_app(cfg, migrate=False),
+            fd=sock.fileno(),
+            log_level=log_level,
+            proxy_headers=False,
+        )
+    else:
+        os.environ[SETTINGS_ENV] = settings_to_env(cfg)
+        uvicorn.run(
+            "kalavai_like.platform.app:app_from_env",
+            factory=True,
+            fd=sock.fileno(),
+            workers=workers,
+            log_level=log_level,
+            proxy_headers=False,
+        )

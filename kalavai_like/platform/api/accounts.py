@@ -1,0 +1,135 @@
+"""Accounts: sign-up, log-in and log-out, the caller's profile, and account keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from kalavai_like.errors import AuthError, Conflict
+from kalavai_like.platform import credentials
+from kalavai_like.platform.auth import Db, LoginThrottle, Settings, User, find_user_by_email
+from kalavai_like.platform.models import AccountKey, ApiToken, now
+from kalavai_like.platform.models import User as UserRow
+from kalavai_like.platform.problems import Problem, not_found
+from kalavai_like.platform.schemas import (
+    AccountKeyCreated,
+    AccountKeyIn,
+    AccountKeyOut,
+    Credentials,
+    LogIn,
+    SessionOut,
+    UserOut,
+    UserRef,
+)
+from kalavai_like.platform.views import iso, iso_req
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+Id = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
+def _user_out(u: UserRow) -> UserOut:
+    return UserOut(id=u.id, email=u.email, created_at=iso_req(u.created_at))
+
+
+@router.post("/accounts", status_code=201, response_model=UserOut)
+def sign_up(body: Credentials, db: Db) -> UserOut:
+    """Create an account."""
+    email = body.email.lower()
+    password_hash = credentials.hash_password(body.password)
+    try:
+        with db.write() as s:
+            if find_user_by_email(s, email) is not None:
+                raise Conflict("Email taken", f"An account for {email} exists. Log in instead.")
+            user = UserRow(email=email, password_hash=password_hash)
+            s.add(user)
+            s.flush()
+            return _user_out(user)
+    except IntegrityError:
+        raise Conflict("Email taken", f"An account for {email} exists. Log in instead.") from None
+
+
+@router.post("/sessions", response_model=SessionOut)
+def log_in(body: LogIn, request: Request, db: Db, cfg: Settings) -> SessionOut:
+    """Log in with email and password; returns an API token."""
+    email = body.email.lower()
+    ip = request.client.host if request.client else "unknown"
+    throttle = LoginThrottle(db, cfg)
+    throttle.reserve(email, ip)
+    with db.read() as s:
+        user = find_user_by_email(s, email)
+    if not credentials.password_matches(user.password_hash if user else None, body.password):
+        raise Problem(401, AuthError("Wrong email or password", "Check both and try again."))
+    assert user is not None
+    throttle.succeeded(email, ip)
+    token = credentials.new(credentials.API_TOKEN)
+    with db.write() as s:
+        s.add(ApiToken(user_id=user.id, token_hash=credentials.digest(token)))
+    return SessionOut(token=token, user=UserRef(id=user.id, email=user.email))
+
+
+@router.delete("/sessions/current", status_code=204)
+def log_out(who: User, db: Db) -> Response:
+    """Log out: revoke the API token presented."""
+    with db.write() as s:
+        s.execute(
+            update(ApiToken)
+            .where(ApiToken.id == who.credential_id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=now())
+        )
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=UserOut)
+def me(who: User, db: Db) -> UserOut:
+    with db.read() as s:
+        user = s.get(UserRow, who.user_id)
+        if user is None:
+            raise not_found("account")
+        return _user_out(user)
+
+
+@router.post("/account-keys", status_code=201, response_model=AccountKeyCreated)
+def create_account_key(body: AccountKeyIn, who: User, db: Db) -> AccountKeyCreated:
+    """Create an account key (it can only enrol devices for you). Shown once."""
+    key = credentials.new(credentials.ACCOUNT_KEY)
+    with db.write() as s:
+        row = AccountKey(user_id=who.user_id, name=body.name, key_hash=credentials.digest(key))
+        s.add(row)
+        s.flush()
+        return AccountKeyCreated(
+            id=row.id, name=row.name, key=key, created_at=iso_req(row.created_at)
+        )
+
+
+@router.get("/account-keys", response_model=list[AccountKeyOut])
+def list_account_keys(who: User, db: Db) -> list[AccountKeyOut]:
+    with db.read() as s:
+        rows = s.scalars(
+            select(AccountKey)
+            .where(AccountKey.user_id == who.user_id)
+            .order_by(AccountKey.created_at)
+        )
+        return [
+            AccountKeyOut(
+                id=r.id,
+                name=r.name,
+                created_at=iso_req(r.created_at),
+                last_used_at=iso(r.last_used_at),
+                revoked=r.revoked_at is not None,
+            )
+            for r in rows
+        ]
+
+
+@router.delete("/account-keys/{key_id}", status_code=204)
+def revoke_account_key(key_id: Id, who: User, db: Db) -> Response:
+    with db.write() as s:
+        row = s.get(AccountKey, key_id)
+        if row is None or row.user_id != who.user_id:
+            raise not_found("account key")
+        if row.revoked_at is None:
+            row.revoked_at = now()
+    return Response(status_code=204)

@@ -1,0 +1,93 @@
+"""The FastAPI application: settings, database, migrations, routers and error handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from kalavai_like import __version__
+from kalavai_like.platform import ipam, problems
+from kalavai_like.platform.db import Database
+from kalavai_like.platform.peers import PeerWatch
+from kalavai_like.platform.schemas import ErrorOut, Health
+from kalavai_like.platform.settings import PlatformSettings
+
+SETTINGS_ENV = "KALAVAI_LIKE_PLATFORM_SETTINGS"
+
+
+def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
+    """Build the app. With `migrate`, the schema is upgraded to head at start-up."""
+    from kalavai_like.platform.api import accounts, credit, device, devices, pools
+
+    db = Database(cfg.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await asyncio.to_thread(prepare, db)
+        app.state.peers.bind(asyncio.get_running_loop())
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="kalavai-like platform",
+        version=__version__,
+        lifespan=lifespan,
+        responses={
+            400: {"model": ErrorOut},
+            401: {"model": ErrorOut},
+            403: {"model": ErrorOut},
+            404: {"model": ErrorOut},
+            409: {"model": ErrorOut},
+            410: {"model": ErrorOut},
+            422: {"model": ErrorOut},
+            429: {"model": ErrorOut},
+            503: {"model": ErrorOut},
+        },
+    )
+    app.state.db = db
+    app.state.settings = cfg
+    app.state.peers = PeerWatch()
+    problems.install(app)
+    for module in (accounts, pools, devices, device, credit):
+        app.include_router(module.router)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    def healthz() -> Health:
+        with db.read() as s:
+            s.execute(text("SELECT 1"))
+        return Health(ok=True, version=__version__, database=db.dialect)  # type: ignore[arg-type]
+
+    return app
+
+
+def prepare(db: Database) -> None:
+    """Migrate the schema and make the platform's one-time values (its ULA prefix)."""
+    db.migrate()
+    with db.write() as s:
+        ipam.ula_prefix(s)
+
+
+def settings_to_env(cfg: PlatformSettings) -> str:
+    return json.dumps(
+        {
+            "data_dir": str(cfg.data_dir),
+            "public_url": cfg.public_url,
+            "database_url": cfg.database_url,
+            "address_holdback": cfg.address_holdback,
+        }
+    )
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers: settings come from the environment, migrations are done."""
+    raw = json.loads(os.environ[SETTINGS_ENV])
+    raw["data_dir"] = Path(raw["data_dir"])
+    return create_app(PlatformSettings(**raw), migrate=False)

@@ -1,0 +1,93 @@
+"""Credit arithmetic: weights, clamping, and BOINC's recent average (7-day half-life).
+
+Usage is kept in seconds (core-seconds, GB-seconds, GPU-seconds) and shown in hours.
+Recent averages are kept per device with BOINC's `update_average`; the average of a user or
+a pool is the sum of its devices' averages, each decayed to the same moment (the formula is
+linear in the work, so this equals running it on the aggregate).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from kalavai_like.platform.schemas import Totals
+
+HALF_LIFE = 7 * 86400.0
+DAY = 86400.0
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class Weights:
+    cpu: float
+    ram: float
+    gpu: float
+
+    def credit(self, cpu_s: float, ram_gbs: float, gpu_s: float) -> float:
+        """Credit for usage in seconds: weights are per core-hour, GB-hour and GPU-hour."""
+        return (self.cpu * cpu_s + self.ram * ram_gbs + self.gpu * gpu_s) / 3600.0
+
+
+@dataclass(frozen=True)
+class Clamp:
+    """Usage deltas split into what is granted and what exceeded the hardware."""
+
+    granted: tuple[float, float, float]
+    clamped: tuple[float, float, float]
+
+
+def clamp(
+    deltas: tuple[float, float, float],
+    *,
+    cores: int,
+    memory_bytes: int,
+    gpus: int,
+    elapsed: float,
+    tolerance: float,
+) -> Clamp:
+    """Cap each delta at declared hardware x elapsed seconds (plus a small tolerance)."""
+    span = max(0.0, elapsed) * (1.0 + tolerance)
+    caps = (cores * span, memory_bytes / GB * span, gpus * span)
+    granted = tuple(min(max(0.0, d), cap) for d, cap in zip(deltas, caps, strict=True))
+    clamped = tuple(max(0.0, d) - g for d, g in zip(deltas, granted, strict=True))
+    return Clamp(granted, clamped)  # type: ignore[arg-type]
+
+
+def update_average(
+    now: float, work_start_time: float, work: float, avg: float, avg_time: float
+) -> tuple[float, float]:
+    """BOINC's update_average (lib/util.cpp): returns the new (avg, avg_time), avg per day."""
+    if avg_time > 0:
+        diff = now - avg_time
+        if diff <= 0:
+            diff = 3600.0
+        weight = math.exp(-diff * math.log(2) / HALF_LIFE)
+        avg *= weight
+        if 1.0 - weight > 1e-6:
+            avg += (1.0 - weight) * (work / (diff / DAY))
+        else:
+            avg += math.log(2) * work * DAY / HALF_LIFE
+    elif work:
+        days = (now - work_start_time) / DAY
+        avg = work / days if days > 0 else math.log(2) * work * DAY / HALF_LIFE
+    return avg, now
+
+
+def decayed(avg: float, avg_time: float, now: float) -> float:
+    """The average as of `now`, with no work since `avg_time`."""
+    if avg_time <= 0 or now <= avg_time:
+        return avg
+    return avg * math.exp(-(now - avg_time) * math.log(2) / HALF_LIFE)
+
+
+def totals(
+    cpu_s: float, ram_gbs: float, gpu_s: float, credit: float, recent: float = 0.0
+) -> Totals:
+    return Totals(
+        cpu_core_hours=cpu_s / 3600.0,
+        ram_gb_hours=ram_gbs / 3600.0,
+        gpu_hours=gpu_s / 3600.0,
+        credit=credit,
+        recent_average=recent,
+    )

@@ -1,0 +1,190 @@
+"""The platform's tables (SQLAlchemy 2 declarative models). Times are UTC epoch seconds."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now() -> float:
+    return time.time()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AccountKey(Base):
+    __tablename__ = "account_keys"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class LoginFailure(Base):
+    """Failed log-ins per key (`email:...` or `ip:...`) in the current window."""
+
+    __tablename__ = "login_failures"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[float] = mapped_column(Float)
+
+
+class PlatformMeta(Base):
+    __tablename__ = "platform_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
+class Pool(Base):
+    __tablename__ = "pools"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    template: Mapped[str] = mapped_column(String(16))
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The pool's IPv4 subnet is 10.<subnet_index>.0.0/16; IPv6 is <ula>:<subnet_index hex>::/64.
+    subnet_index: Mapped[int] = mapped_column(Integer, unique=True)
+    weight_cpu: Mapped[float] = mapped_column(Float)
+    weight_ram: Mapped[float] = mapped_column(Float)
+    weight_gpu: Mapped[float] = mapped_column(Float)
+    hub_device_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    hub_endpoint: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    peer_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class JoinTokenRow(Base):
+    __tablename__ = "join_tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), index=True)
+    key_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    tier: Mapped[str] = mapped_column(String(16))
+    uses: Mapped[int] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Device(Base):
+    """A worker or hub in one pool. Usage columns are seconds (core-s, GB-s, GPU-s)."""
+
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), index=True)
+    role: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(String(44))
+    credential_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    address_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cores: Mapped[int] = mapped_column(Integer, default=1)
+    memory_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    gpus: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default="joining")
+    reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    base_cpu: Mapped[float] = mapped_column(Float, default=0.0)
+    base_ram: Mapped[float] = mapped_column(Float, default=0.0)
+    base_gpu: Mapped[float] = mapped_column(Float, default=0.0)
+    base_at: Mapped[float] = mapped_column(Float, default=now)
+    last_heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    measured_cpu: Mapped[float] = mapped_column(Float, default=0.0)
+    measured_ram: Mapped[float] = mapped_column(Float, default=0.0)
+    measured_gpu: Mapped[float] = mapped_column(Float, default=0.0)
+    granted_cpu: Mapped[float] = mapped_column(Float, default=0.0)
+    granted_ram: Mapped[float] = mapped_column(Float, default=0.0)
+    granted_gpu: Mapped[float] = mapped_column(Float, default=0.0)
+    measured_credit: Mapped[float] = mapped_column(Float, default=0.0)
+    credit: Mapped[float] = mapped_column(Float, default=0.0)
+    recent_avg: Mapped[float] = mapped_column(Float, default=0.0)
+    recent_avg_time: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    left_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (Index("ix_devices_pool_user", "pool_id", "user_id"),)
+
+
+class AddressLease(Base):
+    """One overlay address of a pool; `device_id` holds it, `released_at` starts the hold-back."""
+
+    __tablename__ = "address_leases"
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    released_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    __table_args__ = (UniqueConstraint("device_id"),)
+
+
+class UsageDay(Base):
+    """Per device per UTC day: granted and clamped usage and credit."""
+
+    __tablename__ = "usage_days"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    pool_id: Mapped[str] = mapped_column(String(32))
+    cpu: Mapped[float] = mapped_column(Float, default=0.0)
+    ram: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu: Mapped[float] = mapped_column(Float, default=0.0)
+    credit: Mapped[float] = mapped_column(Float, default=0.0)
+    clamped_cpu: Mapped[float] = mapped_column(Float, default=0.0)
+    clamped_ram: Mapped[float] = mapped_column(Float, default=0.0)
+    clamped_gpu: Mapped[float] = mapped_column(Float, default=0.0)
+
+    __table_args__ = (
+        Index("ix_usage_days_user_day", "user_id", "day"),
+        Index("ix_usage_days_pool_day", "pool_id", "day"),
+    )

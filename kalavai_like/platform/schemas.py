@@ -1,0 +1,370 @@
+"""Request and response bodies of the HTTP API (pydantic), with every input bounded.
+
+Bounds matter: they keep absurd numbers, NUL bytes and huge strings away from the database,
+where they would become 500s instead of a clear 422.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Label = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        max_length=254,
+        pattern=r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,189}$",
+    ),
+]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=1024, pattern=r"^[^\x00]*$")]
+AnyPassword = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00]*$")
+]
+# A WireGuard public key: base64 of 32 bytes.
+PublicKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
+TokenText = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+Reason = Annotated[str, StringConstraints(max_length=300, pattern=r"^[^\x00]*$")]
+Usage = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
+Weight = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+
+
+def _check_params(value: dict[str, Any]) -> dict[str, Any]:
+    text = json.dumps(value)
+    if len(text) > 8192:
+        raise ValueError("params must be at most 8 KiB of JSON")
+    if "\\u0000" in text:
+        raise ValueError("params must not contain NUL characters")
+    return value
+
+
+def _check_endpoint(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("endpoint must be host:port with a port from 1 to 65535")
+    if host.startswith("[") and host.endswith("]"):
+        ipaddress.IPv6Address(host[1:-1])
+    elif not host or len(host) > 253 or not all(c.isalnum() or c in ".-" for c in host):
+        raise ValueError("endpoint host must be an IPv4 address, a DNS name or [IPv6]")
+    return value
+
+
+Params = Annotated[dict[str, Any], AfterValidator(_check_params)]
+Endpoint = Annotated[str, StringConstraints(max_length=300), AfterValidator(_check_endpoint)]
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---- requests
+
+
+class Credentials(In):
+    email: Email
+    password: Password
+
+
+class LogIn(In):
+    email: Email
+    password: AnyPassword
+
+
+class AccountKeyIn(In):
+    name: Label
+
+
+class Weights(In):
+    cpu: Weight = 1.0
+    ram: Weight = 0.1
+    gpu: Weight = 10.0
+
+
+class PoolIn(In):
+    name: Name
+    template: Literal["dask", "boinc", "generic"]
+    params: Params = Field(default_factory=dict)
+    public: bool = False
+    weights: Weights | None = None
+
+
+class HubIn(In):
+    public_key: PublicKey
+    endpoint: Endpoint
+    name: Name | None = None
+
+
+class TokenIn(In):
+    uses: int = Field(1, ge=1, le=100_000)
+    expires_in: int = Field(3600, ge=60, le=366 * 86400)
+
+
+class TokenCheckIn(In):
+    token: TokenText
+
+
+class RedeemIn(In):
+    token: TokenText
+    public_key: PublicKey
+    name: Name
+    cores: int = Field(1, ge=1, le=4096)
+    memory_bytes: int = Field(0, ge=0, le=2**50)
+    gpus: int = Field(0, ge=0, le=64)
+
+
+class DesiredIn(In):
+    state: Literal["running", "paused"]
+
+
+class Counters(In):
+    cpu_seconds: Usage = 0.0
+    ram_gb_seconds: Usage = 0.0
+    gpu_seconds: Usage = 0.0
+
+
+class HeartbeatIn(In):
+    seq: int = Field(ge=1, le=2**62)
+    state: Literal["running", "paused", "error", "leaving"]
+    reason: Reason | None = None
+    counters: Counters = Field(default_factory=Counters)
+
+
+# ---- responses
+
+
+class ErrorBody(BaseModel):
+    kind: str
+    title: str
+    message: str
+    reason: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    created_at: str
+
+
+class UserRef(BaseModel):
+    id: str
+    email: str
+
+
+class SessionOut(BaseModel):
+    token: str
+    user: UserRef
+
+
+class AccountKeyOut(BaseModel):
+    id: str
+    name: str
+    created_at: str
+    last_used_at: str | None
+    revoked: bool
+
+
+class AccountKeyCreated(BaseModel):
+    id: str
+    name: str
+    key: str
+    created_at: str
+
+
+class WeightsOut(BaseModel):
+    cpu: float
+    ram: float
+    gpu: float
+
+
+class HubOut(BaseModel):
+    public_key: str
+    endpoint: str
+    address: str
+
+
+class PoolOut(BaseModel):
+    id: str
+    name: str
+    owner: UserRef
+    template: str
+    params: dict[str, Any]
+    public: bool
+    subnet: str
+    subnet6: str
+    weights: WeightsOut
+    members: int
+    hub: HubOut | None
+    created_at: str
+
+
+class HubRegistered(BaseModel):
+    device_id: str
+    credential: str
+    address: str
+    address6: str
+    pool: PoolOut
+
+
+class TokenOut(BaseModel):
+    id: str
+    uses: int
+    used: int
+    expires_at: str
+    revoked: bool
+    created_at: str
+
+
+class TokenCreated(BaseModel):
+    id: str
+    token: str
+    uses: int
+    used: int
+    expires_at: str
+    revoked: bool
+
+
+class PoolRef(BaseModel):
+    id: str
+    name: str
+
+
+class TokenCheckOut(BaseModel):
+    status: Literal["valid", "expired", "used_up", "revoked", "unknown"]
+    pool: PoolRef | None
+    uses: int | None
+    used: int | None
+    expires_at: str | None
+
+
+class Totals(BaseModel):
+    cpu_core_hours: float = 0.0
+    ram_gb_hours: float = 0.0
+    gpu_hours: float = 0.0
+    credit: float = 0.0
+    recent_average: float = 0.0
+
+
+class DeviceOut(BaseModel):
+    id: str
+    name: str
+    pool_id: str
+    role: str
+    address: str | None
+    address6: str | None
+    public_key: str
+    state: str
+    reason: str | None
+    desired_state: str
+    cores: int
+    memory_bytes: int
+    gpus: int
+    last_heartbeat_at: str | None
+    totals: Totals
+    clamped: Totals
+    created_at: str
+    left_at: str | None
+
+
+class PoolDeviceOut(DeviceOut):
+    user: UserRef
+
+
+class WorkerSpec(BaseModel):
+    template: str
+    params: dict[str, Any]
+    head_address: str
+    limits: dict[str, Any] | None = None
+
+
+class Redeemed(BaseModel):
+    device: DeviceOut
+    credential: str
+    pool: PoolOut
+    hub: HubOut | None
+    worker: WorkerSpec
+
+
+class HeartbeatOut(BaseModel):
+    seq: int
+    duplicate: bool
+    desired_state: str
+    granted: Totals
+    clamped: Totals
+
+
+class Peer(BaseModel):
+    device_id: str
+    public_key: str
+    address: str
+    address6: str
+
+
+class PeersOut(BaseModel):
+    version: int
+    peers: list[Peer]
+
+
+class CreditMe(BaseModel):
+    measured: Totals
+    granted: Totals
+
+
+class DailyRow(Totals):
+    day: str
+
+
+class PoolCreditRow(Totals):
+    pool: PoolRef
+
+
+class DeviceRef(BaseModel):
+    id: str
+    name: str
+
+
+class DeviceCreditRow(Totals):
+    device: DeviceRef
+
+
+class PoolDeviceCreditRow(BaseModel):
+    device: DeviceRef
+    user: UserRef
+    granted: Totals
+    clamped: Totals
+
+
+class PoolCredit(BaseModel):
+    pool: PoolRef
+    measured: Totals
+    granted: Totals
+    clamped: Totals
+    devices: list[PoolDeviceCreditRow]
+
+
+class LeaderUser(BaseModel):
+    id: str
+    display: str
+
+
+class LeaderRow(BaseModel):
+    user: LeaderUser
+    credit: float
+    recent_average: float
+
+
+class Health(BaseModel):
+    ok: bool
+    version: str
+    database: Literal["sqlite", "postgresql"]

@@ -1,0 +1,130 @@
+"""Rows to response bodies: pools, hubs, devices and their totals."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kalavai_like.platform import credit, ipam
+from kalavai_like.platform.models import Device, Pool, User, now
+from kalavai_like.platform.schemas import (
+    DeviceOut,
+    HubOut,
+    PoolDeviceOut,
+    PoolOut,
+    UserRef,
+    WeightsOut,
+)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_req(ts: float) -> str:
+    return iso(ts) or ""
+
+
+def hub_out(session: Session, pool: Pool) -> HubOut | None:
+    if pool.hub_device_id is None or pool.hub_endpoint is None:
+        return None
+    hub = session.get(Device, pool.hub_device_id)
+    if hub is None or hub.left_at is not None:
+        return None
+    return HubOut(
+        public_key=hub.public_key,
+        endpoint=pool.hub_endpoint,
+        address=ipam.address(pool.subnet_index, ipam.HUB_INDEX),
+    )
+
+
+def pools_out(session: Session, pools: list[Pool]) -> list[PoolOut]:
+    if not pools:
+        return []
+    ula = ipam.ula_prefix(session)
+    ids = [p.id for p in pools]
+    members = dict(
+        session.execute(
+            select(Device.pool_id, func.count())
+            .where(Device.pool_id.in_(ids), Device.role == "worker", Device.left_at.is_(None))
+            .group_by(Device.pool_id)
+        ).all()
+    )
+    owners = {
+        u.id: u
+        for u in session.scalars(select(User).where(User.id.in_({p.owner_id for p in pools})))
+    }
+    return [
+        PoolOut(
+            id=p.id,
+            name=p.name,
+            owner=UserRef(id=p.owner_id, email=owners[p.owner_id].email),
+            template=p.template,
+            params=json.loads(p.params),
+            public=p.public,
+            subnet=ipam.subnet(p.subnet_index),
+            subnet6=ipam.subnet6(ula, p.subnet_index),
+            weights=WeightsOut(cpu=p.weight_cpu, ram=p.weight_ram, gpu=p.weight_gpu),
+            members=int(members.get(p.id, 0)),
+            hub=hub_out(session, p),
+            created_at=iso_req(p.created_at),
+        )
+        for p in pools
+    ]
+
+
+def pool_out(session: Session, pool: Pool) -> PoolOut:
+    return pools_out(session, [pool])[0]
+
+
+def device_out(session: Session, d: Device, pool_index: int | None = None) -> DeviceOut:
+    if pool_index is None:
+        pool_index = session.scalar(select(Pool.subnet_index).where(Pool.id == d.pool_id))
+    ula = ipam.ula_prefix(session)
+    has_addr = d.address_index is not None and pool_index is not None
+    t = now()
+    return DeviceOut(
+        id=d.id,
+        name=d.name,
+        pool_id=d.pool_id,
+        role=d.role,
+        address=ipam.address(pool_index, d.address_index) if has_addr else None,  # type: ignore[arg-type]
+        address6=ipam.address6(ula, pool_index, d.address_index) if has_addr else None,  # type: ignore[arg-type]
+        public_key=d.public_key,
+        state=d.state,
+        reason=d.reason,
+        desired_state=d.desired_state,
+        cores=d.cores,
+        memory_bytes=d.memory_bytes,
+        gpus=d.gpus,
+        last_heartbeat_at=iso(d.last_heartbeat_at),
+        totals=credit.totals(
+            d.granted_cpu,
+            d.granted_ram,
+            d.granted_gpu,
+            d.credit,
+            credit.decayed(d.recent_avg, d.recent_avg_time, t),
+        ),
+        clamped=clamped_totals(d),
+        created_at=iso_req(d.created_at),
+        left_at=iso(d.left_at),
+    )
+
+
+def clamped_totals(d: Device) -> credit.Totals:
+    return credit.totals(
+        d.measured_cpu - d.granted_cpu,
+        d.measured_ram - d.granted_ram,
+        d.measured_gpu - d.granted_gpu,
+        d.measured_credit - d.credit,
+    )
+
+
+def pool_device_out(session: Session, d: Device, owner: User, pool_index: int) -> PoolDeviceOut:
+    base = device_out(session, d, pool_index)
+    return PoolDeviceOut(**base.model_dump(), user=UserRef(id=owner.id, email=owner.email))

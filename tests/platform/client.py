@@ -1,0 +1,98 @@
+"""A small HTTP client for platform tests: users, pools, tokens and devices in a line each."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+def wg_key() -> str:
+    """A random WireGuard-shaped public key (base64 of 32 bytes)."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(4)}"
+
+
+@dataclass
+class Caller:
+    api: Api
+    credential: str | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credential}"} if self.credential else {}
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.api.http.get(path, headers=self.headers, **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
+        return self.api.http.post(path, json=json, headers=self.headers, **kw)
+
+    def delete(self, path: str, **kw: Any) -> httpx.Response:
+        return self.api.http.delete(path, headers=self.headers, **kw)
+
+
+@dataclass
+class User(Caller):
+    id: str = ""
+    email: str = ""
+    password: str = ""
+
+
+class Api:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def anon(self) -> Caller:
+        return Caller(self, None)
+
+    def as_(self, credential: str) -> Caller:
+        return Caller(self, credential)
+
+    def user(self, email: str | None = None, password: str = "correct horse") -> User:
+        email = email or f"{unique('user')}@example.org"
+        r = self.http.post("/api/v1/accounts", json={"email": email, "password": password})
+        assert r.status_code == 201, r.text
+        r = self.http.post("/api/v1/sessions", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        return User(self, body["token"], body["user"]["id"], email, password)
+
+    def pool(self, owner: User, **fields: Any) -> dict[str, Any]:
+        body = {"name": unique("pool"), "template": "dask", "params": {}, "public": False}
+        body.update(fields)
+        r = owner.post("/api/v1/pools", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def hub(self, owner: User, pool: dict[str, Any]) -> dict[str, Any]:
+        r = owner.post(
+            f"/api/v1/pools/{pool['id']}/hub",
+            json={"public_key": wg_key(), "endpoint": "127.0.0.1:51820"},
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def token(self, owner: User, pool: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        r = owner.post(f"/api/v1/pools/{pool['id']}/tokens", json=fields)
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def redeem(self, who: Caller, token: str, **fields: Any) -> httpx.Response:
+        body = {"token": token, "public_key": wg_key(), "name": unique("dev"), "cores": 2}
+        body.update(fields)
+        return who.post("/api/v1/devices", json=body)
+
+    def join(self, who: Caller, owner: User, pool: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        token = self.token(owner, pool)["token"]
+        r = self.redeem(who, token, **fields)
+        assert r.status_code == 201, r.text
+        return r.json()
