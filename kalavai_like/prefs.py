@@ -1,0 +1,398 @@
+"""Volunteer preferences: what the pool may use, and when, with validation a person can act on.
+
+`Prefs` is a frozen dataclass. The CLI's `prefs set KEY VALUE` / `prefs reset [KEY]` go through
+`Prefs.set` / `Prefs.reset`, which parse people's notation (sizes 4G, durations 1h30m,
+percentages 50%, on/off, weekly schedules "mon-fri 18:00-08:00, sat-sun all", pause until
+15:00) and raise InvalidInput naming the key ("memory cap 64G exceeds this machine's 23G").
+`to_toml` / `from_toml` give a hand-editable TOML table. Sizes use GiB (2**30), like podman.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kalavai_like.errors import InvalidInput
+from kalavai_like.schedule import Schedule
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_TRUE = {"on", "yes", "true", "1", "enabled"}
+_FALSE = {"off", "no", "false", "0", "disabled", "none"}
+MIN_MEMORY = 128 * 2**20
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """What this machine has (kalavai_like.hostinfo.hardware() measures it)."""
+
+    cores: int
+    memory_bytes: int
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resources the worker may use now: passed to the container runtime's update."""
+
+    cpus: float
+    memory_bytes: int
+    gpus: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A CPU or memory amount: absolute (cores, bytes) or a percentage of the machine."""
+
+    value: float
+    percent: bool = False
+
+    def of(self, total: float) -> float:
+        return total * self.value / 100 if self.percent else self.value
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Limits for one situation (computer in use, or idle)."""
+
+    cpu: Amount
+    memory: Amount
+    gpu: bool
+
+    def limits(self, hw: Hardware) -> Limits:
+        """These limits on `hw`, never above what it has and never below a workable minimum."""
+        cpus = max(0.01, min(self.cpu.of(hw.cores), float(hw.cores)))
+        memory = int(min(self.memory.of(hw.memory_bytes), hw.memory_bytes))
+        return Limits(round(cpus, 2), max(memory, MIN_MEMORY), hw.gpus if self.gpu else 0)
+
+
+@dataclass(frozen=True)
+class Prefs:
+    """A volunteer's preferences (see `KEYS` for each field's meaning)."""
+
+    in_use: Profile = Profile(Amount(50, True), Amount(25, True), gpu=False)
+    idle: Profile = Profile(Amount(100, True), Amount(50, True), gpu=True)
+    idle_only: bool = False
+    idle_after: float = 300.0
+    load_pause: float | None = None
+    load_pause_after: float = 30.0
+    load_resume_after: float = 60.0
+    battery_pause: bool = True
+    battery_resume: float | None = None
+    schedule: Schedule = field(default_factory=lambda: Schedule.parse(""))
+    paused_until: dt.datetime | None = None
+
+    # -- the CLI's key/value view ----------------------------------------------------------
+    def set(
+        self, key: str, value: str, hardware: Hardware | None = None, now: dt.datetime | None = None
+    ) -> Prefs:
+        """A copy with `key` set from the text `value`, validated against `hardware`.
+
+        Raises:
+            InvalidInput: unknown key, value that does not parse, or beyond this machine.
+        """
+        key = _canonical(key)
+        text = value.strip()
+        try:
+            new = _SETTERS[key](self, text, now or dt.datetime.now().astimezone())
+        except ValueError as exc:
+            raise InvalidInput(f"Invalid value for {key}", str(exc)) from None
+        if hardware is not None:
+            new.validate(hardware)
+        return new
+
+    def reset(self, key: str | None = None) -> Prefs:
+        """A copy with `key` (or everything) back to its default."""
+        if key is None:
+            return Prefs()
+        key = _canonical(key)
+        default = Prefs()
+        if "." not in key and hasattr(default, key):
+            return replace(self, **{key: getattr(default, key)})
+        sections = ("in_use", "idle") if "." not in key else (key.partition(".")[0],)
+        attr = key.rpartition(".")[2]
+        changes = {
+            s: replace(getattr(self, s), **{attr: getattr(getattr(default, s), attr)})
+            for s in sections
+        }
+        return replace(self, **changes)
+
+    def get(self, key: str) -> str:
+        """The current value of `key` as people write it."""
+        key = _canonical(key)
+        flat = self.to_flat()
+        if key in ("cpu", "memory", "gpu"):
+            in_use, idle = flat[f"in_use.{key}"], flat[f"idle.{key}"]
+            return in_use if in_use == idle else f"{in_use} in use, {idle} idle"
+        return flat[key]
+
+    def to_flat(self) -> dict[str, str]:
+        """Every key with its value as text (what `prefs show` prints)."""
+        until = self.paused_until.isoformat(timespec="seconds") if self.paused_until else "off"
+        return {
+            "in_use.cpu": _fmt_cpu(self.in_use.cpu),
+            "in_use.memory": _fmt_mem(self.in_use.memory),
+            "in_use.gpu": _fmt_bool(self.in_use.gpu),
+            "idle.cpu": _fmt_cpu(self.idle.cpu),
+            "idle.memory": _fmt_mem(self.idle.memory),
+            "idle.gpu": _fmt_bool(self.idle.gpu),
+            "idle_only": _fmt_bool(self.idle_only),
+            "idle_after": format_duration(self.idle_after),
+            "load_pause": "off" if self.load_pause is None else f"{self.load_pause:g}%",
+            "load_pause_after": format_duration(self.load_pause_after),
+            "load_resume_after": format_duration(self.load_resume_after),
+            "battery_pause": _fmt_bool(self.battery_pause),
+            "battery_resume": "off" if self.battery_resume is None else f"{self.battery_resume:g}%",
+            "schedule": self.schedule.text,
+            "paused_until": until,
+        }
+
+    def to_toml(self) -> dict[str, Any]:
+        """A TOML-ready table (strings for amounts, so the file reads like the CLI)."""
+        flat = self.to_flat()
+        out: dict[str, Any] = {"in_use": {}, "idle": {}}
+        for key, text in flat.items():
+            section, _, name = key.rpartition(".")
+            (out[section] if section else out)[name] = text
+        return out
+
+    @classmethod
+    def from_toml(cls, data: dict[str, Any], hardware: Hardware | None = None) -> Prefs:
+        """Prefs from a TOML table (missing keys take defaults).
+
+        Raises:
+            InvalidInput: a key is unknown or a value is invalid (the message names it).
+        """
+        prefs = cls()
+        now = dt.datetime.now().astimezone()
+        for key, value in data.items():
+            if isinstance(value, dict) and key in ("in_use", "idle"):
+                for sub, v in value.items():
+                    prefs = prefs.set(f"{key}.{sub}", _toml_text(v), None, now)
+            else:
+                prefs = prefs.set(key, _toml_text(value), None, now)
+        if hardware is not None:
+            prefs.validate(hardware)
+        return prefs
+
+    def validate(self, hw: Hardware) -> None:
+        """Raises InvalidInput if a limit is beyond what this machine has."""
+        for name, profile in (("in_use", self.in_use), ("idle", self.idle)):
+            if not profile.cpu.percent and profile.cpu.value > hw.cores:
+                raise InvalidInput(
+                    f"Invalid value for {name}.cpu",
+                    f"cpu {profile.cpu.value:g} exceeds this machine's {hw.cores} cores",
+                )
+            if not profile.memory.percent and profile.memory.value > hw.memory_bytes:
+                raise InvalidInput(
+                    f"Invalid value for {name}.memory",
+                    f"memory cap {format_size(profile.memory.value)} exceeds this machine's "
+                    f"{format_size(hw.memory_bytes)}",
+                )
+
+
+KEYS: dict[str, str] = {
+    "cpu": "CPU the pool may use, in use and idle: cores (2) or a share (50%)",
+    "memory": "memory cap, in use and idle: a size (4G) or a share (50%)",
+    "gpu": "let the pool use the GPUs, in use and idle: on/off",
+    "in_use.cpu": "CPU while you use the computer",
+    "in_use.memory": "memory cap while you use the computer",
+    "in_use.gpu": "GPUs while you use the computer (off keeps games smooth)",
+    "idle.cpu": "CPU while the computer is idle",
+    "idle.memory": "memory cap while the computer is idle",
+    "idle.gpu": "GPUs while the computer is idle",
+    "idle_only": "compute only when the computer is idle: on/off",
+    "idle_after": "no keyboard/mouse input for this long means idle (5m)",
+    "load_pause": "pause when other programs use more CPU than this (80%), or off",
+    "load_pause_after": "... for this long (30s)",
+    "load_resume_after": "resume after the load stayed below for this long (1m)",
+    "battery_pause": "pause on battery: on/off",
+    "battery_resume": "on battery, compute anyway above this charge (90%), or off",
+    "schedule": 'allowed hours, e.g. "mon-fri 18:00-08:00, sat-sun all" (all = always)',
+    "paused_until": "pause until a time (15:00, tomorrow 08:00) or for a while (1h), or off",
+}
+
+
+def _canonical(key: str) -> str:
+    k = key.strip().lower().replace("-", "_")
+    if k not in KEYS:
+        raise InvalidInput(f"Unknown preference {key!r}", f"Known keys: {', '.join(KEYS)}.")
+    return k
+
+
+def _toml_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# -- parsing people's notation ---------------------------------------------------------------
+def parse_size(text: str) -> int:
+    """'4G', '512M', '1.5GiB', '1073741824' -> bytes (K/M/G/T are powers of 1024)."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", text.strip().upper())
+    if not m:
+        raise ValueError(f"{text!r} is not a size (use e.g. 512M, 4G)")
+    return int(float(m[1]) * _UNITS[m[2]])
+
+
+def format_size(n: float) -> str:
+    """Bytes as people write them: 23G, 1.5G, 512M."""
+    for unit in ("T", "G", "M", "K"):
+        v = n / _UNITS[unit]
+        if v >= 1:
+            return f"{int(v)}{unit}" if v >= 10 else f"{round(v, 1):g}{unit}"
+    return f"{int(n)}"
+
+
+def parse_duration(text: str, default_unit: str = "s") -> float:
+    """'1h30m', '45s', '2d', '90' (in `default_unit`) -> seconds."""
+    t = text.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return float(t) * _DURATION[default_unit]
+    parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", t)
+    if not parts or "".join(n + u for n, u in parts) != t:
+        raise ValueError(f"{text!r} is not a duration (use e.g. 30s, 5m, 1h30m)")
+    return sum(float(n) * _DURATION[u] for n, u in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as 1h30m, 5m, 45s."""
+    s = round(seconds)
+    out = "".join(
+        f"{v}{u}" for v, u in ((s // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")) if v
+    )
+    return out or "0s"
+
+
+def parse_percent(text: str, what: str = "value") -> float:
+    """'50%' or '50' -> 50.0, between 1 and 100."""
+    t = text.strip().rstrip("%").strip()
+    try:
+        v = float(t)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a percentage (use e.g. 50%)") from None
+    if not 1 <= v <= 100:
+        raise ValueError(f"{what} must be between 1% and 100%, not {text}")
+    return v
+
+
+def parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in _TRUE | _FALSE:
+        return t in _TRUE
+    raise ValueError(f"{text!r} is not on or off")
+
+
+def parse_until(text: str, now: dt.datetime) -> dt.datetime | None:
+    """'off' -> None; '1h' -> now + 1h; '15:00' -> next 15:00; 'tomorrow [08:00]'; ISO time."""
+    t = text.strip().lower()
+    if t in _FALSE:
+        return None
+    day_offset = 0
+    if t.startswith("tomorrow"):
+        day_offset, t = 1, t.removeprefix("tomorrow").strip() or "00:00"
+    if re.fullmatch(r"\d{1,2}:\d{2}", t):
+        h, m = map(int, t.split(":"))
+        if h > 23 or m > 59:
+            raise ValueError(f"{text!r} is not a time of day")
+        at = now.replace(hour=h, minute=m, second=0, microsecond=0)
+        at += dt.timedelta(days=day_offset)
+        return at if at > now else at + dt.timedelta(days=1)
+    if day_offset:
+        raise ValueError(f"{text!r}: use tomorrow HH:MM")
+    try:
+        return now + dt.timedelta(seconds=parse_duration(t))
+    except ValueError:
+        pass
+    try:
+        at = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time (use 15:00, tomorrow 08:00, 1h or off)") from None
+    return at if at.tzinfo else at.replace(tzinfo=now.tzinfo)
+
+
+def _cpu(text: str) -> Amount:
+    if text.endswith("%"):
+        return Amount(parse_percent(text, "cpu"), True)
+    try:
+        v = float(text)
+    except ValueError:
+        raise ValueError(f"cpu {text!r} is not a number of cores or a share (2, 50%)") from None
+    if v < 0.1:
+        raise ValueError(f"cpu {text} is too small (at least 0.1 core)")
+    return Amount(v)
+
+
+def _mem(text: str) -> Amount:
+    if text.endswith("%"):
+        return Amount(parse_percent(text, "memory"), True)
+    n = parse_size(text)
+    if n < MIN_MEMORY:
+        raise ValueError(f"memory cap {text} is too small (at least {format_size(MIN_MEMORY)})")
+    return Amount(n)
+
+
+def _whole(at: dt.datetime | None) -> dt.datetime | None:
+    return at.replace(microsecond=0) if at else None
+
+
+def _fmt_cpu(a: Amount) -> str:
+    return f"{a.value:g}%" if a.percent else f"{a.value:g}"
+
+
+def _fmt_mem(a: Amount) -> str:
+    return f"{a.value:g}%" if a.percent else format_size(a.value)
+
+
+def _fmt_bool(b: bool) -> str:
+    return "on" if b else "off"
+
+
+def _profile(field_name: str, parse: Any, which: tuple[str, ...]) -> Any:
+    def setter(p: Prefs, text: str, _now: dt.datetime) -> Prefs:
+        value = parse(text)
+        changes = {w: replace(getattr(p, w), **{field_name: value}) for w in which}
+        return replace(p, **changes)
+
+    return setter
+
+
+def _optional_percent(name: str) -> Any:
+    def parse(text: str) -> float | None:
+        return None if text.lower() in _FALSE else parse_percent(text, name)
+
+    return parse
+
+
+def _simple(name: str, parse: Any) -> Any:
+    return lambda p, text, _now: replace(p, **{name: parse(text)})
+
+
+_SETTERS: dict[str, Any] = {
+    "cpu": _profile("cpu", _cpu, ("in_use", "idle")),
+    "memory": _profile("memory", _mem, ("in_use", "idle")),
+    "gpu": _profile("gpu", parse_bool, ("in_use", "idle")),
+    "in_use.cpu": _profile("cpu", _cpu, ("in_use",)),
+    "in_use.memory": _profile("memory", _mem, ("in_use",)),
+    "in_use.gpu": _profile("gpu", parse_bool, ("in_use",)),
+    "idle.cpu": _profile("cpu", _cpu, ("idle",)),
+    "idle.memory": _profile("memory", _mem, ("idle",)),
+    "idle.gpu": _profile("gpu", parse_bool, ("idle",)),
+    "idle_only": _simple("idle_only", parse_bool),
+    "idle_after": _simple("idle_after", lambda t: parse_duration(t, "m")),
+    "load_pause": _simple("load_pause", _optional_percent("load_pause")),
+    "load_pause_after": _simple("load_pause_after", parse_duration),
+    "load_resume_after": _simple("load_resume_after", parse_duration),
+    "battery_pause": _simple("battery_pause", parse_bool),
+    "battery_resume": _simple("battery_resume", _optional_percent("battery_resume")),
+    "schedule": _simple("schedule", Schedule.parse),
+    "paused_until": lambda p, text, now: replace(p, paused_until=_whole(parse_until(text, now))),
+}

@@ -1,0 +1,219 @@
+"""The one rule engine: from the clock, the machine's situation and the volunteer's preferences
+to whether the worker should run, with which limits, and why, in words a person understands.
+
+`evaluate(inputs, prefs, hardware, state)` is pure: it returns a `Decision` and the new
+`RuleState` (the debounce memory, serialisable so an agent restart keeps it). `RuleEngine`
+holds that state for the agent. Rules:
+
+- paused by you (no end), or until an instant (the countdown lives in `Prefs.paused_until`);
+- run only when idle: no input for `idle_after` (unknown idle time counts as idle);
+- on battery: pause, resuming on AC or at/above `battery_resume`%, with a 5-point band so a
+  charge hovering at the threshold does not flap;
+- outside the weekly schedule;
+- other programs' CPU load above `load_pause`% for `load_pause_after` s, resuming after
+  `load_resume_after` s below.
+
+Idle picks the idle limits, otherwise the in-use limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from kalavai_like.prefs import Hardware, Limits, Prefs, format_duration
+from kalavai_like.schedule import format_when
+
+BATTERY_BAND = 5.0
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why the node is (or is not) computing; `pauses` is False for notes that don't pause."""
+
+    code: str
+    text: str
+    until: dt.datetime | None = None
+    pauses: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "text": self.text,
+            "until": self.until.isoformat() if self.until else None,
+            "pauses": self.pauses,
+        }
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the machine looks like now (kalavai_like.hostinfo measures these)."""
+
+    now: dt.datetime  # timezone-aware local time
+    idle_seconds: float | None = None  # None: no desktop session to ask
+    on_battery: bool = False
+    battery_percent: float | None = None
+    load_percent: float | None = None  # other programs' CPU, % of the whole machine
+    user_paused: bool = False  # paused by the volunteer with no end time
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """The engine's memory between evaluations (epoch seconds)."""
+
+    load_high_since: float | None = None
+    load_low_since: float | None = None
+    load_paused: bool = False
+    battery_running: bool = False  # running on battery because the charge was high enough
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RuleState:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the agent should do: `desired` state, the `limits` to run with, and the reasons."""
+
+    desired: str  # "running" | "paused"
+    reasons: tuple[Reason, ...]
+    limits: Limits
+    profile: str  # "idle" | "in_use"
+    next_check: dt.datetime | None = None  # the decision may change by the clock alone then
+    pause_expired: bool = False  # Prefs.paused_until has passed and can be cleared
+
+    @property
+    def pausing(self) -> tuple[Reason, ...]:
+        return tuple(r for r in self.reasons if r.pauses)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "desired": self.desired,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "limits": self.limits.to_dict(),
+            "profile": self.profile,
+            "next_check": self.next_check.isoformat() if self.next_check else None,
+        }
+
+
+def _load_rule(
+    inputs: Inputs, prefs: Prefs, state: RuleState, ts: float
+) -> tuple[RuleState, float | None]:
+    """Debounced load rule: the new state and when it would next change by time alone."""
+    limit = prefs.load_pause
+    load = inputs.load_percent
+    if limit is None:
+        return RuleState(battery_running=state.battery_running), None
+    if load is None:
+        return state, None  # no reading this time: keep what we had
+    high = load > limit
+    if not state.load_paused:
+        if not high:
+            return dataclasses.replace(state, load_high_since=None), None
+        since = state.load_high_since if state.load_high_since is not None else ts
+        if ts - since >= prefs.load_pause_after:
+            return dataclasses.replace(
+                state, load_paused=True, load_high_since=None, load_low_since=None
+            ), None
+        return dataclasses.replace(state, load_high_since=since), since + prefs.load_pause_after
+    if high:
+        return dataclasses.replace(state, load_low_since=None), None
+    since = state.load_low_since if state.load_low_since is not None else ts
+    if ts - since >= prefs.load_resume_after:
+        return dataclasses.replace(
+            state, load_paused=False, load_low_since=None, load_high_since=None
+        ), None
+    return dataclasses.replace(state, load_low_since=since), since + prefs.load_resume_after
+
+
+def evaluate(
+    inputs: Inputs, prefs: Prefs, hardware: Hardware, state: RuleState | None = None
+) -> tuple[Decision, RuleState]:
+    """Decides running or paused, the limits and the reasons; returns the new state too."""
+    state = state or RuleState()
+    now = inputs.now
+    ts = now.timestamp()
+    reasons: list[Reason] = []
+    checks: list[dt.datetime] = []
+
+    if inputs.user_paused:
+        reasons.append(Reason("paused_by_you", "paused by you"))
+    until = prefs.paused_until
+    if until is not None and until > now:
+        reasons.append(
+            Reason("paused_until", f"paused by you until {format_when(until, now)}", until)
+        )
+        checks.append(until)
+
+    idle = inputs.idle_seconds is None or inputs.idle_seconds >= prefs.idle_after
+    if not idle and inputs.idle_seconds is not None:
+        checks.append(now + dt.timedelta(seconds=prefs.idle_after - inputs.idle_seconds))
+    if prefs.idle_only and not idle:
+        after = format_duration(prefs.idle_after)
+        reasons.append(Reason("in_use", f"computer in use (computes after {after} without input)"))
+
+    battery_running = False
+    if prefs.battery_pause and inputs.on_battery:
+        pct = inputs.battery_percent
+        threshold = prefs.battery_resume
+        if threshold is not None and pct is not None:
+            floor = threshold - BATTERY_BAND if state.battery_running else threshold
+            battery_running = pct >= floor
+        if not battery_running:
+            notes = [f"{pct:.0f}%"] if pct is not None else []
+            notes += [f"resumes on AC or at {threshold:g}%"] if threshold is not None else []
+            detail = f" ({'; '.join(notes)})" if notes else ""
+            reasons.append(Reason("on_battery", f"on battery{detail}"))
+
+    if not prefs.schedule.allows(now):
+        back = prefs.schedule.next_change(now)
+        when = f" (resumes {format_when(back, now)})" if back else ""
+        reasons.append(Reason("schedule", f"outside your schedule{when}", back))
+    change = prefs.schedule.next_change(now)
+    if change is not None:
+        checks.append(change)
+
+    new_state, load_check = _load_rule(inputs, prefs, state, ts)
+    new_state = dataclasses.replace(new_state, battery_running=battery_running)
+    if load_check is not None:
+        checks.append(dt.datetime.fromtimestamp(load_check, now.tzinfo))
+    if new_state.load_paused:
+        load = inputs.load_percent
+        shown = f" (CPU {load:.0f}%)" if load is not None else ""
+        reasons.append(Reason("cpu_load", f"other programs are busy{shown}"))
+
+    pausing = bool(reasons)
+    if not pausing and not idle:
+        reasons.append(
+            Reason(
+                "in_use_limits", "computer in use: running with your in-use limits", pauses=False
+            )
+        )
+    profile = prefs.idle if idle else prefs.in_use
+    decision = Decision(
+        desired="paused" if pausing else "running",
+        reasons=tuple(reasons),
+        limits=profile.limits(hardware),
+        profile="idle" if idle else "in_use",
+        next_check=min(checks) if checks else None,
+        pause_expired=until is not None and until <= now,
+    )
+    return decision, new_state
+
+
+@dataclass
+class RuleEngine:
+    """Holds the debounce state between evaluations; `state` is saved with the agent's state."""
+
+    hardware: Hardware
+    state: RuleState = field(default_factory=RuleState)
+
+    def decide(self, inputs: Inputs, prefs: Prefs) -> Decision:
+        decision, self.state = evaluate(inputs, prefs, self.hardware, self.state)
+        return decision
