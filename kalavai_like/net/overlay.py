@@ -90,8 +90,10 @@ class Overlay:
             spoke.down(self.runner, _names(prefix, name))
 
     def spoke_status(self, prefix: str, name: str) -> SpokeStatus | None:
+        """The spoke as it is now; None when it does not exist."""
         with self._lock:
-            return self._spoke_status(_names(prefix, name), None)
+            self.runner.reap()
+            return spoke.status(self.runner, _names(prefix, name), self.probe_backend())
 
     def _spoke_status(self, names: Names, hub_key: str | None) -> SpokeStatus:
         self.runner.reap()

@@ -24,7 +24,6 @@ from kalavai_like import errors
 from kalavai_like.net import HubStatus, Peer, PeerStatus, SpokeStatus
 from kalavai_like.net.cleanup import Leftovers
 
-ROUTER = "kt4-rt"
 BRIDGE = "kt4br"
 INTERNET = "203.0.113.10"
 LAN = "192.168.77.10"
@@ -67,14 +66,19 @@ def eventually_pings(ns: str, addr: str, timeout: float = 10.0) -> bool:
 
 
 class Network:
-    """The router namespace and its bridge; hosts are added with `add_host`."""
+    """The router namespace and its bridge; hosts are added with `add_host`.
 
-    def __init__(self) -> None:
+    `tag` keeps namespaces of different test modules apart (`kt4-<tag>...`).
+    """
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.router = f"kt4-{tag}rt"
         self.hosts: list[str] = []
 
     def start(self) -> None:
-        sh("ip", "netns", "add", ROUTER)
-        r = ["ip", "-n", ROUTER]
+        sh("ip", "netns", "add", self.router)
+        r = ["ip", "-n", self.router]
         sh(*r, "link", "set", "lo", "up")
         sh(*r, "addr", "add", f"{INTERNET}/32", "dev", "lo")
         sh(*r, "addr", "add", f"{LAN}/32", "dev", "lo")
@@ -83,10 +87,10 @@ class Network:
         sh(*r, "link", "set", BRIDGE, "up")
 
     def add_host(self, short: str, index: int) -> str:
-        ns = f"kt4-{short}"
+        ns = f"kt4-{self.tag}{short}"
         sh("ip", "netns", "add", ns)
         self.hosts.append(ns)
-        r = ["ip", "-n", ROUTER]
+        r = ["ip", "-n", self.router]
         sh(*r, "link", "add", f"kt4r{short}", "type", "veth", "peer", "name", "uplink", "netns", ns)
         sh(*r, "link", "set", f"kt4r{short}", "master", BRIDGE, "up")
         h = ["ip", "-n", ns]
@@ -97,7 +101,7 @@ class Network:
         return ns
 
     def stop(self) -> None:
-        for ns in [*self.hosts, ROUTER]:
+        for ns in [*self.hosts, self.router]:
             if netns_exists(ns):
                 sh("ip", "netns", "del", ns, check=False)
         self.hosts.clear()
@@ -215,8 +219,8 @@ def _hub(d: dict[str, Any]) -> HubStatus:
 
 
 @contextlib.contextmanager
-def network() -> Iterator[Network]:
-    net = Network()
+def network(tag: str) -> Iterator[Network]:
+    net = Network(tag)
     try:
         net.start()
         yield net
@@ -245,3 +249,38 @@ def leftovers(prefix: str) -> list[str]:
             ):
                 found.append(f"wireguard-go pid {pid}")
     return found
+
+
+def links(ns: str) -> list[str]:
+    """Interface names in `ns`."""
+    out = sh("ip", "-n", ns, "-o", "link", "show").stdout
+    return [line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line]
+
+
+def nft_tables(ns: str) -> list[str]:
+    out = sh("ip", "netns", "exec", ns, "nft", "list", "tables").stdout
+    return [line.split()[-1] for line in out.splitlines() if line.startswith("table")]
+
+
+def ipv4_of(ns: str, ifname: str) -> str:
+    out = sh("ip", "-n", ns, "-4", "-o", "addr", "show", "dev", ifname).stdout
+    return out.split()[3].split("/")[0]
+
+
+def spawn_pings(ns: str, addr: str, count: int, interval: float = 0.05) -> subprocess.Popen[str]:
+    """A background ping run from `ns`; its summary tells how many replies came back."""
+    return subprocess.Popen(
+        ["ip", "netns", "exec", ns, "ping", "-n", "-q", "-i", str(interval), "-c", str(count),
+         "-W", "1", addr],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def received(proc: subprocess.Popen[str]) -> tuple[int, int]:
+    """(transmitted, received) from a finished ping's summary."""
+    out, _ = proc.communicate(timeout=60)
+    for line in out.splitlines():
+        if "packets transmitted" in line:
+            words = line.replace(",", "").split()
+            return int(words[0]), int(words[3])
+    raise AssertionError(f"no ping summary in {out!r}")
