@@ -1,0 +1,446 @@
+"""The container runtime: drives podman (or docker, through the same CLI) to run, adopt, pause,
+update, stop and remove worker containers, and reads their usage from the cgroup. Engine errors
+are translated here into kalavai_like.errors types; nothing above this module parses CLI output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from kalavai_like.container.cgroup import CgroupFiles, CgroupGone, CgroupReader
+from kalavai_like.container.config import RuntimeConfig
+from kalavai_like.container.oom import KernelOomLog
+from kalavai_like.container.spec import (
+    MEMBERSHIP_LABEL,
+    ContainerInfo,
+    ContainerSpec,
+    State,
+    Usage,
+    missing,
+)
+from kalavai_like.errors import Conflict, InvalidInput, KalavaiError, NotFound, SystemProblem
+
+CDI_DIRS = (Path("/etc/cdi"), Path("/var/run/cdi"))
+NVIDIA_CDI_DEVICE = "nvidia.com/gpu=all"
+MANAGED_LABEL = "kalavai-like.managed"
+
+_STATES: dict[str, State] = {"running": "running", "paused": "paused"}
+_GONE = ("no such container", "no container with name or id", "no such object")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one engine call returned."""
+
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+
+class Runner(Protocol):
+    """Runs one engine command; tests inject recorded outputs."""
+
+    def __call__(
+        self, argv: list[str], *, env: dict[str, str] | None, timeout: float, merge_stderr: bool
+    ) -> RunResult: ...
+
+
+class WorkerRuntime(Protocol):
+    """What the agent and the supervisor use: ContainerRuntime and FakeRuntime both fit."""
+
+    def run(self, spec: ContainerSpec) -> ContainerInfo: ...
+    def ensure(self, spec: ContainerSpec) -> ContainerInfo: ...
+    def find(self, label_key: str, value: str) -> list[ContainerInfo]: ...
+    def state(self, ident: str) -> ContainerInfo: ...
+    def logs(self, ident: str, tail: int = 50) -> str: ...
+    def usage(self, ident: str) -> Usage: ...
+    def pause(self, ident: str) -> None: ...
+    def unpause(self, ident: str) -> None: ...
+    def update(
+        self, ident: str, *, cpus: float | None = None, memory_bytes: int | None = None
+    ) -> None: ...
+    def stop(self, ident: str, timeout: int = 10) -> None: ...
+    def remove(self, ident: str) -> None: ...
+
+
+def subprocess_runner(
+    argv: list[str], *, env: dict[str, str] | None, timeout: float, merge_stderr: bool = False
+) -> RunResult:
+    """Run `argv` as a subprocess (no shell) and capture its output.
+
+    Raises:
+        SystemProblem: the program is missing or did not answer in time.
+    """
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=_conmon_dir(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise SystemProblem(
+            f"{argv[0]} is not installed", f"Install it: apt-get install {argv[0]}."
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise SystemProblem(
+            f"{argv[0]} did not answer",
+            f"`{argv[0]} {argv[1] if len(argv) > 1 else ''}` "
+            f"took more than {timeout:.0f} s; check `{argv[0]} info`.",
+        ) from exc
+    return RunResult(proc.returncode, proc.stdout or "", proc.stderr or "")
+
+
+class ContainerRuntime:
+    """Worker containers through a CLI engine (podman first, docker compatible)."""
+
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        runner: Runner = subprocess_runner,
+        *,
+        cgroups: CgroupReader | None = None,
+        cdi_dirs: Iterable[Path] = CDI_DIRS,
+        oom_log: KernelOomLog | None = None,
+        timeout: float = 120.0,
+    ) -> None:
+        self.config = config
+        self._runner = runner
+        self._cgroups = cgroups or CgroupReader()
+        self._cdi_dirs = tuple(cdi_dirs)
+        self._timeout = timeout
+        self._cgroup_cache: dict[str, CgroupFiles] = {}
+        self._oom_log = oom_log or KernelOomLog()
+        self._oom_seen: dict[str, bool] = {}
+
+    # ---- launch -------------------------------------------------------------------------
+
+    def run(self, spec: ContainerSpec) -> ContainerInfo:
+        """Start a container from `spec` and return its state.
+
+        Raises:
+            InvalidInput: the spec is malformed.
+            Conflict: a container with that name already exists.
+            SystemProblem: image missing, no GPU device, or the engine failed.
+        """
+        spec.validate()
+        with tempfile.TemporaryDirectory(prefix="kalavai-like-env-") as tmp:
+            # Values go through a 0600 file: secrets (weak keys, passwords) never reach ps.
+            env_file = Path(tmp) / "env"
+            fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.writelines(f"{k}={v}\n" for k, v in spec.env.items())
+            result = self._call("run", *self.run_args(spec, env_file=str(env_file)))
+        if result.returncode != 0:
+            text = _error_text(result)
+            if "already in use" not in text.lower():
+                # The engine may have created the container before failing to start it.
+                self._call("rm", "-f", spec.name)
+            raise _run_error(spec, text)
+        ident = result.stdout.strip().splitlines()[-1]
+        return self.state(ident)
+
+    def run_args(self, spec: ContainerSpec, *, env_file: str | None = None) -> list[str]:
+        """The `run` arguments for `spec`: hardened, limited, labelled, detached."""
+        podman = self.config.engine == "podman"
+        mem = str(spec.memory_bytes)
+        args = ["-d", "--name", spec.name, "--pull", _pull_policy(spec.image)]
+        args += ["--user", spec.user, "--cap-drop=ALL", "--security-opt", "no-new-privileges"]
+        if spec.read_only:
+            args.append("--read-only")
+        args += ["--pids-limit", str(spec.pids_limit), "--cpus", _cores(spec.cpus)]
+        args += ["--memory", mem, "--memory-swap", mem]
+        if spec.netns_path is not None:
+            if not podman:
+                raise SystemProblem(
+                    "docker cannot join a network namespace",
+                    "Joining the overlay needs podman: apt-get install podman runc.",
+                )
+            args += ["--network", f"ns:{spec.netns_path}"]
+        else:
+            args += ["--network", "none"]
+        if spec.gpus > 0:
+            args += ["--device", self._gpu_device()]
+        if spec.data_volume is not None:
+            args += ["-v", f"{spec.data_volume}:/data" + (":U" if podman else "")]
+        for t in spec.tmpfs:
+            args += ["--tmpfs", t]
+        if spec.workdir is not None:
+            args += ["--workdir", spec.workdir]
+        if env_file is not None:
+            args += ["--env-file", env_file]
+        for key, value in {MANAGED_LABEL: "true", **spec.labels}.items():
+            args += ["--label", f"{key}={value}"]
+        args += ["--log-opt", "max-size=10mb" if podman else "max-size=10m"]
+        return [*args, *self.config.extra_run_args, spec.image, *spec.command]
+
+    def ensure(self, spec: ContainerSpec) -> ContainerInfo:
+        """Return the live container for `spec`'s membership (or name), starting one if none.
+
+        Never starts a duplicate: a running or paused container is adopted as it is; an exited
+        one is removed and replaced.
+        """
+        spec.validate()
+        mid = spec.membership_id
+        found = self.find(MEMBERSHIP_LABEL, mid) if mid else []
+        named = self.state(spec.name)
+        if named.state != "missing" and all(f.id != named.id for f in found):
+            found.append(named)
+        live = [f for f in found if f.state in ("running", "paused")]
+        if live:
+            return live[0]
+        for f in found:
+            self.remove(f.id)
+        return self.run(spec)
+
+    # ---- observe ------------------------------------------------------------------------
+
+    def find(self, label_key: str, value: str) -> list[ContainerInfo]:
+        """Every container (any state) whose label `label_key` equals `value`."""
+        result = self._call(
+            "ps", "-a", "-q", "--no-trunc", "--filter", f"label={label_key}={value}"
+        )
+        if result.returncode != 0:
+            raise _engine_error("list containers", result, self.config.engine)
+        ids = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        if not ids:
+            return []
+        return [i for i in self._inspect(ids) if i.labels.get(label_key) == value]
+
+    def state(self, ident: str) -> ContainerInfo:
+        """The container's state; `missing` when it does not exist."""
+        found = self._inspect([ident])
+        return found[0] if found else missing(ident)
+
+    def logs(self, ident: str, tail: int = 50) -> str:
+        """The last `tail` lines the container wrote (stdout and stderr, in order)."""
+        result = self._call("logs", "--tail", str(max(0, int(tail))), ident, merge_stderr=True)
+        if result.returncode != 0:
+            if _is_gone(result.stdout):
+                raise NotFound("No such worker container", f"{ident} does not exist.")
+            raise _engine_error("read logs", result, self.config.engine)
+        return result.stdout
+
+    def usage(self, ident: str) -> Usage:
+        """Cumulative CPU seconds and memory in use, read from the container's cgroup.
+
+        Raises:
+            NotFound: the container is not running (no cgroup to read).
+        """
+        files = self._cgroup_cache.get(ident)
+        if files is not None:
+            try:
+                return self._cgroups.read(files)
+            except CgroupGone:
+                self._cgroup_cache.pop(ident, None)
+        pid = self._pid(ident)
+        try:
+            files = self._cgroups.locate(pid)
+            usage = self._cgroups.read(files)
+        except CgroupGone as exc:
+            raise NotFound("Worker container is not running", f"{ident}: {exc}.") from exc
+        self._cgroup_cache[ident] = files
+        return usage
+
+    # ---- control ------------------------------------------------------------------------
+
+    def pause(self, ident: str) -> None:
+        """Freeze every process of the container (cgroup freezer). Idempotent."""
+        self._control("pause", ident, done="paused")
+
+    def unpause(self, ident: str) -> None:
+        """Thaw a paused container. Idempotent."""
+        self._control("unpause", ident, done="running")
+
+    def update(
+        self, ident: str, *, cpus: float | None = None, memory_bytes: int | None = None
+    ) -> None:
+        """Change the CPU and memory limits of a live container.
+
+        Raises:
+            InvalidInput: a limit is out of range.
+            NotFound: the container does not exist.
+        """
+        args: list[str] = []
+        if cpus is not None:
+            if not 0 < cpus <= 1024:
+                raise InvalidInput("Bad CPU limit", f"{cpus} cores: give more than 0.")
+            args += ["--cpus", _cores(cpus)]
+        if memory_bytes is not None:
+            if memory_bytes < 6 * 1024 * 1024:
+                raise InvalidInput("Bad memory limit", "Give at least 6 MiB.")
+            args += ["--memory", str(memory_bytes), "--memory-swap", str(memory_bytes)]
+        if not args:
+            return
+        result = self._call("update", *args, ident)
+        if result.returncode != 0:
+            if _is_gone(_error_text(result)):
+                raise NotFound("No such worker container", f"{ident} does not exist.")
+            raise _engine_error("change the limits", result, self.config.engine)
+
+    def stop(self, ident: str, timeout: int = 10) -> None:
+        """Stop the container (SIGTERM, then SIGKILL after `timeout` s). Idempotent."""
+        result = self._call("stop", "-t", str(max(0, int(timeout))), ident)
+        if result.returncode != 0 and not _is_gone(_error_text(result)):
+            raise _engine_error("stop the worker", result, self.config.engine)
+
+    def remove(self, ident: str) -> None:
+        """Kill and remove the container. Idempotent: a missing container is fine."""
+        self._cgroup_cache.pop(ident, None)
+        kill_now = ["-t", "0"] if self.config.engine == "podman" else []
+        result = self._call("rm", "-f", *kill_now, ident)
+        if result.returncode != 0 and not _is_gone(_error_text(result)):
+            raise _engine_error("remove the worker", result, self.config.engine)
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _call(self, *args: str, merge_stderr: bool = False) -> RunResult:
+        return self._runner(
+            self.config.command(*args),
+            env=self.config.environ(),
+            timeout=self._timeout,
+            merge_stderr=merge_stderr,
+        )
+
+    def _inspect(self, ids: list[str]) -> list[ContainerInfo]:
+        result = self._call("container", "inspect", *ids)
+        try:
+            data = json.loads(result.stdout or "[]")
+        except json.JSONDecodeError as exc:
+            if result.returncode != 0 and _is_gone(_error_text(result)):
+                return []
+            raise _engine_error("inspect containers", result, self.config.engine) from exc
+        if result.returncode != 0 and not data and not _is_gone(_error_text(result)):
+            raise _engine_error("inspect containers", result, self.config.engine)
+        return [self._with_oom(parse_inspect(item)) for item in data or []]
+
+    def _with_oom(self, info: ContainerInfo) -> ContainerInfo:
+        # SIGKILLed (137) without the engine's OOM flag: ask the kernel log (see oom.py).
+        if info.state != "exited" or info.exit_code != 137 or info.oom_killed:
+            return info
+        key = f"{info.id}@{info.started_at}"
+        if key not in self._oom_seen:
+            self._oom_seen[key] = self._oom_log.killed_in(info.id)
+        return replace(info, oom_killed=True) if self._oom_seen[key] else info
+
+    def _pid(self, ident: str) -> int:
+        result = self._call("container", "inspect", "--format", "{{.State.Pid}}", ident)
+        pid = result.stdout.strip()
+        if result.returncode != 0 or not pid.isdigit() or int(pid) == 0:
+            raise NotFound("Worker container is not running", f"{ident} has no process.")
+        return int(pid)
+
+    def _control(self, verb: str, ident: str, *, done: str) -> None:
+        result = self._call(verb, ident)
+        if result.returncode == 0:
+            return
+        current = self.state(ident)
+        if current.state == done:
+            return
+        if current.state == "missing":
+            raise NotFound("No such worker container", f"{ident} does not exist.")
+        raise _engine_error(f"{verb} the worker ({current.state})", result, self.config.engine)
+
+    def _gpu_device(self) -> str:
+        for d in self._cdi_dirs:
+            try:
+                specs = [p for p in d.iterdir() if p.suffix in (".yaml", ".yml", ".json")]
+            except OSError:
+                continue
+            if any("nvidia.com" in p.read_text(errors="replace") for p in specs):
+                return NVIDIA_CDI_DEVICE
+        raise SystemProblem(
+            "No GPU device for containers",
+            "GPUs are allowed but no NVIDIA CDI device is set up: install nvidia-container-toolkit "
+            "and run `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`, or set GPUs to 0.",
+        )
+
+
+def _conmon_dir() -> str:
+    # conmon 2.1 (Debian 12) writes its "oom" marker into its working directory, which it
+    # inherits through podman: keep it out of the caller's directory.
+    path = Path(tempfile.gettempdir()) / f"kalavai-like-conmon-{os.getuid()}"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return str(path)
+
+
+def parse_inspect(item: dict[str, Any]) -> ContainerInfo:
+    """A ContainerInfo from one element of `podman/docker container inspect` JSON."""
+    st = item.get("State") or {}
+    status = str(st.get("Status", "")).lower()
+    config = item.get("Config") or {}
+    return ContainerInfo(
+        id=str(item.get("Id", "")),
+        name=str(item.get("Name", "")).lstrip("/"),
+        state=_STATES.get(status, "exited"),
+        exit_code=None if status in _STATES else int(st.get("ExitCode") or 0),
+        oom_killed=bool(st.get("OOMKilled")),
+        started_at=st.get("StartedAt") or None,
+        restart_count=int(item.get("RestartCount") or 0),
+        labels=dict(config.get("Labels") or {}),
+        image=str(item.get("ImageName") or config.get("Image") or ""),
+    )
+
+
+def _pull_policy(image: str) -> str:
+    # Locally built images can never be pulled; fail at once with a clear error instead.
+    return "never" if image.startswith("localhost/") else "missing"
+
+
+def _cores(cpus: float) -> str:
+    return f"{cpus:.3f}".rstrip("0").rstrip(".")
+
+
+def _error_text(result: RunResult) -> str:
+    return (result.stderr or result.stdout).strip()
+
+
+def _is_gone(text: str) -> bool:
+    low = text.lower()
+    return any(g in low for g in _GONE)
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1].removeprefix("Error: ") if lines else "no error output"
+
+
+def _engine_error(action: str, result: RunResult, engine: str) -> SystemProblem:
+    return SystemProblem(
+        f"Could not {action}",
+        f"{engine} said: {_last_line(_error_text(result))}. Check `{engine} info`.",
+    )
+
+
+_IMAGE_MISSING = ("image not known", "no such image", "unable to find image", "pull access denied")
+
+
+def _run_error(spec: ContainerSpec, text: str) -> KalavaiError:
+    low = text.lower()
+    detail = _last_line(text)
+    if "already in use" in low:
+        return Conflict("Worker container already exists", f"{spec.name!r} is taken: {detail}.")
+    if any(m in low for m in _IMAGE_MISSING) or ("initializing source" in low and "pull" in low):
+        fix = (
+            "Build the local images with packaging/images/build."
+            if spec.image.startswith("localhost/")
+            else "Check the image name and that this machine can reach its registry."
+        )
+        return SystemProblem("Worker image not found", f"{spec.image} is not available. {fix}")
+    if "range of cpus" in low:
+        return InvalidInput("CPU limit too high", detail)
+    if spec.netns_path is not None and spec.netns_path in text:
+        return SystemProblem("Cannot join the network namespace", f"{spec.netns_path}: {detail}.")
+    return SystemProblem("Could not start the worker container", f"{detail}.")

@@ -1,0 +1,144 @@
+"""What a worker container is: its spec (validated, hardened by default), its observed state and
+its measured usage. Plain dataclasses, no I/O; the runtime turns a spec into CLI arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kalavai_like.errors import InvalidInput
+
+MEMBERSHIP_LABEL = "kalavai-like.membership"
+POOL_LABEL = "kalavai-like.pool"
+ROLE_LABEL = "kalavai-like.role"
+
+# podman refuses less than 6 MiB of memory.
+MIN_MEMORY_BYTES = 6 * 1024 * 1024
+
+State = Literal["running", "paused", "exited", "missing"]
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_LABEL_KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}$")
+_USER = re.compile(r"^[0-9]{1,10}:[0-9]{1,10}$")
+_VOLUME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
+_PATH = re.compile(r"^/[A-Za-z0-9_./-]{0,255}$")
+_TMPFS = re.compile(r"^/[A-Za-z0-9_./-]{0,255}(:[A-Za-z0-9=,]{1,64})?$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The volunteer's limits for one worker: cores, bytes of memory, GPUs (0 = none)."""
+
+    cpus: float
+    memory_bytes: int
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A worker or head container. Defaults are the hardened ones; `validate()` checks them."""
+
+    name: str
+    image: str
+    command: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    netns_path: str | None = None
+    cpus: float = 1.0
+    memory_bytes: int = 512 * 1024 * 1024
+    pids_limit: int = 256
+    gpus: int = 0
+    user: str = "1000:1000"
+    read_only: bool = True
+    data_volume: str | None = None
+    tmpfs: list[str] = field(default_factory=lambda: ["/tmp"])  # noqa: S108 (inside the container)
+    workdir: str | None = None
+
+    def validate(self) -> None:
+        """Check every field before it reaches a command line.
+
+        Raises:
+            InvalidInput: a field is malformed or out of range.
+        """
+        if not _NAME.match(self.name):
+            raise InvalidInput("Bad container name", f"{self.name!r} is not a valid name.")
+        if not _IMAGE.match(self.image):
+            raise InvalidInput("Bad image name", f"{self.image!r} is not a valid image reference.")
+        if not all(isinstance(a, str) and "\0" not in a for a in self.command):
+            raise InvalidInput("Bad command", "Every command argument must be a string.")
+        for key, value in self.env.items():
+            if not _ENV_KEY.match(key) or "\n" in value or "\0" in value:
+                raise InvalidInput("Bad environment variable", f"{key!r} cannot be passed.")
+        for key, value in self.labels.items():
+            if not _LABEL_KEY.match(key) or "\n" in value or "\0" in value or len(value) > 256:
+                raise InvalidInput("Bad label", f"Label {key!r} is not valid.")
+        if self.netns_path is not None and not _PATH.match(self.netns_path):
+            raise InvalidInput("Bad network namespace", f"{self.netns_path!r} is not a path.")
+        if not 0 < self.cpus <= 1024:
+            raise InvalidInput("Bad CPU limit", f"{self.cpus} cores: give more than 0.")
+        if not MIN_MEMORY_BYTES <= self.memory_bytes <= 2**50:
+            raise InvalidInput(
+                "Bad memory limit", f"{self.memory_bytes} bytes: give at least 6 MiB (6291456)."
+            )
+        if not 1 <= self.pids_limit <= 1_000_000:
+            raise InvalidInput("Bad process limit", f"{self.pids_limit}: give at least 1.")
+        if not 0 <= self.gpus <= 64:
+            raise InvalidInput("Bad GPU count", f"{self.gpus}: give 0 to 64.")
+        if not _USER.match(self.user) or self.user.split(":")[0] == "0":
+            raise InvalidInput("Bad user", "Workers run as a non-root uid:gid such as 1000:1000.")
+        if self.data_volume is not None:
+            ok = _VOLUME.match(self.data_volume) or _PATH.match(self.data_volume)
+            if not ok or ".." in self.data_volume:
+                raise InvalidInput("Bad data volume", f"{self.data_volume!r} is not usable.")
+        for t in self.tmpfs:
+            if not _TMPFS.match(t) or ".." in t:
+                raise InvalidInput("Bad tmpfs mount", f"{t!r} is not an absolute path.")
+        if self.workdir is not None and not _PATH.match(self.workdir):
+            raise InvalidInput("Bad working directory", f"{self.workdir!r} is not a path.")
+
+    @property
+    def membership_id(self) -> str | None:
+        """The membership this container works for, from its labels."""
+        return self.labels.get(MEMBERSHIP_LABEL)
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """What the runtime reports about one container."""
+
+    id: str
+    name: str
+    state: State
+    exit_code: int | None = None
+    oom_killed: bool = False
+    started_at: str | None = None
+    restart_count: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    image: str = ""
+
+    def describe_exit(self) -> str:
+        """One line a person can read about why the container is not running."""
+        if self.state == "missing":
+            return "the worker container is gone"
+        if self.oom_killed:
+            return f"ran out of memory (exit code {self.exit_code})"
+        if self.state == "exited":
+            return f"exit code {self.exit_code}"
+        return self.state
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Cumulative CPU time of the container's cgroup and its memory in use now."""
+
+    cpu_seconds: float
+    memory_bytes: int
+
+
+def missing(ident: str) -> ContainerInfo:
+    """The info for a container that does not exist."""
+    return ContainerInfo(id=ident, name=ident, state="missing")

@@ -1,0 +1,221 @@
+"""Pool templates: what a pool's worker (and head) containers run. Each names the image, command,
+environment, network policy, head container and default limits:
+
+- `dask`: the head runs `dask scheduler` on the hub's overlay address (port 8786); each worker
+  runs `dask worker tcp://<head>:8786` with threads and memory from the volunteer's limits.
+- `boinc`: the BOINC client attached to a project URL with a weak account key; needs `internet`.
+- `generic`: an image and a command from the pool's parameters.
+
+Images default to the ones packaging/images/build makes (`localhost/kalavai-like/<name>:latest`);
+in the field `params["image"]` names a registry image instead.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from kalavai_like.container.spec import (
+    MEMBERSHIP_LABEL,
+    POOL_LABEL,
+    ROLE_LABEL,
+    ContainerSpec,
+    Limits,
+)
+from kalavai_like.errors import InvalidInput
+
+NetworkPolicy = Literal["pool", "internet", "none"]
+TemplateName = Literal["dask", "boinc", "generic"]
+
+IMAGE_REPO = "localhost/kalavai-like"
+TEMPLATE_LABEL = "kalavai-like.template"
+DASK_PORT = 8786
+DASK_DASHBOARD_PORT = 8787
+# dask pauses and spills before its limit; leave the kernel's limit some headroom above it.
+DASK_MEMORY_FRACTION = 0.9
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
+_URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$")
+_WEAK_KEY = re.compile(r"^[A-Za-z0-9_]{1,256}$")
+
+
+@dataclass(frozen=True)
+class Template:
+    """What a pool template is made of."""
+
+    name: TemplateName
+    image: str
+    network_policy: NetworkPolicy
+    default_limits: Limits
+    has_head: bool
+    description: str
+
+
+TEMPLATES: dict[str, Template] = {
+    "dask": Template(
+        "dask",
+        f"{IMAGE_REPO}/dask:latest",
+        "pool",
+        Limits(cpus=1.0, memory_bytes=2 * 2**30),
+        True,
+        "Dask workers joined to the pool head's scheduler over the overlay",
+    ),
+    "boinc": Template(
+        "boinc",
+        f"{IMAGE_REPO}/boinc:latest",
+        "internet",
+        Limits(cpus=1.0, memory_bytes=2 * 2**30),
+        False,
+        "BOINC client attached to a volunteer-computing project",
+    ),
+    "generic": Template(
+        "generic",
+        f"{IMAGE_REPO}/busybox:latest",
+        "pool",
+        Limits(cpus=1.0, memory_bytes=512 * 2**20),
+        False,
+        "Any image and command",
+    ),
+}
+
+
+def template(name: str) -> Template:
+    """The template called `name`.
+
+    Raises:
+        InvalidInput: no such template.
+    """
+    if name not in TEMPLATES:
+        raise InvalidInput("Unknown pool template", f"{name!r}: use one of {', '.join(TEMPLATES)}.")
+    return TEMPLATES[name]
+
+
+def render(
+    template_name: str,
+    params: dict[str, Any],
+    *,
+    membership_id: str,
+    limits: Limits,
+    head_address: str | None,
+    netns_path: str | None,
+) -> ContainerSpec:
+    """The worker container for one membership of a pool using `template_name`.
+
+    Raises:
+        InvalidInput: a parameter is missing or malformed.
+    """
+    t = template(template_name)
+    _check(_ID, membership_id, "membership id")
+    image = _image(t, params)
+    labels = {MEMBERSHIP_LABEL: membership_id, ROLE_LABEL: "worker", TEMPLATE_LABEL: t.name}
+    common: dict[str, Any] = {
+        "name": f"kalavai-worker-{membership_id}",
+        "image": image,
+        "labels": labels,
+        "netns_path": netns_path if t.network_policy != "none" else None,
+        "cpus": limits.cpus,
+        "memory_bytes": limits.memory_bytes,
+        "gpus": limits.gpus,
+        "data_volume": f"kalavai-data-{membership_id}",
+    }
+    if t.name == "dask":
+        if not head_address:
+            raise InvalidInput("No pool head", "A dask worker needs the head's overlay address.")
+        _check(_HOST, head_address, "head address")
+        command = [
+            "dask", "worker", f"tcp://{_host_port(head_address, DASK_PORT)}",
+            "--nthreads", str(max(1, math.ceil(limits.cpus))),
+            "--memory-limit", str(int(limits.memory_bytes * DASK_MEMORY_FRACTION)),
+            "--name", membership_id,
+            "--local-directory", "/data/dask",
+            "--no-nanny", "--no-dashboard",
+        ]  # fmt: skip
+        return ContainerSpec(command=command, pids_limit=512, workdir="/data", **common)
+    if t.name == "boinc":
+        env = {"BOINC_DATA_DIR": "/data/boinc", "BOINC_NCPUS": str(max(1, math.ceil(limits.cpus)))}
+        url = params.get("project_url")
+        if url:
+            _check(_URL, str(url), "BOINC project URL")
+            key = str(params.get("weak_key") or "")
+            _check(_WEAK_KEY, key, "BOINC weak account key")
+            env.update(BOINC_PROJECT_URL=str(url), BOINC_WEAK_KEY=key)
+        password = str(params.get("gui_rpc_password") or "")
+        if "\n" in password or len(password) > 256:
+            raise InvalidInput("Bad GUI RPC password", "Use one line of at most 256 characters.")
+        if password:
+            env["BOINC_GUI_RPC_PASSWORD"] = password
+        return ContainerSpec(
+            command=["/usr/local/bin/kalavai-boinc"], env=env, pids_limit=1024, **common
+        )
+    generic_command = params.get("command")
+    if (
+        not isinstance(generic_command, list)
+        or not generic_command
+        or not all(isinstance(a, str) for a in generic_command)
+    ):
+        raise InvalidInput("No command", "A generic pool names its command as a list of strings.")
+    generic_env = params.get("env") or {}
+    if not isinstance(generic_env, dict):
+        raise InvalidInput("Bad environment", "The generic template's env must be a mapping.")
+    return ContainerSpec(
+        command=list(generic_command),
+        env={str(k): str(v) for k, v in generic_env.items()},
+        **common,
+    )
+
+
+def render_head(
+    template_name: str,
+    params: dict[str, Any],
+    pool_id: str,
+    netns_path: str | None,
+    *,
+    head_address: str | None = None,
+    limits: Limits | None = None,
+) -> ContainerSpec | None:
+    """The pool's head container (on the hub), or None when the template has none.
+
+    `head_address` is the hub's overlay address (.1); the scheduler listens there only.
+
+    Raises:
+        InvalidInput: a parameter is malformed.
+    """
+    t = template(template_name)
+    if not t.has_head:
+        return None
+    _check(_ID, pool_id, "pool id")
+    host = head_address or "0.0.0.0"  # noqa: S104 (inside the hub's own namespace only)
+    _check(_HOST, host, "head address")
+    lim = limits or Limits(cpus=1.0, memory_bytes=1 * 2**30)
+    dashboard = ["--dashboard-address", f":{DASK_DASHBOARD_PORT}"]
+    command = ["dask", "scheduler", "--host", host, "--port", str(DASK_PORT)]
+    command += dashboard if params.get("dashboard") else ["--no-dashboard"]
+    return ContainerSpec(
+        name=f"kalavai-head-{pool_id}",
+        image=_image(t, params),
+        command=command,
+        labels={POOL_LABEL: pool_id, ROLE_LABEL: "head", TEMPLATE_LABEL: t.name},
+        netns_path=netns_path,
+        cpus=lim.cpus,
+        memory_bytes=lim.memory_bytes,
+        pids_limit=512,
+    )
+
+
+def _image(t: Template, params: dict[str, Any]) -> str:
+    image = params.get("image")
+    if t.name == "generic" and not image:
+        raise InvalidInput("No image", "A generic pool names its image.")
+    return str(image) if image else t.image
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
+    if not pattern.match(value):
+        raise InvalidInput(f"Bad {what}", f"{value!r} is not a valid {what}.")

@@ -1,0 +1,34 @@
+# Installs the entrypoint that configures the BOINC client from the environment.
+set -eu
+install -m 0755 /dev/stdin /usr/local/bin/kalavai-boinc <<'SCRIPT'
+#!/bin/sh
+# Starts the BOINC client as the container's user, configured by environment variables:
+#   BOINC_PROJECT_URL      project to attach to (optional: no project, no work)
+#   BOINC_WEAK_KEY         the volunteer's weak account key for that project
+#   BOINC_GUI_RPC_PASSWORD password for the GUI RPC (boinccmd); empty: local access only
+#   BOINC_DATA_DIR         client data directory (default /data/boinc, else /tmp/boinc)
+#   BOINC_NCPUS            how many CPUs the client may use (match the container's --cpus)
+# Secrets go to files (0600) and out of the environment before the client starts, so they
+# never show on a command line.
+set -eu
+DIR=${BOINC_DATA_DIR:-}
+if [ -z "$DIR" ]; then
+  if [ -w /data ]; then DIR=/data/boinc; else DIR=/tmp/boinc; fi
+fi
+mkdir -p "$DIR"
+cd "$DIR"
+umask 077
+printf '%s' "${BOINC_GUI_RPC_PASSWORD:-}" > gui_rpc_auth.cfg
+if [ -n "${BOINC_PROJECT_URL:-}" ] && ! ls account_*.xml >/dev/null 2>&1; then
+  printf '<project_init>\n<url>%s</url>\n<name>%s</name>\n<account_key>%s</account_key>\n</project_init>\n' \
+    "$BOINC_PROJECT_URL" "$BOINC_PROJECT_URL" "${BOINC_WEAK_KEY:-}" > project_init.xml
+fi
+case "${BOINC_NCPUS:-}" in
+  '' | *[!0-9]*) ;;
+  *) printf '<cc_config><options><ncpus>%s</ncpus></options></cc_config>\n' "$BOINC_NCPUS" > cc_config.xml ;;
+esac
+# The agent decides when the volunteer's machine is idle; the client just computes.
+[ -f global_prefs_override.xml ] || printf '%s\n' '<global_preferences><run_if_user_active>1</run_if_user_active><run_gpu_if_user_active>1</run_gpu_if_user_active><suspend_cpu_usage>0</suspend_cpu_usage><cpu_usage_limit>100</cpu_usage_limit><max_ncpus_pct>100</max_ncpus_pct></global_preferences>' > global_prefs_override.xml
+unset BOINC_WEAK_KEY BOINC_GUI_RPC_PASSWORD
+exec boinc --dir "$DIR" --no_priority_change "$@"
+SCRIPT
