@@ -1,0 +1,161 @@
+"""Prometheus text exposition of the node's contribution, for the agent's opt-in /metrics.
+
+`render(snapshot)` takes the status snapshot as a dict (`NodeStatus.to_dict()`) and returns the
+text format (version 0.0.4) that Prometheus and the BOINC-exporter style dashboards scrape. It
+reads, all optional: `state`, `at`, `conditions[].code`, and under `worker`: `pool_name`,
+`device_id`, `totals` and `pending` ({cpu_seconds, ram_gb_seconds, gpu_seconds}), `granted`
+({credit, recent_average}), `handshake_age`, `last_heartbeat_at`, `live_cpu_cores`, `cpus`,
+`memory_bytes`, `gpus`, `acked_seq`, `reasons[].code`. Serving it over HTTP is the agent's job.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PREFIX = "kalavai_like"
+STATES = ("idle", "joining", "running", "paused", "leaving", "error")
+_RESOURCES = (
+    ("cpu", "cpu_seconds", "CPU core-seconds"),
+    ("ram", "ram_gb_seconds", "RAM GiB-seconds"),
+    ("gpu", "gpu_seconds", "GPU-seconds"),
+)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items()) + "}"
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+class _Exposition:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        samples: Iterable[tuple[Mapping[str, str], float | None]],
+    ) -> None:
+        present = [(labels, v) for labels, v in samples if _is_number(v)]
+        if not present:
+            return
+        full = f"{PREFIX}_{name}"
+        sample_name = f"{full}_total" if kind == "counter" else full
+        self.lines.append(f"# HELP {sample_name} {help_text.replace(chr(10), ' ')}")
+        self.lines.append(f"# TYPE {sample_name} {kind}")
+        for labels, value in present:
+            self.lines.append(f"{sample_name}{_labels(labels)} {_number(float(value or 0))}")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def render(snapshot: Mapping[str, Any]) -> str:
+    """The snapshot as Prometheus text exposition (ends with a newline)."""
+    out = _Exposition()
+    state = str(snapshot.get("state", ""))
+    out.family(
+        "state",
+        "gauge",
+        "1 for the node's current state",
+        [({"state": s}, 1.0 if s == state else 0.0) for s in STATES],
+    )
+    worker = snapshot.get("worker") or {}
+    labels = {"pool": str(worker.get("pool_name", "")), "device": str(worker.get("device_id", ""))}
+    if worker:
+        totals = worker.get("totals") or {}
+        pending = worker.get("pending") or {}
+        for short, key, words in _RESOURCES:
+            out.family(
+                f"contributed_{short}_seconds",
+                "counter",
+                f"{words} given to the pool, measured on this node",
+                [(labels, totals.get(key))],
+            )
+        for short, key, words in _RESOURCES:
+            out.family(
+                f"pending_{short}_seconds",
+                "gauge",
+                f"{words} measured but not yet acknowledged by the platform",
+                [(labels, pending.get(key))],
+            )
+        granted = worker.get("granted") or {}
+        out.family(
+            "credit", "gauge", "Credit granted by the platform", [(labels, granted.get("credit"))]
+        )
+        out.family(
+            "credit_recent_average",
+            "gauge",
+            "Recent average credit per day (7-day half-life)",
+            [(labels, granted.get("recent_average"))],
+        )
+        out.family(
+            "handshake_age_seconds",
+            "gauge",
+            "Seconds since the last WireGuard handshake with the pool's hub",
+            [(labels, worker.get("handshake_age"))],
+        )
+        last = worker.get("last_heartbeat_at")
+        at = snapshot.get("at")
+        lag = at - last if _is_number(last) and _is_number(at) else None
+        out.family(
+            "heartbeat_lag_seconds",
+            "gauge",
+            "Seconds since the platform last acknowledged a heartbeat",
+            [(labels, lag)],
+        )
+        out.family(
+            "acked_sequence",
+            "gauge",
+            "Last heartbeat sequence number acknowledged",
+            [(labels, worker.get("acked_seq"))],
+        )
+        out.family(
+            "live_cpu_cores",
+            "gauge",
+            "CPU cores the worker used over the last interval",
+            [(labels, worker.get("live_cpu_cores"))],
+        )
+        out.family(
+            "limit_cpus", "gauge", "CPU cores the worker may use", [(labels, worker.get("cpus"))]
+        )
+        out.family(
+            "limit_memory_bytes",
+            "gauge",
+            "Memory the worker may use",
+            [(labels, worker.get("memory_bytes"))],
+        )
+        out.family("limit_gpus", "gauge", "GPUs the worker may use", [(labels, worker.get("gpus"))])
+        reasons = [r.get("code") for r in worker.get("reasons") or [] if isinstance(r, Mapping)]
+        out.family(
+            "pause_reason",
+            "gauge",
+            "1 for each active reason the node is paused",
+            [({**labels, "code": str(c)}, 1.0) for c in dict.fromkeys(reasons) if c],
+        )
+    codes = [c.get("code") for c in snapshot.get("conditions") or [] if isinstance(c, Mapping)]
+    out.family(
+        "condition",
+        "gauge",
+        "1 for each ongoing problem (see the status for its text)",
+        [({"code": str(c)}, 1.0) for c in dict.fromkeys(codes) if c],
+    )
+    return "\n".join(out.lines) + "\n"
