@@ -1,7 +1,103 @@
-"""device endpoints."""
+"""Endpoints a device calls with its own credential: heartbeat, peer list (hubs), leave."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import time
+from typing import Annotated
 
-router = APIRouter(prefix="/api/v1")
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from kalavai_like.platform import heartbeats, ipam, peers
+from kalavai_like.platform.api.devices import leave
+from kalavai_like.platform.auth import Credential, Db, DeviceCaller, Settings
+from kalavai_like.platform.db import Database
+from kalavai_like.platform.models import Device, Pool
+from kalavai_like.platform.problems import forbidden, unauthorized
+from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut, Peer, PeersOut
+
+router = APIRouter(prefix="/api/v1/device", tags=["device"])
+
+
+@router.post("/heartbeat", response_model=HeartbeatOut)
+def heartbeat(body: HeartbeatIn, credential: Credential, db: Db, cfg: Settings) -> HeartbeatOut:
+    """Report state and cumulative usage; the reply carries the desired state."""
+    return heartbeats.record(db, cfg, credential, body)
+
+
+def _version(db: Database, pool_id: str) -> int:
+    with db.read() as s:
+        return int(s.scalar(select(Pool.peer_version).where(Pool.id == pool_id)) or 0)
+
+
+def _peer_list(db: Database, pool_id: str) -> PeersOut:
+    with db.read() as s:
+        pool = s.get(Pool, pool_id)
+        assert pool is not None
+        ula = ipam.ula_prefix(s)
+        rows = s.scalars(
+            select(Device)
+            .where(
+                Device.pool_id == pool_id,
+                Device.role == "worker",
+                Device.left_at.is_(None),
+                Device.address_index.is_not(None),
+            )
+            .order_by(Device.address_index)
+        )
+        return PeersOut(
+            version=pool.peer_version,
+            peers=[
+                Peer(
+                    device_id=d.id,
+                    public_key=d.public_key,
+                    address=ipam.address(pool.subnet_index, d.address_index),  # type: ignore[arg-type]
+                    address6=ipam.address6(ula, pool.subnet_index, d.address_index),  # type: ignore[arg-type]
+                )
+                for d in rows
+            ],
+        )
+
+
+def _hub_pool(db: Database, who: DeviceCaller) -> str:
+    with db.read() as s:
+        device = s.get(Device, who.credential_id)
+        if device is None or device.left_at is not None:
+            raise unauthorized("This device left its pool.")
+        if device.role != "hub":
+            raise forbidden("Only the pool's hub may read its peer list.")
+        return device.pool_id
+
+
+@router.get("/peers", response_model=PeersOut)
+async def peer_list(
+    who: DeviceCaller,
+    db: Db,
+    request: Request,
+    since: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    wait: Annotated[float, Query(ge=0, le=30, allow_inf_nan=False)] = 0,
+) -> PeersOut:
+    """The hub's peer list; with `wait`, blocks until its version exceeds `since`."""
+    pool_id = await run_in_threadpool(_hub_pool, db, who)
+    watch: peers.PeerWatch = request.app.state.peers
+    deadline = time.monotonic() + wait
+    while True:
+        version = await run_in_threadpool(_version, db, pool_id)
+        left = deadline - time.monotonic()
+        if version > since or left <= 0:
+            return await run_in_threadpool(_peer_list, db, pool_id)
+        await watch.wait(pool_id, min(peers.POLL, left))
+
+
+@router.delete("", status_code=204)
+def leave_pool(who: DeviceCaller, db: Db, request: Request) -> Response:
+    """The device leaves its pool (its address is held back before reuse)."""
+    with db.write() as s:
+        device = s.get(Device, who.credential_id)
+        if device is None:
+            raise unauthorized()
+        pool_id = device.pool_id
+        leave(s, device)
+    request.app.state.peers.notify(pool_id)
+    return Response(status_code=204)

@@ -1,7 +1,269 @@
-"""pools endpoints."""
+"""Pools: create, list, show, register the hub, and the pool owner's join tokens."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from typing import Annotated, Literal
 
-router = APIRouter(prefix="/api/v1")
+from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kalavai_like import tokens
+from kalavai_like.errors import Conflict, TokenError
+from kalavai_like.platform import credentials, ipam, peers
+from kalavai_like.platform.auth import Db, Principal, Settings, User
+from kalavai_like.platform.models import Device, JoinTokenRow, Pool, now
+from kalavai_like.platform.problems import forbidden, not_found
+from kalavai_like.platform.schemas import (
+    NAME_PATTERN,
+    HubIn,
+    HubRegistered,
+    PoolIn,
+    PoolOut,
+    PoolRef,
+    TokenCheckIn,
+    TokenCheckOut,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+)
+from kalavai_like.platform.settings import PlatformSettings
+from kalavai_like.platform.views import iso, iso_req, pool_out, pools_out
+
+router = APIRouter(prefix="/api/v1", tags=["pools"])
+PoolKey = Annotated[str, Path(pattern=NAME_PATTERN, description="pool id or name")]
+TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
+def visible_pool(s: Session, who: Principal, key: str) -> Pool:
+    """A pool the caller may see (public or owned), by id or name; else 404."""
+    pool = s.scalars(select(Pool).where(or_(Pool.id == key, Pool.name == key))).first()
+    if pool is None or not (pool.public or pool.owner_id == who.user_id):
+        raise not_found("pool")
+    return pool
+
+
+def owned_pool(s: Session, who: Principal, key: str, *, lock: bool = False) -> Pool:
+    """A pool the caller owns: 403 if it is someone else's public pool, 404 if hidden."""
+    stmt = select(Pool).where(or_(Pool.id == key, Pool.name == key))
+    pool = s.scalars(
+        stmt.with_for_update() if lock and s.bind.dialect.name != "sqlite" else stmt
+    ).first()  # type: ignore[union-attr]
+    if pool is None or not (pool.public or pool.owner_id == who.user_id):
+        raise not_found("pool")
+    if pool.owner_id != who.user_id:
+        raise forbidden("Only the pool's owner can do that.")
+    return pool
+
+
+@router.post("/pools", status_code=201, response_model=PoolOut)
+def create_pool(body: PoolIn, who: User, db: Db, cfg: Settings) -> PoolOut:
+    """Create a pool with its own /16 and ULA /64."""
+    weights = body.weights.model_dump() if body.weights else cfg.default_weights
+    taken = Conflict("Pool name taken", f"A pool named '{body.name}' exists; pick another name.")
+    for _attempt in range(5):
+        try:
+            with db.write() as s:
+                if s.scalars(select(Pool.id).where(Pool.name == body.name)).first():
+                    raise taken
+                pool = Pool(
+                    name=body.name,
+                    owner_id=who.user_id,
+                    template=body.template,
+                    params=json.dumps(body.params),
+                    public=body.public,
+                    subnet_index=ipam.pick_subnet(s, body.name),
+                    weight_cpu=weights["cpu"],
+                    weight_ram=weights["ram"],
+                    weight_gpu=weights["gpu"],
+                )
+                s.add(pool)
+                s.flush()
+                return pool_out(s, pool)
+        except IntegrityError:
+            continue  # a concurrent create took the name or the subnet: look again
+    raise taken
+
+
+@router.get("/pools", response_model=list[PoolOut])
+def list_pools(
+    who: User, db: Db, scope: Annotated[Literal["community", "mine"], Query()] = "community"
+) -> list[PoolOut]:
+    """Community (public) pools, or the pools you own."""
+    with db.read() as s:
+        where = Pool.public.is_(True) if scope == "community" else Pool.owner_id == who.user_id
+        return pools_out(s, list(s.scalars(select(Pool).where(where).order_by(Pool.created_at))))
+
+
+@router.get("/pools/{pool_key}", response_model=PoolOut)
+def show_pool(pool_key: PoolKey, who: User, db: Db) -> PoolOut:
+    with db.read() as s:
+        return pool_out(s, visible_pool(s, who, pool_key))
+
+
+@router.post("/pools/{pool_key}/hub", status_code=201, response_model=HubRegistered)
+def register_hub(
+    pool_key: PoolKey, body: HubIn, who: User, db: Db, request: Request
+) -> HubRegistered:
+    """Register (or re-register) the seed as the pool's hub at overlay .1."""
+    credential = credentials.new(credentials.DEVICE)
+    with db.write() as s:
+        pool = owned_pool(s, who, pool_key, lock=True)
+        clash = s.scalars(
+            select(Device.id).where(
+                Device.pool_id == pool.id,
+                Device.public_key == body.public_key,
+                Device.role == "worker",
+                Device.left_at.is_(None),
+            )
+        ).first()
+        if clash:
+            raise Conflict("Key in use", "A worker of this pool uses that public key.")
+        hub = s.get(Device, pool.hub_device_id) if pool.hub_device_id else None
+        if hub is None:
+            hub = Device(user_id=who.user_id, pool_id=pool.id, role="hub", cores=0)
+            s.add(hub)
+        hub.name = body.name or f"{pool.name}-hub"[:64]
+        hub.public_key = body.public_key
+        hub.credential_hash = credentials.digest(credential)
+        hub.left_at = None
+        hub.state = "running"
+        hub.address_index = ipam.HUB_INDEX
+        s.flush()
+        ipam.take_hub(s, pool.id, hub.id)
+        pool.hub_device_id, pool.hub_endpoint = hub.id, body.endpoint
+        peers.bump(s, pool.id)
+        s.flush()
+        s.refresh(pool)
+        ula = ipam.ula_prefix(s)
+        result = HubRegistered(
+            device_id=hub.id,
+            credential=credential,
+            address=ipam.address(pool.subnet_index, ipam.HUB_INDEX),
+            address6=ipam.address6(ula, pool.subnet_index, ipam.HUB_INDEX),
+            pool=pool_out(s, pool),
+        )
+    request.app.state.peers.notify(pool.id)
+    return result
+
+
+@router.post("/pools/{pool_key}/tokens", status_code=201, response_model=TokenCreated)
+def create_token(
+    pool_key: PoolKey, body: TokenIn, who: User, db: Db, cfg: Settings
+) -> TokenCreated:
+    """Mint a join token (single-use and 1 h unless told otherwise). Shown once."""
+    with db.write() as s:
+        pool = owned_pool(s, who, pool_key)
+        expires_at = int(now()) + body.expires_in
+        text, parsed = tokens.mint(
+            platform=cfg.platform_url, pool_id=pool.id, pool_name=pool.name, expires_at=expires_at
+        )
+        row = JoinTokenRow(
+            pool_id=pool.id,
+            key_id=parsed.key_id,
+            secret_hash=tokens.secret_hash(parsed.secret),
+            tier=parsed.tier,
+            uses=body.uses,
+            expires_at=float(expires_at),
+            created_by=who.user_id,
+        )
+        s.add(row)
+        s.flush()
+        return TokenCreated(
+            id=row.id,
+            token=text,
+            uses=row.uses,
+            used=0,
+            expires_at=iso_req(row.expires_at),
+            revoked=False,
+        )
+
+
+@router.get("/pools/{pool_key}/tokens", response_model=list[TokenOut])
+def list_tokens(pool_key: PoolKey, who: User, db: Db) -> list[TokenOut]:
+    with db.read() as s:
+        pool = owned_pool(s, who, pool_key)
+        rows = s.scalars(
+            select(JoinTokenRow)
+            .where(JoinTokenRow.pool_id == pool.id)
+            .order_by(JoinTokenRow.created_at)
+        )
+        return [
+            TokenOut(
+                id=r.id,
+                uses=r.uses,
+                used=r.used,
+                expires_at=iso_req(r.expires_at),
+                revoked=r.revoked_at is not None,
+                created_at=iso_req(r.created_at),
+            )
+            for r in rows
+        ]
+
+
+@router.delete("/pools/{pool_key}/tokens/{token_id}", status_code=204)
+def revoke_token(pool_key: PoolKey, token_id: TokenId, who: User, db: Db) -> Response:
+    """Revoke a join token: it can enrol nobody from now on."""
+    with db.write() as s:
+        pool = owned_pool(s, who, pool_key)
+        row = s.get(JoinTokenRow, token_id)
+        if row is None or row.pool_id != pool.id:
+            raise not_found("token")
+        if row.revoked_at is None:
+            row.revoked_at = now()
+    return Response(status_code=204)
+
+
+def lookup_token(
+    s: Session, cfg: PlatformSettings, text: str
+) -> tuple[tokens.JoinToken, JoinTokenRow | None]:
+    """Parse a token and find its row (None if unknown or the secret does not match).
+
+    Raises:
+        TokenError: damaged, version or other_platform.
+    """
+    parsed = tokens.parse(text)
+    if parsed.platform != cfg.platform_url:
+        raise TokenError(
+            "other_platform",
+            "Token is for another platform",
+            f"This token is for {parsed.platform}; this platform is {cfg.platform_url}.",
+        )
+    row = s.scalars(select(JoinTokenRow).where(JoinTokenRow.key_id == parsed.key_id)).first()
+    if row is None or row.pool_id != parsed.pool_id:
+        return parsed, None
+    if not tokens.secret_matches(parsed.secret, row.secret_hash):
+        return parsed, None
+    return parsed, row
+
+
+def token_status(row: JoinTokenRow | None, t: float) -> str:
+    if row is None:
+        return "unknown"
+    if row.revoked_at is not None:
+        return "revoked"
+    if row.expires_at <= t:
+        return "expired"
+    if row.used >= row.uses:
+        return "used_up"
+    return "valid"
+
+
+@router.post("/tokens/check", response_model=TokenCheckOut)
+def check_token(body: TokenCheckIn, who: User, db: Db, cfg: Settings) -> TokenCheckOut:
+    """Say whether a join token would work now, without using it."""
+    with db.read() as s:
+        _parsed, row = lookup_token(s, cfg, body.token)
+        status = token_status(row, now())
+        if row is None:
+            return TokenCheckOut(status="unknown", pool=None, uses=None, used=None, expires_at=None)
+        pool = s.get(Pool, row.pool_id)
+        return TokenCheckOut(
+            status=status,  # type: ignore[arg-type]
+            pool=PoolRef(id=pool.id, name=pool.name) if pool else None,
+            uses=row.uses,
+            used=row.used,
+            expires_at=iso(row.expires_at),
+        )
