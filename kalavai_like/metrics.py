@@ -113,9 +113,8 @@ def render(snapshot: Mapping[str, Any]) -> str:
             "Seconds since the last WireGuard handshake with the pool's hub",
             [(labels, worker.get("handshake_age"))],
         )
-        last = worker.get("last_heartbeat_at")
-        at = snapshot.get("at")
-        lag = at - last if _is_number(last) and _is_number(at) else None
+        last, at = worker.get("last_heartbeat_at"), snapshot.get("at")
+        lag = at - last if isinstance(at, int | float) and isinstance(last, int | float) else None
         out.family(
             "heartbeat_lag_seconds",
             "gauge",

@@ -100,7 +100,7 @@ class Prefs:
         key = _canonical(key)
         text = value.strip()
         try:
-            new = _SETTERS[key](self, text, now or dt.datetime.now().astimezone())
+            new: Prefs = _SETTERS[key](self, text, now or dt.datetime.now().astimezone())
         except ValueError as exc:
             raise InvalidInput(f"Invalid value for {key}", str(exc)) from None
         if hardware is not None:
