@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from kalavai_like.errors import InvalidInput
 from kalavai_like.net import validate
 
 POLICIES = ("pool", "internet")
@@ -87,9 +88,7 @@ def _check_pool(
     validate.network(pool_subnet, 4, "pool_subnet")
     validate.inside(address, pool_subnet, "address")
     if (address6 is None) != (pool_subnet6 is None):
-        raise validate.InvalidInput(
-            "Invalid address", "address6 and pool_subnet6 must be given together"
-        )
+        raise InvalidInput("Invalid address", "address6 and pool_subnet6 must be given together")
     if address6 is not None and pool_subnet6 is not None:
         validate.interface_address(address6, 6, "address6")
         validate.network(pool_subnet6, 6, "pool_subnet6")
@@ -165,15 +164,13 @@ class Peer:
         validate.key(self.public_key, "peer public_key")
         a = ipaddress.ip_interface(validate.interface_address(self.address, 4, "peer address"))
         if a.network.prefixlen != 32:
-            raise validate.InvalidInput(
-                "Invalid address", f"peer address {self.address} must be a /32"
-            )
+            raise InvalidInput("Invalid address", f"peer address {self.address} must be a /32")
         if self.address6 is not None:
             a6 = ipaddress.ip_interface(
                 validate.interface_address(self.address6, 6, "peer address6")
             )
             if a6.network.prefixlen != 128:
-                raise validate.InvalidInput(
+                raise InvalidInput(
                     "Invalid address", f"peer address6 {self.address6} must be a /128"
                 )
 

@@ -89,7 +89,7 @@ class FakeOverlay:
                 "Invalid subnet", f"{subnet!r} is not a subnet like 10.42.0.0/16"
             ) from None
         for route in self.local_routes:
-            if route.version == net.version and route.overlaps(net):  # type: ignore[arg-type]
+            if route.version == net.version and route.overlaps(net):
                 raise Conflict(
                     "Pool subnet overlaps a local network",
                     f"pool subnet {net} overlaps the local route {route}",

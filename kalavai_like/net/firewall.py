@@ -40,9 +40,11 @@ class PoolRules:
 
 
 def _merged(nets: Iterable[str], version: int) -> str:
-    parsed = [ipaddress.ip_network(n, strict=False) for n in nets]
-    same = [n for n in parsed if n.version == version]
-    return ", ".join(str(n) for n in ipaddress.collapse_addresses(same))  # type: ignore[arg-type]
+    same = [ipaddress.IPv4Network(n, strict=False) for n in nets if ":" not in n]
+    if version == 6:
+        return ", ".join(str(n) for n in ipaddress.collapse_addresses(
+            ipaddress.IPv6Network(n, strict=False) for n in nets if ":" in n))  # fmt: skip
+    return ", ".join(str(n) for n in ipaddress.collapse_addresses(same))
 
 
 def spoke_ruleset(r: PoolRules, policy: str, host_nets: Sequence[str]) -> str:

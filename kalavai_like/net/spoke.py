@@ -35,7 +35,7 @@ def check_subnet_free(subnet: str) -> None:
             "Invalid subnet", f"{subnet!r} is not a subnet like 10.42.0.0/16"
         ) from None
     for route in namespace.host_routes():
-        if route.version == net.version and route.overlaps(net):  # type: ignore[arg-type]
+        if route.version == net.version and route.overlaps(net):
             raise Conflict(
                 "Pool subnet overlaps a local network",
                 f"pool subnet {net} overlaps the local route {route}: this machine already uses "
@@ -194,7 +194,7 @@ def underlay_of(names: Names) -> ipaddress.IPv4Network | None:
     for addr in namespace.addresses_of(names.netns, names.underlay):
         iface = ipaddress.ip_interface(addr)
         if iface.version == 4:
-            return iface.network  # type: ignore[return-value]
+            return iface.network
     return None
 
 

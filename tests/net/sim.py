@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like import errors
-from kalavai_like.net import HubStatus, Peer, PeerStatus, SpokeStatus
+from kalavai_like.net import BackendInfo, HubStatus, Peer, PeerStatus, SpokeStatus
 from kalavai_like.net.cleanup import Leftovers
 
 BRIDGE = "kt4br"
@@ -205,6 +205,9 @@ class SimHost:
 
     def check_subnet_free(self, subnet: str) -> None:
         self.call("check_subnet_free", subnet=subnet)
+
+    def probe_backend(self) -> BackendInfo:
+        return BackendInfo(**self.call("probe_backend"))
 
 
 def _cfg(obj: Any) -> dict[str, Any]:
