@@ -1,0 +1,160 @@
+"""`NodeClient`: the CLI's and the tray's handle on the agent, with the same methods as `Node`,
+spoken over the LocalAPI's unix socket. Errors come back as the same kalavai_like.errors types;
+a missing agent is `AgentUnavailable` with how to start it.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from kalavai_like import errors
+from kalavai_like.agent.localapi import PREFIX
+from kalavai_like.agent.records import (
+    ActionResult,
+    JoinRequest,
+    JoinResult,
+    NodeStatus,
+    SeedResult,
+    StartPoolRequest,
+    Step,
+)
+
+OnStep = Callable[[Step], None]
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
+
+
+def error_from(payload: dict[str, Any]) -> errors.KalavaiError:
+    """The project error an `{"error": ...}` payload describes."""
+    kind = str(payload.get("kind", "KalavaiError"))
+    title, message = str(payload.get("title", "Agent error")), str(payload.get("message", ""))
+    if kind == "TokenError":
+        return errors.TokenError(str(payload.get("reason", "unknown")), title, message)
+    cls = getattr(errors, kind, None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.KalavaiError)):
+        cls = errors.KalavaiError
+    return cls(title, message)
+
+
+class NodeClient:
+    """Talks to the agent whose LocalAPI listens on `socket_path`."""
+
+    def __init__(self, socket_path: Path, *, home_hint: str = "", timeout: float = 120.0) -> None:
+        self.socket_path = socket_path
+        self.home_hint = home_hint
+        self.timeout = timeout
+
+    def _unavailable(self, why: str) -> errors.AgentUnavailable:
+        home = f" --home {self.home_hint}" if self.home_hint else ""
+        return errors.AgentUnavailable(
+            "The kalavai-like agent is not running",
+            f"No agent answers at {self.socket_path} ({why}). Start it with "
+            f"`sudo kalavai-like agent{home}` (or as a service), or add --start-agent to start "
+            "it in the background.",
+        )
+
+    def _open(self, method: str, route: str, body: dict[str, Any] | None) -> Any:
+        conn = _UnixConnection(str(self.socket_path), self.timeout)
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        try:
+            conn.request(method, PREFIX + route, body=data, headers=headers)
+            resp = conn.getresponse()
+        except FileNotFoundError:
+            conn.close()
+            raise self._unavailable("no socket") from None
+        except ConnectionRefusedError:
+            conn.close()
+            raise self._unavailable("connection refused") from None
+        except PermissionError:
+            conn.close()
+            raise errors.AuthError(
+                "Cannot reach the agent", f"{self.socket_path} is not accessible to this user."
+            ) from None
+        except (TimeoutError, OSError) as exc:
+            conn.close()
+            raise self._unavailable(str(exc)) from None
+        return conn, resp
+
+    def _call(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
+        conn, resp = self._open(method, route, body)
+        try:
+            payload = json.loads(resp.read() or b"{}")
+        finally:
+            conn.close()
+        if isinstance(payload, dict) and "error" in payload:
+            raise error_from(payload["error"])
+        return payload
+
+    def _stream(self, route: str, body: dict[str, Any], on_step: OnStep | None) -> dict[str, Any]:
+        conn, resp = self._open("POST", route, body)
+        try:
+            if resp.status != 200:
+                payload = json.loads(resp.read() or b"{}")
+                raise error_from(payload.get("error", {}))
+            for raw in resp:
+                line = json.loads(raw)
+                if "step" in line:
+                    if on_step is not None:
+                        on_step(Step(**line["step"]))
+                elif "error" in line:
+                    raise error_from(line["error"])
+                elif "result" in line:
+                    return line["result"]  # type: ignore[no-any-return]
+        finally:
+            conn.close()
+        raise self._unavailable("the agent stopped while answering")
+
+    # ---- the Node's methods -------------------------------------------------------------
+
+    def ping(self) -> int:
+        """The agent's PID.
+
+        Raises:
+            AgentUnavailable: no agent answers.
+        """
+        return int(self._call("GET", "ping")["pid"])
+
+    def status(self) -> NodeStatus:
+        return NodeStatus.from_dict(self._call("GET", "status"))
+
+    def watch(self) -> Iterator[NodeStatus]:
+        """Status snapshots as they change (blocks; stop iterating to end)."""
+        conn, resp = self._open("GET", "watch", None)
+        conn.sock.settimeout(None)
+        try:
+            for raw in resp:
+                yield NodeStatus.from_dict(json.loads(raw))
+        finally:
+            conn.close()
+
+    def join(self, req: JoinRequest, on_step: OnStep | None = None) -> JoinResult:
+        return JoinResult.from_dict(self._stream("join", req.to_dict(), on_step))
+
+    def start_pool(self, req: StartPoolRequest, on_step: OnStep | None = None) -> SeedResult:
+        return SeedResult.from_dict(self._stream("start-pool", req.to_dict(), on_step))
+
+    def pause(self, for_seconds: float | None = None, reason: str = "") -> ActionResult:
+        body: dict[str, Any] = {"for_seconds": for_seconds} if for_seconds else {}
+        return ActionResult.from_dict(self._call("POST", "pause", body))
+
+    def resume(self) -> ActionResult:
+        return ActionResult.from_dict(self._call("POST", "resume", {}))
+
+    def stop(self) -> ActionResult:
+        return ActionResult.from_dict(self._call("POST", "stop", {}))

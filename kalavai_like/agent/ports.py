@@ -1,0 +1,94 @@
+"""The ports the `Node` is composed from: what it needs of the platform, the container
+runtime, the pool templates and its store. The composition root (kalavai_like.composition)
+plugs in the real ones; tests plug in fakes. The overlay port is `kalavai_like.net.OverlayAPI`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from kalavai_like.container.spec import ContainerInfo, ContainerSpec, Limits, Usage
+
+
+class PlatformPort(Protocol):
+    """The platform calls a node makes (docs/API.md). Errors are kalavai_like.errors types."""
+
+    def redeem(
+        self,
+        platform: str,
+        api_token: str,
+        *,
+        token: str,
+        public_key: str,
+        name: str,
+        cores: float,
+        memory_bytes: int,
+        gpus: int,
+    ) -> dict[str, Any]:
+        """POST /api/v1/devices -> Redeemed."""
+        ...
+
+    def register_hub(
+        self, platform: str, api_token: str, pool_id: str, *, public_key: str, endpoint: str
+    ) -> dict[str, Any]:
+        """POST /api/v1/pools/{id}/hub -> {device_id, credential, address, address6, pool}."""
+        ...
+
+    def heartbeat(self, platform: str, credential: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/v1/device/heartbeat."""
+        ...
+
+    def peers(self, platform: str, credential: str, since: int, wait: float) -> dict[str, Any]:
+        """GET /api/v1/device/peers (long-poll)."""
+        ...
+
+    def leave(self, platform: str, credential: str) -> None:
+        """DELETE /api/v1/device."""
+        ...
+
+
+class RuntimePort(Protocol):
+    """What the node needs of the container runtime (`ContainerRuntime`, `FakeRuntime`)."""
+
+    def run(self, spec: ContainerSpec) -> ContainerInfo: ...
+    def ensure(self, spec: ContainerSpec) -> ContainerInfo: ...
+    def find(self, label_key: str, value: str) -> list[ContainerInfo]: ...
+    def state(self, ident: str) -> ContainerInfo: ...
+    def pause(self, ident: str) -> None: ...
+    def unpause(self, ident: str) -> None: ...
+    def remove(self, ident: str) -> None: ...
+    def usage(self, ident: str) -> Usage: ...
+
+
+class TemplatePort(Protocol):
+    """Pool templates: the worker's and the head's container specs."""
+
+    def worker(
+        self,
+        template: str,
+        params: dict[str, Any],
+        *,
+        name: str,
+        membership_id: str,
+        limits: Limits,
+        head_address: str | None,
+        netns_path: str,
+    ) -> ContainerSpec: ...
+
+    def head(
+        self,
+        template: str,
+        params: dict[str, Any],
+        *,
+        name: str,
+        membership_id: str,
+        netns_path: str,
+        head_address: str | None = None,
+    ) -> ContainerSpec | None: ...
+
+
+class StorePort(Protocol):
+    """Persists the node's desired state (a JSON-able dict), atomically, readable only by root."""
+
+    def load(self) -> dict[str, Any] | None: ...
+    def save(self, data: dict[str, Any]) -> None: ...

@@ -1,0 +1,335 @@
+"""The node's records: what it persists (memberships, seed role, desired state) and what it
+reports (status snapshots, join steps). Plain dataclasses with `to_dict`/`from_dict`, so the
+LocalAPI, the CLI and the tray exchange exactly these.
+
+Fields named `credential` and `private_key` are secrets: they are persisted 0600 by the store,
+and `public()` views leave them out of every snapshot that crosses the LocalAPI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+NodeState = Literal["idle", "joining", "running", "paused", "leaving", "error"]
+SECRET_FIELDS = ("credential", "private_key")
+
+
+def with_prefixlen(address: str, subnet: str) -> str:
+    """`10.1.0.5` + `10.1.0.0/16` -> `10.1.0.5/16` (addresses from the platform carry none)."""
+    if "/" in address:
+        return address
+    return f"{address}/{ipaddress.ip_network(subnet, strict=False).prefixlen}"
+
+
+def bare(address: str | None) -> str | None:
+    """The address without its prefix length."""
+    return address.split("/")[0] if address else address
+
+
+def _from(cls: type[Any], data: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class LimitsIn:
+    """The volunteer's limits for a worker: cores, memory bytes, GPUs."""
+
+    cpus: float
+    memory_bytes: int
+    gpus: int = 0
+
+
+@dataclass
+class Membership:
+    """A worker membership as persisted: everything needed to restore it after a restart."""
+
+    device_id: str
+    pool_id: str
+    pool_name: str
+    platform: str
+    credential: str = field(repr=False)
+    private_key: str = field(repr=False)
+    public_key: str
+    prefix: str
+    name: str
+    address: str
+    address6: str | None
+    subnet: str
+    subnet6: str | None
+    hub_public_key: str
+    hub_endpoint: str
+    template: str
+    params: dict[str, Any]
+    head_address: str | None
+    cpus: float
+    memory_bytes: int
+    gpus: int
+    joined_at: float
+    desired: Literal["running", "paused"] = "running"
+    paused_until: float | None = None
+    pause_reason: str = ""
+    platform_desired: str = "running"  # last desired_state seen from the platform
+
+    @property
+    def id(self) -> str:
+        """The membership id: it labels the worker container and keys the ledger."""
+        return self.device_id
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Membership:
+        return _from(cls, data)  # type: ignore[no-any-return]
+
+
+@dataclass
+class SeedRole:
+    """This node as a pool's hub and head, as persisted."""
+
+    device_id: str
+    pool_id: str
+    pool_name: str
+    platform: str
+    credential: str = field(repr=False)
+    private_key: str = field(repr=False)
+    public_key: str
+    prefix: str
+    name: str
+    address: str
+    address6: str | None
+    subnet: str
+    subnet6: str | None
+    endpoint: str
+    listen_port: int
+    template: str
+    params: dict[str, Any]
+    started_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeedRole:
+        return _from(cls, data)  # type: ignore[no-any-return]
+
+
+@dataclass
+class Persisted:
+    """Everything the agent persists: the desired state the reconcile loop restores."""
+
+    membership: Membership | None = None
+    seed: SeedRole | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "membership": self.membership.to_dict() if self.membership else None,
+            "seed": self.seed.to_dict() if self.seed else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Persisted:
+        m, s = data.get("membership"), data.get("seed")
+        return cls(Membership.from_dict(m) if m else None, SeedRole.from_dict(s) if s else None)
+
+
+# ---- requests ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JoinRequest:
+    """`pool join`: the token and the user's API token (used for the one redeem call only)."""
+
+    token: str = field(repr=False)
+    api_token: str = field(repr=False)
+    cpus: float
+    memory_bytes: int
+    gpus: int = 0
+    device_name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JoinRequest:
+        return _from(cls, data)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class StartPoolRequest:
+    """`pool start`: the pool (already created by its owner) and where the hub listens."""
+
+    platform: str
+    pool_id: str
+    api_token: str = field(repr=False)
+    endpoint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StartPoolRequest:
+        return _from(cls, data)  # type: ignore[no-any-return]
+
+
+# ---- reports ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a long operation, as the CLI prints it with its timestamp."""
+
+    at: float
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ConditionOut:
+    """An ongoing problem: stable code, title and a text a person can act on."""
+
+    code: str
+    title: str
+    text: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """The worker membership as the user sees it."""
+
+    pool_id: str
+    pool_name: str
+    platform: str
+    device_id: str
+    address: str
+    overlay: str  # interface name
+    netns: str
+    container: str  # container name
+    container_state: str
+    handshake_age: float | None
+    joined_at: float
+    running_since: float | None
+    paused_until: float | None
+    pause_reason: str
+    cpus: float
+    memory_bytes: int
+    gpus: int
+    totals: dict[str, float]
+    pending: dict[str, float]
+    last_heartbeat_at: float | None
+    acked_seq: int
+    live_cpu_cores: float
+
+
+@dataclass(frozen=True)
+class SeedStatus:
+    """The hub and head of a pool this node runs."""
+
+    pool_id: str
+    pool_name: str
+    platform: str
+    address: str
+    endpoint: str
+    overlay: str
+    netns: str
+    head: str
+    head_state: str
+    peers: list[dict[str, Any]]
+    peers_version: int
+    started_at: float
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One snapshot of the node: state and why, worker, seed, ongoing problems."""
+
+    state: NodeState
+    reason: str
+    worker: WorkerStatus | None = None
+    seed: SeedStatus | None = None
+    conditions: list[ConditionOut] = field(default_factory=list)
+    agent_pid: int = 0
+    agent_started_at: float = 0.0
+    at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NodeStatus:
+        w, s = data.get("worker"), data.get("seed")
+        return cls(
+            state=data["state"],
+            reason=data.get("reason", ""),
+            worker=_from(WorkerStatus, w) if w else None,
+            seed=_from(SeedStatus, s) if s else None,
+            conditions=[_from(ConditionOut, c) for c in data.get("conditions", [])],
+            agent_pid=data.get("agent_pid", 0),
+            agent_started_at=data.get("agent_started_at", 0.0),
+            at=data.get("at", 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class JoinResult:
+    """What a finished join reports."""
+
+    pool_name: str
+    address: str
+    device_id: str
+    container: str
+    steps: list[Step]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JoinResult:
+        steps = [Step(**s) for s in data.get("steps", [])]
+        return cls(data["pool_name"], data["address"], data["device_id"], data["container"], steps)
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """What a started (or already running) seed reports."""
+
+    pool_id: str
+    pool_name: str
+    address: str
+    endpoint: str
+    head: str
+    already: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SeedResult:
+        return _from(cls, data)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What pause, resume and stop report: the new state and a sentence for people."""
+
+    state: str
+    message: str
+    already: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActionResult:
+        return _from(cls, data)  # type: ignore[no-any-return]

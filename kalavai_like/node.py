@@ -1,0 +1,711 @@
+"""The node: one membership state machine (idle -> joining -> running <-> paused -> leaving,
+plus error) and the seed role, composed from protocol-typed ports.
+
+`Node` is the core API; the LocalAPI exposes exactly its methods and `NodeClient` mirrors them.
+Every method takes and returns dataclasses from kalavai_like.agent.records. The desired state is
+persisted through the store port on every change, and `restore()` + `tick()` (the agent's
+reconcile loop) make reality match it after any restart: the container is adopted by its
+membership label, the overlay restored with the same address, the ledger resumed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kalavai_like import tokens
+from kalavai_like.agent.ports import PlatformPort, RuntimePort, StorePort, TemplatePort
+from kalavai_like.agent.records import (
+    ActionResult,
+    ConditionOut,
+    JoinRequest,
+    JoinResult,
+    Membership,
+    NodeState,
+    NodeStatus,
+    Persisted,
+    SeedResult,
+    SeedRole,
+    SeedStatus,
+    StartPoolRequest,
+    Step,
+    WorkerStatus,
+    bare,
+    with_prefixlen,
+)
+from kalavai_like.agent.seed import PeerFollower, hub_config
+from kalavai_like.agent.worker import WorkerSession
+from kalavai_like.container.spec import ContainerSpec, Limits
+from kalavai_like.errors import Conflict, KalavaiError, NotFound, SystemProblem
+from kalavai_like.net import KeyPair, OverlayAPI, SpokeConfig, generate_keypair
+
+log = logging.getLogger(__name__)
+OnStep = Callable[[Step], None]
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Tunables of one node: its name prefix, files and intervals."""
+
+    prefix: str
+    state_dir: Path
+    worker_name: str = "wk"
+    hub_name: str = "hub"
+    device_name: str = ""
+    backend: str = "auto"
+    handshake_timeout: float = 10.0
+    sample_interval: float = 5.0
+    heartbeat_interval: float = 10.0
+    check_interval: float = 15.0
+    peers_wait: float = 25.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.state_dir / "ledger.sqlite"
+
+
+def rephrase(exc: KalavaiError, title: str, message: str) -> KalavaiError:
+    """The same error type (and reason) with a new title and message."""
+    new = type(exc).__new__(type(exc))
+    new.__dict__.update(exc.__dict__)
+    new.title, new.message = title, message
+    new.args = (f"{title}: {message}",)
+    return new
+
+
+class _Steps:
+    """Reports each step with its time and keeps the undo actions of a multi-step operation."""
+
+    def __init__(self, on_step: OnStep | None, wall: Callable[[], float]) -> None:
+        self.done: list[Step] = []
+        self.current = "starting"
+        self._on_step = on_step
+        self._wall = wall
+        self._undo: list[tuple[str, Callable[[], None]]] = []
+
+    def step(self, text: str, *, current: str | None = None) -> None:
+        s = Step(self._wall(), text)
+        self.done.append(s)
+        self.current = current or text
+        log.info("step: %s", text)
+        if self._on_step is not None:
+            with contextlib.suppress(Exception):  # a gone client must not break the join
+                self._on_step(s)
+
+    def undo(self, what: str, action: Callable[[], None]) -> None:
+        self._undo.append((what, action))
+
+    def rollback(self) -> list[str]:
+        left: list[str] = []
+        while self._undo:
+            what, action = self._undo.pop()
+            try:
+                action()
+            except Exception as exc:
+                log.warning("rollback: could not undo %s: %s", what, exc)
+                left.append(f"{what} ({exc})")
+        return left
+
+
+class Node:
+    """See the module docstring. Thread-safe: one lock serialises every change."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        overlay: OverlayAPI,
+        runtime: RuntimePort,
+        templates: TemplatePort,
+        platform: PlatformPort,
+        store: StorePort,
+        keygen: Callable[[], KeyPair] = generate_keypair,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._overlay = overlay
+        self._runtime = runtime
+        self._templates = templates
+        self._platform = platform
+        self._store = store
+        self._keygen = keygen
+        self._wall = wall
+        self._lock = threading.RLock()
+        self._p = Persisted()
+        self._state: NodeState = "idle"
+        self._reason = "not in a pool"
+        self._worker: WorkerSession | None = None
+        self._follower: PeerFollower | None = None
+        self._head_state = "missing"
+        self._handshake: tuple[float | None, float] = (None, 0.0)  # (age, when read)
+        self._running_since: float | None = None
+        self._conditions: list[ConditionOut] = []
+        self._next: dict[str, float] = {}
+        self.changed = threading.Condition()  # notified on every state change (watch stream)
+        self.version = 0
+        self.wakeup = threading.Event()  # asks the loop for a heartbeat now
+        self.started_at = wall()
+
+    # ---- public API ---------------------------------------------------------------------
+
+    def status(self) -> NodeStatus:
+        """The current snapshot (cheap: built from cached observations)."""
+        w, s = self._worker, self._p.seed
+        conditions = list(self._conditions)
+        if w is not None:
+            conditions += [ConditionOut(c.code, c.title, c.text) for c in w.conditions()]
+        if self._follower is not None and self._follower.condition is not None:
+            c = self._follower.condition
+            conditions.append(ConditionOut(c.code, c.title, c.text))
+        state, reason = self._state, self._reason
+        if state == "idle" and s is not None:
+            state, reason = "running", f"seed of pool {s.pool_name}"
+        return NodeStatus(
+            state=state,
+            reason=reason,
+            worker=self._worker_status(w) if w is not None else None,
+            seed=self._seed_status(s) if s is not None else None,
+            conditions=conditions,
+            agent_pid=os.getpid(),
+            agent_started_at=self.started_at,
+            at=self._wall(),
+        )
+
+    def join(self, req: JoinRequest, on_step: OnStep | None = None) -> JoinResult:
+        """Redeem a join token, bring up the overlay and the worker, send the first heartbeat.
+
+        Raises:
+            Conflict: this node already works for a pool.
+            KalavaiError: a step failed (named in the title); everything it set up was undone.
+        """
+        with self._lock:
+            if self._p.membership is not None:
+                raise Conflict(
+                    "Already in a pool",
+                    f"This node works for pool {self._p.membership.pool_name}. "
+                    "Run `kalavai-like pool stop` first.",
+                )
+            steps = _Steps(on_step, self._wall)
+            self._set_state("joining", "joining a pool")
+            try:
+                result = self._join(req, steps)
+            except KalavaiError as exc:
+                left = steps.rollback()
+                self._p.membership = None
+                self._worker = None
+                self._set_state("idle", f"last join failed: {exc.title}")
+                note = (
+                    " Everything the join set up was removed."
+                    if not left
+                    else " Could not remove: " + "; ".join(left) + "."
+                )
+                detail = f"{exc.title}: {exc.message}" if exc.message else exc.title
+                raise rephrase(exc, f"Join failed while {steps.current}", detail + note) from exc
+            self._set_state("running", "contributing")
+            return result
+
+    def _join(self, req: JoinRequest, steps: _Steps) -> JoinResult:
+        steps.current = "checking the token"
+        tok = tokens.parse(req.token)
+        steps.step(f"Token format is correct (pool {tok.pool_name} at {tok.platform})")
+        steps.current = "generating WireGuard keys"
+        keys = self._keygen()
+        steps.step("Registering this machine with the platform", current="registering")
+        red = self._platform.redeem(
+            tok.platform,
+            req.api_token,
+            token=req.token,
+            public_key=keys.public,
+            name=req.device_name or self.config.device_name or os.uname().nodename,
+            cores=max(1, math.ceil(req.cpus)),
+            memory_bytes=req.memory_bytes,
+            gpus=req.gpus,
+        )
+        m = self._membership_from(red, tok.platform, keys, req)
+        if not red.get("hub"):
+            self._platform.leave(m.platform, m.credential)
+            raise Conflict(
+                "The pool has no hub yet",
+                f"Pool {m.pool_name} is not started: its owner runs `kalavai-like pool start`.",
+            )
+        steps.undo("device at the platform", lambda: self._platform.leave(m.platform, m.credential))
+        steps.step(f"Using {bare(m.address)} address for worker")
+        steps.step(f"Joining private network (hub {m.hub_endpoint})", current="joining the network")
+        self._overlay.up_spoke(self._spoke_config(m), self.config.handshake_timeout)
+        steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
+        steps.step("Connected to the hub (first WireGuard handshake done)")
+        spec = self._worker_spec(m)
+        steps.step(f"Starting worker container {spec.name} ({spec.image})",
+                   current="starting the worker container")  # fmt: skip
+        steps.undo("worker container", lambda: self._runtime.remove(spec.name))
+        info = self._runtime.ensure(spec)
+        if info.state != "running":
+            raise SystemProblem(
+                "Worker container did not start", f"{spec.name}: {info.describe_exit()}."
+            )
+        self._p.membership = m
+        self._save()
+        steps.undo("saved membership", self._forget_membership)
+        self._worker = WorkerSession(
+            m, info, runtime=self._runtime, platform=self._platform,
+            ledger_path=self.config.ledger_path, wall=self._wall,
+        )  # fmt: skip
+        self._running_since = self._wall()
+        self._head_state = info.state
+        steps.step("Worker is running", current="sending the first heartbeat")
+        self._worker.sample()
+        self._worker.heartbeat("running")
+        self._schedule_all()
+        steps.step("First heartbeat acknowledged: contributing to the pool")
+        return JoinResult(m.pool_name, bare(m.address) or "", m.device_id, spec.name, steps.done)
+
+    def start_pool(self, req: StartPoolRequest, on_step: OnStep | None = None) -> SeedResult:
+        """Become the pool's seed: register the hub, bring it up, start the head container.
+
+        Raises:
+            Conflict: this node is already the seed of another pool.
+            KalavaiError: a step failed (named in the title); everything it set up was undone.
+        """
+        with self._lock:
+            s = self._p.seed
+            if s is not None:
+                if s.pool_id == req.pool_id:
+                    return self._seed_result(s, already=True)
+                raise Conflict(
+                    "Already a seed", f"This node runs pool {s.pool_name}; stop it first."
+                )
+            steps = _Steps(on_step, self._wall)
+            try:
+                seed = self._start_pool(req, steps)
+            except KalavaiError as exc:
+                left = steps.rollback()
+                self._p.seed = None
+                note = "" if not left else " Could not remove: " + "; ".join(left) + "."
+                detail = f"{exc.title}: {exc.message}" if exc.message else exc.title
+                title = f"Pool start failed while {steps.current}"
+                raise rephrase(exc, title, detail + note) from exc
+            self._notify()
+            return self._seed_result(seed, already=False)
+
+    def _start_pool(self, req: StartPoolRequest, steps: _Steps) -> SeedRole:
+        keys = self._keygen()
+        steps.step("Registering the hub with the platform", current="registering the hub")
+        hub = self._platform.register_hub(
+            req.platform, req.api_token, req.pool_id, public_key=keys.public, endpoint=req.endpoint
+        )
+        pool = hub["pool"]
+        port = int(req.endpoint.rpartition(":")[2])
+        seed = SeedRole(
+            device_id=str(hub["device_id"]), pool_id=str(pool["id"]), pool_name=pool["name"],
+            platform=req.platform, credential=hub["credential"], private_key=keys.private,
+            public_key=keys.public, prefix=self.config.prefix, name=self.config.hub_name,
+            address=str(hub["address"]), address6=hub.get("address6"), subnet=pool["subnet"],
+            subnet6=pool.get("subnet6"), endpoint=req.endpoint, listen_port=port,
+            template=pool["template"], params=dict(pool.get("params") or {}),
+            started_at=self._wall(),
+        )  # fmt: skip
+        steps.undo("hub device", lambda: self._platform.leave(seed.platform, seed.credential))
+        steps.step(f"Bringing up the hub at {bare(seed.address)}, UDP {port}",
+                   current="bringing up the hub")  # fmt: skip
+        self._overlay.up_hub(hub_config(seed, self.config.backend))
+        steps.undo("hub network", lambda: self._overlay.down_hub(seed.prefix, seed.name))
+        spec = self._head_spec(seed)
+        if spec is not None:
+            steps.step(f"Starting the pool head {spec.name} ({spec.image})",
+                       current="starting the head container")  # fmt: skip
+            steps.undo("head container", lambda: self._runtime.remove(spec.name))
+            info = self._runtime.ensure(spec)
+            self._head_state = info.state
+            if info.state != "running":
+                raise SystemProblem("Head container did not start", info.describe_exit())
+        self._p.seed = seed
+        self._save()
+        steps.undo("saved seed", self._forget_seed)
+        self._start_follower(seed)
+        steps.step("Following the platform's peer list")
+        return seed
+
+    def pause(self, for_seconds: float | None = None, reason: str = "") -> ActionResult:
+        """Freeze the worker and stop accrual (optionally for a while).
+
+        Raises:
+            NotFound: this node is not in a pool.
+        """
+        with self._lock:
+            m, w = self._need_worker()
+            until = self._wall() + for_seconds if for_seconds else None
+            why = reason or ("paused until " + time.strftime("%H:%M", time.localtime(until))
+                             if until else "paused by the user")  # fmt: skip
+            if m.desired == "paused":
+                m.paused_until, m.pause_reason = until, why
+                self._save()
+                self._set_state("paused", why)
+                return ActionResult("paused", "already paused", already=True)
+            self._runtime.pause(w.container_id)
+            w.container_state = "paused"
+            w.set_running(False)
+            m.desired, m.paused_until, m.pause_reason = "paused", until, why
+            self._save()
+            self._running_since = None
+            self._set_state("paused", why)
+            self.wakeup.set()
+            return ActionResult("paused", "paused: the worker is frozen and accrues nothing")
+
+    def resume(self) -> ActionResult:
+        """Thaw the worker and restart accrual.
+
+        Raises:
+            NotFound: this node is not in a pool.
+        """
+        with self._lock:
+            m, w = self._need_worker()
+            if m.desired == "running":
+                return ActionResult("running", "already running", already=True)
+            self._runtime.unpause(w.container_id)
+            w.container_state = "running"
+            w.set_running(True)
+            m.desired, m.paused_until, m.pause_reason = "running", None, ""
+            self._save()
+            self._running_since = self._wall()
+            self._set_state("running", "contributing")
+            self.wakeup.set()
+            return ActionResult("running", "resumed: the worker runs again")
+
+    def stop(self) -> ActionResult:
+        """Leave: final heartbeat, worker removed, overlay torn down, device deregistered.
+
+        Idempotent: says "already stopped" when there is nothing to stop.
+        """
+        with self._lock:
+            if self._p.membership is None and self._p.seed is None:
+                return ActionResult("idle", "already stopped", already=True)
+            warnings: list[str] = []
+            if self._p.membership is not None:
+                self._set_state("leaving", "leaving the pool")
+                warnings += self._leave_worker(self._p.membership)
+            if self._p.seed is not None:
+                warnings += self._stop_seed(self._p.seed)
+            self._set_state("idle", "not in a pool")
+            return ActionResult("idle", "stopped: nothing of the pool is left", warnings=warnings)
+
+    # ---- reconcile ----------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Load the persisted desired state and make reality match it (after any restart)."""
+        with self._lock:
+            data = self._store.load()
+            self._p = Persisted.from_dict(data) if data else Persisted()
+            m, s = self._p.membership, self._p.seed
+            if m is not None:
+                try:
+                    self._adopt_worker(m)
+                except KalavaiError as exc:
+                    self._set_state("error", f"{exc.title}: {exc.message}")
+            if s is not None:
+                try:
+                    self._adopt_seed(s)
+                except KalavaiError as exc:
+                    self._set_state("error", f"seed: {exc.title}: {exc.message}")
+            self._schedule_all()
+            self._notify()
+
+    def _adopt_worker(self, m: Membership) -> None:
+        self._overlay.ensure_spoke(self._spoke_config(m), self.config.handshake_timeout)
+        info = self._runtime.ensure(self._worker_spec(m))
+        if m.desired == "paused" and info.state != "paused":
+            self._runtime.pause(info.id)
+        elif m.desired == "running" and info.state == "paused":
+            self._runtime.unpause(info.id)
+        info = self._runtime.state(info.id)
+        self._worker = WorkerSession(
+            m, info, runtime=self._runtime, platform=self._platform,
+            ledger_path=self.config.ledger_path, wall=self._wall,
+        )  # fmt: skip
+        self._worker.sample()
+        if m.desired == "paused":
+            self._set_state("paused", m.pause_reason or "paused")
+        else:
+            self._running_since = self._wall()
+            self._set_state("running", "contributing")
+
+    def _adopt_seed(self, s: SeedRole) -> None:
+        self._overlay.ensure_hub(hub_config(s, self.config.backend))
+        spec = self._head_spec(s)
+        if spec is not None:
+            self._head_state = self._runtime.ensure(spec).state
+        self._start_follower(s)
+
+    def tick(self) -> float:
+        """One pass of the reconcile loop; returns the seconds until the next is due."""
+        with self._lock:
+            now = time.monotonic()
+            m, w = self._p.membership, self._worker
+            if m is not None and w is not None:
+                self._tick_worker(m, w, now)
+            elif m is not None and self._due("retry", now, self.config.check_interval):
+                with contextlib.suppress(KalavaiError):
+                    self._adopt_worker(m)
+            if self._p.seed is not None and self._due("seed", now, self.config.check_interval):
+                self._check_seed(self._p.seed)
+            nxt = min(self._next.values(), default=now + self.config.check_interval)
+            return max(0.05, nxt - time.monotonic())
+
+    def _tick_worker(self, m: Membership, w: WorkerSession, now: float) -> None:
+        if m.desired == "paused" and m.paused_until and self._wall() >= m.paused_until:
+            self.resume()
+        if self._due("check", now, self.config.check_interval):
+            self._check_worker(m, w)
+        if self._due("sample", now, self.config.sample_interval):
+            w.sample()
+        if self.wakeup.is_set() or self._due("heartbeat", now, self.config.heartbeat_interval):
+            self.wakeup.clear()
+            self._heartbeat(m, w)
+        self._notify()
+
+    def _heartbeat(self, m: Membership, w: WorkerSession) -> None:
+        w.sample()
+        try:
+            desired = w.heartbeat(m.desired, m.pause_reason)
+        except KalavaiError as exc:
+            log.warning("heartbeat failed: %s", exc)
+            return
+        self._save()  # platform_desired may have moved
+        if desired == "paused" and m.desired == "running":
+            self.pause(reason="paused from the platform")
+        elif desired == "running" and m.desired == "paused":
+            self.resume()
+
+    def _check_worker(self, m: Membership, w: WorkerSession) -> None:
+        st = self._overlay.spoke_status(m.prefix, m.name)
+        if st is None or not st.healthy:
+            log.warning("overlay of %s unhealthy: repairing", m.pool_name)
+            try:
+                cfg = self._spoke_config(m)
+                st = self._overlay.ensure_spoke(cfg, self.config.handshake_timeout)
+            except KalavaiError as exc:
+                self._set_state("error", f"{exc.title}: {exc.message}")
+                return
+        self._handshake = (st.latest_handshake_age, self._wall())
+        info = self._runtime.state(w.container_id)
+        if info.state in ("missing", "exited"):
+            log.warning("worker %s: %s; replacing it", w.container, info.describe_exit())
+            info = self._runtime.ensure(self._worker_spec(m))
+            w.replace_container(info)
+        if m.desired == "paused" and info.state == "running":
+            self._runtime.pause(info.id)
+        elif m.desired == "running" and info.state == "paused":
+            self._runtime.unpause(info.id)
+        w.container_state = "paused" if m.desired == "paused" else info.state
+        if self._state == "error":
+            self._set_state(*(("paused", m.pause_reason) if m.desired == "paused"
+                              else ("running", "contributing")))  # fmt: skip
+
+    def _check_seed(self, s: SeedRole) -> None:
+        try:
+            st = self._overlay.hub_status(s.prefix, s.name)
+            if st is None or not st.process_alive:
+                peers = self._follower.peers if self._follower else None
+                self._overlay.ensure_hub(hub_config(s, self.config.backend), peers)
+            spec = self._head_spec(s)
+            if spec is not None:
+                self._head_state = self._runtime.ensure(spec).state
+        except KalavaiError as exc:
+            log.warning("seed check: %s", exc)
+
+    def close(self) -> None:
+        """Stop background threads and close files (the pool keeps running)."""
+        with self._lock:
+            if self._follower is not None:
+                self._follower.stop()
+            if self._worker is not None:
+                self._worker.close()
+
+    # ---- internals ----------------------------------------------------------------------
+
+    def _membership_from(
+        self, red: dict[str, Any], platform: str, keys: KeyPair, req: JoinRequest
+    ) -> Membership:
+        dev, pool, worker = red["device"], red["pool"], red.get("worker") or {}
+        hub = red.get("hub") or {"public_key": "", "endpoint": ""}
+        return Membership(
+            device_id=str(dev["id"]), pool_id=str(pool["id"]), pool_name=pool["name"],
+            platform=platform, credential=red["credential"], private_key=keys.private,
+            public_key=keys.public, prefix=self.config.prefix, name=self.config.worker_name,
+            address=dev["address"], address6=dev.get("address6"), subnet=pool["subnet"],
+            subnet6=pool.get("subnet6"), hub_public_key=hub["public_key"],
+            hub_endpoint=hub["endpoint"], template=worker.get("template", pool["template"]),
+            params=dict(worker.get("params") or pool.get("params") or {}),
+            head_address=bare(worker.get("head_address") or hub.get("address")),
+            cpus=req.cpus, memory_bytes=req.memory_bytes, gpus=req.gpus,
+            joined_at=self._wall(), platform_desired=dev.get("desired_state") or "running",
+        )  # fmt: skip
+
+    def _spoke_config(self, m: Membership) -> SpokeConfig:
+        six = m.address6 is not None and m.subnet6 is not None
+        return SpokeConfig(
+            prefix=m.prefix, name=m.name, private_key=m.private_key,
+            address=with_prefixlen(m.address, m.subnet),
+            address6=with_prefixlen(m.address6, m.subnet6) if six else None,  # type: ignore[arg-type]
+            hub_public_key=m.hub_public_key, hub_endpoint=m.hub_endpoint,
+            pool_subnet=m.subnet, pool_subnet6=m.subnet6 if six else None,
+            policy=str(m.params.get("network_policy", "pool")), backend=self.config.backend,
+        )  # fmt: skip
+
+    def _worker_spec(self, m: Membership) -> ContainerSpec:
+        return self._templates.worker(
+            m.template, m.params, name=f"{m.prefix}-{m.name}", membership_id=m.id,
+            limits=Limits(m.cpus, m.memory_bytes, m.gpus), head_address=m.head_address,
+            netns_path=f"/run/netns/{m.prefix}-{m.name}",
+        )  # fmt: skip
+
+    def _head_spec(self, s: SeedRole) -> ContainerSpec | None:
+        return self._templates.head(
+            s.template, s.params, name=f"{s.prefix}-{s.name}-head", membership_id=s.device_id,
+            netns_path=f"/run/netns/{s.prefix}-{s.name}", head_address=bare(s.address),
+        )  # fmt: skip
+
+    def _down_spoke(self, m: Membership) -> None:
+        self._overlay.down_spoke(m.prefix, m.name)
+
+    def _forget_membership(self) -> None:
+        self._p.membership = None
+        self._save()
+
+    def _forget_seed(self) -> None:
+        self._p.seed = None
+        self._save()
+
+    def _leave_worker(self, m: Membership) -> list[str]:
+        warnings: list[str] = []
+        w = self._worker
+        if w is not None:
+            try:
+                w.sample()
+                w.heartbeat("leaving", "left the pool")
+            except KalavaiError as exc:
+                warnings.append(f"final heartbeat not sent ({exc.title}); usage kept locally")
+        for what, action in (
+            ("worker container", lambda: self._runtime.remove(self._worker_spec(m).name)),
+            ("network", lambda: self._down_spoke(m)),
+            ("device at the platform", lambda: self._platform.leave(m.platform, m.credential)),
+        ):
+            try:
+                action()
+            except KalavaiError as exc:
+                warnings.append(f"{what}: {exc.title}: {exc.message}")
+        if w is not None:
+            w.close()
+        self._worker = None
+        self._running_since = None
+        self._forget_membership()
+        return warnings
+
+    def _stop_seed(self, s: SeedRole) -> list[str]:
+        warnings: list[str] = []
+        if self._follower is not None:
+            self._follower.stop()
+            self._follower = None
+        spec = self._head_spec(s)
+        actions: list[tuple[str, Callable[[], None]]] = [
+            ("network", lambda: self._overlay.down_hub(s.prefix, s.name)),
+            ("hub device at the platform", lambda: self._platform.leave(s.platform, s.credential)),
+        ]
+        if spec is not None:
+            actions.insert(0, ("head container", lambda: self._runtime.remove(spec.name)))
+        for what, action in actions:
+            try:
+                action()
+            except KalavaiError as exc:
+                warnings.append(f"{what}: {exc.title}: {exc.message}")
+        self._head_state = "missing"
+        self._forget_seed()
+        return warnings
+
+    def _start_follower(self, s: SeedRole) -> None:
+        if self._follower is not None:
+            self._follower.stop()
+        self._follower = PeerFollower(s, self._platform, self._overlay, self.config.peers_wait)
+        self._follower.start()
+
+    def _need_worker(self) -> tuple[Membership, WorkerSession]:
+        m, w = self._p.membership, self._worker
+        if m is None:
+            raise NotFound("Not in a pool", "Join one first: kalavai-like pool join TOKEN")
+        if w is None:
+            raise SystemProblem(
+                "Worker not restored yet",
+                f"The agent could not restore the worker ({self._reason}); see its log.",
+            )
+        return m, w
+
+    def _save(self) -> None:
+        self._store.save(self._p.to_dict())
+        self._notify()
+
+    def _set_state(self, state: NodeState, reason: str) -> None:
+        self._state, self._reason = state, reason
+        self._notify()
+
+    def _notify(self) -> None:
+        with self.changed:
+            self.version += 1
+            self.changed.notify_all()
+
+    def _due(self, what: str, now: float, every: float) -> bool:
+        if now >= self._next.get(what, 0.0):
+            self._next[what] = now + every
+            return True
+        return False
+
+    def _schedule_all(self) -> None:
+        now = time.monotonic()
+        self._next = {
+            "sample": now + self.config.sample_interval,
+            "heartbeat": now + self.config.heartbeat_interval,
+            "check": now + self.config.check_interval,
+            "seed": now + self.config.check_interval,
+        }
+
+    def _worker_status(self, w: WorkerSession) -> WorkerStatus:
+        m = w.m
+        age, read_at = self._handshake
+        return WorkerStatus(
+            pool_id=m.pool_id, pool_name=m.pool_name, platform=m.platform,
+            device_id=m.device_id, address=bare(m.address) or "",
+            overlay=f"{m.prefix}-{m.name}w", netns=f"{m.prefix}-{m.name}",
+            container=w.container, container_state=w.container_state,
+            handshake_age=None if age is None else age + (self._wall() - read_at),
+            joined_at=m.joined_at, running_since=self._running_since,
+            paused_until=m.paused_until, pause_reason=m.pause_reason, cpus=m.cpus,
+            memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals().to_dict(),
+            pending=w.ledger.pending_counters().to_dict(),
+            last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
+            live_cpu_cores=w.sampler.live.cpu_cores,
+        )  # fmt: skip
+
+    def _seed_status(self, s: SeedRole) -> SeedStatus:
+        f = self._follower
+        known = f.peers if f else []
+        peers = [{"public_key": p.public_key, "address": bare(p.address)} for p in known]
+        return SeedStatus(
+            pool_id=s.pool_id, pool_name=s.pool_name, platform=s.platform,
+            address=bare(s.address) or "", endpoint=s.endpoint, overlay=f"{s.prefix}-{s.name}w",
+            netns=f"{s.prefix}-{s.name}", head=f"{s.prefix}-{s.name}-head",
+            head_state=self._head_state, peers=peers, peers_version=f.version if f else -1,
+            started_at=s.started_at,
+        )  # fmt: skip
+
+    def _seed_result(self, s: SeedRole, *, already: bool) -> SeedResult:
+        return SeedResult(
+            s.pool_id, s.pool_name, bare(s.address) or "", s.endpoint,
+            f"{s.prefix}-{s.name}-head", already,
+        )  # fmt: skip

@@ -1,0 +1,216 @@
+"""The Node's state machine over fakes: join, pause/resume, stop, restart adoption, rollback."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from kalavai_like.agent.records import JoinRequest, StartPoolRequest
+from kalavai_like.composition import PoolTemplates
+from kalavai_like.container.fake import FakeRuntime
+from kalavai_like.errors import (
+    Conflict,
+    KalavaiError,
+    NotFound,
+    PlatformUnavailable,
+    SystemProblem,
+    TokenError,
+)
+from kalavai_like.net import generate_keypair
+from kalavai_like.net.fake import FakeNetwork, FakeOverlay
+from kalavai_like.node import Node, NodeConfig
+from tests.agent.fakes import URL, FakePlatform, MemoryStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class World:
+    def __init__(self, tmp: Path, *, reachable: bool = True, images: tuple[str, ...] | None = None):
+        self.clock = Clock()
+        self.platform = FakePlatform()
+        hub_key = generate_keypair().public
+        self.platform.hub = {"public_key": hub_key, "endpoint": "198.18.0.2:51820"}
+        self.net = FakeNetwork(assume_reachable=reachable)
+        self.overlay = FakeOverlay(network=self.net)
+        kw = {} if images is None else {"images": images}
+        self.runtime = FakeRuntime(clock=self.clock, **kw)
+        self.store = MemoryStore()
+        self.tmp = tmp
+
+    def node(self) -> Node:
+        cfg = NodeConfig(prefix="kt6", state_dir=self.tmp, device_name="vol1")
+        return Node(
+            cfg, overlay=self.overlay, runtime=self.runtime, templates=PoolTemplates(),
+            platform=self.platform, store=self.store, wall=self.clock,
+        )  # fmt: skip
+
+    def join(self, node: Node, token: str | None = None) -> None:
+        req = JoinRequest(token or self.platform.mint(), "klu_x", cpus=1, memory_bytes=2**30)
+        node.join(req)
+
+    def leftovers(self) -> list[str]:
+        return [c.info.name for c in self.runtime.containers.values()] + [
+            n.netns for n in self.overlay.spokes
+        ]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_join_runs_worker_and_first_heartbeat_is_acked(world: World) -> None:
+    node = world.node()
+    steps: list[str] = []
+    req = JoinRequest(world.platform.mint(), "klu_x", cpus=1, memory_bytes=2**30)
+    result = node.join(req, lambda s: steps.append(s.text))
+    assert result.address == "10.77.0.2"
+    assert any(s.startswith("Token format is correct") for s in steps)
+    assert "Using 10.77.0.2 address for worker" in steps
+    assert steps[-1].startswith("First heartbeat acknowledged")
+    st = node.status()
+    assert st.state == "running" and st.worker is not None
+    assert st.worker.container_state == "running" and st.worker.acked_seq >= 1
+    assert world.platform.heartbeats[-1]["state"] == "running"
+    with pytest.raises(Conflict):
+        world.join(node)
+
+
+def test_pause_freezes_and_stops_accrual_resume_continues(world: World) -> None:
+    node = world.node()
+    world.join(node)
+    world.clock.t += 10
+    node.pause()
+    (c,) = world.runtime.containers.values()
+    assert c.info.state == "paused"
+    before = node.status().worker.totals["cpu_seconds"]  # type: ignore[union-attr]
+    assert before == pytest.approx(10.0)
+    world.clock.t += 100
+    node.tick()  # sample while paused
+    node.wakeup.set()
+    node.tick()
+    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(before)  # type: ignore[union-attr]
+    assert world.platform.heartbeats[-1]["state"] == "paused"
+    assert node.pause().already
+    node.resume()
+    world.clock.t += 5
+    node.wakeup.set()
+    node.tick()
+    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(15.0)  # type: ignore[union-attr]
+    assert world.platform.heartbeats[-1]["state"] == "running"
+
+
+def test_platform_desired_paused_is_applied(world: World) -> None:
+    node = world.node()
+    world.join(node)
+    (dev,) = [d for d in world.platform.devices.values()]
+    dev.desired_state = "paused"
+    node.wakeup.set()
+    node.tick()
+    assert node.status().state == "paused"
+    dev.desired_state = "running"
+    node.wakeup.set()
+    node.tick()
+    assert node.status().state == "running"
+
+
+def test_stop_leaves_nothing_and_is_idempotent(world: World) -> None:
+    node = world.node()
+    world.join(node)
+    world.clock.t += 3
+    result = node.stop()
+    assert not result.already and not result.warnings
+    assert world.leftovers() == []
+    (dev,) = world.platform.devices.values()
+    assert dev.left and world.platform.heartbeats[-1]["state"] == "leaving"
+    assert world.platform.heartbeats[-1]["counters"]["cpu_seconds"] == pytest.approx(3.0)
+    assert node.stop().message == "already stopped"
+    assert node.status().state == "idle"
+    with pytest.raises(NotFound):
+        node.pause()
+
+
+def test_restart_adopts_without_duplicate_or_gap(world: World) -> None:
+    node = world.node()
+    world.join(node)
+    world.clock.t += 10
+    node.tick()
+    address = node.status().worker.address  # type: ignore[union-attr]
+    node.close()  # the agent dies; the container and overlay keep running
+    world.clock.t += 20
+    again = world.node()
+    again.restore()
+    assert len(world.runtime.containers) == 1
+    st = again.status()
+    assert st.state == "running" and st.worker is not None and st.worker.address == address
+    assert st.worker.totals["cpu_seconds"] == pytest.approx(30.0)  # the down time counted too
+
+
+def test_restart_keeps_pause(world: World) -> None:
+    node = world.node()
+    world.join(node)
+    node.pause()
+    node.close()
+    again = world.node()
+    again.restore()
+    assert again.status().state == "paused"
+    (c,) = world.runtime.containers.values()
+    assert c.info.state == "paused"
+
+
+@pytest.mark.parametrize("case", ["bad_token", "platform_down", "hub_unreachable", "image_missing"])
+def test_failed_join_rolls_back(tmp_path: Path, case: str) -> None:
+    world = World(
+        tmp_path,
+        reachable=case != "hub_unreachable",
+        images=() if case == "image_missing" else None,
+    )
+    node = world.node()
+    token = world.platform.mint()
+    if case == "bad_token":
+        token = token[:-3] + "xyz"
+    if case == "platform_down":
+        world.platform.down = True
+    with pytest.raises(KalavaiError) as info:
+        world.join(node, token)
+    err = info.value
+    assert err.title.startswith("Join failed while")
+    assert "removed" in err.message
+    expected = {
+        "bad_token": TokenError, "platform_down": PlatformUnavailable,
+        "hub_unreachable": SystemProblem, "image_missing": SystemProblem,
+    }[case]  # fmt: skip
+    assert isinstance(err, expected)
+    assert world.leftovers() == []
+    assert all(d.left for d in world.platform.devices.values())
+    assert world.store.data is None or world.store.data["membership"] is None
+    assert node.status().state == "idle"
+
+
+def test_seed_starts_hub_and_follows_peers(world: World) -> None:
+    seed = world.node()
+    req = StartPoolRequest(URL, world.platform.pool["id"], "klu_x", "198.18.0.2:51820")
+    res = seed.start_pool(req)
+    assert res.address == "10.77.0.1" and not res.already
+    assert seed.start_pool(req).already
+    # a device redeems: the follower must put its key on the hub within the long-poll
+    key = generate_keypair().public
+    world.platform.redeem(URL, "klu_x", token=world.platform.mint(), public_key=key, name="v")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        (hub,) = world.overlay.hubs.values()
+        if key in hub.peers:
+            break
+        time.sleep(0.01)
+    assert key in hub.peers and hub.peers[key].address.endswith("/32")
+    assert seed.status().seed.peers_version >= 1  # type: ignore[union-attr]
+    seed.stop()
+    assert world.overlay.hubs == {} and world.runtime.containers == {}
