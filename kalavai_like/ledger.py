@@ -21,11 +21,14 @@ import datetime as dt
 import errno
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 GIB = 2**30
 
@@ -159,6 +162,17 @@ def _is_disk_full(exc: Exception) -> bool:
     return "full" in str(exc).lower() or getattr(exc, "sqlite_errorcode", 0) == 13
 
 
+def _locked(method: Callable[..., T]) -> Callable[..., T]:
+    """The agent samples and heartbeats from different threads: one writer at a time."""
+
+    def wrapper(self: Ledger, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    wrapper.__doc__, wrapper.__name__ = method.__doc__, method.__name__
+    return wrapper
+
+
 @dataclass
 class Ledger:
     """The ledger of one membership. Open with `Ledger.open(path, membership)`."""
@@ -171,6 +185,8 @@ class Ledger:
     _unsaved: list[LedgerRow] = field(default_factory=list)
     _memory: list[LedgerRow] = field(default_factory=list)
     condition: Condition | None = None
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _transient: bool = False
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], membership: str) -> Ledger:
@@ -192,7 +208,8 @@ class Ledger:
     @classmethod
     def _recover(cls, p: Path, membership: str, exc: Exception) -> Ledger:
         latest, acked = _salvage(p, membership)
-        if _is_disk_full(exc) or isinstance(exc, OSError):
+        # Only a damaged file is set aside; locked, unreadable or full is not damage.
+        if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.OperationalError):
             cond = _at_risk(
                 p,
                 f"it cannot be opened for writing ({exc}); counting continues "
@@ -277,21 +294,19 @@ class Ledger:
             prev = row.counters
         return [DayTotals(d, c) for d, c in sorted(per_day.items())]
 
-    def _rows(self) -> Iterator[LedgerRow]:
-        if self._db is not None:
-            try:
-                cur = self._db.execute(
-                    _SELECT,
-                    (self.membership,),
-                )
-                for r in cur:
-                    yield LedgerRow._from_db(r)
-            except sqlite3.Error as exc:
-                self._flag(exc)
-        yield from self._unsaved
-        yield from self._memory
+    def _rows(self) -> list[LedgerRow]:
+        with self._lock:
+            rows: list[LedgerRow] = []
+            if self._db is not None:
+                try:
+                    cur = self._db.execute(_SELECT, (self.membership,))
+                    rows = [LedgerRow._from_db(r) for r in cur]
+                except sqlite3.Error as exc:
+                    self._flag(exc)
+            return rows + self._unsaved + self._memory
 
     # -- writing -------------------------------------------------------------------------
+    @_locked
     def append(self, sample: Sample) -> LedgerRow:
         """Adds `sample.delta` to the cumulative counters as the next row, and returns it.
 
@@ -319,6 +334,7 @@ class Ledger:
         self._latest = row
         return row
 
+    @_locked
     def ack(self, seq: int) -> None:
         """Records that the platform accepted everything up to `seq` (never moves backwards)."""
         if seq <= self._acked:
@@ -336,6 +352,7 @@ class Ledger:
         except sqlite3.Error as exc:
             self._flag(exc)
 
+    @_locked
     def compact(self, keep_days: float = 2.0, *, now: float | None = None) -> int:
         """Drops acknowledged rows older than `keep_days`, keeping the last row of each hour.
 
@@ -357,6 +374,7 @@ class Ledger:
             self._flag(exc)
             return 0
 
+    @_locked
     def close(self) -> None:
         """Closes the file (rows kept in memory because of a full disk are lost)."""
         if self._db is not None:
@@ -367,27 +385,23 @@ class Ledger:
         assert self._db is not None
         try:
             with self._db:
-                self._db.executemany(
-                    _INSERT,
-                    [r._to_db(self.membership) for r in self._unsaved],
-                )
+                self._db.executemany(_INSERT, [r._to_db(self.membership) for r in self._unsaved])
         except sqlite3.Error as exc:
             self._flag(exc)
             return
         self._unsaved.clear()
-        if self.condition is not None and self.condition.code == "ledger_at_risk_disk_full":
-            self.condition = None
+        if self._transient:
+            self.condition, self._transient = None, False
 
     def _flag(self, exc: sqlite3.Error) -> None:
-        if _is_disk_full(exc):
+        if isinstance(exc, sqlite3.OperationalError):
+            # Full disk, a lock held too long, an I/O hiccup: keep the rows, retry next time.
             n = len(self._unsaved)
-            self.condition = replace(
-                _at_risk(
-                    self.path,
-                    f"the disk is full; {n} sample(s) are kept in memory until there is room again",
-                ),
-                code="ledger_at_risk_disk_full",
+            why = "the disk is full" if _is_disk_full(exc) else f"it cannot be written ({exc})"
+            self.condition = _at_risk(
+                self.path, f"{why}; {n} sample(s) are kept in memory until it can be again"
             )
+            self._transient = True
             return
         # Damage discovered while running: stop touching the file, keep counting in memory.
         self._memory.extend(self._unsaved)
@@ -395,8 +409,9 @@ class Ledger:
         with contextlib.suppress(sqlite3.Error):
             self._db.close()  # type: ignore[union-attr]
         self._db = None
+        self._transient = False
         self.condition = _at_risk(
-            self.path, f"it can no longer be written ({exc}); counting continues in memory only"
+            self.path, f"it is damaged ({exc}); counting continues in memory only"
         )
 
 
@@ -418,7 +433,7 @@ def _connect(p: Path) -> sqlite3.Connection:
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA busy_timeout=1000")  # never stall the sampler long
         db.executescript(_SCHEMA)
         (check,) = db.execute("PRAGMA quick_check").fetchone()
         if check != "ok":

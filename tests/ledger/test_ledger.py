@@ -158,7 +158,7 @@ def test_damaged_file_is_set_aside_and_counting_continues(tmp_path: Path) -> Non
 def test_damaged_file_salvages_latest_row(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     led = Ledger.open(path, "m1")
-    for t in range(2000):
+    for t in range(500):
         led.append(sample(t, 1.0))
     led.ack(4)
     led.close()
@@ -176,11 +176,11 @@ def test_damaged_file_salvages_latest_row(tmp_path: Path) -> None:
 
     led = Ledger.open(path, "m1")
     assert led.condition is not None and led.condition.code == "ledger_at_risk"
-    assert "sequence 2000" in led.condition.text
-    assert led.latest().seq == 2000 and led.acked_seq == 4
-    assert led.append(sample(2001, 1.0)).counters.cpu_seconds == 2001.0
+    assert "sequence 500" in led.condition.text
+    assert led.latest().seq == 500 and led.acked_seq == 4
+    assert led.append(sample(501, 1.0)).counters.cpu_seconds == 501.0
     led.close()
-    assert Ledger.open(path, "m1").latest().seq == 2001
+    assert Ledger.open(path, "m1").latest().seq == 501
 
 
 @pytest.fixture
@@ -226,3 +226,26 @@ def test_full_disk_keeps_counting_in_memory_then_catches_up(tiny_disk: Path) -> 
     assert again.latest().seq == 400
     assert again.latest().counters.cpu_seconds == 400.0
     assert len(again.pending()) == 400
+
+
+def test_a_locked_ledger_is_retried_not_mistaken_for_a_damaged_one(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    led = Ledger.open(path, "m1")
+    led.append(sample(1, 2.0))
+    holder = sqlite3.connect(path, timeout=0)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        assert Ledger.open(path, "m1").condition is None  # readers are not blocked (WAL)
+        led.append(sample(2, 2.0))
+        assert led.condition is not None and led.condition.code == "ledger_at_risk"
+        assert "locked" in led.condition.text
+        assert led.heartbeat()["seq"] == 2
+    finally:
+        holder.rollback()
+        holder.close()
+    led.append(sample(3, 2.0))
+    assert led.condition is None
+    assert not list(tmp_path.glob("*.damaged-*"))
+    again = Ledger.open(path, "m1")
+    assert [r.seq for r in again.pending()] == [1, 2, 3]
+    assert again.latest().counters.cpu_seconds == 6.0
