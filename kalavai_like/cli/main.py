@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from typing import Annotated
 
 import typer
 
 from kalavai_like import __version__
+from kalavai_like.cli import account, account_key, console, context, pool, token_cmd
 from kalavai_like.cli.platform_cmd import app as platform_app
 from kalavai_like.errors import KalavaiError
 
@@ -18,9 +20,17 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # tokens live in locals
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(account.app)  # signup, login, logout, whoami at the top level
+app.add_typer(pool.app, name="pool")
+app.add_typer(token_cmd.app, name="token")
+app.add_typer(account_key.app, name="account-key")
 app.add_typer(platform_app, name="platform")
-
-_debug = False
+if importlib.util.find_spec("kalavai_like.cli.membership") is not None:
+    # Registers pool start/join/pause/resume/stop/status/... on pool.app.
+    importlib.import_module("kalavai_like.cli.membership")
+for _extra in ("agent_cmd", "demo_cmd"):  # `agent` and `demo` at the top level
+    if importlib.util.find_spec(f"kalavai_like.cli.{_extra}") is not None:
+        importlib.import_module(f"kalavai_like.cli.{_extra}").register(app)
 
 
 def _version(value: bool) -> None:
@@ -39,19 +49,36 @@ def main(
         bool,
         typer.Option("--debug", help="Show tracebacks for errors.", envvar="KALAVAI_LIKE_DEBUG"),
     ] = False,
+    home: Annotated[
+        str | None,
+        typer.Option(
+            "--home",
+            help="Keep config, state, data, logs and run files under this directory "
+            "(default: your OS's usual places).",
+            envvar="KALAVAI_LIKE_HOME",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    global _debug
-    _debug = debug
+    context.configure(home, debug)
 
 
 def run() -> None:
-    """Entry point: run the app and turn project errors into a message and an exit code."""
+    """Entry point: run the app and turn errors into a message and an exit code."""
     try:
         app(standalone_mode=True)
     except KalavaiError as exc:
-        if _debug:
+        if context.debug():
             raise
-        print(f"Error: {exc.title}", file=sys.stderr)
-        if exc.message:
-            print(exc.message, file=sys.stderr)
+        console.error(exc.title, exc.message)
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if context.debug():
+            raise
+        console.error(
+            f"Unexpected error ({type(exc).__name__})",
+            "This is a bug in kalavai-like. Run the command again with --debug to see where.",
+        )
+        sys.exit(1)

@@ -1,0 +1,204 @@
+"""The user's platform account on one instance: sign-up, log-in, log-out, the logged-in client.
+
+Frontends (CLI, tray) call these; they combine the instance's paths and settings, the keystore
+and the platform client. The API token goes to the keystore only; the state records which
+account is active. KALAVAI_LIKE_API_TOKEN, when set, overrides the keystore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kalavai_like import keystore as keystores
+from kalavai_like import paths as paths_mod
+from kalavai_like import settings as settings_mod
+from kalavai_like.errors import AuthError, InvalidInput, KalavaiError, PlatformUnavailable
+from kalavai_like.keystore import Keystore
+from kalavai_like.paths import Paths
+from kalavai_like.platform_client import PlatformClient
+from kalavai_like.settings import Settings
+from kalavai_like.state import ActiveAccount, load_account, save_account
+
+MIN_PASSWORD = 8
+
+
+@dataclass
+class Home:
+    """One instance: its paths, settings and (lazily) keystore."""
+
+    paths: Paths
+    settings: Settings
+    _keystore: Keystore | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, home: str | None = None, keystore: Keystore | None = None) -> Home:
+        """The instance at `home` (or KALAVAI_LIKE_HOME, or the OS's places).
+
+        Raises:
+            InvalidInput: bad home path or a bad value in settings.toml.
+        """
+        paths = paths_mod.resolve(home)
+        return cls(paths, settings_mod.load(paths.settings_file), keystore)
+
+    @property
+    def keystore(self) -> Keystore:
+        """The configured keystore. Raises SystemProblem when the machine has no keyring."""
+        if self._keystore is None:
+            self._keystore = keystores.open_keystore(
+                self.settings.keystore, self.paths.token_file, self.paths.settings_file
+            )
+        return self._keystore
+
+    @property
+    def account(self) -> ActiveAccount | None:
+        return load_account(self.paths.client_state_file)
+
+    @property
+    def platform(self) -> str:
+        """The platform of the active account, else the one in the settings."""
+        account = self.account
+        return account.platform if account else self.settings.platform.url
+
+    def client(self, platform: str | None = None, credential: str | None = None) -> PlatformClient:
+        """A client for `platform` (default: the active one) with this instance's timeouts."""
+        p = self.settings.platform
+        return PlatformClient(
+            platform or self.platform,
+            credential,
+            connect_timeout=p.connect_timeout,
+            read_timeout=p.read_timeout,
+            retries=p.retries,
+        )
+
+    def token(self) -> str | None:
+        """The API token: from KALAVAI_LIKE_API_TOKEN, else the keystore entry of the account."""
+        env = keystores.token_from_env()
+        if env:
+            return env
+        account = self.account
+        return self.keystore.get(account.key) if account else None
+
+    def logged_in(self) -> PlatformClient:
+        """A client that presents the active account's API token.
+
+        Raises:
+            AuthError: not logged in.
+            SystemProblem: no keyring on this machine.
+        """
+        token = self.token()
+        if not token:
+            raise AuthError("Not logged in", "Log in first: kalavai-like login")
+        return self.client(credential=token)
+
+
+def _check_email(email: str) -> str:
+    email = email.strip()
+    local, at, domain = email.rpartition("@")
+    if (
+        not at
+        or not local
+        or "." not in domain
+        or len(email) > 254
+        or any(c.isspace() for c in email)
+    ):
+        raise InvalidInput("Invalid email address", f"{email!r} does not look like an email.")
+    return email
+
+
+def signup(home: Home, platform: str, email: str, password: str) -> ActiveAccount:
+    """Create an account on `platform` and log into it.
+
+    Raises:
+        InvalidInput: bad email or a password shorter than 8 characters.
+        Conflict: the email is taken. PlatformUnavailable, SystemProblem: as for login.
+    """
+    email = _check_email(email)
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(
+            "Password too short", f"Use at least {MIN_PASSWORD} characters for your password."
+        )
+    home.keystore  # noqa: B018 - fail before creating anything when there is nowhere to keep it
+    with home.client(platform) as client:
+        client.signup(email, password)
+    account, _ = login(home, platform, email, password)
+    return account
+
+
+def login(
+    home: Home, platform: str, email: str, password: str, *, store: bool = True
+) -> tuple[ActiveAccount, str]:
+    """Log into `platform`; keep the API token in the keystore (unless `store` is False).
+
+    A token for the same account that was stored before is revoked on the platform.
+
+    Raises:
+        AuthError: wrong email or password (or too many attempts).
+        PlatformUnavailable: the platform cannot be reached or failed.
+        SystemProblem: no keyring (checked before anything is sent).
+    """
+    email = _check_email(email)
+    if not password:
+        raise InvalidInput("Empty password", "Type your password (or pipe it to --password-stdin).")
+    store_ = home.keystore if store else None
+    with home.client(platform) as client:
+        answer = client.login(email, password)
+        token, user = str(answer["token"]), answer.get("user") or {}
+        account = ActiveAccount(
+            client.base_url, str(user.get("email") or email), str(user.get("id") or "")
+        )
+        if store_ is None:
+            return account, token
+        old = store_.get(account.key)
+        try:
+            store_.set(account.key, token)
+            save_account(home.paths.client_state_file, account)
+        except BaseException:
+            _revoke_quietly(home, account.platform, token)  # roll back the session we opened
+            raise
+    if old and old != token:
+        _revoke_quietly(home, account.platform, old)
+    return account, token
+
+
+def _revoke_quietly(home: Home, platform: str, token: str) -> None:
+    with contextlib.suppress(KalavaiError), home.client(platform, token) as client:
+        client.logout()
+
+
+@dataclass(frozen=True)
+class LogoutResult:
+    """What `logout` did: `outcome` and, if revoking on the platform failed, why."""
+
+    outcome: Literal["logged_out", "already", "env"]
+    account: ActiveAccount | None = None
+    revoke_error: KalavaiError | None = None
+
+
+def logout(home: Home) -> LogoutResult:
+    """Revoke the API token on the platform and delete it locally. Idempotent.
+
+    The local copy is deleted even when the platform cannot be reached (`revoke_error` says so);
+    a token from KALAVAI_LIKE_API_TOKEN is revoked but must be unset by the user.
+    """
+    account = home.account
+    env = keystores.token_from_env()
+    token = env or (home.keystore.get(account.key) if account else None)
+    if not token:
+        if account:
+            save_account(home.paths.client_state_file, None)
+        return LogoutResult("already", account)
+    error: KalavaiError | None = None
+    try:
+        with home.client(credential=token) as client:
+            client.logout()
+    except AuthError:
+        pass  # already revoked or expired on the platform: the goal is reached
+    except (PlatformUnavailable, InvalidInput) as exc:
+        error = exc
+    if account and not env:
+        home.keystore.delete(account.key)
+    if account:
+        save_account(home.paths.client_state_file, None)
+    return LogoutResult("env" if env else "logged_out", account, error)

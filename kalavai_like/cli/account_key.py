@@ -1,0 +1,75 @@
+"""`kalavai-like account-key create | list | revoke`: keys for headless machines.
+
+An account key (`kla_...`) can only redeem join tokens for your account, so a homelab box can
+join pools without holding your API token.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from kalavai_like.cli import console, context
+
+app = typer.Typer(
+    help="Keys that let headless machines join pools as you (and do nothing else).",
+    no_args_is_help=True,
+)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="A name you will recognise, e.g. the host name.")],
+    json: JsonOpt = False,
+) -> None:
+    """Create an account key; it is shown once."""
+    with context.home().logged_in() as client:
+        key = client.create_account_key(name)
+    if json:
+        console.emit_json(key)
+        return
+    console.raw(key["key"])
+    console.note(
+        f"Account key '{key['name']}' (id {key['id']}). This is the only time it is shown: "
+        "store it on the headless machine. It can only join pools as you."
+    )
+
+
+@app.command("list")
+def list_keys(json: JsonOpt = False) -> None:
+    """List your account keys (never the keys themselves)."""
+    with context.home().logged_in() as client:
+        keys = client.account_keys()
+    if json:
+        console.emit_json(keys)
+        return
+    if not keys:
+        console.note("No account keys. Create one: kalavai-like account-key create NAME", style="")
+        return
+    console.table(
+        ["ID", "Name", "Created", "Last used", "Revoked"],
+        [
+            (
+                k["id"],
+                k["name"],
+                k.get("created_at"),
+                k.get("last_used_at") or "never",
+                "yes" if k.get("revoked") else "",
+            )
+            for k in keys
+        ],
+    )
+
+
+@app.command()
+def revoke(key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id.")]) -> None:
+    """Revoke an account key. Safe to repeat."""
+    with context.home().logged_in() as client:
+        known = {k["id"]: k for k in client.account_keys()}
+        if known.get(key_id, {}).get("revoked"):
+            console.note(f"Account key {key_id} was already revoked.", style="")
+            return
+        client.revoke_account_key(key_id)
+    console.success(f"Revoked account key {key_id}.")

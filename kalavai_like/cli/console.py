@@ -1,0 +1,99 @@
+"""The one place the CLI writes for people and for machines.
+
+Data goes to stdout (`data`, `table`, `emit_json`); notes, warnings and errors go to stderr
+(`note`, `warn`, `error`). rich is imported only when something is printed for people, and
+`--json` output never touches it, so scripts start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@cache
+def stdout() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+@cache
+def stderr() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def emit_json(value: Any) -> None:
+    """Machine output: JSON on stdout, one document, no colour."""
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def data(text: str, *, style: str | None = None) -> None:
+    """A line of data for people on stdout (text is not markup)."""
+    stdout().print(_escape(text), style=style)
+
+
+def raw(text: str) -> None:
+    """Exactly `text` on stdout (for values people copy: tokens, keys, commands)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def note(text: str, *, style: str = "dim") -> None:
+    """A diagnostic for people on stderr."""
+    stderr().print(_escape(text), style=style)
+
+
+def success(text: str) -> None:
+    stderr().print(_escape(text), style="green")
+
+
+def warn(text: str) -> None:
+    stderr().print("[bold yellow]Warning:[/] " + _escape(text))
+
+
+def error(title: str, message: str = "") -> None:
+    """An error for people: bold title, then what to do."""
+    if not sys.stderr.isatty():  # plain text in logs and pipes, no rich start-up cost
+        sys.stderr.write(f"Error: {title}\n" + (f"{message}\n" if message else ""))
+        return
+    console = stderr()
+    console.print("[bold red]Error:[/] " + _escape(title))
+    if message:
+        console.print(_escape(message))
+
+
+def table(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None
+) -> None:
+    """A table for people on stdout."""
+    from rich.table import Table
+
+    grid = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        grid.add_column(column)
+    for row in rows:
+        grid.add_row(*("" if v is None else _escape(str(v)) for v in row))
+    stdout().print(grid)
+
+
+def pairs(items: Sequence[tuple[str, Any]]) -> None:
+    """Aligned "key: value" lines for people on stdout."""
+    width = max((len(k) for k, _ in items), default=0)
+    for key, value in items:
+        stdout().print(f"[bold]{_escape(key.ljust(width))}[/]  {_escape(str(value))}")

@@ -1,0 +1,245 @@
+"""`kalavai-like pool ...`: find and create pools, and hand out join tokens (for owners).
+
+Membership commands (start, join, pause, resume, stop, status, ...) live in
+kalavai_like/cli/membership.py and register themselves on this same `app`.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import re
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kalavai_like.cli import console, context
+from kalavai_like.errors import InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from kalavai_like.platform_client import PlatformClient
+
+app = typer.Typer(help="Find, create and join pools; hand out join tokens.", no_args_is_help=True)
+
+TEMPLATES = ("dask", "boinc", "generic")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+PoolOpt = Annotated[
+    str | None,
+    typer.Option("--pool", help="Pool name or id (default: your only pool).", show_default=False),
+]
+_DURATION = re.compile(r"(\d+)\s*([smhdw])", re.I)
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in "90", "30m", "1h", "1h30m", "7d".
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    text = text.strip().lower()
+    if text.isdigit():
+        return int(text)
+    parts = _DURATION.findall(text)
+    if not parts or _DURATION.sub("", text).strip():
+        raise InvalidInput("Invalid duration", f"{text!r}: use e.g. 30m, 1h, 1h30m or 7d.")
+    return sum(int(n) * _UNIT[u.lower()] for n, u in parts)
+
+
+def parse_params(items: list[str]) -> dict[str, Any]:
+    """`K=V` (string value) and `K:=JSON` (number, boolean, list...) pairs as a dict.
+
+    Raises:
+        InvalidInput: an item without '=' or with invalid JSON after ':='.
+    """
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.rstrip(":"):
+            raise InvalidInput("Invalid --param", f"{item!r}: use KEY=VALUE or KEY:=JSON.")
+        if key.endswith(":"):
+            try:
+                params[key[:-1]] = jsonlib.loads(value)
+            except ValueError:
+                raise InvalidInput("Invalid --param", f"{item!r}: the value is not JSON.") from None
+        else:
+            params[key] = value
+    return params
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def owned_pool(client: PlatformClient, pool: str | None) -> dict[str, Any]:
+    """The pool named by --pool, or the user's only pool.
+
+    Raises:
+        InvalidInput: no --pool and the user owns several pools (names them).
+        NotFound: no such pool, or the user owns none.
+    """
+    if pool:
+        return client.pool(pool)
+    mine = client.pools("mine")
+    if len(mine) == 1:
+        return mine[0]
+    if not mine:
+        raise NotFound("You own no pools", "Create one: kalavai-like pool create NAME")
+    names = ", ".join(sorted(p["name"] for p in mine))
+    raise InvalidInput("Which pool?", f"You own {len(mine)} pools ({names}): add --pool NAME.")
+
+
+@app.command("list")
+def list_pools(json: JsonOpt = False) -> None:
+    """List community (public) pools and your own."""
+    with context.home().logged_in() as client:
+        community, mine = client.pools("community"), client.pools("mine")
+    if json:
+        console.emit_json({"community": community, "mine": mine})
+        return
+    mine_ids = {p["id"] for p in mine}
+    rows = {p["id"]: p for p in [*mine, *community]}
+    if not rows:
+        console.note("No pools yet. Start one: kalavai-like pool create NAME", style="")
+        return
+    console.table(
+        ["Name", "Template", "Owner", "Members", "Hub", "Visibility", "Yours"],
+        [
+            (
+                p["name"],
+                p["template"],
+                (p.get("owner") or {}).get("email", ""),
+                p.get("members", 0),
+                (p.get("hub") or {}).get("endpoint") or "not started",
+                "public" if p.get("public") else "private",
+                "yes" if p["id"] in mine_ids else "",
+            )
+            for p in sorted(rows.values(), key=lambda p: (p["id"] not in mine_ids, p["name"]))
+        ],
+    )
+
+
+@app.command()
+def create(
+    name: Annotated[str, typer.Argument(help="Pool name, unique on the platform.")],
+    template: Annotated[
+        str, typer.Option("--template", help=f"Workload template: {', '.join(TEMPLATES)}.")
+    ] = "dask",
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Template parameter KEY=VALUE (or KEY:=JSON); repeat."),
+    ] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="List it on the community pools page.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Create a pool that you own."""
+    if template not in TEMPLATES:
+        raise InvalidInput("Unknown template", f"{template!r}: use {', '.join(TEMPLATES)}.")
+    params = parse_params(param or [])
+    with context.home().logged_in() as client:
+        pool = client.create_pool(name, template, params, public)
+    if json:
+        console.emit_json(pool)
+        return
+    console.success(
+        f"Created {'public' if pool['public'] else 'private'} pool '{pool['name']}' "
+        f"({pool['template']}, subnet {pool['subnet']})."
+    )
+    console.note(f"Next: kalavai-like pool start {pool['name']}, then kalavai-like pool token")
+
+
+@app.command()
+def token(
+    pool: PoolOpt = None,
+    uses: Annotated[int, typer.Option("--uses", min=1, help="How many machines may join.")] = 1,
+    expires: Annotated[
+        str, typer.Option("--expires", help="Valid for this long: 30m, 1h, 7d.")
+    ] = "1h",
+    json: JsonOpt = False,
+) -> None:
+    """Make a join token for one of your pools (printed once, on stdout)."""
+    expires_in = parse_duration(expires)
+    with context.home().logged_in() as client:
+        chosen = owned_pool(client, pool)
+        made = client.create_token(chosen["id"], uses, expires_in)
+    command = f"kalavai-like pool join {made['token']}"
+    if json:
+        console.emit_json(
+            {**made, "pool": {"id": chosen["id"], "name": chosen["name"]}, "join_command": command}
+        )
+        return
+    console.raw(made["token"])
+    times = "once" if made["uses"] == 1 else f"{made['uses']} times"
+    console.note(
+        f"Join token {made['id']} for pool '{chosen['name']}': usable {times}, until "
+        f"{_when(made['expires_at'])}. Shown only now. To join, run on the volunteer's machine:",
+        style="",
+    )
+    console.note(f"  {command}", style="bold")
+
+
+@app.command()
+def tokens(pool: PoolOpt = None, json: JsonOpt = False) -> None:
+    """List the join tokens of one of your pools (never the tokens themselves)."""
+    with context.home().logged_in() as client:
+        chosen = owned_pool(client, pool)
+        listed = client.tokens(chosen["id"])
+    if json:
+        console.emit_json(listed)
+        return
+    if not listed:
+        console.note(f"No join tokens for '{chosen['name']}'. Make one: kalavai-like pool token")
+        return
+    console.table(
+        ["ID", "Used", "Expires", "Status", "Created"],
+        [
+            (
+                t["id"],
+                f"{t['used']}/{t['uses']}",
+                _when(t["expires_at"]),
+                _status(t),
+                _when(t.get("created_at")),
+            )
+            for t in listed
+        ],
+        title=f"Join tokens of {chosen['name']}",
+    )
+
+
+def _status(t: dict[str, Any]) -> str:
+    if t.get("revoked"):
+        return "revoked"
+    if t["used"] >= t["uses"]:
+        return "used up"
+    expires = datetime.fromisoformat(str(t["expires_at"]).replace("Z", "+00:00"))
+    return "expired" if expires.timestamp() <= time.time() else "active"
+
+
+@app.command("revoke-token")
+def revoke_token(
+    token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (pool tokens).")],
+    pool: PoolOpt = None,
+) -> None:
+    """Revoke a join token so nobody else can join with it. Safe to repeat."""
+    with context.home().logged_in() as client:
+        pools = [owned_pool(client, pool)] if pool else client.pools("mine")
+        for candidate in pools:
+            match = [t for t in client.tokens(candidate["id"]) if t["id"] == token_id]
+            if not match:
+                continue
+            if match[0].get("revoked"):
+                console.note(f"Join token {token_id} was already revoked.", style="")
+                return
+            client.revoke_token(candidate["id"], token_id)
+            console.success(f"Revoked join token {token_id} of pool '{candidate['name']}'.")
+            return
+    raise NotFound("No such join token", f"None of your pools has a join token {token_id!r}.")

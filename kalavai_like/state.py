@@ -1,0 +1,130 @@
+"""Machine-written state: atomic JSON files, and the client's record of the active account.
+
+A write goes to a temporary file in the same directory, is fsynced and renamed over the old
+one, so a crash leaves either the old or the new content, never half of each. Files that hold
+secrets are created 0600 from the start (never chmod'ed after the secret is in them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kalavai_like.errors import SystemProblem
+
+
+def write_json(path: Path, data: Any, *, secret: bool = False) -> None:
+    """Atomically replace `path` with `data` as JSON; 0600 (dir 0700) when `secret`.
+
+    Raises:
+        SystemProblem: the directory cannot be written (permissions, full disk).
+    """
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    write_text(path, text, secret=secret)
+
+
+def write_text(path: Path, text: str, *, secret: bool = False) -> None:
+    """Atomically replace `path` with `text`; 0600 (dir 0700) when `secret`.
+
+    Raises:
+        SystemProblem: the directory cannot be written (permissions, full disk).
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if secret else 0o777)
+        # mkstemp creates the file 0600, so a secret is never readable by others, even briefly.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            if not secret:
+                os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise SystemProblem(
+            "Cannot write a file",
+            f"{path}: {exc.strerror or exc}. Check the permissions and space.",
+        ) from exc
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """The JSON in `path`, or `default` when it does not exist.
+
+    Raises:
+        SystemProblem: the file exists but cannot be read or is not JSON.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return default
+    except OSError as exc:
+        raise SystemProblem("Cannot read a file", f"{path}: {exc.strerror or exc}.") from exc
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise SystemProblem(
+            "Damaged state file", f"{path} is not valid JSON. Move it away and try again."
+        ) from None
+
+
+@dataclass(frozen=True)
+class ActiveAccount:
+    """Who this instance is logged in as. The API token itself lives in the keystore."""
+
+    platform: str
+    email: str
+    user_id: str = ""
+
+    @property
+    def key(self) -> str:
+        """The keystore entry name: several platforms and accounts coexist."""
+        return f"{self.platform} {self.email}"
+
+
+def load_account(path: Path) -> ActiveAccount | None:
+    """The active account recorded in `path`, or None when logged out."""
+    data = read_json(path, default={})
+    account = data.get("account") if isinstance(data, dict) else None
+    if not isinstance(account, dict):
+        return None
+    platform, email = account.get("platform"), account.get("email")
+    if not isinstance(platform, str) or not isinstance(email, str) or not platform or not email:
+        return None
+    return ActiveAccount(platform, email, str(account.get("user_id") or ""))
+
+
+def save_account(path: Path, account: ActiveAccount | None) -> None:
+    """Record the active account (None: logged out), keeping other keys in the file."""
+    data = read_json(path, default={})
+    if not isinstance(data, dict):
+        data = {}
+    if account is None:
+        data.pop("account", None)
+    else:
+        data["account"] = asdict(account)
+    write_json(path, data)
