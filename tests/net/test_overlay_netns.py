@@ -156,3 +156,18 @@ def test_host_rules_still_guard_the_lan_if_the_namespace_rules_are_gone(two_spok
         s3.host.ensure_spoke(s3.cfg)  # puts the namespace's rules back
     assert "kalavai" in sim.nft_tables(s3.ns)
     assert not sim.ping(s3.ns, sim.LAN)
+
+
+def test_restarted_hub_gets_its_peers_back_and_spokes_reconnect(two_spokes: Pool) -> None:
+    pool = two_spokes
+    s1 = pool.members["s1"]
+    st = pool.hub_host.hub_status("kt4c", "hub")
+    assert st is not None and st.pid is not None
+    os.kill(st.pid, signal.SIGKILL)
+    sim.wait_for(lambda: not pool.hub_host.hub_status("kt4c", "hub").process_alive, what="death")
+    peers = [m.peer for m in pool.members.values()]
+    repaired = pool.hub_host.ensure_hub(pool.hub_cfg, peers)
+    assert repaired.process_alive and repaired.address == "10.42.0.1/16"
+    assert {p.public_key for p in repaired.peers} == {p.public_key for p in peers}
+    # The spokes hold stale sessions; WireGuard's own timers make them handshake again.
+    assert sim.eventually_pings(s1.ns, "10.42.0.1", timeout=60)
