@@ -77,7 +77,7 @@ class PoolTemplates:
 
     def _ours(self, spec: ContainerSpec, name: str, membership_id: str) -> ContainerSpec:
         labels = {**spec.labels, MEMBERSHIP_LABEL: membership_id}
-        tmpfs = [*spec.tmpfs, "/data:rw,exec,mode=1777"] if spec.data_volume else spec.tmpfs
+        tmpfs = [*spec.tmpfs, "/data:rw,U"] if spec.data_volume else spec.tmpfs
         return dataclasses.replace(spec, name=name, labels=labels, data_volume=None, tmpfs=tmpfs)
 
     def worker(

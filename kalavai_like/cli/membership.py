@@ -1,0 +1,303 @@
+"""`kalavai-like pool start | join | pause | resume | stop | status | workers`: the node's pool
+membership, through the agent's LocalAPI (`NodeClient`). Importing this module registers the
+commands on the `pool` sub-app.
+
+The user's API token (or account key) stays on this side: it is passed to the agent for the one
+redeem (or hub registration) call and never stored there.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kalavai_like.cli import console, context
+from kalavai_like.cli.pool import JsonOpt, app, owned_pool, parse_duration, parse_params
+from kalavai_like.errors import AgentUnavailable, AuthError, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from kalavai_like.agent.client import NodeClient
+    from kalavai_like.agent.records import Step
+
+StartAgentOpt = Annotated[
+    bool,
+    typer.Option("--start-agent", help="Start the agent in the background if it is not running."),
+]
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.I)
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+DEFAULT_PORT = 51820
+
+
+def parse_size(text: str) -> int:
+    """Bytes in "512m", "2g", "1.5GiB", "1073741824".
+
+    Raises:
+        InvalidInput: anything else.
+    """
+    m = _SIZE.match(text)
+    if not m:
+        raise InvalidInput("Invalid size", f"{text!r}: use e.g. 512m, 2g or 4GiB.")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def parse_gpus(text: str) -> int:
+    """GPUs from "none" or a whole number."""
+    if text.strip().lower() in ("none", "no", "0"):
+        return 0
+    if not text.strip().isdigit():
+        raise InvalidInput("Invalid GPU count", f"{text!r}: give a whole number or 'none'.")
+    return int(text)
+
+
+def _client(start_agent: bool) -> NodeClient:
+    from kalavai_like.agent.client import NodeClient
+    from kalavai_like.agent.store import socket_path
+
+    home = context.home()
+    hint = str(home.paths.home) if home.paths.home else ""
+    client = NodeClient(socket_path(home.paths), home_hint=hint)
+    if start_agent:
+        try:
+            client.ping()
+        except AgentUnavailable:
+            from kalavai_like.agent.daemon import start_background
+
+            pid = start_background(home.paths, hint or None)
+            console.note(f"Started the agent in the background (PID {pid}).")
+    return client
+
+
+def _print_step(step: Step) -> None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(step.at)) + f".{int(step.at % 1 * 1000):03d}"
+    console.data(f"[{stamp}] {step.text}")
+
+
+def _default_endpoint() -> str:
+    import psutil
+
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family.name == "AF_INET" and not a.address.startswith(("127.", "169.254.")):
+                return f"{a.address}:{DEFAULT_PORT}"
+    raise InvalidInput(
+        "No address for the hub", "This machine has no usable IPv4 address: give --endpoint."
+    )
+
+
+@app.command()
+def start(
+    name: Annotated[str, typer.Argument(help="The pool (created if you have none by that name).")],
+    template: Annotated[
+        str, typer.Option("--template", help="Template for a new pool: dask, boinc, generic.")
+    ] = "dask",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Template parameter KEY=VALUE; repeat.")
+    ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option("--endpoint", help="HOST:PORT where volunteers reach the hub (UDP)."),
+    ] = None,
+    public: Annotated[bool, typer.Option("--public", help="List a new pool publicly.")] = False,
+    uses: Annotated[int, typer.Option("--uses", min=1, help="Uses of the join token.")] = 10,
+    start_agent: StartAgentOpt = False,
+    json: JsonOpt = False,
+) -> None:
+    """Run this machine as a pool's seed: hub, head container, and a worker join token."""
+    from kalavai_like.agent.records import StartPoolRequest
+
+    home = context.home()
+    api_token = home.token()
+    if not api_token:
+        raise AuthError("Not logged in", "Log in first: kalavai-like login")
+    node = _client(start_agent)
+    with home.logged_in() as client:
+        try:
+            pool = client.pool(name)
+        except NotFound:
+            pool = client.create_pool(name, template, parse_params(param or []), public)
+            if not json:
+                console.data(f"Created pool '{pool['name']}' ({pool['template']}).")
+        req = StartPoolRequest(
+            home.platform, pool["id"], api_token, endpoint or _default_endpoint()
+        )
+        seed = node.start_pool(req, None if json else _print_step)
+        made = client.create_token(pool["id"], uses, 3600)
+    command = f"kalavai-like pool join {made['token']}"
+    if json:
+        console.emit_json({**seed.to_dict(), "token": made["token"], "join_command": command})
+        return
+    state = "already running" if seed.already else "started"
+    console.success(f"Pool '{seed.pool_name}' {state}: hub {seed.address} at {seed.endpoint}.")
+    console.data("Worker join token (valid 1 h):")
+    console.raw(made["token"])
+    console.data("On each volunteer machine, run:")
+    console.raw(f"  {command}")
+
+
+@app.command()
+def join(
+    token: Annotated[str, typer.Argument(help="The join token, or '-' to read it from stdin.")],
+    cpus: Annotated[float, typer.Option("--cpus", help="Cores to lend.", min=0.1)] = 1.0,
+    memory: Annotated[str, typer.Option("--memory", help="Memory to lend: 512m, 2g.")] = "1g",
+    gpus: Annotated[str, typer.Option("--gpus", help="GPUs to lend: a number or none.")] = "none",
+    account_key: Annotated[
+        str | None,
+        typer.Option(
+            "--account-key",
+            help="Enrol with an account key instead of your login (headless machines).",
+            envvar="KALAVAI_LIKE_ACCOUNT_KEY",
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="This machine's name in the pool.")] = "",
+    start_agent: StartAgentOpt = False,
+    json: JsonOpt = False,
+) -> None:
+    """Join a pool: prints each step, and returns once the worker runs and is acknowledged."""
+    from kalavai_like import tokens
+    from kalavai_like.agent.records import JoinRequest
+    from kalavai_like.cli.token_cmd import read_token
+
+    text = read_token(token)
+    home = context.home()
+    parsed = tokens.validate(text, now=time.time(), platform=home.platform)
+    credential = account_key or home.token()
+    if not credential:
+        raise AuthError(
+            "Not logged in", "Log in first (kalavai-like login), or give --account-key."
+        )
+    req = JoinRequest(
+        text, credential, cpus=cpus, memory_bytes=parse_size(memory), gpus=parse_gpus(gpus),
+        device_name=name,
+    )  # fmt: skip
+    node = _client(start_agent)
+    if not json:
+        console.data(f"Joining pool '{parsed.pool_name}' at {parsed.platform}")
+    result = node.join(req, None if json else _print_step)
+    if json:
+        console.emit_json(result.to_dict())
+        return
+    console.success(f"Joined '{result.pool_name}' as {result.address}: contributing now.")
+
+
+@app.command()
+def pause(
+    for_: Annotated[
+        str | None, typer.Option("--for", help="Resume by itself after this long: 30m, 1h.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Freeze the worker at once; nothing accrues until you resume."""
+    result = _client(False).pause(parse_duration(for_) if for_ else None)
+    _action(result.to_dict(), json)
+
+
+@app.command()
+def resume(json: JsonOpt = False) -> None:
+    """Let the worker run again."""
+    _action(_client(False).resume().to_dict(), json)
+
+
+@app.command()
+def stop(json: JsonOpt = False) -> None:
+    """Leave the pool: final heartbeat, worker and network removed, device deregistered."""
+    _action(_client(False).stop().to_dict(), json)
+
+
+def _action(result: dict[str, Any], json: bool) -> None:
+    if json:
+        console.emit_json(result)
+        return
+    console.data(result["message"][:1].upper() + result["message"][1:] + ".")
+    for w in result.get("warnings", []):
+        console.warn(w)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    s = int(seconds)
+    return f"{s} s ago" if s < 120 else f"{s // 60} min ago"
+
+
+@app.command()
+def status(json: JsonOpt = False) -> None:
+    """This node: pool, overlay address, state and why, worker, uptime, contributed totals."""
+    st = _client(False).status()
+    if json:
+        console.emit_json(st.to_dict())
+        return
+    now = st.at or time.time()
+    rows: list[tuple[str, Any]] = [("State", f"{st.state} ({st.reason})")]
+    w = st.worker
+    if w is not None:
+        up = f"{int(now - w.running_since)} s" if w.running_since else "-"
+        rows += [
+            ("Pool", f"{w.pool_name} at {w.platform}"),
+            ("Address", f"{w.address} ({w.overlay})"),
+            ("Last handshake", _age(w.handshake_age)),
+            ("Worker", f"{w.container} ({w.container_state})"),
+            ("Limits", f"{w.cpus:g} cores, {w.memory_bytes / 2**30:.1f} GiB, {w.gpus} GPUs"),
+            ("Running for", up),
+            ("Contributed", _totals(w.totals)),
+            ("Not yet acknowledged", _totals(w.pending)),
+            ("Last heartbeat", _age(now - w.last_heartbeat_at if w.last_heartbeat_at else None)),
+        ]
+        if w.paused_until:
+            rows.append(("Resumes at", time.strftime("%H:%M", time.localtime(w.paused_until))))
+    s = st.seed
+    if s is not None:
+        rows += [
+            ("Seed of", f"{s.pool_name} (hub {s.address}, {s.endpoint})"),
+            ("Head", f"{s.head} ({s.head_state})"),
+            ("Workers connected", str(len(s.peers))),
+        ]
+    for c in st.conditions:
+        rows.append(("Problem", f"{c.title}: {c.text}"))
+    console.pairs(rows)
+
+
+def _totals(t: dict[str, float]) -> str:
+    return (
+        f"{t.get('cpu_seconds', 0) / 3600:.4f} CPU core-h, "
+        f"{t.get('ram_gb_seconds', 0) / 3600:.4f} RAM GiB-h, "
+        f"{t.get('gpu_seconds', 0) / 3600:.4f} GPU-h"
+    )
+
+
+@app.command()
+def workers(
+    pool: Annotated[str | None, typer.Option("--pool", help="Pool name (default: yours).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """For pool owners: every worker with its user, address, state, resources, last heartbeat."""
+    home = context.home()
+    if pool is None:
+        try:
+            seed = _client(False).status().seed
+            pool = seed.pool_id if seed else None
+        except AgentUnavailable:
+            pool = None
+    with home.logged_in() as client:
+        chosen = owned_pool(client, pool)
+        devices = client.request("GET", f"/pools/{chosen['id']}/devices")
+    if json:
+        console.emit_json(devices)
+        return
+    console.table(
+        ["Worker", "User", "Address", "State", "Cores", "Memory", "GPUs", "Last heartbeat",
+         "CPU core-h"],
+        [
+            (
+                d.get("name"), (d.get("user") or {}).get("email", ""), d.get("address"),
+                d.get("state") + (f" ({d['reason']})" if d.get("reason") else ""),
+                d.get("cores"), f"{(d.get('memory_bytes') or 0) / 2**30:.1f} GiB", d.get("gpus"),
+                d.get("last_heartbeat_at") or "never",
+                f"{(d.get('totals') or {}).get('cpu_core_hours', 0):.4f}",
+            )
+            for d in devices
+        ],
+        title=f"Workers of pool '{chosen['name']}'",
+    )  # fmt: skip

@@ -1,0 +1,219 @@
+"""`kalavai-like demo`: a whole pool on this machine, shown step by step.
+
+A platform (SQLite), a seed running a `dask` pool, and two volunteers (alice, bob) that sign
+up and join, each a simulated host (kalavai_like.simulator). A real Dask computation is then
+submitted from inside the pool's head container; the scheduler's record of which worker holds
+which result shows that both volunteers computed, over the overlay. Then bob pauses and
+resumes, and the pool's workers and each volunteer's contributed totals are printed. At the
+end (or on Ctrl-C, or on failure) everything is removed; `--keep` leaves it running.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from kalavai_like.errors import KalavaiError, SystemProblem
+from kalavai_like.simulator import Simulator
+
+Say = Callable[[str], None]
+TASKS = 40
+VOLUNTEERS = ("alice", "bob")
+
+# Runs inside the head container (python3 with distributed), next to the scheduler.
+DASK_JOB = """
+import json, sys, time
+from distributed import Client
+client = Client("tcp://{head}:8786", timeout=30)
+client.wait_for_workers({workers}, timeout=60)
+
+def work(i):
+    import time
+    t, n = time.time(), 0
+    while time.time() - t < 0.25:
+        n += 1
+    return i * i
+
+futures = client.map(work, range({tasks}), pure=False)
+results = client.gather(futures)
+who_has = client.who_has(futures)
+names = {{addr: w["name"] for addr, w in client.scheduler_info()["workers"].items()}}
+per_worker = {{}}
+for key, addrs in who_has.items():
+    for addr in addrs:
+        per_worker[str(names.get(addr, addr))] = per_worker.get(str(names.get(addr, addr)), 0) + 1
+print(json.dumps({{"sum": sum(results), "per_worker": per_worker, "workers": names}}))
+client.close()
+"""
+
+
+def base_dir(prefix: str) -> Path:
+    """Where the demo keeps its homes and platform: under /run, which only root may write."""
+    return Path(f"/run/kalavai-like/demo-{prefix}")
+
+
+def run_dask_job(sim: Simulator, seed_head: str, head_address: str, workers: int) -> dict[str, Any]:
+    """Submit the demo's Dask job from inside the head container; returns the scheduler's
+    record: tasks held per worker name (worker names are the volunteers' device ids).
+
+    Raises:
+        SystemProblem: the job failed (with its output).
+    """
+    from kalavai_like.container.config import RuntimeConfig
+
+    rc = RuntimeConfig.detect("podman", probe=False)
+    script = DASK_JOB.format(head=head_address, workers=workers, tasks=TASKS)
+    import subprocess
+
+    proc = subprocess.run(
+        rc.command("exec", "-i", "-e", "HOME=/tmp", seed_head, "python3", "-"),
+        input=script, capture_output=True, text=True, timeout=180, env=rc.environ(), check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise SystemProblem("The Dask job failed", (proc.stderr or proc.stdout)[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def run_demo(prefix: str = "kldemo", keep: bool = False, say: Say = print) -> dict[str, Any]:
+    """Run the demo; returns what it observed (used by the end-to-end test).
+
+    Raises:
+        KalavaiError: a step failed (everything was removed).
+    """
+    stale = Simulator.load(base_dir(prefix))
+    if stale is not None:
+        say("Removing what an earlier demo left running...")
+        stale.close()
+    sim = Simulator(prefix, base_dir(prefix))
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    ok = False
+    try:
+        observed = _run(sim, say)
+        ok = True
+        if keep:
+            _explain(sim, say)
+        return observed
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if not (ok and keep):
+            say("Tearing down: agents, containers, namespaces, WireGuard, platform...")
+            sim.close()
+            left = sim.leftovers()
+            say("Nothing left behind." if not left else f"Left behind: {', '.join(left)}")
+
+
+def _run(sim: Simulator, say: Say) -> dict[str, Any]:
+    t0 = time.monotonic()
+
+    def step(text: str) -> None:
+        say(f"[{time.monotonic() - t0:6.1f} s] {text}")
+
+    step("Creating simulated hosts: seed, alice, bob (one network namespace each)")
+    sim.start_network()
+    seed = sim.add_host("seed")
+    vols = [sim.add_host(v) for v in VOLUNTEERS]
+    url = sim.start_platform()
+    sim.save()
+    step(f"Platform (SQLite) serving at {url}")
+    for host in (seed, *vols):
+        sim.start_agent(host)
+        sim.signup(host)
+        step(f"{host.short}: agent running, signed up as {host.email}")
+    sim.save()
+    out = sim.cli_json(seed, "pool", "start", "demo", "--template", "dask",
+                       "--endpoint", f"{seed.address}:51820")  # fmt: skip
+    step(f"seed: pool 'demo' started, hub {out['address']} at {out['endpoint']}, "
+         f"Dask scheduler in {out['head']}")  # fmt: skip
+    token = out["token"]
+    device_of: dict[str, str] = {}
+    for v in vols:
+        step(f"{v.short}: kalavai-like pool join <token> --cpus 1 --memory 1g")
+        p = sim.cli(v, "pool", "join", "-", "--cpus", "1", "--memory", "1g", "--name", v.short,
+                    input=token + "\n")  # fmt: skip
+        for line in p.stdout.splitlines():
+            if line.startswith("["):
+                say(f"           {v.short} | {line}")
+        device_of[sim.client(v).status().worker.device_id] = v.short
+    step(f"Submitting a Dask computation of {TASKS} tasks from the pool head...")
+    job = run_dask_job(sim, out["head"], out["address"], len(vols))
+    per_volunteer = {device_of.get(k, k): n for k, n in job["per_worker"].items()}
+    step(f"Result {job['sum']}; tasks per volunteer (scheduler's record): {per_volunteer}")
+    missing = [v.short for v in vols if per_volunteer.get(v.short, 0) == 0]
+    if missing:
+        raise KalavaiError("A volunteer did no work", f"No task ran on {', '.join(missing)}.")
+    bob = vols[-1]
+    started = time.monotonic()
+    sim.cli(bob, "pool", "pause")
+    paused_ms = (time.monotonic() - started) * 1000
+    step(f"bob: pool pause -> worker frozen ({paused_ms:.0f} ms as seen by the CLI)")
+    paused_state = _platform_state(sim, seed, "bob", "paused")
+    step(f"platform sees bob as '{paused_state}'")
+    started = time.monotonic()
+    sim.cli(bob, "pool", "resume")
+    step(f"bob: pool resume ({(time.monotonic() - started) * 1000:.0f} ms)")
+    resumed_state = _platform_state(sim, seed, "bob", "running")
+    step(f"platform sees bob as '{resumed_state}'")
+    say("")
+    say("$ kalavai-like pool workers   (on the seed, as the pool owner)")
+    say(sim.cli(seed, "pool", "workers").stdout.rstrip())
+    totals = {}
+    for v in vols:
+        st = sim.client(v).status()
+        totals[v.short] = st.worker.totals
+        t = st.worker.totals
+        say(f"{v.short}: contributed {t['cpu_seconds']:.2f} CPU core-seconds, "
+            f"{t['ram_gb_seconds']:.3f} RAM GiB-seconds ({st.state})")  # fmt: skip
+    step("Demo complete")
+    return {
+        "per_volunteer": per_volunteer, "sum": job["sum"], "totals": totals,
+        "paused_state": paused_state, "resumed_state": resumed_state,
+    }  # fmt: skip
+
+
+def _platform_state(sim: Simulator, seed: Any, name: str, want: str, timeout: float = 15.0) -> str:
+    """The state the platform records for volunteer `name`, once it is `want` (or timeout)."""
+    deadline = time.monotonic() + timeout
+    state = "unknown"
+    while time.monotonic() < deadline:
+        for d in sim.cli_json(seed, "pool", "workers"):
+            if d.get("name") == name:
+                state = d.get("state", "unknown")
+        if state == want:
+            break
+        time.sleep(0.3)
+    return state
+
+
+def _explain(sim: Simulator, say: Say) -> None:
+    seed = sim.hosts["seed"]
+    home = lambda h: f"--home {sim.hosts[h].home}"  # noqa: E731
+    say("")
+    say("Left running. Explore (as root):")
+    say(f"  kalavai-like {home('alice')} pool status")
+    say(f"  kalavai-like {home('bob')} pool pause --for 10m")
+    say(f"  nsenter --net=/run/netns/{seed.netns} kalavai-like {home('seed')} pool workers")
+    say(f"  podman exec -it {seed.node_prefix}-hub-head python3   # next to the Dask scheduler")
+    say(f"  platform: {sim.platform.url if sim.platform else '?'}")
+    say("Tear it all down with:")
+    say(f"  kalavai-like demo --down --prefix {sim.prefix}")
+
+
+def tear_down(prefix: str = "kldemo", say: Say = print) -> None:
+    """Remove a demo left running with --keep."""
+    sim = Simulator.load(base_dir(prefix))
+    if sim is None:
+        say("No demo is running.")
+        return
+    sim.close()
+    left = sim.leftovers()
+    say("Removed the demo." if not left else f"Left behind: {', '.join(left)}")
