@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from kalavai_like.errors import Conflict, InvalidInput
+from kalavai_like.errors import Conflict, InvalidInput, SystemProblem
 from kalavai_like.net import firewall, namespace, spoke, wireguard
 from kalavai_like.net.config import BackendInfo, HubConfig, HubStatus, Names, Peer, PeerStatus
 from kalavai_like.net.runner import CommandRunner
@@ -127,12 +127,15 @@ def status(runner: CommandRunner, names: Names, probed: BackendInfo) -> HubStatu
     port = None
     if alive:
         dev = Device(names.wg, names.netns, kind)
-        stamps = wireguard.latest_handshakes(runner, dev)
-        moved = wireguard.transfer(runner, dev)
-        for key, ips in sorted(wireguard.allowed_ips(runner, dev).items()):
-            rx, tx = moved.get(key, (0, 0))
-            peers.append(PeerStatus(key, ips, wireguard.handshake_age(stamps, key), rx, tx))
-        port = wireguard.listen_port(runner, dev)
+        try:
+            stamps = wireguard.latest_handshakes(runner, dev)
+            moved = wireguard.transfer(runner, dev)
+            for key, ips in sorted(wireguard.allowed_ips(runner, dev).items()):
+                rx, tx = moved.get(key, (0, 0))
+                peers.append(PeerStatus(key, ips, wireguard.handshake_age(stamps, key), rx, tx))
+            port = wireguard.listen_port(runner, dev)
+        except SystemProblem:
+            alive, peers, port = False, [], None  # dying right now: no control socket
     return HubStatus(
         prefix=names.prefix, name=names.name, netns=names.netns, netns_path=names.netns_path,
         interface=names.wg, address=v4, address6=v6, listen_port=port, peers=tuple(peers),

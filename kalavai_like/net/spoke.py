@@ -221,11 +221,14 @@ def status(
     age, rx, tx = None, 0, 0
     if alive:
         dev = Device(names.wg, names.netns, kind)
-        stamps = wireguard.latest_handshakes(runner, dev)
-        key = hub_key or next(iter(stamps), None)
-        if key is not None:
-            age = wireguard.handshake_age(stamps, key)
-            rx, tx = wireguard.transfer(runner, dev).get(key, (0, 0))
+        try:
+            stamps = wireguard.latest_handshakes(runner, dev)
+            key = hub_key or next(iter(stamps), None)
+            if key is not None:
+                age = wireguard.handshake_age(stamps, key)
+                rx, tx = wireguard.transfer(runner, dev).get(key, (0, 0))
+        except SystemProblem:
+            alive = False  # dying right now: its control socket no longer answers
     version = probed.version if probed.kind == kind else "unknown"
     return SpokeStatus(
         prefix=names.prefix, name=names.name, netns=names.netns, netns_path=names.netns_path,
