@@ -112,6 +112,17 @@ def device(who: Annotated[Principal, Depends(caller)]) -> Principal:
     return who
 
 
+def device_credential(db: Db, credential: Credential) -> str:
+    """A well-formed device credential, checked against the database by the endpoint itself
+    (heartbeats look the device up once, in their own transaction)."""
+    if credentials.kind_of(credential) != credentials.DEVICE:
+        with db.read() as session:
+            resolve(session, credential)  # 401 if it is no valid credential at all
+        raise forbidden("This endpoint is for devices: present the device credential (kld_).")
+    return credential
+
+
+DeviceCredential = Annotated[str, Depends(device_credential)]
 User = Annotated[Principal, Depends(user)]
 Enroller = Annotated[Principal, Depends(enroller)]
 DeviceCaller = Annotated[Principal, Depends(device)]

@@ -90,3 +90,23 @@ def platform(
 @pytest.fixture
 def api(platform: LocalPlatform) -> Api:
     return Api(platform.url)
+
+
+@pytest.fixture
+def platform_sql(platform: LocalPlatform) -> Iterator[Callable[[str, dict[str, object]], None]]:
+    """Run a SQL statement on the platform's own database (to age a token, for example)."""
+    from sqlalchemy import create_engine, text
+
+    from kalavai_like.platform.settings import normalize_database_url
+
+    url = platform.database_url or f"sqlite:///{platform.data_dir / 'platform.sqlite3'}"
+    engine = create_engine(normalize_database_url(url))
+
+    def run(sql: str, params: dict[str, object]) -> None:
+        with engine.begin() as conn:
+            conn.execute(text(sql), params)
+
+    try:
+        yield run
+    finally:
+        engine.dispose()

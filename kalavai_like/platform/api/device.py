@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from kalavai_like.platform import heartbeats, ipam, peers
 from kalavai_like.platform.api.devices import leave
-from kalavai_like.platform.auth import Credential, Db, DeviceCaller, Settings
+from kalavai_like.platform.auth import Db, DeviceCaller, DeviceCredential, Settings
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import Device, Pool
 from kalavai_like.platform.problems import forbidden, unauthorized
@@ -21,7 +21,9 @@ router = APIRouter(prefix="/api/v1/device", tags=["device"])
 
 
 @router.post("/heartbeat", response_model=HeartbeatOut)
-def heartbeat(body: HeartbeatIn, credential: Credential, db: Db, cfg: Settings) -> HeartbeatOut:
+def heartbeat(
+    credential: DeviceCredential, body: HeartbeatIn, db: Db, cfg: Settings
+) -> HeartbeatOut:
     """Report state and cumulative usage; the reply carries the desired state."""
     return heartbeats.record(db, cfg, credential, body)
 

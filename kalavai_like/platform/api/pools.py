@@ -156,29 +156,36 @@ def create_token(
     """Mint a join token (single-use and 1 h unless told otherwise). Shown once."""
     with db.write() as s:
         pool = owned_pool(s, who, pool_key)
-        expires_at = int(now()) + body.expires_in
-        text, parsed = tokens.mint(
-            platform=cfg.platform_url, pool_id=pool.id, pool_name=pool.name, expires_at=expires_at
-        )
-        row = JoinTokenRow(
-            pool_id=pool.id,
-            key_id=parsed.key_id,
-            secret_hash=tokens.secret_hash(parsed.secret),
-            tier=parsed.tier,
-            uses=body.uses,
-            expires_at=float(expires_at),
-            created_by=who.user_id,
-        )
-        s.add(row)
-        s.flush()
-        return TokenCreated(
-            id=row.id,
-            token=text,
-            uses=row.uses,
-            used=0,
-            expires_at=iso_req(row.expires_at),
-            revoked=False,
-        )
+        return mint_token(s, cfg, pool, who.user_id, body)
+
+
+def mint_token(
+    s: Session, cfg: PlatformSettings, pool: Pool, user_id: str, body: TokenIn
+) -> TokenCreated:
+    """Store a new worker token for `pool` (only its secret's hash); the text is in the reply."""
+    expires_at = int(now()) + body.expires_in
+    text, parsed = tokens.mint(
+        platform=cfg.platform_url, pool_id=pool.id, pool_name=pool.name, expires_at=expires_at
+    )
+    row = JoinTokenRow(
+        pool_id=pool.id,
+        key_id=parsed.key_id,
+        secret_hash=tokens.secret_hash(parsed.secret),
+        tier=parsed.tier,
+        uses=body.uses,
+        expires_at=float(expires_at),
+        created_by=user_id,
+    )
+    s.add(row)
+    s.flush()
+    return TokenCreated(
+        id=row.id,
+        token=text,
+        uses=row.uses,
+        used=0,
+        expires_at=iso_req(row.expires_at),
+        revoked=False,
+    )
 
 
 @router.get("/pools/{pool_key}/tokens", response_model=list[TokenOut])

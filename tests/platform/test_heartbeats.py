@@ -1,0 +1,119 @@
+"""Heartbeats on the real server: replays counted once, old sequences ignored, inflated
+claims clamped to the hardware, and the clamps recorded where the pool owner sees them."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.platform.client import Api, Caller, User
+
+
+def _device(api: Api, **fields: Any) -> tuple[User, User, dict[str, Any], Caller, float]:
+    owner = api.user()
+    pool = api.pool(owner)
+    volunteer = api.user()
+    before = time.time()
+    joined = api.join(volunteer, owner, pool, **fields)
+    return owner, volunteer, pool, api.as_(joined["credential"]), before
+
+
+def _beat(dev: Caller, seq: int, cpu: float = 0.0, ram: float = 0.0, gpu: float = 0.0) -> Any:
+    r = dev.post(
+        "/api/v1/device/heartbeat",
+        json={
+            "seq": seq,
+            "state": "running",
+            "counters": {"cpu_seconds": cpu, "ram_gb_seconds": ram, "gpu_seconds": gpu},
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _wait_seconds(seconds: float) -> None:
+    """Let wall time pass so the hardware bound allows some usage (not a sync wait)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(0.05)
+
+
+def test_replay_is_counted_once(api: Api) -> None:
+    _, volunteer, _, dev, _ = _device(api, cores=4)
+    _wait_seconds(1.0)
+    first = _beat(dev, 1, cpu=2.0)
+    replay = _beat(dev, 1, cpu=2.0)
+    assert first["duplicate"] is False and replay["duplicate"] is True
+    for field in ("cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit"):
+        assert replay["granted"][field] == first["granted"][field]
+    mine = volunteer.get("/api/v1/credit/me").json()
+    assert abs(mine["granted"]["cpu_core_hours"] * 3600 - 2.0) < 1e-6
+
+
+def test_out_of_order_sequence_changes_nothing(api: Api) -> None:
+    _, volunteer, _, dev, _ = _device(api, cores=4)
+    _wait_seconds(1.0)
+    _beat(dev, 3, cpu=3.0)
+    late = _beat(dev, 2, cpu=2.0)  # older news, already inside seq 3's cumulative counters
+    assert late["duplicate"] is True
+    _wait_seconds(0.5)
+    after = _beat(dev, 4, cpu=4.0)
+    assert after["duplicate"] is False
+    assert abs(after["granted"]["cpu_core_hours"] * 3600 - 4.0) < 1e-6
+    daily = volunteer.get("/api/v1/credit/me/daily").json()
+    assert abs(sum(d["cpu_core_hours"] for d in daily) * 3600 - 4.0) < 1e-6
+
+
+def test_inflated_claim_is_clamped_and_recorded(api: Api) -> None:
+    owner, volunteer, pool, dev, before = _device(api, cores=1, gpus=0, memory_bytes=2 * 10**9)
+    beat = _beat(dev, 1, cpu=1e6, ram=1e6, gpu=1e6)
+    elapsed = time.time() - before
+    granted_cpu = beat["granted"]["cpu_core_hours"] * 3600
+    assert 0 <= granted_cpu <= 1 * elapsed * 1.05
+    assert beat["granted"]["gpu_hours"] == 0  # no GPU declared: none granted
+    assert beat["granted"]["ram_gb_hours"] * 3600 <= 2 * elapsed * 1.05
+    assert beat["clamped"]["cpu_core_hours"] * 3600 >= 1e6 - elapsed * 1.05
+    assert beat["clamped"]["gpu_hours"] * 3600 == 1e6
+    mine = volunteer.get("/api/v1/credit/me").json()
+    assert mine["measured"]["gpu_hours"] * 3600 == 1e6
+    assert mine["granted"]["gpu_hours"] == 0
+    seen = owner.get(f"/api/v1/pools/{pool['id']}/credit").json()
+    assert seen["clamped"]["gpu_hours"] * 3600 == 1e6
+    assert seen["devices"][0]["clamped"]["cpu_core_hours"] > 0
+
+
+def test_counters_going_backwards_grant_nothing_then_count_again(api: Api) -> None:
+    _, _, _, dev, _ = _device(api, cores=8)
+    _wait_seconds(1.0)
+    _beat(dev, 1, cpu=5.0)
+    back = _beat(dev, 2, cpu=1.0)  # the agent's ledger was reset
+    assert abs(back["granted"]["cpu_core_hours"] * 3600 - 5.0) < 1e-6
+    _wait_seconds(0.5)
+    on = _beat(dev, 3, cpu=3.0)
+    assert abs(on["granted"]["cpu_core_hours"] * 3600 - 7.0) < 1e-6
+
+
+def test_heartbeat_reports_state_and_reason(api: Api) -> None:
+    _, volunteer, _, dev, _ = _device(api)
+    r = dev.post(
+        "/api/v1/device/heartbeat",
+        json={"seq": 1, "state": "paused", "reason": "on battery", "counters": {}},
+    )
+    assert r.status_code == 200
+    device = volunteer.get("/api/v1/devices").json()[0]
+    assert (device["state"], device["reason"]) == ("paused", "on battery")
+    assert device["last_heartbeat_at"] is not None
+
+
+def test_bad_heartbeats_are_rejected_with_reasons(api: Api) -> None:
+    _, _, _, dev, _ = _device(api)
+    for body in (
+        {"seq": 0, "state": "running"},
+        {"seq": 1, "state": "dancing"},
+        {"seq": 1, "state": "running", "counters": {"cpu_seconds": -1}},
+        {"seq": 1, "state": "running", "counters": {"cpu_seconds": 1e300}},
+        {"seq": 2**63, "state": "running"},
+    ):
+        r = dev.post("/api/v1/device/heartbeat", json=body)
+        assert r.status_code == 422, body
+        assert r.json()["error"]["kind"] == "InvalidInput"
