@@ -19,7 +19,7 @@ from kalavai_like.keystore import Keystore
 from kalavai_like.paths import Paths
 from kalavai_like.platform_client import PlatformClient
 from kalavai_like.settings import Settings
-from kalavai_like.state import ActiveAccount, load_account, save_account
+from kalavai_like.state import ActiveAccount, load_account, load_last_platform, save_account
 
 MIN_PASSWORD = 8
 
@@ -57,9 +57,11 @@ class Home:
 
     @property
     def platform(self) -> str:
-        """The platform of the active account, else the one in the settings."""
+        """The platform of the active account, else the last one, else the settings' one."""
         account = self.account
-        return account.platform if account else self.settings.platform.url
+        if account:
+            return account.platform
+        return load_last_platform(self.paths.client_state_file) or self.settings.platform.url
 
     def client(self, platform: str | None = None, credential: str | None = None) -> PlatformClient:
         """A client for `platform` (default: the active one) with this instance's timeouts."""

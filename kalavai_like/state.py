@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,8 @@ def write_text(path: Path, text: str, *, secret: bool = False) -> None:
     Raises:
         SystemProblem: the directory cannot be written (permissions, full disk).
     """
+    import tempfile
+
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700 if secret else 0o777)
@@ -127,4 +128,12 @@ def save_account(path: Path, account: ActiveAccount | None) -> None:
         data.pop("account", None)
     else:
         data["account"] = asdict(account)
+        data["last_platform"] = account.platform  # kept after log-out, for the next log-in
     write_json(path, data)
+
+
+def load_last_platform(path: Path) -> str | None:
+    """The platform this instance was last logged into (survives log-out)."""
+    data = read_json(path, default={})
+    value = data.get("last_platform") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None

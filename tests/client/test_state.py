@@ -69,4 +69,5 @@ def test_active_account_round_trip_keeps_other_keys(tmp_path):
     assert who.key == "http://127.0.0.1:8700 a@b.org"
     state.save_account(path, None)
     assert state.load_account(path) is None
-    assert state.read_json(path) == {"other": 1}
+    assert state.load_last_platform(path) == "http://127.0.0.1:8700"
+    assert state.read_json(path)["other"] == 1
