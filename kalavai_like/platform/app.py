@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from kalavai_like import __version__
-from kalavai_like.platform import ipam, problems
+from kalavai_like.platform import ipam, problems, web
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.peers import PeerWatch
 from kalavai_like.platform.schemas import ErrorOut, Health
@@ -56,6 +56,7 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     app.state.settings = cfg
     app.state.peers = PeerWatch()
     problems.install(app)
+    web.install(app)
     for module in (accounts, pools, devices, device, credit):
         app.include_router(module.router)
 

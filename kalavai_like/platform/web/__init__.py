@@ -1,0 +1,24 @@
+"""The platform's web pages: sign-up and log-in, community pools with Join, my devices and
+contributions, the leaderboard, the pool owner's page and account keys.
+
+Server-rendered (Jinja2, autoescaped), no build step; pages work without JavaScript except
+the contributions chart (uPlot, vendored in static/vendor) and the copy button.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+
+def install(app: FastAPI) -> None:
+    """Add the pages and their static files (/static) to the platform app."""
+    from kalavai_like.platform.web import accounts, credit, devices, pools
+
+    for module in (accounts, pools, devices, credit):
+        app.include_router(module.router)
+    static = Path(str(resources.files("kalavai_like.platform.web") / "static"))
+    app.mount("/static", StaticFiles(directory=static), name="static")

@@ -1,0 +1,175 @@
+"""Account pages: sign up, log in, log out, and account keys (for headless machines).
+
+Every action calls the API's own endpoint function, so the rules are the same: password
+policy, log-in throttle (429 with Retry-After), hashed tokens and keys.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+
+from kalavai_like.errors import KalavaiError
+from kalavai_like.platform.api import accounts
+from kalavai_like.platform.auth import resolve
+from kalavai_like.platform.problems import Problem
+from kalavai_like.platform.schemas import AccountKeyIn, Credentials, LogIn
+from kalavai_like.platform.web import session
+from kalavai_like.platform.web.render import PageRoute, hex_id, page
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a local path may follow log-in (no open redirect to another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/pools"
+    return target
+
+
+def _form_page(
+    request: Request, template: str, status: int = 200, error: str = "", **ctx: object
+) -> Response:
+    """The log-in or sign-up form, with its pre-session CSRF token."""
+    csrf, new_secret = session.pre_session(request)
+    response = page(request, template, None, status=status, error=error, form_csrf=csrf, **ctx)
+    if new_secret:
+        session.set_pre_session(response, request, new_secret)
+    return response
+
+
+def _message(exc: ValidationError) -> str:
+    fields = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
+    if "email" in fields:
+        return "That does not look like an email address."
+    return "The password must be at least 8 characters."
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    target = "/pools" if request.cookies.get(session.SESSION_COOKIE) else "/login"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/signup")
+def signup_form(request: Request) -> Response:
+    return _form_page(request, "signup.html", title="Sign up", email="")
+
+
+@router.post("/signup")
+async def signup(request: Request) -> Response:
+    form = await session.read_form(request)
+    session.check_anonymous_csrf(request, form)
+    email = form.get("email", "").strip()
+    try:
+        body = Credentials(email=email, password=form.get("password", ""))
+    except ValidationError as exc:
+        return _form_page(request, "signup.html", 400, _message(exc), title="Sign up", email=email)
+    if form.get("password") != form.get("password2"):
+        error = "The two passwords differ."
+        return _form_page(request, "signup.html", 400, error, title="Sign up", email=email)
+    db = request.app.state.db
+    try:
+        await run_in_threadpool(accounts.sign_up, body, db)
+    except KalavaiError as exc:
+        return _form_page(request, "signup.html", 409, exc.message, title="Sign up", email=email)
+    return await _log_in(request, LogIn(email=email, password=body.password), "/pools")
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    return _form_page(request, "login.html", title="Log in", email="", next=_safe_next(next))
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await session.read_form(request)
+    session.check_anonymous_csrf(request, form)
+    email = form.get("email", "").strip()
+    try:
+        body = LogIn(email=email, password=form.get("password", ""))
+    except ValidationError:
+        body = None
+    return await _log_in(request, body, _safe_next(form.get("next")), email)
+
+
+async def _log_in(request: Request, body: LogIn | None, target: str, email: str = "") -> Response:
+    ctx = {"title": "Log in", "email": email, "next": target}
+    if body is None:
+        return _form_page(request, "login.html", 400, "Give your email and password.", **ctx)
+    app = request.app
+    try:
+        out = await run_in_threadpool(
+            accounts.log_in, body, request, app.state.db, app.state.settings
+        )
+    except Problem as exc:
+        response = _form_page(request, "login.html", exc.status, exc.error.message, **ctx)
+        response.headers.update(exc.headers or {})
+        return response
+    response = RedirectResponse(target, status_code=303)
+    session.start_session(response, request, out.token)
+    return response
+
+
+def _log_out(request: Request) -> None:
+    token = request.cookies.get(session.SESSION_COOKIE, "")
+    db = request.app.state.db
+    with db.read() as s:
+        try:
+            who = resolve(s, token)
+        except Problem:
+            return
+    accounts.log_out(who, db)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    form = await session.read_form(request)
+    user = await run_in_threadpool(session.current, request)
+    session.check_csrf(request, form, user.csrf)
+    await run_in_threadpool(_log_out, request)
+    response = RedirectResponse("/login", status_code=303)
+    session.end_session(response)
+    return response
+
+
+# ---- account keys
+
+
+def _keys_page(request: Request, user: session.WebUser, **ctx: object) -> Response:
+    keys = accounts.list_account_keys(user.principal, request.app.state.db)
+    return page(request, "keys.html", user, title="Account keys", keys=keys, **ctx)
+
+
+@router.get("/keys")
+def keys(request: Request) -> Response:
+    return _keys_page(request, session.current(request), created=None, error="")
+
+
+@router.post("/keys")
+async def create_key(request: Request) -> Response:
+    form = await session.read_form(request)
+    user = await run_in_threadpool(session.current, request)
+    session.check_csrf(request, form, user.csrf)
+    try:
+        body = AccountKeyIn(name=form.get("name", "").strip())
+    except ValidationError:
+        error = "Give the key a name of 1 to 64 characters (the machine it is for)."
+        return await run_in_threadpool(_keys_page, request, user, created=None, error=error)
+    created = await run_in_threadpool(
+        accounts.create_account_key, body, user.principal, request.app.state.db
+    )
+    return await run_in_threadpool(_keys_page, request, user, created=created, error="")
+
+
+@router.post("/keys/{key_id}/revoke")
+async def revoke_key(request: Request, key_id: str) -> Response:
+    form = await session.read_form(request)
+    user = await run_in_threadpool(session.current, request)
+    session.check_csrf(request, form, user.csrf)
+    await run_in_threadpool(
+        accounts.revoke_account_key, hex_id(key_id), user.principal, request.app.state.db
+    )
+    return RedirectResponse("/keys", status_code=303)
