@@ -72,6 +72,9 @@ class Simulator:
     env: dict[str, str] = field(default_factory=dict)
     platform_pid: int | None = None
     platform_url: str = ""
+    agent_settings: dict[str, float] = field(
+        default_factory=lambda: {"sample_interval": 2.0, "heartbeat_interval": 3.0}
+    )
 
     def __post_init__(self) -> None:
         if not self.octet:
@@ -133,7 +136,7 @@ class Simulator:
         (conf / "settings.toml").write_text(
             'keystore = "file"\n\n[platform]\n'
             f'url = "{self.platform.url}"\n'
-            "\n[agent]\nsample_interval = 2.0\nheartbeat_interval = 3.0\n"
+            "\n[agent]\n" + "".join(f"{k} = {v}\n" for k, v in self.agent_settings.items())
         )
 
     # ---- agents and CLI -------------------------------------------------------------------

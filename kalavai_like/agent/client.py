@@ -136,7 +136,6 @@ class NodeClient:
     def watch(self) -> Iterator[NodeStatus]:
         """Status snapshots as they change (blocks; stop iterating to end)."""
         conn, resp = self._open("GET", "watch", None)
-        conn.sock.settimeout(None)
         try:
             for raw in resp:
                 yield NodeStatus.from_dict(json.loads(raw))
