@@ -1,13 +1,76 @@
-"""`kalavai-like-tray` entry point (the tray app lands with its own issue)."""
+"""`kalavai-like-tray`: builds the tray for one instance (the OS's places, or `--home DIR`)
+and runs Qt's event loop. One tray per instance; a second launch shows the first's window.
+Quitting the tray leaves the agent, and so the pool membership, running.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+
+from kalavai_like import __version__
+from kalavai_like.errors import KalavaiError
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="kalavai-like-tray",
+        description="The kalavai-like tray: join a pool, pause, resume, see what you gave.",
+    )
+    p.add_argument("--home", help="Keep everything under this directory (KALAVAI_LIKE_HOME).")
+    p.add_argument("--window", action="store_true", help="Also open the status window.")
+    p.add_argument("--version", action="version", version=f"kalavai-like-tray {__version__}")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the tray until Quit; returns the exit code."""
+    args = parse_args(argv)
+    from kalavai_like.account import Home
+
+    try:
+        home = Home.open(args.home)
+    except KalavaiError as exc:
+        print(f"kalavai-like-tray: {exc.title}. {exc.message}", file=sys.stderr)
+        return exc.exit_code
+
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from kalavai_like import hostinfo
+    from kalavai_like.agent.client import NodeClient
+    from kalavai_like.agent.store import socket_path
+    from kalavai_like.gui.assets import icon_path
+    from kalavai_like.gui.bridge import Bridge
+    from kalavai_like.gui.context import Context
+    from kalavai_like.gui.instance import SingleInstance
+    from kalavai_like.gui.tray import Tray
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("kalavai-like")
+    app.setDesktopFileName("kalavai-like-tray")
+    app.setQuitOnLastWindowClosed(False)
+    app.setWindowIcon(QIcon(str(icon_path("app"))))
+    instance = SingleInstance(home.paths.run)
+    if not instance.claim():
+        instance.knock()
+        print("kalavai-like-tray already runs for this instance: showing it.", file=sys.stderr)
+        return 0
+    hint = str(home.paths.home) if home.paths.home else ""
+    node = NodeClient(socket_path(home.paths), home_hint=hint)
+    bridge = Bridge(node)
+    tray = Tray(Context(home, node, bridge), hostinfo.hardware, show_window=args.window or None)
+    instance.show_requested.connect(tray.show_window)
+    tray.start()
+    code = app.exec()
+    finished = bridge.shutdown()
+    instance.release()
+    if not finished:  # a long agent call (a join) still runs; the agent finishes it anyway
+        sys.stdout.flush()
+        os._exit(code)
+    return code
 
 
 def run() -> None:
-    print(
-        "kalavai-like-tray: the tray app is not built yet; use the kalavai-like CLI.",
-        file=sys.stderr,
-    )
-    sys.exit(1)
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The "My contributions" window: the platform's totals for the logged-in user (CPU core-hours,
+RAM GB-hours, GPU-hours, credit, recent average), a live chart of CPU/RAM/GPU over the last
+hour, day or week, the per-day table, the per-pool breakdown, and CSV export.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCharts import QChart, QChartView, QDateTimeAxis, QLineSeries, QValueAxis
+from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from kalavai_like.agent.records import NodeStatus
+from kalavai_like.errors import KalavaiError
+from kalavai_like.gui.context import Context, Credit
+from kalavai_like.gui.login import ERROR_STYLE
+from kalavai_like.gui.series import RANGES, Point, UsageSeries, daily_csv, daily_points
+
+TOTALS = (
+    ("cpu_core_hours", "CPU core-hours"),
+    ("ram_gb_hours", "RAM GB-hours"),
+    ("gpu_hours", "GPU-hours"),
+    ("credit", "Credit"),
+    ("recent_average", "Recent average (credit/day)"),
+)
+COLUMNS = ("cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
+
+
+def _num(v: object) -> str:
+    x = float(v or 0)  # type: ignore[arg-type]
+    return f"{x:,.3f}" if x < 1000 else f"{x:,.0f}"
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.verticalHeader().hide()
+    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    return t
+
+
+class ContributionsWindow(QWidget):
+    """See the module docstring. Feed it snapshots through `on_status` for the live chart."""
+
+    def __init__(self, ctx: Context, series: UsageSeries, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.series = series
+        self.credit: Credit | None = None
+        self.setWindowTitle("My contributions — kalavai-like")
+        self.resize(760, 620)
+        layout = QVBoxLayout(self)
+        totals = QGroupBox("Granted by the platform (all pools, all devices)")
+        grid = QGridLayout(totals)
+        self.totals: dict[str, QLabel] = {}
+        for i, (key, label) in enumerate(TOTALS):
+            value = QLabel("…")
+            value.setObjectName(f"total-{key}")
+            value.setStyleSheet("font-size: 15pt; font-weight: bold;")
+            grid.addWidget(QLabel(label), 0, i)
+            grid.addWidget(value, 1, i)
+            self.totals[key] = value
+        layout.addWidget(totals)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet(ERROR_STYLE)
+        self.note.hide()
+        layout.addWidget(self.note)
+        tabs = QTabWidget()
+        tabs.addTab(self._chart_tab(), "Chart")
+        self.daily = _table(["Day (UTC)", "CPU core-h", "RAM GB-h", "GPU-h", "Credit"])
+        self.daily.setObjectName("daily")
+        tabs.addTab(self.daily, "Per day")
+        self.per_pool = _table(["Pool", "CPU core-h", "RAM GB-h", "GPU-h", "Credit"])
+        self.per_pool.setObjectName("per-pool")
+        tabs.addTab(self.per_pool, "Per pool")
+        layout.addWidget(tabs, 1)
+        bottom = QHBoxLayout()
+        self.updated = QLabel()
+        bottom.addWidget(self.updated, 1)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.clicked.connect(self.refresh)
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.clicked.connect(self.on_export_clicked)
+        bottom.addWidget(self.refresh_button)
+        bottom.addWidget(self.export_button)
+        layout.addLayout(bottom)
+        self.refresh()
+
+    def _chart_tab(self) -> QWidget:
+        tab = QWidget()
+        lay = QVBoxLayout(tab)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Show the last"))
+        self.range = QComboBox()
+        self.range.addItems(list(RANGES))
+        self.range.currentTextChanged.connect(lambda _t: self.redraw())
+        top.addWidget(self.range)
+        top.addStretch(1)
+        lay.addLayout(top)
+        self.chart = QChart()
+        self.chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
+        self.lines = {}
+        for key, name in (("cpu", "CPU (cores)"), ("ram", "RAM (GB)"), ("gpu", "GPU (GPUs)")):
+            s = QLineSeries()
+            s.setName(name)
+            self.chart.addSeries(s)
+            self.lines[key] = s
+        self.x = QDateTimeAxis()
+        self.x.setFormat("HH:mm")
+        self.y = QValueAxis()
+        self.y.setLabelFormat("%.2f")
+        self.chart.addAxis(self.x, Qt.AlignmentFlag.AlignBottom)
+        self.chart.addAxis(self.y, Qt.AlignmentFlag.AlignLeft)
+        for s in self.lines.values():
+            s.attachAxis(self.x)
+            s.attachAxis(self.y)
+        view = QChartView(self.chart)
+        view.setRenderHint(QPainter.RenderHint.Antialiasing)
+        view.setMinimumHeight(260)
+        lay.addWidget(view, 1)
+        self.chart_note = QLabel()
+        self.chart_note.setWordWrap(True)
+        lay.addWidget(self.chart_note)
+        return tab
+
+    # ---- data -----------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        self.refresh_button.setEnabled(False)
+        self.ctx.bridge.call(self.ctx.fetch_credit, 30, done=self.on_credit, failed=self.on_failed)
+
+    def on_credit(self, credit: Credit) -> None:
+        self.credit = credit
+        self.refresh_button.setEnabled(True)
+        self.note.hide()
+        for key, label in self.totals.items():
+            label.setText(_num(credit.granted.get(key, 0)))
+        rows = list(reversed(credit.daily))
+        self.daily.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            cells = [row.get("day", "")] + [_num(row.get(k, 0)) for k in COLUMNS]
+            for c, text in enumerate(cells):
+                self.daily.setItem(r, c, QTableWidgetItem(str(text)))
+        self.per_pool.setRowCount(len(credit.pools))
+        for r, row in enumerate(credit.pools):
+            cells = [(row.get("pool") or {}).get("name", "")] + [_num(row.get(k)) for k in COLUMNS]
+            for c, text in enumerate(cells):
+                self.per_pool.setItem(r, c, QTableWidgetItem(str(text)))
+        self.updated.setText("Updated " + time.strftime("%H:%M:%S"))
+        self.redraw()
+
+    def on_failed(self, exc: KalavaiError) -> None:
+        self.refresh_button.setEnabled(True)
+        self.note.setText(f"Could not get your contributions: {exc.title}. {exc.message}")
+        self.note.show()
+
+    def on_status(self, status: NodeStatus) -> None:
+        """A new snapshot arrived (the tray already added it to the series): redraw live."""
+        if self.isVisible() and self.range.currentText() != "week":
+            self.redraw()
+
+    # ---- chart ----------------------------------------------------------------------------
+
+    def points(self) -> list[Point]:
+        which = self.range.currentText()
+        now = time.time()
+        if which == "week":
+            return [p for p in daily_points(self.credit.daily if self.credit else [])
+                    if p.at >= now - RANGES["week"] - 86400]  # fmt: skip
+        return self.series.within(RANGES[which], now)
+
+    def redraw(self) -> None:
+        which = self.range.currentText()
+        pts = self.points()
+        now = time.time()
+        for key, line in self.lines.items():
+            line.replace([_qpoint(p.at, getattr(p, key)) for p in pts])
+        self.x.setFormat("ddd dd" if which == "week" else "HH:mm")
+        self.x.setRange(QDateTime.fromSecsSinceEpoch(int(now - RANGES[which])),
+                        QDateTime.fromSecsSinceEpoch(int(now)))  # fmt: skip
+        top = max([max(p.cpu, p.ram, p.gpu) for p in pts] or [0.0])
+        self.y.setRange(0, max(1.0, top * 1.15))
+        if which == "week":
+            self.chart_note.setText("Average use per day, as the platform granted it.")
+        elif pts:
+            self.chart_note.setText("Measured by this computer's agent since the tray started.")
+        else:
+            self.chart_note.setText(
+                "No samples yet: the chart fills in while this computer contributes."
+            )
+
+    def on_export_clicked(self) -> None:
+        if self.credit is None:
+            return
+        path = self.ask_path(self)
+        if path is None:
+            return
+        try:
+            path.write_text(daily_csv(self.credit.daily), encoding="utf-8")
+        except OSError as exc:
+            self.note.setText(f"Could not write {path}: {exc.strerror or exc}")
+            self.note.show()
+            return
+        self.updated.setText(f"Exported {len(self.credit.daily)} days to {path}")
+
+    @classmethod
+    def ask_path(cls, parent: QWidget | None) -> Path | None:
+        """Where to save the CSV (tests replace this)."""
+        name, _ = QFileDialog.getSaveFileName(
+            parent, "Export contributions", "kalavai-like-contributions.csv", "CSV (*.csv)"
+        )
+        return Path(name) if name else None
+
+
+def _qpoint(at: float, value: float):  # -> QPointF
+    from PySide6.QtCore import QPointF
+
+    return QPointF(float(at * 1000), float(value))

@@ -1,0 +1,81 @@
+"""One tray per user and instance: an flock on `tray.lock` in the instance's run directory
+decides who runs, and a QLocalServer on `tray.sock` next to it lets a second launch ask the
+running tray to show its window before it exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+
+SHOW = b"show\n"
+
+
+class SingleInstance(QObject):
+    """Holds the instance's socket; `show_requested` fires when another launch knocks."""
+
+    show_requested = Signal()
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.path = run_dir / "tray.sock"
+        self.lock_path = run_dir / "tray.lock"
+        self.server: QLocalServer | None = None
+        self._lock_fd: int | None = None
+
+    def knock(self, timeout_ms: int = 500) -> bool:
+        """True if a tray already runs (it was asked to show itself)."""
+        sock = QLocalSocket()
+        sock.connectToServer(str(self.path))
+        if not sock.waitForConnected(timeout_ms):
+            return False
+        sock.write(SHOW)
+        sock.waitForBytesWritten(timeout_ms)
+        sock.disconnectFromServer()
+        return True
+
+    def claim(self) -> bool:
+        """Become the one tray: False if another holds the lock. Then listen on the socket
+        (replacing a dead tray's stale one)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        QLocalServer.removeServer(str(self.path))
+        server = QLocalServer(self)
+        server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
+        if not server.listen(str(self.path)):
+            return True  # still the one tray; a second launch just cannot knock
+        server.newConnection.connect(self.on_new_connection)
+        self.server = server
+        return True
+
+    def on_new_connection(self) -> None:
+        assert self.server is not None
+        while self.server.hasPendingConnections():
+            sock = self.server.nextPendingConnection()
+            sock.readyRead.connect(lambda s=sock: self.on_ready_read(s))
+            sock.disconnected.connect(sock.deleteLater)
+
+    def on_ready_read(self, sock: QLocalSocket) -> None:
+        if bytes(sock.readAll().data()).startswith(SHOW.strip()):
+            self.show_requested.emit()
+
+    def release(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None

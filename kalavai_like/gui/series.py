@@ -1,0 +1,87 @@
+"""Usage over time for the contributions chart, without Qt: rates (CPU cores, RAM GB, GPUs)
+derived from the agent's cumulative counters as snapshots arrive, and the platform's daily
+rows turned into average rates for the week view. Also the per-day CSV export.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from kalavai_like.agent.records import NodeStatus
+
+MIN_GAP = 2.0  # seconds between two points (snapshots can come faster)
+KEEP = 7 * 86400
+RANGES = {"hour": 3600, "day": 86400, "week": 7 * 86400}
+CSV_FIELDS = ("day", "cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
+
+
+@dataclass(frozen=True)
+class Point:
+    """Average use over the interval ending at `at`: cores, GB of memory, GPUs."""
+
+    at: float
+    cpu: float
+    ram: float
+    gpu: float
+
+
+class UsageSeries:
+    """Rates from successive cumulative counters of one membership."""
+
+    def __init__(self) -> None:
+        self.points: deque[Point] = deque()
+        self._last: tuple[str, float, dict[str, float]] | None = None
+
+    def add(self, status: NodeStatus) -> Point | None:
+        """Take a snapshot; returns the new point, if it made one."""
+        w = status.worker
+        if w is None or not status.at:
+            self._last = None
+            return None
+        now, totals = status.at, dict(w.totals)
+        last = self._last
+        if last is None or last[0] != w.device_id or now < last[1]:
+            self._last = (w.device_id, now, totals)
+            return None
+        dt = now - last[1]
+        if dt < MIN_GAP:
+            return None
+        rate = {k: max(0.0, totals.get(k, 0.0) - last[2].get(k, 0.0)) / dt for k in totals}
+        p = Point(now, rate.get("cpu_seconds", 0.0), rate.get("ram_gb_seconds", 0.0),
+                  rate.get("gpu_seconds", 0.0))  # fmt: skip
+        self._last = (w.device_id, now, totals)
+        self.points.append(p)
+        while self.points and self.points[0].at < now - KEEP:
+            self.points.popleft()
+        return p
+
+    def within(self, seconds: float, now: float) -> list[Point]:
+        return [p for p in self.points if p.at >= now - seconds]
+
+
+def daily_points(rows: Iterable[dict[str, Any]]) -> list[Point]:
+    """The platform's daily rows as average rates over each day (noon of the UTC day)."""
+    import datetime as dt
+
+    out = []
+    for r in rows:
+        day = dt.datetime.strptime(str(r["day"]), "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        at = day.timestamp() + 43200
+        cpu, ram = float(r.get("cpu_core_hours", 0)), float(r.get("ram_gb_hours", 0))
+        out.append(Point(at, cpu / 24, ram / 24, float(r.get("gpu_hours", 0)) / 24))
+    return sorted(out, key=lambda p: p.at)
+
+
+def daily_csv(rows: Iterable[dict[str, Any]]) -> str:
+    """The per-day rows as CSV (one header line, then one line per day)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: r.get(k, 0) for k in CSV_FIELDS})
+    return buf.getvalue()

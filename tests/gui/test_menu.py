@@ -1,0 +1,187 @@
+"""The tray's words and menu as pure functions of a snapshot (no Qt)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from kalavai_like.gui.menu import (
+    Snapshot,
+    headline,
+    icon_state,
+    menu_model,
+    notice,
+    pause_seconds,
+    tooltip,
+)
+from tests.gui.states import EMAIL, TODAY, snapshots, status, worker
+
+SNAPS = snapshots()
+
+
+def enabled(snap: Snapshot) -> set[str]:
+    return {i.key for i in menu_model(snap) if i.enabled and i.key and i.key != "status"}
+
+
+def texts(snap: Snapshot) -> list[str]:
+    return [i.text for i in menu_model(snap) if not i.separator]
+
+
+def test_the_menu_module_needs_no_qt() -> None:
+    assert "kalavai_like.gui.menu" in sys.modules
+    import subprocess
+
+    code = "import sys, kalavai_like.gui.menu; print('PySide6' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("name", "icon"),
+    [
+        ("logged-out", "logged-out"),
+        ("idle", "idle"),
+        ("joining", "joining"),
+        ("contributing", "contributing"),
+        ("paused-by-you", "paused"),
+        ("paused-in-use", "paused"),
+        ("error", "error"),
+        ("agent-down", "error"),
+    ],
+)
+def test_each_state_has_its_icon(name: str, icon: str) -> None:
+    assert icon_state(SNAPS[name]) == icon
+
+
+def test_every_menu_has_the_fixed_entries_in_order() -> None:
+    for snap in SNAPS.values():
+        keys = [i.key for i in menu_model(snap) if i.key and i.key != "status"]
+        account = "logout" if snap.account else "login"
+        tail = ["join", "pause_1h", "pause_3h", "pause_tomorrow", "pause", "resume", "leave",
+                "contributions", "preferences", account, "quit"]  # fmt: skip
+        assert keys[-len(tail) :] == tail
+        assert menu_model(snap)[0].key == "status"
+
+
+def test_logged_out_offers_log_in_and_no_join() -> None:
+    snap = SNAPS["logged-out"]
+    assert enabled(snap) == {"preferences", "login", "quit"}
+    assert headline(snap) == "Not logged in"
+    assert "Log in to join a pool." in tooltip(snap)
+
+
+def test_idle_offers_join() -> None:
+    snap = SNAPS["idle"]
+    assert enabled(snap) == {"join", "contributions", "preferences", "logout", "quit"}
+    assert f"Log out ({EMAIL})" in texts(snap)
+    assert headline(snap) == "Not in a pool"
+
+
+def test_joining_offers_nothing_that_would_race_the_join() -> None:
+    assert enabled(SNAPS["joining"]) == {"contributions", "preferences", "logout", "quit"}
+
+
+def test_contributing_shows_pool_address_and_today() -> None:
+    snap = SNAPS["contributing"]
+    assert enabled(snap) == {"pause_1h", "pause_3h", "pause_tomorrow", "pause", "leave",
+                             "contributions", "preferences", "logout", "quit"}  # fmt: skip
+    status_lines = [i.text for i in menu_model(snap) if i.key == "status"]
+    assert status_lines == [
+        "Contributing to pool demo",
+        "Address 10.42.0.5",
+        "Today: 1.25 CPU core-h, 0.50 GB-h RAM, 1.50 credit",
+    ]
+    assert tooltip(snap).splitlines()[0] == "kalavai-like: Contributing to pool demo"
+
+
+def test_paused_by_you_says_until_when() -> None:
+    snap = SNAPS["paused-by-you"]
+    assert "resume" in enabled(snap)
+    expected_clock = time.strftime("%H:%M", time.localtime(snap.status.worker.paused_until))
+    word = headline(snap)
+    assert word.startswith("Paused by you until ")
+    assert word.endswith(expected_clock)
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [("paused-in-use", "Paused: computer in use"), ("paused-battery", "Paused: on battery")],
+)
+def test_paused_by_a_rule_says_why(name: str, words: str) -> None:
+    snap = SNAPS[name]
+    assert headline(snap) == words
+    assert tooltip(snap).startswith(f"kalavai-like: {words}\n")
+    assert "Pool demo" in [i.text for i in menu_model(snap) if i.key == "status"]
+
+
+def test_platform_unreachable_is_said_in_the_tooltip_and_menu() -> None:
+    snap = SNAPS["platform-unreachable"]
+    assert "Platform unreachable" in tooltip(snap)
+    assert "Platform unreachable" in texts(snap)
+    assert tooltip(snap).count("Platform unreachable") == 1
+
+
+def test_error_shows_the_reason_and_still_lets_you_leave() -> None:
+    snap = SNAPS["error"]
+    assert headline(snap) == "Error: WireGuard interface gone: repair failed"
+    assert "leave" in enabled(snap)
+    assert "pause_1h" not in enabled(snap)
+
+
+def test_dead_agent_offers_start_agent_and_disables_agent_actions() -> None:
+    snap = SNAPS["agent-down"]
+    assert headline(snap) == "Agent not running"
+    assert enabled(snap) == {"start_agent", "contributions", "preferences", "logout", "quit"}
+    assert "Use “Start agent” in the menu." in tooltip(snap)
+
+
+def test_connecting_is_not_called_an_error() -> None:
+    snap = Snapshot(None, time.time(), account=EMAIL)
+    assert headline(snap) == "Connecting to the agent…"
+    assert icon_state(snap) == "idle"
+    assert "start_agent" not in enabled(snap)
+
+
+def test_quit_says_the_agent_keeps_running() -> None:
+    assert texts(SNAPS["contributing"])[-1] == "Quit (the agent keeps running)"
+
+
+def test_busy_disables_actions_until_done() -> None:
+    snap = Snapshot(
+        SNAPS["contributing"].status, time.time(), account=EMAIL, busy="Leaving pool demo…"
+    )
+    assert headline(snap) == "Leaving pool demo…"
+    assert "leave" not in enabled(snap) and "pause" not in enabled(snap)
+
+
+def test_pause_durations() -> None:
+    now = time.mktime((2025, 3, 10, 14, 30, 0, 0, 0, -1))
+    assert pause_seconds("pause_1h", now) == 3600
+    assert pause_seconds("pause_3h", now) == 3 * 3600
+    assert pause_seconds("pause", now) is None
+    tomorrow = pause_seconds("pause_tomorrow", now)
+    assert time.localtime(now + tomorrow)[:5] == (2025, 3, 11, 8, 0)
+
+
+def _with(state: str, reason: str, w=None) -> Snapshot:
+    return Snapshot(status(state, reason, w), time.time(), account=EMAIL, today=TODAY)
+
+
+def test_notifications_only_on_changes() -> None:
+    idle, running = _with("idle", "not in a pool"), _with("running", "contributing", worker())
+    assert notice(None, running) is None
+    assert notice(running, running) is None
+    joined = notice(_with("joining", "joining a pool"), running)
+    assert joined is not None and joined.title == "Joined pool demo"
+    assert "10.42.0.5" in joined.text
+    left = notice(running, idle)
+    assert left is not None and left.title == "Left pool demo"
+    rule = notice(running, SNAPS["paused-in-use"])
+    assert rule is not None and rule.title == "Paused by a rule" and "computer in use" in rule.text
+    assert notice(running, SNAPS["paused-by-you"]) is None  # you did it: no news
+    err = notice(running, SNAPS["error"])
+    assert err is not None and err.level == "error"
+    gone = notice(running, SNAPS["agent-down"])
+    assert gone is not None and gone.title == "Agent stopped"
