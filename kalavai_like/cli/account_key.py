@@ -54,8 +54,8 @@ def list_keys(json: JsonOpt = False) -> None:
             (
                 k["id"],
                 k["name"],
-                k.get("created_at"),
-                k.get("last_used_at") or "never",
+                console.when(k.get("created_at")),
+                console.when(k.get("last_used_at")) or "never",
                 "yes" if k.get("revoked") else "",
             )
             for k in keys

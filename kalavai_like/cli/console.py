@@ -19,9 +19,13 @@ if TYPE_CHECKING:
 
 @cache
 def stdout() -> Console:
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # In a pipe rich would assume 80 columns and cut ids in tables; ids must stay whole.
+    wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return Console(highlight=False, soft_wrap=True, width=200 if wide else None)
 
 
 @cache
@@ -86,10 +90,25 @@ def table(
 
     grid = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
-        grid.add_column(column)
+        grid.add_column(column, no_wrap=column == "ID")  # people copy ids: never cut them
     for row in rows:
         grid.add_row(*("" if v is None else _escape(str(v)) for v in row))
     stdout().print(grid)
+
+
+def when(value: str | None) -> str:
+    """An ISO timestamp from the platform as "YYYY-MM-DD HH:MM UTC" ("" for none)."""
+    if not value:
+        return ""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def pairs(items: Sequence[tuple[str, Any]]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json as jsonlib
 import re
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -66,16 +66,6 @@ def parse_params(items: list[str]) -> dict[str, Any]:
         else:
             params[key] = value
     return params
-
-
-def _when(value: str | None) -> str:
-    if not value:
-        return ""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def owned_pool(client: PlatformClient, pool: str | None) -> dict[str, Any]:
@@ -181,7 +171,8 @@ def token(
     times = "once" if made["uses"] == 1 else f"{made['uses']} times"
     console.note(
         f"Join token {made['id']} for pool '{chosen['name']}': usable {times}, until "
-        f"{_when(made['expires_at'])}. Shown only now. To join, run on the volunteer's machine:",
+        f"{console.when(made['expires_at'])}. Shown only now. To join, run on the "
+        "volunteer's machine:",
         style="",
     )
     console.note(f"  {command}", style="bold")
@@ -205,9 +196,9 @@ def tokens(pool: PoolOpt = None, json: JsonOpt = False) -> None:
             (
                 t["id"],
                 f"{t['used']}/{t['uses']}",
-                _when(t["expires_at"]),
+                console.when(t["expires_at"]),
                 _status(t),
-                _when(t.get("created_at")),
+                console.when(t.get("created_at")),
             )
             for t in listed
         ],

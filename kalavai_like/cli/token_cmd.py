@@ -101,12 +101,12 @@ def _show(result: dict[str, Any], platform: str | None, problem: str) -> None:
         ("Token", result["token"]),
         ("Pool", f"{offline['pool_name']} ({offline['pool_id']})"),
         ("Platform", offline["platform"]),
-        ("Expires", offline["expires_at"]),
+        ("Expires", console.when(offline["expires_at"])),
         ("Offline check", "ok" + ("" if platform else " (platform not checked: not logged in)")),
     ]
     if server is not None:
-        uses = f"{server.get('used')} of {server.get('uses')} uses" if server.get("uses") else ""
-        rows.append(("Platform says", " ".join(p for p in (server.get("status"), uses) if p)))
+        uses = f"{server.get('used')} of {server.get('uses')} uses claimed"
+        rows.append(("Platform says", f"{server.get('status')}, {uses}"))
     console.pairs(rows)
     if problem:
         console.warn(problem)
