@@ -120,3 +120,20 @@ def test_bad_input_is_exit_code_2(tmp_path):
     assert r.returncode == 2 and "Invalid duration" in r.stderr
     r = cli("pool", "create", "p", "--param", "novalue", env={"KALAVAI_LIKE_API_TOKEN": "klu_x"})
     assert r.returncode == 2 and "KEY=VALUE" in r.stderr
+
+
+def test_logout_while_the_platform_is_down_still_forgets_the_token(tmp_path):
+    from kalavai_like.platform.local import start_local_platform
+
+    cli = make_cli(tmp_path)
+    with start_local_platform(tmp_path / "platform") as platform:
+        r = cli("signup", "--platform", platform.url, "--email", unique_email("down"),
+                "--password-stdin", input="password1\n")  # fmt: skip
+        assert r.returncode == 0, r.stderr
+    r = cli("logout")
+    assert r.returncode == 4
+    assert "not revoked on the platform" in r.stderr and "Platform unreachable" in r.stderr
+    assert not (cli.home / "state" / "api-tokens.json").exists()
+    no_traceback(r)
+    r = cli("logout")
+    assert r.returncode == 0 and "Already logged out" in r.stderr
