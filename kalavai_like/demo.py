@@ -196,7 +196,10 @@ def _platform_state(sim: Simulator, seed: Any, name: str, want: str, timeout: fl
 
 def _explain(sim: Simulator, say: Say) -> None:
     seed = sim.hosts["seed"]
-    home = lambda h: f"--home {sim.hosts[h].home}"  # noqa: E731
+
+    def home(short: str) -> str:
+        return f"--home {sim.hosts[short].home}"
+
     say("")
     say("Left running. Explore (as root):")
     say(f"  kalavai-like {home('alice')} pool status")

@@ -594,11 +594,12 @@ class Node:
                 w.heartbeat("leaving", "left the pool")
             except KalavaiError as exc:
                 warnings.append(f"final heartbeat not sent ({exc.title}); usage kept locally")
-        for what, action in (
+        actions: list[tuple[str, Callable[[], None]]] = [
             ("worker container", lambda: self._runtime.remove(self._worker_spec(m).name)),
             ("network", lambda: self._down_spoke(m)),
             ("device at the platform", lambda: self._platform.leave(m.platform, m.credential)),
-        ):
+        ]
+        for what, action in actions:
             try:
                 action()
             except KalavaiError as exc:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like import errors
-from kalavai_like.agent.localapi import PREFIX
 from kalavai_like.agent.records import (
     ActionResult,
     JoinRequest,
@@ -25,6 +24,7 @@ from kalavai_like.agent.records import (
 )
 
 OnStep = Callable[[Step], None]
+PREFIX = "/localapi/v0/"  # every LocalAPI route lives under it
 
 
 class _UnixConnection(http.client.HTTPConnection):

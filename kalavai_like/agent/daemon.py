@@ -54,7 +54,7 @@ def run_agent(
 
             def on_signal(signum: int, frame: FrameType | None) -> None:
                 stop.set()
-                node.wakeup.set()  # type: ignore[union-attr]
+                node.wakeup.set()
 
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)

@@ -29,12 +29,12 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from kalavai_like.agent.client import PREFIX
 from kalavai_like.agent.records import JoinRequest, StartPoolRequest, Step
 from kalavai_like.errors import AuthError, InvalidInput, KalavaiError, NotFound
 from kalavai_like.node import Node
 
 log = logging.getLogger(__name__)
-PREFIX = "/localapi/v0/"
 MAX_BODY = 64 * 1024
 WATCH_KEEPALIVE = 15.0
 
