@@ -143,3 +143,48 @@ def screenshot_dir(default: Path) -> Path:
     target = Path(os.environ.get("KALAVAI_LIKE_SCREENSHOTS") or default)
     target.mkdir(parents=True, exist_ok=True)
     return target
+
+
+@pytest.fixture
+def platform_sql(web_platform: LocalPlatform) -> Iterator[Callable[[str, dict[str, object]], None]]:
+    """Run a SQL statement on the platform's own database (to seed history, for example)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{web_platform.data_dir / 'platform.sqlite3'}")
+
+    def run(sql: str, params: dict[str, object]) -> None:
+        with engine.begin() as conn:
+            conn.execute(text(sql), params)
+
+    try:
+        yield run
+    finally:
+        engine.dispose()
+
+
+def seed_history(
+    sql: Callable[[str, dict[str, object]], None], device: dict[str, Any], user_id: str, days: int
+) -> None:
+    """Past days of granted usage for a device, as heartbeats on those days would have left
+    them in the platform's per-day table (the only way to have a 30-day past in a test)."""
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    for back in range(1, days + 1):
+        if back % 4 == 0:
+            continue  # a day the machine was off
+        cpu = 3600.0 * (1.5 + (back % 5) * 0.6)
+        sql(
+            "INSERT INTO usage_days (device_id, day, user_id, pool_id, cpu, ram, gpu, credit,"
+            " clamped_cpu, clamped_ram, clamped_gpu)"
+            " VALUES (:d, :day, :u, :p, :cpu, :ram, 0, :credit, 0, 0, 0)",
+            {
+                "d": device["id"],
+                "day": (today - timedelta(days=back)).isoformat(),
+                "u": user_id,
+                "p": device["pool_id"],
+                "cpu": cpu,
+                "ram": cpu * 2,
+                "credit": cpu / 3600 + 0.1 * cpu * 2 / 3600,
+            },
+        )
