@@ -103,7 +103,7 @@ def set_peers(
     _check_peers(peers)
     kind, _ = spoke.backend_of(names, backend)
     dev = Device(names.wg, names.netns, kind)
-    current = {k: _norm(v) for k, v in wireguard.allowed_ips(runner, dev).items()}
+    current = {k: _norm(p.allowed_ips) for k, p in wireguard.read_device(runner, dev)[1].items()}
     wanted = {p.public_key: p for p in peers}
     remove = [k for k in current if k not in wanted]
     upsert = [
@@ -128,12 +128,10 @@ def status(runner: CommandRunner, names: Names, probed: BackendInfo) -> HubStatu
     if alive:
         dev = Device(names.wg, names.netns, kind)
         try:
-            stamps = wireguard.latest_handshakes(runner, dev)
-            moved = wireguard.transfer(runner, dev)
-            for key, ips in sorted(wireguard.allowed_ips(runner, dev).items()):
-                rx, tx = moved.get(key, (0, 0))
-                peers.append(PeerStatus(key, ips, wireguard.handshake_age(stamps, key), rx, tx))
-            port = wireguard.listen_port(runner, dev)
+            port, info = wireguard.read_device(runner, dev)
+            for key, p in sorted(info.items()):
+                age = wireguard.handshake_age({key: p.handshake}, key)
+                peers.append(PeerStatus(key, p.allowed_ips, age, p.rx, p.tx))
         except SystemProblem:
             alive, peers, port = False, [], None  # dying right now: no control socket
     return HubStatus(

@@ -140,7 +140,8 @@ def wait_handshake(runner: CommandRunner, dev: Device, cfg: SpokeConfig, timeout
     deadline = time.monotonic() + timeout
     delay = 0.002
     while True:
-        if wireguard.latest_handshakes(runner, dev).get(cfg.hub_public_key, 0):
+        hub = wireguard.read_device(runner, dev)[1].get(cfg.hub_public_key)
+        if hub is not None and hub.handshake:
             return
         if time.monotonic() >= deadline:
             raise SystemProblem(
@@ -222,11 +223,11 @@ def status(
     if alive:
         dev = Device(names.wg, names.netns, kind)
         try:
-            stamps = wireguard.latest_handshakes(runner, dev)
-            key = hub_key or next(iter(stamps), None)
-            if key is not None:
-                age = wireguard.handshake_age(stamps, key)
-                rx, tx = wireguard.transfer(runner, dev).get(key, (0, 0))
+            _, peers = wireguard.read_device(runner, dev)
+            key = hub_key or next(iter(peers), None)
+            if key is not None and key in peers:
+                age = wireguard.handshake_age({key: peers[key].handshake}, key)
+                rx, tx = peers[key].rx, peers[key].tx
         except SystemProblem:
             alive = False  # dying right now: its control socket no longer answers
     version = probed.version if probed.kind == kind else "unknown"

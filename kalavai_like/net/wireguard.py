@@ -8,6 +8,7 @@ is shared by every namespace, so interface names must be unique machine-wide.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -311,3 +312,73 @@ def handshake_age(stamps: Mapping[str, int], key: str) -> float | None:
     """Seconds since the peer's latest handshake, None if never."""
     stamp = stamps.get(key, 0)
     return max(0.0, time.time() - stamp) if stamp else None
+
+
+@dataclass(frozen=True)
+class PeerInfo:
+    """One peer as the device reports it."""
+
+    allowed_ips: tuple[str, ...]
+    handshake: int  # unix time of the latest handshake, 0 = never
+    rx: int
+    tx: int
+
+
+def read_device(runner: CommandRunner, dev: Device) -> tuple[int | None, dict[str, PeerInfo]]:
+    """Listen port and peers in one read: the UAPI socket for wireguard-go (no process to
+    start, so polling for a handshake stays cheap), `wg show` for the kernel.
+
+    Raises:
+        SystemProblem: the device does not answer.
+    """
+    if dev.kind == "kernel":
+        stamps, moved = latest_handshakes(runner, dev), transfer(runner, dev)
+        peers = {
+            k: PeerInfo(ips, stamps.get(k, 0), *moved.get(k, (0, 0)))
+            for k, ips in allowed_ips(runner, dev).items()
+        }
+        return listen_port(runner, dev), peers
+    return _uapi_get(dev.ifname)
+
+
+def _uapi_get(ifname: str) -> tuple[int | None, dict[str, PeerInfo]]:
+    data = b""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(socket_path(ifname))
+            s.sendall(b"get=1\n\n")
+            while not data.endswith(b"\n\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as exc:
+        raise SystemProblem("WireGuard is not answering", f"{ifname}: {exc.strerror}") from None
+    port: int | None = None
+    ips: dict[str, list[str]] = {}
+    nums: dict[str, dict[str, int]] = {}
+    key: str | None = None
+    for line in data.decode(errors="replace").splitlines():
+        name, _, value = line.partition("=")
+        if name == "listen_port":
+            port = int(value) or None
+        elif name == "public_key":
+            key = base64.b64encode(bytes.fromhex(value)).decode()
+            ips[key], nums[key] = [], {}
+        elif key is not None and name == "allowed_ip":
+            ips[key].append(value)
+        elif key is not None and name in ("last_handshake_time_sec", "rx_bytes", "tx_bytes"):
+            nums[key][name] = int(value)
+        elif name == "errno" and value != "0":
+            raise SystemProblem("WireGuard is not answering", f"{ifname}: errno {value}")
+        # private_key is deliberately skipped: it is never kept or returned.
+    return port, {
+        k: PeerInfo(
+            tuple(ips[k]),
+            nums[k].get("last_handshake_time_sec", 0),
+            nums[k].get("rx_bytes", 0),
+            nums[k].get("tx_bytes", 0),
+        )
+        for k in ips
+    }

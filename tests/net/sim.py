@@ -46,7 +46,7 @@ def wait_for(cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
         time.sleep(0.02)
 
 
-def ping(ns: str, addr: str, count: int = 1, wait: float = 1.0) -> bool:
+def ping(ns: str, addr: str, count: int = 1, wait: float = 2.0) -> bool:
     """One ping from inside `ns` (IPv4 or IPv6); True when a reply came back."""
     res = subprocess.run(
         ["ip", "netns", "exec", ns, "ping", "-n", "-q", "-c", str(count), "-W", str(wait), addr],
@@ -274,7 +274,7 @@ def spawn_pings(ns: str, addr: str, count: int, interval: float = 0.05) -> subpr
     """A background ping run from `ns`; its summary tells how many replies came back."""
     return subprocess.Popen(
         ["ip", "netns", "exec", ns, "ping", "-n", "-q", "-i", str(interval), "-c", str(count),
-         "-W", "1", addr],
+         "-W", "5", addr],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
