@@ -27,6 +27,7 @@ class SingleInstance(QObject):
         self.lock_path = run_dir / "tray.lock"
         self.server: QLocalServer | None = None
         self._lock_fd: int | None = None
+        self._clients: list[QLocalSocket] = []
 
     def knock(self, timeout_ms: int = 500) -> bool:
         """True if a tray already runs (it was asked to show itself)."""
@@ -63,14 +64,25 @@ class SingleInstance(QObject):
         assert self.server is not None
         while self.server.hasPendingConnections():
             sock = self.server.nextPendingConnection()
-            sock.readyRead.connect(lambda s=sock: self.on_ready_read(s))
-            sock.disconnected.connect(sock.deleteLater)
+            sock.setParent(None)  # ours to close, not the server's to delete under us
+            self._clients.append(sock)
+            sock.readyRead.connect(self.on_ready_read)
 
-    def on_ready_read(self, sock: QLocalSocket) -> None:
-        if bytes(sock.readAll().data()).startswith(SHOW.strip()):
-            self.show_requested.emit()
+    def on_ready_read(self) -> None:
+        for sock in list(self._clients):
+            data = bytes(sock.readAll().data())
+            if not data:
+                continue
+            self._clients.remove(sock)
+            sock.readyRead.disconnect(self.on_ready_read)
+            sock.abort()
+            if data.startswith(SHOW.strip()):
+                self.show_requested.emit()
 
     def release(self) -> None:
+        for sock in self._clients:
+            sock.abort()
+        self._clients.clear()
         if self.server is not None:
             self.server.close()
             self.server = None

@@ -90,7 +90,8 @@ class Tray(QObject):
         self.hardware = hardware
         self.series = UsageSeries()
         self.notices: list[Notice] = []
-        self.last_status_at = 0.0
+        self.last_status_at = time.monotonic()  # counts from start until the first snapshot
+        self.stale_after = STALE_AFTER
         self.snapshot = Snapshot(None, time.time(), account=ctx.account_email)
         self.icons = {s: QIcon(str(icon_path(s))) for s in ICON_STATES}
         self.icon = QSystemTrayIcon(self.icons[icon_state(self.snapshot)])
@@ -118,7 +119,8 @@ class Tray(QObject):
             self.show_window()
         self.ctx.bridge.start_watching()
         self.today_timer.start(TODAY_EVERY_MS)
-        self.stale_timer.start(5000)
+        self.last_status_at = time.monotonic()
+        self.stale_timer.start(int(min(5.0, self.stale_after / 3) * 1000))
         self.refresh_today()
 
     # ---- state ----------------------------------------------------------------------------
@@ -164,11 +166,13 @@ class Tray(QObject):
         self._update(status=None, agent_problem=exc.title, agent_detail=exc.message, busy="")
 
     def on_stale_check(self) -> None:
+        """An agent that accepts connections but says nothing (stuck) is not left unsaid."""
         quiet = time.monotonic() - self.last_status_at
-        if self.snapshot.status is not None and quiet > STALE_AFTER:
+        snap = self.snapshot
+        if quiet > self.stale_after and (snap.status is not None or not snap.agent_problem):
             self._update(
                 status=None,
-                agent_problem="The agent stopped answering",
+                agent_problem="The agent does not answer",
                 agent_detail=f"No status for {quiet:.0f} s. It may be stuck; see its log.",
             )
 
