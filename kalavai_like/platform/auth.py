@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -36,15 +37,15 @@ class Principal:
     credential_id: str  # api token id, account key id or device id
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
     return request.app.state.db
 
 
-def settings(request: Request) -> PlatformSettings:
+async def settings(request: Request) -> PlatformSettings:
     return request.app.state.settings
 
 
-def presented(
+async def presented(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> str:
     """The bearer credential string, or 401 when there is none."""
@@ -87,37 +88,40 @@ Settings = Annotated[PlatformSettings, Depends(settings)]
 Credential = Annotated[str, Depends(presented)]
 
 
-def caller(db: Db, credential: Credential) -> Principal:
+def _resolve(db: Database, credential: str) -> Principal:
     with db.read() as session:
         return resolve(session, credential)
 
 
-def user(who: Annotated[Principal, Depends(caller)]) -> Principal:
+def caller(db: Db, credential: Credential) -> Principal:
+    return _resolve(db, credential)
+
+
+async def user(who: Annotated[Principal, Depends(caller)]) -> Principal:
     """Only a logged-in user's API token may call this."""
     if who.kind != credentials.API_TOKEN:
         raise forbidden("This needs a user's API token (log in), not a key or device credential.")
     return who
 
 
-def enroller(who: Annotated[Principal, Depends(caller)]) -> Principal:
+async def enroller(who: Annotated[Principal, Depends(caller)]) -> Principal:
     """An API token or an account key (which may only enrol devices)."""
     if who.kind == credentials.DEVICE:
         raise forbidden("A device credential cannot enrol devices; use an API token or key.")
     return who
 
 
-def device(who: Annotated[Principal, Depends(caller)]) -> Principal:
+async def device(who: Annotated[Principal, Depends(caller)]) -> Principal:
     if who.kind != credentials.DEVICE:
         raise forbidden("This endpoint is for devices: present the device credential (kld_).")
     return who
 
 
-def device_credential(db: Db, credential: Credential) -> str:
+async def device_credential(db: Db, credential: Credential) -> str:
     """A well-formed device credential, checked against the database by the endpoint itself
     (heartbeats look the device up once, in their own transaction)."""
     if credentials.kind_of(credential) != credentials.DEVICE:
-        with db.read() as session:
-            resolve(session, credential)  # 401 if it is no valid credential at all
+        await run_in_threadpool(_resolve, db, credential)  # 401 if no valid credential at all
         raise forbidden("This endpoint is for devices: present the device credential (kld_).")
     return credential
 

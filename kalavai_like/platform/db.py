@@ -17,7 +17,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -43,6 +43,13 @@ class Database:
         lock = self._write_lock or contextlib.nullcontext()
         with lock, self._write_sessions() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """A Core connection in a write transaction (for the hot heartbeat path)."""
+        lock = self._write_lock or contextlib.nullcontext()
+        with lock, self._write_engine.begin() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:

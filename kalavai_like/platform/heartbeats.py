@@ -1,16 +1,17 @@
 """Heartbeats into the credit ledger: dedupe, deltas, clamping, per-day rows, averages.
 
-One heartbeat is one short write transaction of three statements: lock and read the device
-(with its pool's weights), update the device's counters and totals, and upsert its row for
-the UTC day. Users' and pools' totals are sums over their devices, so concurrent heartbeats
-of different devices never contend for one row.
+One heartbeat is one short write transaction of three prepared Core statements: lock and read
+the device (with its pool's weights), update the device's counters and totals, and upsert its
+row for the UTC day. Users' and pools' totals are sums over their devices, so concurrent
+heartbeats of different devices never contend for one row.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kalavai_like.platform import credentials, credit
@@ -21,20 +22,62 @@ from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut
 from kalavai_like.platform.settings import PlatformSettings
 
 _D = Device.__table__.c
+_P = Pool.__table__.c
+_DAY = UsageDay.__table__
+_ADDED = ("cpu", "ram", "gpu", "credit", "clamped_cpu", "clamped_ram", "clamped_gpu")
+_UPDATED = (
+    "last_seq",
+    "base_cpu",
+    "base_ram",
+    "base_gpu",
+    "base_at",
+    "last_heartbeat_at",
+    "state",
+    "reason",
+    "measured_cpu",
+    "measured_ram",
+    "measured_gpu",
+    "granted_cpu",
+    "granted_ram",
+    "granted_gpu",
+    "credit",
+    "measured_credit",
+    "recent_avg",
+    "recent_avg_time",
+)
+
+# Built once: with bound parameters SQLAlchemy compiles each statement only once.
+_SELECT = (
+    select(
+        *Device.__table__.c,
+        _P.weight_cpu.label("w_cpu"),
+        _P.weight_ram.label("w_ram"),
+        _P.weight_gpu.label("w_gpu"),
+    )
+    .join_from(Device.__table__, Pool.__table__, _P.id == _D.pool_id)
+    .where(_D.credential_hash == bindparam("digest"), _D.left_at.is_(None))
+    .with_for_update(of=Device.__table__)  # serialises one device's heartbeats (PostgreSQL)
+)
+_UPDATE = (
+    update(Device.__table__)
+    .where(_D.id == bindparam("device_id"))
+    .values({k: bindparam(k) for k in _UPDATED})
+)
+
+
+def _upsert(dialect: Any) -> Any:
+    stmt = dialect.insert(_DAY)
+    return stmt.on_conflict_do_update(
+        index_elements=["device_id", "day"],
+        set_={k: _DAY.c[k] + stmt.excluded[k] for k in _ADDED},
+    )
+
+
+_UPSERT = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
 
 
 def day_of(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
-
-
-def _upsert_day(db: Database, values: dict[str, object]) -> object:
-    insert = sqlite.insert if db.is_sqlite else postgresql.insert
-    stmt = insert(UsageDay).values(**values)
-    added = ("cpu", "ram", "gpu", "credit", "clamped_cpu", "clamped_ram", "clamped_gpu")
-    return stmt.on_conflict_do_update(
-        index_elements=["device_id", "day"],
-        set_={k: getattr(UsageDay, k) + stmt.excluded[k] for k in added},
-    )
 
 
 def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn) -> HeartbeatOut:
@@ -44,40 +87,32 @@ def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn
         Problem: 401 if the credential is unknown or the device left.
     """
     digest = credentials.digest(credential)
-    stmt = (
-        select(Device, Pool.weight_cpu, Pool.weight_ram, Pool.weight_gpu)
-        .join(Pool, Pool.id == Device.pool_id)
-        .where(Device.credential_hash == digest, Device.left_at.is_(None))
-        .with_for_update(of=Device)  # serialises one device's heartbeats (PostgreSQL)
-    )
-    with db.write() as s:
-        found = s.execute(stmt).first()
-        if found is None:
+    with db.write_connection() as conn:
+        d = conn.execute(_SELECT, {"digest": digest}).mappings().first()
+        if d is None:
             raise unauthorized("This device credential is unknown or the device left its pool.")
-        d, w_cpu, w_ram, w_gpu = found
         t = now()
-        if hb.seq <= d.last_seq:  # a replay or an out-of-order old heartbeat: counted already
+        if hb.seq <= d["last_seq"]:  # a replay or an out-of-order old heartbeat: counted already
             return _reply(d, hb.seq, duplicate=True, t=t)
         c = hb.counters
         deltas = (
-            c.cpu_seconds - d.base_cpu,
-            c.ram_gb_seconds - d.base_ram,
-            c.gpu_seconds - d.base_gpu,
+            c.cpu_seconds - d["base_cpu"],
+            c.ram_gb_seconds - d["base_ram"],
+            c.gpu_seconds - d["base_gpu"],
         )
         cut = credit.clamp(
             deltas,
-            cores=d.cores,
-            memory_bytes=d.memory_bytes,
-            gpus=d.gpus,
-            elapsed=t - d.base_at,
+            cores=d["cores"],
+            memory_bytes=d["memory_bytes"],
+            gpus=d["gpus"],
+            elapsed=t - d["base_at"],
             tolerance=cfg.clamp_tolerance,
         )
-        weights = credit.Weights(w_cpu, w_ram, w_gpu)
+        weights = credit.Weights(d["w_cpu"], d["w_ram"], d["w_gpu"])
         granted_credit = weights.credit(*cut.granted)
         measured = tuple(max(0.0, x) for x in deltas)
-        measured_credit = weights.credit(*measured)
         avg, avg_time = credit.update_average(
-            t, d.created_at, granted_credit, d.recent_avg, d.recent_avg_time
+            t, d["created_at"], granted_credit, d["recent_avg"], d["recent_avg_time"]
         )
         values = {
             "last_seq": hb.seq,
@@ -88,59 +123,54 @@ def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn
             "last_heartbeat_at": t,
             "state": hb.state,
             "reason": hb.reason,
-            "measured_cpu": d.measured_cpu + measured[0],
-            "measured_ram": d.measured_ram + measured[1],
-            "measured_gpu": d.measured_gpu + measured[2],
-            "granted_cpu": d.granted_cpu + cut.granted[0],
-            "granted_ram": d.granted_ram + cut.granted[1],
-            "granted_gpu": d.granted_gpu + cut.granted[2],
-            "credit": d.credit + granted_credit,
-            "measured_credit": d.measured_credit + measured_credit,
+            "measured_cpu": d["measured_cpu"] + measured[0],
+            "measured_ram": d["measured_ram"] + measured[1],
+            "measured_gpu": d["measured_gpu"] + measured[2],
+            "granted_cpu": d["granted_cpu"] + cut.granted[0],
+            "granted_ram": d["granted_ram"] + cut.granted[1],
+            "granted_gpu": d["granted_gpu"] + cut.granted[2],
+            "credit": d["credit"] + granted_credit,
+            "measured_credit": d["measured_credit"] + weights.credit(*measured),
             "recent_avg": avg,
             "recent_avg_time": avg_time,
         }
-        s.execute(update(Device).where(_D.id == d.id).values(**values))
+        conn.execute(_UPDATE, {"device_id": d["id"], **values})
         if any(measured):
-            s.execute(
-                _upsert_day(
-                    db,
-                    {
-                        "device_id": d.id,
-                        "day": day_of(t),
-                        "user_id": d.user_id,
-                        "pool_id": d.pool_id,
-                        "cpu": cut.granted[0],
-                        "ram": cut.granted[1],
-                        "gpu": cut.granted[2],
-                        "credit": granted_credit,
-                        "clamped_cpu": cut.clamped[0],
-                        "clamped_ram": cut.clamped[1],
-                        "clamped_gpu": cut.clamped[2],
-                    },
-                )
+            conn.execute(
+                _UPSERT[db.dialect],
+                {
+                    "device_id": d["id"],
+                    "day": day_of(t),
+                    "user_id": d["user_id"],
+                    "pool_id": d["pool_id"],
+                    "cpu": cut.granted[0],
+                    "ram": cut.granted[1],
+                    "gpu": cut.granted[2],
+                    "credit": granted_credit,
+                    "clamped_cpu": cut.clamped[0],
+                    "clamped_ram": cut.clamped[1],
+                    "clamped_gpu": cut.clamped[2],
+                },
             )
-        for key, value in values.items():
-            setattr(d, key, value)
-        s.expunge(d)
-        return _reply(d, hb.seq, duplicate=False, t=t)
+        return _reply({**d, **values}, hb.seq, duplicate=False, t=t)
 
 
-def _reply(d: Device, seq: int, *, duplicate: bool, t: float) -> HeartbeatOut:
+def _reply(d: Any, seq: int, *, duplicate: bool, t: float) -> HeartbeatOut:
     return HeartbeatOut(
         seq=seq,
         duplicate=duplicate,
-        desired_state=d.desired_state,
+        desired_state=d["desired_state"],
         granted=credit.totals(
-            d.granted_cpu,
-            d.granted_ram,
-            d.granted_gpu,
-            d.credit,
-            credit.decayed(d.recent_avg, d.recent_avg_time, t),
+            d["granted_cpu"],
+            d["granted_ram"],
+            d["granted_gpu"],
+            d["credit"],
+            credit.decayed(d["recent_avg"], d["recent_avg_time"], t),
         ),
         clamped=credit.totals(
-            d.measured_cpu - d.granted_cpu,
-            d.measured_ram - d.granted_ram,
-            d.measured_gpu - d.granted_gpu,
-            d.measured_credit - d.credit,
+            d["measured_cpu"] - d["granted_cpu"],
+            d["measured_ram"] - d["granted_ram"],
+            d["measured_gpu"] - d["granted_gpu"],
+            d["measured_credit"] - d["credit"],
         ),
     )
