@@ -89,9 +89,9 @@ class Context:
                 if exc.title == "Not logged in":
                     raise
                 raise AuthError(
-                    "No token for this pool",
-                    "The platform gives join tokens for this pool to its owner only "
-                    f"({exc.message or exc.title}). Ask the owner for one and paste it below.",
+                    "No join token",
+                    "The platform gives join tokens for this pool to its owner only. "
+                    "Ask the owner for one and paste it below.",
                 ) from None
         return str(made["token"])
 

@@ -196,8 +196,11 @@ class JoinDialog(QDialog):
         self.ctx.bridge.call(
             self.ctx.fetch_token_for, str(pool["id"]),
             done=lambda token, p=pool: self.on_pool_token(p, token),
-            failed=self.on_pools_failed,
+            failed=lambda exc, p=pool: self.on_pool_token_failed(p, exc),
         )  # fmt: skip
+
+    def on_pool_token_failed(self, pool: dict, exc: KalavaiError) -> None:
+        self.pools_note.setText(f"{exc.title} for pool {pool.get('name')}. {exc.message}")
 
     def on_pool_token(self, pool: dict, token: str) -> None:
         self.token.setPlainText(token)
