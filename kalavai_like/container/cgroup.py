@@ -24,6 +24,7 @@ class CgroupFiles:
     cpu: Path
     memory: Path
     memory_stat: Path
+    freezer: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,13 @@ class CgroupReader:
         cpuacct = self._v1_dir("cpuacct", v1.get("cpuacct"))
         memory = self._v1_dir("memory", v1.get("memory"))
         if cpuacct is not None and memory is not None:
+            freezer = self._v1_dir("freezer", v1.get("freezer"))
             return CgroupFiles(
                 1,
                 cpuacct / "cpuacct.usage",
                 memory / "memory.usage_in_bytes",
                 memory / "memory.stat",
+                freezer / "freezer.state" if freezer is not None else None,
             )
         if unified is not None:
             for m in self._all_mounts():
@@ -75,7 +78,11 @@ class CgroupReader:
                     d = _join(m, unified)
                     if d is not None and (d / "cpu.stat").exists():
                         return CgroupFiles(
-                            2, d / "cpu.stat", d / "memory.current", d / "memory.stat"
+                            2,
+                            d / "cpu.stat",
+                            d / "memory.current",
+                            d / "memory.stat",
+                            d / "cgroup.freeze",
                         )
         raise CgroupGone(f"no cgroup files found for process {pid}")
 
@@ -100,6 +107,30 @@ class CgroupReader:
             cpu_seconds = (_stat_value(cpu_text, "usage_usec") or 0) / 1e6
             inactive = _stat_value(stat, "inactive_file") or 0
         return Usage(cpu_seconds=cpu_seconds, memory_bytes=max(0, mem - inactive))
+
+    def freeze(self, files: CgroupFiles, frozen: bool) -> bool:
+        """Freeze or thaw the cgroup by writing its freezer, as the engine's pause does.
+
+        False when there is no freezer or it cannot be written (cgroup gone, no permission).
+        """
+        if files.freezer is None:
+            return False
+        value = ("FROZEN" if frozen else "THAWED") if files.version == 1 else str(int(frozen))
+        try:
+            files.freezer.write_text(value)
+        except OSError:
+            return False
+        return True
+
+    def frozen(self, files: CgroupFiles) -> bool | None:
+        """Whether the cgroup is frozen (or freezing); None when that cannot be read."""
+        if files.freezer is None:
+            return None
+        try:
+            text = files.freezer.read_text().strip()
+        except OSError:
+            return None
+        return text in ("FROZEN", "FREEZING") if files.version == 1 else text == "1"
 
     def _v1_dir(self, controller: str, path: str | None) -> Path | None:
         if path is None:

@@ -119,6 +119,7 @@ class ContainerInfo:
     restart_count: int = 0
     labels: dict[str, str] = field(default_factory=dict)
     image: str = ""
+    pid: int = 0
 
     def describe_exit(self) -> str:
         """One line a person can read about why the container is not running."""

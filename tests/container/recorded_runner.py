@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kalavai_like.container.runtime import RunResult
+from kalavai_like.container.engine import RunResult
 
 RECORDED = Path(__file__).parent / "recorded"
 

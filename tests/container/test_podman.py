@@ -3,6 +3,7 @@ adoption after a restart, a real crash loop, hardening seen from inside, clear e
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,19 +47,30 @@ def test_cpus_1_gives_one_core_second_per_second(podman: ContainerRuntime, names
     busy = ["sh", "-c", "while :; do :; done & while :; do :; done"]
     info = podman.run(spec(names("cpu"), busy, cpus=1.0))
     wait_for(lambda: podman.usage(info.id).cpu_seconds > 0.2, what="the workload to start")
-    rates = []
-    # Other work on this shared 2-core machine can starve the container below its quota, so
-    # the floor must hold in one of three windows; the ceiling (the limit) must hold in all.
+    rates, spare = [], []
+    # Other work on this shared 2-core machine can starve the container below its quota. The
+    # ceiling (the limit) must hold in every window; the floor must hold unless the host had no
+    # idle CPU to give (then the quota is not what held the workload back).
     for _ in range(3):
-        t0, u0 = time.monotonic(), podman.usage(info.id).cpu_seconds
+        t0, u0, idle0 = time.monotonic(), podman.usage(info.id).cpu_seconds, host_idle_seconds()
         while time.monotonic() - t0 < 3.0:  # measuring over a window, not waiting for an event
             time.sleep(0.1)
-        t1, u1 = time.monotonic(), podman.usage(info.id).cpu_seconds
+        t1, u1, idle1 = time.monotonic(), podman.usage(info.id).cpu_seconds, host_idle_seconds()
         rates.append((u1 - u0) / (t1 - t0))
+        spare.append((idle1 - idle0) / (t1 - t0))
         assert rates[-1] <= 1.1, f"{rates[-1]:.3f} core-seconds per second: over the limit"
         if rates[-1] >= 0.9:
             break
-    assert max(rates) >= 0.9, f"core-seconds per second: {rates}"
+    best = max(range(len(rates)), key=lambda i: rates[i] + spare[i])
+    assert rates[best] >= 0.9 or rates[best] + spare[best] < 0.9, (
+        f"core-seconds per second {rates} while the host had {spare} idle cores"
+    )
+
+
+def host_idle_seconds() -> float:
+    """Idle + iowait CPU seconds of the whole host so far (/proc/stat, USER_HZ ticks)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_memory_limit_is_enforced_and_oom_is_a_clear_status(
@@ -149,3 +161,23 @@ def test_missing_runtime_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_p
     with pytest.raises(SystemProblem) as err:
         ContainerRuntime(RuntimeConfig()).state("kt5-anything")
     assert err.value.title == "podman is not installed"
+
+
+def test_a_pause_survives_an_agent_restart(podman_config: RuntimeConfig, names) -> None:  # type: ignore[no-untyped-def]
+    s = spec(names("pz"), ["sh", "-c", "while :; do :; done"], cpus=0.5)
+    first = ContainerRuntime(podman_config)
+    info = first.run(s)
+    first.pause(info.id)
+    fresh = ContainerRuntime(podman_config)  # the agent restarted while the worker was paused
+    assert fresh.state(s.name).state == "paused"
+    assert fresh.find(MEMBERSHIP_LABEL, s.name)[0].state == "paused"
+    assert fresh.ensure(s).id == info.id
+    frozen = fresh.usage(info.id).cpu_seconds
+    time.sleep(0.3)  # observe the frozen counter over a short interval
+    assert fresh.usage(info.id).cpu_seconds == frozen
+    fresh.unpause(s.name)
+    assert fresh.state(info.id).state == "running"
+    wait_for(lambda: fresh.usage(info.id).cpu_seconds > frozen, what="the counter to move")
+    fresh.pause(info.id)
+    fresh.stop(info.id, timeout=5)  # a paused worker still stops (thawed for SIGTERM)
+    assert fresh.state(info.id).state == "exited"
