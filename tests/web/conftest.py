@@ -166,25 +166,38 @@ def seed_history(
     sql: Callable[[str, dict[str, object]], None], device: dict[str, Any], user_id: str, days: int
 ) -> None:
     """Past days of granted usage for a device, as heartbeats on those days would have left
-    them in the platform's per-day table (the only way to have a 30-day past in a test)."""
-    from datetime import UTC, datetime, timedelta
+    them: per-day rows, the device's totals and its recent average (the only way to have a
+    30-day past in a test). Call it before the device's first heartbeat."""
+    from datetime import UTC, datetime, time, timedelta
+
+    from kalavai_like.platform import credit
 
     today = datetime.now(UTC).date()
-    for back in range(1, days + 1):
+    first = datetime.combine(today - timedelta(days=days + 1), time(), UTC).timestamp()
+    cpu_sum = ram_sum = credit_sum = avg = avg_time = 0.0
+    for back in range(days, 0, -1):
         if back % 4 == 0:
             continue  # a day the machine was off
+        day = today - timedelta(days=back)
         cpu = 3600.0 * (1.5 + (back % 5) * 0.6)
+        ram = cpu * 2
+        granted = credit.Weights(1.0, 0.1, 10.0).credit(cpu, ram, 0.0)
         sql(
             "INSERT INTO usage_days (device_id, day, user_id, pool_id, cpu, ram, gpu, credit,"
             " clamped_cpu, clamped_ram, clamped_gpu)"
             " VALUES (:d, :day, :u, :p, :cpu, :ram, 0, :credit, 0, 0, 0)",
-            {
-                "d": device["id"],
-                "day": (today - timedelta(days=back)).isoformat(),
-                "u": user_id,
-                "p": device["pool_id"],
-                "cpu": cpu,
-                "ram": cpu * 2,
-                "credit": cpu / 3600 + 0.1 * cpu * 2 / 3600,
-            },
-        )
+            {"d": device["id"], "day": day.isoformat(), "u": user_id, "p": device["pool_id"],
+             "cpu": cpu, "ram": ram, "credit": granted},
+        )  # fmt: skip
+        noon = datetime.combine(day, time(12), UTC).timestamp()
+        avg, avg_time = credit.update_average(noon, first, granted, avg, avg_time)
+        cpu_sum, ram_sum, credit_sum = cpu_sum + cpu, ram_sum + ram, credit_sum + granted
+    sql(
+        "UPDATE devices SET created_at = :first, granted_cpu = granted_cpu + :cpu,"
+        " measured_cpu = measured_cpu + :cpu, granted_ram = granted_ram + :ram,"
+        " measured_ram = measured_ram + :ram, credit = credit + :credit,"
+        " measured_credit = measured_credit + :credit, recent_avg = :avg,"
+        " recent_avg_time = :avg_time WHERE id = :d",
+        {"d": device["id"], "first": first, "cpu": cpu_sum, "ram": ram_sum,
+         "credit": credit_sum, "avg": avg, "avg_time": avg_time},
+    )  # fmt: skip

@@ -28,8 +28,8 @@ def contributor(
         api.as_(user.credential), owner, pool, name="tower", cores=4096, memory_bytes=2**36
     )
     counters = {"cpu_seconds": 20.0, "ram_gb_seconds": 40.0, "gpu_seconds": 0.0}
-    heartbeat(api, joined["credential"], 1, "running", counters=counters)
     seed_history(platform_sql, joined["device"], user.id, 29)
+    heartbeat(api, joined["credential"], 1, "running", counters=counters)
     return user, page, pool
 
 

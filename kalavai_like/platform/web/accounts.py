@@ -6,6 +6,8 @@ policy, log-in throttle (429 with Retry-After), hashed tokens and keys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
@@ -138,7 +140,7 @@ async def logout(request: Request) -> Response:
 # ---- account keys
 
 
-def _keys_page(request: Request, user: session.WebUser, **ctx: object) -> Response:
+def _keys_page(request: Request, user: session.WebUser, **ctx: Any) -> Response:
     keys = accounts.list_account_keys(user.principal, request.app.state.db)
     return page(request, "keys.html", user, title="Account keys", keys=keys, **ctx)
 

@@ -17,6 +17,7 @@ from kalavai_like.platform.api import pools as pools_api
 from kalavai_like.platform.models import Device
 from kalavai_like.platform.problems import not_found
 from kalavai_like.platform.schemas import NAME_PATTERN, TokenCreated, TokenIn
+from kalavai_like.platform.views import pool_out
 from kalavai_like.platform.web import session
 from kalavai_like.platform.web.render import PageRoute, hex_id, page
 
@@ -134,7 +135,7 @@ def _owner_page(
     db = request.app.state.db
     who = user.principal
     with db.read() as s:
-        pool = pools_api.pool_out(s, pools_api.owned_pool(s, who, pool_key))
+        pool = pool_out(s, pools_api.owned_pool(s, who, pool_key))
     workers = devices_api.pool_devices(pool.id, who, db)
     credit = credit_api.pool_credit(pool.id, who, db)
     granted = {row.device.id: row for row in credit.devices}

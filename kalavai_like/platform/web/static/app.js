@@ -57,6 +57,7 @@
   var opts = {
     width: s.width,
     height: s.height,
+    legend: { live: false },
     tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
     scales: { x: { time: true }, h: { auto: true }, credit: { auto: true } },
     series: [
