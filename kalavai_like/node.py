@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like import tokens
+from kalavai_like.agent.policy import Policy
 from kalavai_like.agent.ports import PlatformPort, RuntimePort, StorePort, TemplatePort
 from kalavai_like.agent.records import (
     ActionResult,
@@ -44,6 +45,7 @@ from kalavai_like.agent.records import (
 from kalavai_like.agent.seed import PeerFollower, hub_config
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.container.spec import ContainerSpec, Limits
+from kalavai_like.container.supervisor import RestartPolicy, Supervisor
 from kalavai_like.errors import Conflict, KalavaiError, NotFound, SystemProblem
 from kalavai_like.net import KeyPair, OverlayAPI, SpokeConfig, generate_keypair
 
@@ -66,6 +68,8 @@ class NodeConfig:
     heartbeat_interval: float = 10.0
     check_interval: float = 15.0
     peers_wait: float = 25.0
+    restart_backoff: float = 5.0  # first wait before restarting a crashed worker (doubles)
+    max_crashes: int = 5  # crashes within 10 min before giving up
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -128,6 +132,7 @@ class Node:
         templates: TemplatePort,
         platform: PlatformPort,
         store: StorePort,
+        policy: Policy | None = None,
         keygen: Callable[[], KeyPair] = generate_keypair,
         wall: Callable[[], float] = time.time,
     ) -> None:
@@ -137,6 +142,7 @@ class Node:
         self._templates = templates
         self._platform = platform
         self._store = store
+        self._policy = policy  # volunteer preferences and rules (agent/policy.py)
         self._keygen = keygen
         self._wall = wall
         self._lock = threading.RLock()
@@ -163,6 +169,9 @@ class Node:
         conditions = list(self._conditions)
         if w is not None:
             conditions += [ConditionOut(c.code, c.title, c.text) for c in w.conditions()]
+            if self._policy is not None:
+                rules = self._policy.conditions()
+                conditions += [ConditionOut(c.code, c.title, c.text) for c in rules]
         if self._follower is not None and self._follower.condition is not None:
             c = self._follower.condition
             conditions.append(ConditionOut(c.code, c.title, c.text))
@@ -226,7 +235,7 @@ class Node:
             token=req.token,
             public_key=keys.public,
             name=req.device_name or self.config.device_name or os.uname().nodename,
-            cores=max(1, math.ceil(req.cpus)),
+            cores=max(1, min(math.ceil(req.cpus), os.cpu_count() or 1)),  # never above the host
             memory_bytes=req.memory_bytes,
             gpus=req.gpus,
         )
@@ -248,7 +257,8 @@ class Node:
         steps.step(f"Starting worker container {spec.name} ({spec.image})",
                    current="starting the worker container")  # fmt: skip
         steps.undo("worker container", lambda: self._runtime.remove(spec.name))
-        info = self._runtime.ensure(spec)
+        supervisor = self._supervisor(spec)
+        info = self._runtime.state(supervisor.start().container_id or spec.name)
         if info.state != "running":
             raise SystemProblem(
                 "Worker container did not start", f"{spec.name}: {info.describe_exit()}."
@@ -260,8 +270,8 @@ class Node:
             m, info, runtime=self._runtime, platform=self._platform,
             ledger_path=self.config.ledger_path, wall=self._wall,
         )  # fmt: skip
+        self._worker.supervisor = supervisor
         self._running_since = self._wall()
-        self._head_state = info.state
         steps.step("Worker is running", current="sending the first heartbeat")
         self._worker.sample()
         self._worker.heartbeat("running")
@@ -398,6 +408,82 @@ class Node:
             self._set_state("idle", "not in a pool")
             return ActionResult("idle", "stopped: nothing of the pool is left", warnings=warnings)
 
+    # ---- preferences (applied by kalavai_like.agent.policy) -----------------------------
+
+    def prefs(self) -> dict[str, str]:
+        """The volunteer's preferences as `prefs show` prints them."""
+        return self._need_policy().prefs().to_flat()
+
+    def set_pref(self, key: str, value: str) -> dict[str, str]:
+        """Set one preference and apply it to the running worker at once (no rejoin).
+
+        Raises:
+            InvalidInput: unknown key, bad value, or beyond this machine.
+        """
+        with self._lock:
+            prefs = self._need_policy().set(key, value)
+            self._reapply()
+            return prefs.to_flat()
+
+    def reset_prefs(self, key: str | None = None) -> dict[str, str]:
+        """Reset one preference (or all) to the default and apply it at once."""
+        with self._lock:
+            prefs = self._need_policy().reset(key)
+            self._reapply()
+            return prefs.to_flat()
+
+    def set_prefs(self, table: dict[str, Any]) -> dict[str, str]:
+        """Replace every preference with a `[prefs]` table (the tray's dialog)."""
+        with self._lock:
+            prefs = self._need_policy().replace(table)
+            self._reapply()
+            return prefs.to_flat()
+
+    def _need_policy(self) -> Policy:
+        if self._policy is None:
+            raise SystemProblem("Preferences unavailable", "This agent runs without them.")
+        return self._policy
+
+    def _reapply(self) -> None:
+        m, w = self._p.membership, self._worker
+        if m is not None and w is not None:
+            self._apply_policy(m, w)
+
+    def _apply_policy(self, m: Membership, w: WorkerSession) -> None:
+        if self._policy is None:
+            return
+        try:
+            out = self._policy.tick(m, w, self._runtime)
+        except KalavaiError as exc:
+            log.warning("rules not applied: %s", exc)
+            return
+        if out.changed and (out.state, out.reason) != (self._state, self._reason):
+            self._running_since = self._wall() if out.state == "running" else None
+            self._set_state(out.state, out.reason)  # type: ignore[arg-type]
+            self.wakeup.set()  # the platform hears of it within one round trip
+
+    def _desired(self, m: Membership) -> str:
+        """What the worker should be: the user's wish, or paused while a rule holds it."""
+        held = self._policy is not None and self._policy.holding
+        return "paused" if m.desired == "paused" or held else "running"
+
+    def _beat_state(self, m: Membership) -> tuple[str, str]:
+        if m.desired == "running" and self._desired(m) == "paused" and self._policy:
+            return "paused", self._policy.reason_text()
+        return m.desired, m.pause_reason
+
+    def _policy_status(self, m: Membership) -> dict[str, Any]:
+        w, p = self._worker, self._policy
+        granted = dict(w.platform_granted) if w is not None else {}
+        lv = w.sampler.live if w is not None else None
+        live = {"cpu_cores": lv.cpu_cores, "memory_bytes": lv.memory_bytes,
+                "gpu_fraction": lv.gpu_fraction} if lv else {}  # fmt: skip
+        if p is None:
+            return {"granted": granted, "live": live}
+        lim = p.applied or p.limits_for(m)
+        limits = {**lim.to_dict(), "profile": p.decision.profile if p.decision else ""}
+        return {"granted": granted, "reasons": p.reasons(), "limits": limits, "live": live}
+
     # ---- reconcile ----------------------------------------------------------------------
 
     def restore(self) -> None:
@@ -421,16 +507,20 @@ class Node:
 
     def _adopt_worker(self, m: Membership) -> None:
         self._overlay.ensure_spoke(self._spoke_config(m), self.config.handshake_timeout)
-        info = self._runtime.ensure(self._worker_spec(m))
-        if m.desired == "paused" and info.state != "paused":
+        supervisor = self._supervisor(self._worker_spec(m))
+        info = self._runtime.state(supervisor.start().container_id or "")
+        if self._desired(m) == "paused" and info.state != "paused":
             self._runtime.pause(info.id)
-        elif m.desired == "running" and info.state == "paused":
+        elif self._desired(m) == "running" and info.state == "paused":
             self._runtime.unpause(info.id)
         info = self._runtime.state(info.id)
         self._worker = WorkerSession(
             m, info, runtime=self._runtime, platform=self._platform,
             ledger_path=self.config.ledger_path, wall=self._wall,
         )  # fmt: skip
+        self._worker.supervisor = supervisor
+        if self._policy is not None:
+            self._policy.adopted(m, self._worker)
         self._worker.sample()
         if m.desired == "paused":
             self._set_state("paused", m.pause_reason or "paused")
@@ -465,6 +555,8 @@ class Node:
             self.resume()
         if self._due("check", now, self.config.check_interval):
             self._check_worker(m, w)
+        if self.wakeup.is_set() or self._due("policy", now, self.config.sample_interval):
+            self._apply_policy(m, w)
         if self._due("sample", now, self.config.sample_interval):
             w.sample()
         if self.wakeup.is_set() or self._due("heartbeat", now, self.config.heartbeat_interval):
@@ -475,7 +567,7 @@ class Node:
     def _heartbeat(self, m: Membership, w: WorkerSession) -> None:
         w.sample()
         try:
-            desired = w.heartbeat(m.desired, m.pause_reason)
+            desired = w.heartbeat(*self._beat_state(m))
         except KalavaiError as exc:
             log.warning("heartbeat failed: %s", exc)
             return
@@ -496,19 +588,43 @@ class Node:
                 self._set_state("error", f"{exc.title}: {exc.message}")
                 return
         self._handshake = (st.latest_handshake_age, self._wall())
-        info = self._runtime.state(w.container_id)
-        if info.state in ("missing", "exited"):
-            log.warning("worker %s: %s; replacing it", w.container, info.describe_exit())
-            info = self._runtime.ensure(self._worker_spec(m))
+        sup = w.supervisor or self._supervisor(self._worker_spec(m))
+        w.supervisor = sup
+        sv = sup.tick() if sup.status.state != "stopped" else sup.start()
+        self._supervision(sv.message if sv.state in ("backing_off", "gave_up") else "")
+        if sv.state == "gave_up":
+            w.container_state = "gave up"
+            self._set_state("error", sv.message)
+            return
+        if sv.state == "backing_off" or sv.container_id is None:
+            w.container_state = "restarting"
+            return
+        info = self._runtime.state(sv.container_id)
+        if info.id != w.container_id:
+            log.warning("worker %s replaced after a crash", w.container)
             w.replace_container(info)
-        if m.desired == "paused" and info.state == "running":
+        if self._desired(m) == "paused" and info.state == "running":
             self._runtime.pause(info.id)
-        elif m.desired == "running" and info.state == "paused":
+        elif self._desired(m) == "running" and info.state == "paused":
             self._runtime.unpause(info.id)
-        w.container_state = "paused" if m.desired == "paused" else info.state
+        w.container_state = "paused" if self._desired(m) == "paused" else info.state
         if self._state == "error":
             self._set_state(*(("paused", m.pause_reason) if m.desired == "paused"
                               else ("running", "contributing")))  # fmt: skip
+
+    def _supervisor(self, spec: ContainerSpec) -> Supervisor:
+        policy = RestartPolicy(
+            max_crashes=self.config.max_crashes, initial_backoff=self.config.restart_backoff
+        )
+        return Supervisor(self._runtime, spec, policy)
+
+    def _supervision(self, message: str) -> None:
+        self._conditions = [c for c in self._conditions if c.code != "worker_crashed"]
+        if message:
+            fix = "Check the worker's log (podman logs) and the pool's template."
+            self._conditions.append(
+                ConditionOut("worker_crashed", "Worker crashed", f"{message}. {fix}")
+            )
 
     def _check_seed(self, s: SeedRole) -> None:
         try:
@@ -606,6 +722,8 @@ class Node:
                 warnings.append(f"{what}: {exc.title}: {exc.message}")
         if w is not None:
             w.close()
+        if self._policy is not None:
+            self._policy.forget()
         self._worker = None
         self._running_since = None
         self._forget_membership()
@@ -692,6 +810,7 @@ class Node:
             pending=w.ledger.pending_counters().to_dict(),
             last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
             live_cpu_cores=w.sampler.live.cpu_cores,
+            **self._policy_status(m),
         )  # fmt: skip
 
     def _seed_status(self, s: SeedRole) -> SeedStatus:

@@ -260,8 +260,7 @@ class Simulator:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.platform_pid, signal.SIGTERM)
             _wait_gone(self.platform_pid, 10)
-        with contextlib.suppress(FileNotFoundError):
-            (self.base_dir / "simulator.json").unlink()
+        shutil.rmtree(self.base_dir, ignore_errors=True)  # homes, logs, the platform's data
 
     def save(self) -> None:
         """Record what runs, so `load()` in another process can tear it down."""

@@ -157,3 +157,22 @@ class NodeClient:
 
     def stop(self) -> ActionResult:
         return ActionResult.from_dict(self._call("POST", "stop", {}))
+
+    def prefs(self) -> dict[str, str]:
+        """The volunteer's preferences, each as text (`prefs show`)."""
+        return dict(self._call("GET", "prefs")["prefs"])
+
+    def set_pref(self, key: str, value: str) -> dict[str, str]:
+        """Set one preference; the agent applies it live.
+
+        Raises:
+            InvalidInput: unknown key, bad value, or beyond this machine.
+        """
+        return dict(self._call("POST", "prefs/set", {"key": key, "value": value})["prefs"])
+
+    def reset_prefs(self, key: str | None = None) -> dict[str, str]:
+        return dict(self._call("POST", "prefs/reset", {"key": key})["prefs"])
+
+    def set_prefs(self, table: dict[str, Any]) -> dict[str, str]:
+        """Replace every preference with a `[prefs]` table (the tray's dialog)."""
+        return dict(self._call("POST", "prefs/replace", {"table": table})["prefs"])

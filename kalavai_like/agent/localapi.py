@@ -11,6 +11,8 @@ Routes (all under /localapi/v0):
     POST join            -> newline-JSON: {"step": Step}..., then {"result": JoinResult}
     POST start-pool      -> newline-JSON: {"step": Step}..., then {"result": SeedResult}
     POST pause {for_seconds?}, POST resume, POST stop -> ActionResult
+    GET  prefs; POST prefs/set {key, value}, prefs/reset {key?}, prefs/replace {table}
+                         -> {"prefs": {key: value as text}}
 Errors are `{"error": {kind, title, message, reason?}}` (in a stream: as its last line).
 """
 
@@ -37,6 +39,11 @@ from kalavai_like.node import Node
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 WATCH_KEEPALIVE = 15.0
+PREFS_WRITES: dict[str, Any] = {
+    "prefs/set": lambda node, b: node.set_pref(str(b["key"]), str(b["value"])),
+    "prefs/reset": lambda node, b: node.reset_prefs(b.get("key") or None),
+    "prefs/replace": lambda node, b: node.set_prefs(dict(b["table"])),
+}
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
@@ -122,11 +129,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(self, status: int, exc: KalavaiError) -> None:
         self._send_json(status, {"error": exc.to_dict()})
 
-    def _body(self) -> dict[str, Any]:
+    def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             raise InvalidInput("Request too large", f"{length} bytes; the limit is {MAX_BODY}.")
-        raw = self.rfile.read(length) if length else b"{}"
+        return self.rfile.read(length) if length else b"{}"
+
+    def _body(self, raw: bytes) -> dict[str, Any]:
         try:
             data = json.loads(raw or b"{}")
         except ValueError:
@@ -164,6 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, {"ok": True, "pid": os.getpid()})
             elif route == "watch":
                 self._watch(node)
+            elif route == "prefs":
+                self._send_json(200, {"prefs": node.prefs()})
             else:
                 raise NotFound("No such endpoint", self.path)
         except KalavaiError as exc:
@@ -182,6 +193,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._line(node.status().to_dict())
 
     def do_POST(self) -> None:
+        try:
+            raw = self._read_body()  # read first: answering before it is read breaks the pipe
+        except KalavaiError as exc:
+            self._send_error(413, exc)
+            return
         if self._refuse_browser():
             return
         try:
@@ -192,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
                     "Only root, the agent's user and the operator group may change the node; "
                     "run the command with sudo, or ask to be added to the operator group.",
                 )
-            body = self._body()
+            body = self._body(raw)
             node = self.server.node
             if route == "join":
                 self._streamed(lambda on_step: node.join(JoinRequest.from_dict(body), on_step))
@@ -206,6 +222,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if secs is not None and (not isinstance(secs, int | float) or secs <= 0):
                     raise InvalidInput("Bad pause length", "for_seconds must be positive.")
                 result = node.pause(float(secs) if secs else None)
+            elif route in PREFS_WRITES:  # kalavai_like.agent.policy applies them live
+                self._send_json(200, {"prefs": PREFS_WRITES[route](node, body)})
+                return
             elif route == "resume":
                 result = node.resume()
             elif route == "stop":

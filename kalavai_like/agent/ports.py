@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from kalavai_like.container.spec import ContainerInfo, ContainerSpec, Limits, Usage
+from kalavai_like.container.runtime import WorkerRuntime
+from kalavai_like.container.spec import ContainerSpec, Limits
 
 
 class PlatformPort(Protocol):
@@ -47,17 +48,9 @@ class PlatformPort(Protocol):
         ...
 
 
-class RuntimePort(Protocol):
-    """What the node needs of the container runtime (`ContainerRuntime`, `FakeRuntime`)."""
-
-    def run(self, spec: ContainerSpec) -> ContainerInfo: ...
-    def ensure(self, spec: ContainerSpec) -> ContainerInfo: ...
-    def find(self, label_key: str, value: str) -> list[ContainerInfo]: ...
-    def state(self, ident: str) -> ContainerInfo: ...
-    def pause(self, ident: str) -> None: ...
-    def unpause(self, ident: str) -> None: ...
-    def remove(self, ident: str) -> None: ...
-    def usage(self, ident: str) -> Usage: ...
+# What the node needs of the container runtime: `ContainerRuntime` and `FakeRuntime` both fit
+# (the crash supervisor drives the same protocol).
+RuntimePort = WorkerRuntime
 
 
 class TemplatePort(Protocol):

@@ -229,6 +229,11 @@ class WorkerStatus:
     last_heartbeat_at: float | None
     acked_seq: int
     live_cpu_cores: float
+    # From the rules (agent/policy.py) and the platform's last heartbeat answer:
+    reasons: list[dict[str, Any]] = field(default_factory=list)  # {code, text, until}
+    granted: dict[str, Any] = field(default_factory=dict)  # platform Totals for the device
+    limits: dict[str, Any] = field(default_factory=dict)  # {cpus, memory_bytes, gpus, profile}
+    live: dict[str, Any] = field(default_factory=dict)  # {cpu_cores, memory_bytes, gpu_fraction}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 from kalavai_like.agent.ports import PlatformPort, RuntimePort
 from kalavai_like.agent.records import Membership
 from kalavai_like.container.spec import ContainerInfo, Usage
+from kalavai_like.container.supervisor import Supervisor
 from kalavai_like.errors import KalavaiError
 from kalavai_like.ledger import Condition, Counters, Ledger
 from kalavai_like.sampler import Sampler
@@ -40,7 +41,7 @@ class WorkerSession:
         self.m = m
         self.container = info.name or info.id
         self.container_id = info.id
-        self.container_state = info.state
+        self.container_state: str = info.state
         self._runtime = runtime
         self._platform = platform
         self._wall = wall
@@ -55,6 +56,7 @@ class WorkerSession:
         self.last_heartbeat_at: float | None = None
         self.heartbeat_error: Condition | None = None
         self.platform_granted: dict[str, Any] = {}
+        self.supervisor: Supervisor | None = None  # restarts a crashed worker with backoff
 
     def _usage(self) -> Usage:
         return self._runtime.usage(self.container_id)

@@ -1,7 +1,13 @@
-"""`kalavai-like agent`: run the node agent in the foreground (as a service does)."""
+"""`kalavai-like agent`: run the node agent in the foreground (as a service does).
+
+It execs `python -m kalavai_like.agent`, so the long-running daemon does not carry the CLI's
+libraries (Typer, rich) in its memory.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated
 
 import typer
@@ -16,13 +22,18 @@ def agent(
     ] = None,
 ) -> None:
     """Run the node agent (root): the LocalAPI, the overlay, the worker and its accounting."""
-    from kalavai_like.agent.daemon import run_agent
     from kalavai_like.agent.store import log_path, socket_path
 
     home = context.home()
-    overrides = {"prefix": prefix} if prefix else {}
     console.note(f"Agent listening on {socket_path(home.paths)}; log in {log_path(home.paths)}")
-    run_agent(home.paths, home.settings, **overrides)
+    argv = [sys.executable, "-m", "kalavai_like.agent"]
+    if home.paths.home is not None:
+        argv += ["--home", str(home.paths.home)]
+    if prefix:
+        argv += ["--prefix", prefix]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)  # noqa: S606 (our own interpreter and module)
 
 
 def register(app: typer.Typer) -> None:

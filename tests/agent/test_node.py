@@ -214,3 +214,33 @@ def test_seed_starts_hub_and_follows_peers(world: World) -> None:
     assert seed.status().seed.peers_version >= 1  # type: ignore[union-attr]
     seed.stop()
     assert world.overlay.hubs == {} and world.runtime.containers == {}
+
+
+def test_crashed_worker_is_restarted_and_counting_continues_then_gives_up(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    cfg = NodeConfig(prefix="kt6", state_dir=tmp_path, restart_backoff=0.0, max_crashes=3,
+                     check_interval=0.0, sample_interval=0.0)  # fmt: skip
+    node = Node(cfg, overlay=world.overlay, runtime=world.runtime, templates=PoolTemplates(),
+                platform=world.platform, store=world.store, wall=world.clock)  # fmt: skip
+    world.join(node)
+    world.clock.t += 10
+    node.tick()  # samples the 10 s before the crash
+    (first,) = world.runtime.containers
+    world.runtime.crash(first, exit_code=3, log_line="boom")
+    node.tick()  # sees the crash, backs off (0 s)
+    node.tick()  # restarts
+    (second,) = world.runtime.containers
+    assert second != first and node.status().state == "running"
+    world.clock.t += 5
+    node.tick()
+    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(15.0)  # type: ignore[union-attr]
+    for _ in range(2):
+        (cid,) = world.runtime.containers
+        world.runtime.crash(cid, exit_code=3, log_line="boom")
+        node.tick()
+        node.tick()
+    st = node.status()
+    assert st.state == "error" and "crashed 3 times" in st.reason
+    assert any(c.code == "worker_crashed" for c in st.conditions)
+    node.stop()
+    assert world.leftovers() == []

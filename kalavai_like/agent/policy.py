@@ -1,0 +1,340 @@
+"""The agent's side of the volunteer's preferences: applies the rule engine to the running
+worker on every tick.
+
+`Policy.tick(m, w, runtime)` reads the host (idle time, power, other programs' load, the clock)
+and the user's pause, asks `kalavai_like.rules` for a `Decision`, and applies it:
+
+- limits: the decision's profile limits, never above what the membership declared at join,
+  go to `runtime.update` on the running container (never a restart), only when they change;
+- a rule pause (schedule, battery, idle-only, load, a timed pause set as a preference) freezes
+  the worker and stops accrual without touching the user's own desired state, so the worker
+  resumes by itself when the rule lifts; the user's pause stays the `Node`'s business;
+- the reasons go to the status snapshot.
+
+The rule engine's debounce memory and whether a rule holds the worker are persisted to
+`<state>/rules.json`, so a restart neither flaps nor thaws a held worker. Preferences live in
+the `[prefs]` table of settings.toml (`PrefsFile`), re-read when the file changes, so the CLI,
+the tray and a hand edit all apply live.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from kalavai_like.errors import InvalidInput, KalavaiError
+from kalavai_like.ledger import Condition
+from kalavai_like.prefs import Hardware, Limits, Prefs
+from kalavai_like.rules import Decision, Inputs, RuleEngine, RuleState
+from kalavai_like.state import write_json
+
+if TYPE_CHECKING:
+    from kalavai_like.agent.records import Membership
+    from kalavai_like.agent.worker import WorkerSession
+
+log = logging.getLogger(__name__)
+
+
+class HostPort(Protocol):
+    """The rule inputs of this machine (kalavai_like.hostinfo.Host)."""
+
+    def inputs(self, worker_cpu_seconds: float | None, user_paused: bool = False) -> Inputs: ...
+
+
+class LimitsRuntime(Protocol):
+    """What the policy needs of the container runtime."""
+
+    def pause(self, ident: str) -> None: ...
+    def unpause(self, ident: str) -> None: ...
+    def update(
+        self, ident: str, *, cpus: float | None = None, memory_bytes: int | None = None
+    ) -> None: ...
+
+
+class PrefsFile:
+    """The `[prefs]` table of a settings.toml: load (cached by mtime), save (atomic)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seen: tuple[float, int] | None = None
+        self._prefs = Prefs()
+        self.problem: Condition | None = None
+
+    def _stamp(self) -> tuple[float, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime, st.st_size
+
+    def load(self) -> Prefs:
+        """The preferences (the last good ones, with `problem` set, when the file is bad)."""
+        stamp = self._stamp()
+        if stamp is not None and stamp == self._seen:
+            return self._prefs
+        from kalavai_like import settings
+
+        try:
+            self._prefs = Prefs.from_toml(settings.load(self.path).prefs)
+            self.problem = None
+        except InvalidInput as exc:
+            self.problem = Condition(
+                "prefs_invalid",
+                "Preferences not applied",
+                f"{exc.title}: {exc.message}. The agent keeps the last good preferences.",
+            )
+        self._seen = stamp
+        return self._prefs
+
+    def save(self, prefs: Prefs) -> None:
+        """Write `prefs` into the settings file, keeping every other setting as it was."""
+        from kalavai_like import settings
+
+        current = settings.load(self.path)
+        settings.save(self.path, current.replace(prefs=prefs.to_toml()))
+        self._prefs, self._seen, self.problem = prefs, self._stamp(), None
+
+
+class MemoryPrefs:
+    """Preferences kept in memory (tests, and nodes built without a settings file)."""
+
+    def __init__(self, prefs: Prefs | None = None) -> None:
+        self.prefs = prefs or Prefs()
+        self.problem: Condition | None = None
+
+    def load(self) -> Prefs:
+        return self.prefs
+
+    def save(self, prefs: Prefs) -> None:
+        self.prefs = prefs
+
+
+class PrefsStore(Protocol):
+    problem: Condition | None
+
+    def load(self) -> Prefs: ...
+    def save(self, prefs: Prefs) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a tick changed: `state`/`reason` for the node when `changed` is True."""
+
+    changed: bool
+    state: str = ""
+    reason: str = ""
+
+
+def _to_local(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch).astimezone()
+
+
+class Policy:
+    """See the module docstring. Driven by the `Node` under its lock."""
+
+    def __init__(
+        self,
+        prefs: PrefsStore,
+        host: HostPort,
+        hardware: Hardware,
+        state_path: Path | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = prefs
+        self.host = host
+        self.hardware = hardware
+        self.state_path = state_path
+        self._wall = wall
+        self.engine = RuleEngine(hardware)
+        self.holding = False  # a rule (not the user) keeps the worker frozen
+        self.decision: Decision | None = None
+        self.applied: Limits | None = None  # limits last given to the running container
+        self.problem: Condition | None = None
+        self._load_state()
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def _load_state(self) -> None:
+        if self.state_path is None:
+            return
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as exc:
+            log.warning("rule state unreadable (%s): starting afresh", exc)
+            return
+        self.engine.state = RuleState.from_dict(dict(data.get("rules") or {}))
+        self.holding = bool(data.get("holding"))
+
+    def _save_state(self) -> None:
+        if self.state_path is None:
+            return
+        data = {"rules": self.engine.state.to_dict(), "holding": self.holding}
+        try:
+            write_json(self.state_path, data)
+        except OSError as exc:
+            log.warning("rule state not saved: %s", exc)
+
+    # ---- preferences ----------------------------------------------------------------------
+
+    def prefs(self) -> Prefs:
+        return self.store.load()
+
+    def set(self, key: str, value: str) -> Prefs:
+        """Set one preference (validated against this machine) and save it.
+
+        Raises:
+            InvalidInput: unknown key, bad value, or beyond this machine ("memory cap 64G
+                exceeds this machine's 23G").
+        """
+        new = self.prefs().set(key, value, self.hardware)
+        self.store.save(new)
+        return new
+
+    def reset(self, key: str | None = None) -> Prefs:
+        """Back to the default for `key` (or every key), saved.
+
+        Raises:
+            InvalidInput: unknown key.
+        """
+        new = self.prefs().reset(key)
+        self.store.save(new)
+        return new
+
+    def replace(self, table: dict[str, Any]) -> Prefs:
+        """Replace every preference with a `[prefs]` TOML table (the tray's dialog).
+
+        Raises:
+            InvalidInput: a key or value is invalid, or beyond this machine.
+        """
+        new = Prefs.from_toml(table, self.hardware)
+        self.store.save(new)
+        return new
+
+    # ---- the tick -------------------------------------------------------------------------
+
+    def limits_for(self, m: Membership) -> Limits:
+        """The limits to run with now: the rules' profile, capped by what the join declared."""
+        want = self.decision.limits if self.decision else Limits(m.cpus, m.memory_bytes, m.gpus)
+        return Limits(
+            round(min(want.cpus, m.cpus, float(self.hardware.cores)), 2),
+            int(min(want.memory_bytes, m.memory_bytes)),
+            min(want.gpus, m.gpus),
+        )
+
+    def evaluate(self, m: Membership, worker_cpu_seconds: float | None) -> Decision:
+        """Decide from the host's inputs, the user's pause and the preferences."""
+        prefs = self.prefs()
+        user_paused = m.desired == "paused" and not m.paused_until
+        effective = prefs
+        if m.desired == "paused" and m.paused_until:
+            until = _to_local(m.paused_until)
+            if prefs.paused_until is None or prefs.paused_until < until:
+                effective = dataclasses.replace(prefs, paused_until=until)
+        inputs = self.host.inputs(worker_cpu_seconds, user_paused)
+        before = self.engine.state
+        decision = self.engine.decide(inputs, effective)
+        if decision.pause_expired and prefs.paused_until is not None:
+            with_no_pause = dataclasses.replace(prefs, paused_until=None)
+            try:
+                self.store.save(with_no_pause)
+            except (KalavaiError, OSError) as exc:
+                log.warning("could not clear the expired pause: %s", exc)
+        if self.engine.state != before:
+            self._save_state()
+        self.decision = decision
+        return decision
+
+    def tick(self, m: Membership, w: WorkerSession, runtime: LimitsRuntime) -> Outcome:
+        """Evaluate the rules and apply them to the worker `w` of membership `m`."""
+        decision = self.evaluate(m, w.totals().cpu_seconds)
+        self._apply_limits(m, w, runtime)
+        hold = decision.desired == "paused" and m.desired == "running"
+        if hold and not self.holding:
+            runtime.pause(w.container_id)
+            w.container_state = "paused"
+            w.set_running(False)
+            self.holding = True
+            self._save_state()
+            return Outcome(True, "paused", self.reason_text())
+        if not hold and self.holding:
+            self.holding = False
+            self._save_state()
+            if m.desired == "running":
+                runtime.unpause(w.container_id)
+                w.container_state = "running"
+                w.set_running(True)
+                return Outcome(True, "running", "contributing")
+            return Outcome(False)
+        if hold:
+            return Outcome(True, "paused", self.reason_text())
+        return Outcome(False)
+
+    def adopted(self, m: Membership, w: WorkerSession) -> None:
+        """After a restart: a worker a rule held stays frozen and accrues nothing."""
+        self.applied = None  # the container may have any limits: apply ours again
+        if self.holding and m.desired == "running":
+            w.set_running(False)
+            w.container_state = "paused"
+
+    def forget(self) -> None:
+        """The membership ended: nothing is held any more."""
+        self.applied, self.decision = None, None
+        if self.holding:
+            self.holding = False
+            self._save_state()
+
+    def _apply_limits(self, m: Membership, w: WorkerSession, runtime: LimitsRuntime) -> None:
+        lim = self.limits_for(m)
+        if lim == self.applied:
+            return
+        try:
+            runtime.update(w.container_id, cpus=lim.cpus, memory_bytes=lim.memory_bytes)
+        except KalavaiError as exc:
+            self.problem = Condition(
+                "limits_not_applied",
+                "Limits not applied",
+                f"The worker's limits could not be changed ({exc.title}: {exc.message}).",
+            )
+            return
+        log.info("worker limits now %g cores, %d bytes", lim.cpus, lim.memory_bytes)
+        self.problem = None
+        self.applied = lim
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def reason_text(self) -> str:
+        """The pausing reasons in one line (the node's `reason` while a rule holds it)."""
+        d = self.decision
+        texts = [r.text for r in d.pausing] if d else []
+        return "; ".join(texts) or "paused by your preferences"
+
+    def reasons(self) -> list[dict[str, Any]]:
+        """The active reasons as {code, text, until} for the status snapshot."""
+        d = self.decision
+        if d is None:
+            return []
+        return [
+            {"code": r.code, "text": r.text, "until": r.until.isoformat() if r.until else None}
+            for r in d.reasons
+        ]
+
+    def conditions(self) -> list[Condition]:
+        return [c for c in (self.store.problem, self.problem) if c is not None]
+
+
+def build_policy(settings_file: Path, state_dir: Path) -> Policy:
+    """The real policy: preferences from settings.toml, inputs from this host."""
+    from kalavai_like import hostinfo
+
+    hw = hostinfo.hardware()
+    host = hostinfo.Host(load=hostinfo.LoadMeter(cores=hw.cores))
+    return Policy(PrefsFile(settings_file), host, hw, state_dir / "rules.json")
