@@ -9,6 +9,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from kalavai_like.agent.policy import build_policy
 from kalavai_like.agent.store import JsonStore, agent_dir
 from kalavai_like.container.spec import MEMBERSHIP_LABEL, ContainerSpec, Limits
 from kalavai_like.node import Node, NodeConfig
@@ -151,4 +152,5 @@ def build_node(paths: Paths, settings: Settings, **overrides: Any) -> Node:
         templates=PoolTemplates(),
         platform=HttpPlatform(p.connect_timeout, p.read_timeout),
         store=JsonStore(config.state_dir / "node.json"),
+        policy=build_policy(paths.settings_file, config.state_dir),
     )

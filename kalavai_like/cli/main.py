@@ -28,7 +28,7 @@ app.add_typer(platform_app, name="platform")
 if importlib.util.find_spec("kalavai_like.cli.membership") is not None:
     # Registers pool start/join/pause/resume/stop/status/... on pool.app.
     importlib.import_module("kalavai_like.cli.membership")
-for _extra in ("agent_cmd", "demo_cmd"):  # `agent` and `demo` at the top level
+for _extra in ("agent_cmd", "demo_cmd", "prefs_cmd", "credits", "resources"):  # top level
     if importlib.util.find_spec(f"kalavai_like.cli.{_extra}") is not None:
         importlib.import_module(f"kalavai_like.cli.{_extra}").register(app)
 

@@ -232,6 +232,10 @@ def status(json: JsonOpt = False) -> None:
     now = st.at or time.time()
     rows: list[tuple[str, Any]] = [("State", f"{st.state} ({st.reason})")]
     w = st.worker
+    if w is not None:  # why it is (not) computing: kalavai_like.cli.resources
+        from kalavai_like.cli.resources import reason_lines
+
+        rows += [("Why", line) for line in reason_lines(w, now)]
     if w is not None:
         up = f"{int(now - w.running_since)} s" if w.running_since else "-"
         rows += [

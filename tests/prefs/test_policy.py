@@ -1,0 +1,173 @@
+"""The agent applies the rule engine: a Node with the real Policy over fakes (runtime, overlay,
+platform) and a scripted host. The same Policy runs against real podman in tests/prefs/test_live.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from kalavai_like.agent.policy import MemoryPrefs, Policy, PrefsFile
+from kalavai_like.composition import PoolTemplates
+from kalavai_like.errors import InvalidInput
+from kalavai_like.node import Node, NodeConfig
+from kalavai_like.prefs import Hardware, Prefs
+from kalavai_like.rules import Inputs
+from tests.agent.test_node import World
+
+HW = Hardware(cores=2, memory_bytes=23 * 2**30)
+
+
+class ScriptedHost:
+    """Rule inputs from the world's clock; tests change idle time and power."""
+
+    def __init__(self, clock: object) -> None:
+        self.clock = clock
+        self.idle: float | None = None
+        self.on_battery = False
+
+    def inputs(self, worker_cpu_seconds: float | None, user_paused: bool = False) -> Inputs:
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)  # type: ignore[operator]
+        return Inputs(now=now, idle_seconds=self.idle, on_battery=self.on_battery,
+                      battery_percent=50.0, user_paused=user_paused)  # fmt: skip
+
+
+def make(world: World, store: object, tmp: Path) -> tuple[Node, Policy, ScriptedHost]:
+    host = ScriptedHost(world.clock)
+    policy = Policy(store, host, HW, tmp / "rules.json", wall=world.clock)  # type: ignore[arg-type]
+    cfg = NodeConfig(prefix="kt6", state_dir=tmp, device_name="vol1")
+    node = Node(
+        cfg, overlay=world.overlay, runtime=world.runtime, templates=PoolTemplates(),
+        platform=world.platform, store=world.store, policy=policy, wall=world.clock,
+    )  # fmt: skip
+    return node, policy, host
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def container(world: World):  # type: ignore[no-untyped-def]
+    (c,) = world.runtime.containers.values()
+    return c
+
+
+def test_cpu_cap_applies_live_without_restart_and_never_above_the_join(
+    world: World, tmp_path: Path
+) -> None:
+    node, _, _ = make(world, MemoryPrefs(), tmp_path)
+    world.join(node)  # lends 1 core, 1 GiB
+    node.tick()
+    c = container(world)
+    cid = c.info.id
+    assert c.cpus == 1.0  # idle profile is 100% of 2 cores, capped by what the join lent
+    flat = node.set_pref("cpu", "0.25")
+    assert flat["in_use.cpu"] == "0.25" and flat["idle.cpu"] == "0.25"
+    assert container(world).cpus == 0.25 and container(world).info.id == cid
+    st = node.status().worker
+    assert st is not None and st.limits["cpus"] == 0.25
+    node.reset_prefs("cpu")
+    assert container(world).cpus == 1.0 and container(world).info.id == cid
+
+
+def test_invalid_prefs_are_refused_with_what_the_machine_has(world: World, tmp_path: Path) -> None:
+    node, _, _ = make(world, MemoryPrefs(), tmp_path)
+    with pytest.raises(InvalidInput) as exc:
+        node.set_pref("memory", "64G")
+    assert "memory cap 64G exceeds this machine's 23G" in exc.value.message
+    with pytest.raises(InvalidInput, match="Unknown preference"):
+        node.set_pref("colour", "blue")
+
+
+def test_schedule_pause_holds_the_worker_with_its_reason_and_lifts_by_itself(
+    world: World, tmp_path: Path
+) -> None:
+    node, _, _ = make(world, MemoryPrefs(), tmp_path)
+    world.join(node)
+    world.clock.t += 10
+    node.set_pref("schedule", "mon 09:00-10:00")  # 1970-01-01 is a Thursday
+    st = node.status()
+    assert st.state == "paused" and "outside your schedule" in st.reason
+    assert st.worker is not None and [r["code"] for r in st.worker.reasons] == ["schedule"]
+    assert container(world).info.state == "paused"
+    frozen = st.worker.totals["cpu_seconds"]
+    world.clock.t += 100
+    node.wakeup.set()
+    node.tick()
+    assert world.platform.heartbeats[-1]["state"] == "paused"
+    assert "schedule" in world.platform.heartbeats[-1]["reason"]
+    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(frozen)  # type: ignore[union-attr]
+    # the user's own desired state was not touched: lifting the rule resumes by itself
+    assert world.store.data["membership"]["desired"] == "running"  # type: ignore[index]
+    node.reset_prefs("schedule")
+    assert node.status().state == "running" and container(world).info.state == "running"
+    world.clock.t += 5
+    node.wakeup.set()
+    node.tick()
+    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(frozen + 5)  # type: ignore[union-attr]
+
+
+def test_held_worker_stays_frozen_across_an_agent_restart(world: World, tmp_path: Path) -> None:
+    store = MemoryPrefs(
+        Prefs().set("paused_until", "1h", HW, dt.datetime.fromtimestamp(1000, dt.UTC))
+    )
+    node, _, _ = make(world, store, tmp_path)
+    world.join(node)
+    node.tick()
+    assert node.status().state == "paused"
+    node.close()
+    world.clock.t += 600
+    again, policy, _ = make(world, store, tmp_path)  # a new agent: same files
+    assert policy.holding
+    again.restore()
+    assert container(world).info.state == "paused"
+    again.tick()
+    st = again.status()
+    assert st.state == "paused" and st.worker is not None
+    (reason,) = st.worker.reasons
+    assert reason["code"] == "paused_until" and reason["until"].startswith("1970-01-01T01:16")
+    world.clock.t += 3600
+    again.wakeup.set()
+    again.tick()
+    assert again.status().state == "running" and store.prefs.paused_until is None
+
+
+def test_user_pause_and_rule_pause_combine(world: World, tmp_path: Path) -> None:
+    node, _, host = make(world, MemoryPrefs(), tmp_path)
+    world.join(node)
+    node.set_pref("idle_only", "on")
+    host.idle = 10.0  # someone is typing
+    node.wakeup.set()
+    node.tick()
+    assert node.status().state == "paused"
+    node.pause()
+    node.wakeup.set()
+    node.tick()
+    codes = [r["code"] for r in node.status().worker.reasons]  # type: ignore[union-attr]
+    assert codes == ["paused_by_you", "in_use"]
+    node.resume()  # the rule still holds: back to paused at once
+    node.wakeup.set()
+    node.tick()
+    assert node.status().state == "paused" and container(world).info.state == "paused"
+    host.idle = 3600.0
+    node.wakeup.set()
+    node.tick()
+    assert node.status().state == "running" and container(world).info.state == "running"
+
+
+def test_prefs_file_keeps_other_settings_and_is_reread_when_edited(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('keystore = "file"\n\n[platform]\nurl = "http://127.0.0.1:9"\n')
+    store = PrefsFile(path)
+    store.save(store.load().set("cpu", "50%", HW))
+    text = path.read_text()
+    assert 'keystore = "file"' in text and "127.0.0.1:9" in text and "[prefs" in text
+    fresh = PrefsFile(path)
+    assert fresh.load().get("cpu") == "50%"
+    path.write_text(text.replace('cpu = "50%"', 'cpu = "1"'))
+    assert fresh.load().get("cpu") == "1"
+    path.write_text(text.replace('cpu = "50%"', 'cpu = "lots"'))
+    assert fresh.load().get("cpu") == "1" and fresh.problem is not None
