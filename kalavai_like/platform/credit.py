@@ -58,19 +58,20 @@ def update_average(
     now: float, work_start_time: float, work: float, avg: float, avg_time: float
 ) -> tuple[float, float]:
     """BOINC's update_average (lib/util.cpp): returns the new (avg, avg_time), avg per day."""
+    if avg_time <= 0:
+        if not work:
+            return avg, now
+        # First work: decay from a zero average at work_start_time. BOINC divides by the
+        # duration instead, which explodes for a heartbeat moments after enrolment.
+        avg, avg_time = 0.0, work_start_time
     if avg_time > 0:
-        diff = now - avg_time
-        if diff <= 0:
-            diff = 3600.0
+        diff = max(now - avg_time, 0.0)
         weight = math.exp(-diff * math.log(2) / HALF_LIFE)
         avg *= weight
         if 1.0 - weight > 1e-6:
             avg += (1.0 - weight) * (work / (diff / DAY))
         else:
             avg += math.log(2) * work * DAY / HALF_LIFE
-    elif work:
-        days = (now - work_start_time) / DAY
-        avg = work / days if days > 0 else math.log(2) * work * DAY / HALF_LIFE
     return avg, now
 
 
