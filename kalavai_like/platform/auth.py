@@ -38,11 +38,13 @@ class Principal:
 
 
 async def database(request: Request) -> Database:
-    return request.app.state.db
+    db: Database = request.app.state.db
+    return db
 
 
 async def settings(request: Request) -> PlatformSettings:
-    return request.app.state.settings
+    cfg: PlatformSettings = request.app.state.settings
+    return cfg
 
 
 async def presented(

@@ -59,7 +59,7 @@ _SELECT = (
     .with_for_update(of=Device.__table__)  # serialises one device's heartbeats (PostgreSQL)
 )
 _UPDATE = (
-    update(Device.__table__)
+    update(Device)
     .where(_D.id == bindparam("device_id"))
     .values({k: bindparam(k) for k in _UPDATED})
 )

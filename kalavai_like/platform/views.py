@@ -15,6 +15,7 @@ from kalavai_like.platform.schemas import (
     HubOut,
     PoolDeviceOut,
     PoolOut,
+    Totals,
     UserRef,
     WeightsOut,
 )
@@ -116,7 +117,7 @@ def device_out(session: Session, d: Device, pool_index: int | None = None) -> De
     )
 
 
-def clamped_totals(d: Device) -> credit.Totals:
+def clamped_totals(d: Device) -> Totals:
     return credit.totals(
         d.measured_cpu - d.granted_cpu,
         d.measured_ram - d.granted_ram,

@@ -53,13 +53,14 @@ class _Sum:
         self.recent += credit.decayed(d.recent_avg, d.recent_avg_time, t)
 
     def granted(self) -> Totals:
-        return credit.totals(*self.g, self.recent)
+        return credit.totals(self.g[0], self.g[1], self.g[2], self.g[3], self.recent)
 
     def measured(self) -> Totals:
-        return credit.totals(*self.m)
+        return credit.totals(self.m[0], self.m[1], self.m[2], self.m[3])
 
     def clamped(self) -> Totals:
-        return credit.totals(*(m - g for m, g in zip(self.m, self.g, strict=True)))
+        m, g = self.m, self.g
+        return credit.totals(m[0] - g[0], m[1] - g[1], m[2] - g[2], m[3] - g[3])
 
 
 @router.get("/credit/me", response_model=CreditMe)

@@ -48,9 +48,8 @@ def visible_pool(s: Session, who: Principal, key: str) -> Pool:
 def owned_pool(s: Session, who: Principal, key: str, *, lock: bool = False) -> Pool:
     """A pool the caller owns: 403 if it is someone else's public pool, 404 if hidden."""
     stmt = select(Pool).where(or_(Pool.id == key, Pool.name == key))
-    pool = s.scalars(
-        stmt.with_for_update() if lock and s.bind.dialect.name != "sqlite" else stmt
-    ).first()  # type: ignore[union-attr]
+    # FOR UPDATE serialises hub and address changes per pool on PostgreSQL (SQLite ignores it).
+    pool = s.scalars(stmt.with_for_update() if lock else stmt).first()
     if pool is None or not (pool.public or pool.owner_id == who.user_id):
         raise not_found("pool")
     if pool.owner_id != who.user_id:
