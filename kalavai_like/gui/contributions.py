@@ -46,7 +46,16 @@ COLUMNS = ("cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
 
 def _num(v: object) -> str:
     x = float(v or 0)  # type: ignore[arg-type]
-    return f"{x:,.3f}" if x < 1000 else f"{x:,.0f}"
+    if x == 0:
+        return "0"
+    return f"{x:.3f}" if abs(x) < 10 else f"{x:,.1f}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def _cell(text: str, number: bool) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    if number:
+        item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+    return item
 
 
 def _table(headers: list[str]) -> QTableWidget:
@@ -160,12 +169,12 @@ class ContributionsWindow(QWidget):
         for r, row in enumerate(rows):
             cells = [row.get("day", "")] + [_num(row.get(k, 0)) for k in COLUMNS]
             for c, text in enumerate(cells):
-                self.daily.setItem(r, c, QTableWidgetItem(str(text)))
+                self.daily.setItem(r, c, _cell(str(text), c > 0))
         self.per_pool.setRowCount(len(credit.pools))
         for r, row in enumerate(credit.pools):
             cells = [(row.get("pool") or {}).get("name", "")] + [_num(row.get(k)) for k in COLUMNS]
             for c, text in enumerate(cells):
-                self.per_pool.setItem(r, c, QTableWidgetItem(str(text)))
+                self.per_pool.setItem(r, c, _cell(str(text), c > 0))
         self.updated.setText("Updated " + time.strftime("%H:%M:%S"))
         self.redraw()
 
@@ -200,6 +209,7 @@ class ContributionsWindow(QWidget):
                         QDateTime.fromSecsSinceEpoch(int(now)))  # fmt: skip
         top = max([max(p.cpu, p.ram, p.gpu) for p in pts] or [0.0])
         self.y.setRange(0, max(1.0, top * 1.15))
+        self.y.applyNiceNumbers()
         if which == "week":
             self.chart_note.setText("Average use per day, as the platform granted it.")
         elif pts:

@@ -41,17 +41,17 @@ OK_STYLE = "color: #1b6e37;"
 GIB = 2**30
 
 
-def check_token(text: str, platform: str, now: float) -> tuple[tokens.JoinToken | None, str]:
-    """Offline verdict on a pasted token: (parsed token or None, words for the user)."""
+def check_token(text: str, platform: str, now: float) -> tuple[tokens.JoinToken | None, str, str]:
+    """Offline verdict on a pasted token: (parsed token or None, words for the user, reason)."""
     text = text.strip()
     if not text:
-        return None, "Paste a join token (it starts with kl1_)."
+        return None, "Paste a join token (it starts with kl1_).", "empty"
     try:
         tok = tokens.validate(text, now=now, platform=platform)
     except TokenError as exc:
-        return None, f"{exc.title} ({exc.reason}): {exc.message}"
+        return None, f"✗ {exc.title}. {exc.message}", exc.reason
     expires = dt.datetime.fromtimestamp(tok.expires_at).strftime("%H:%M, %d %b")
-    return tok, f"Token for pool {tok.pool_name} at {tok.platform}, valid until {expires}."
+    return tok, f"Token for pool {tok.pool_name} at {tok.platform}, valid until {expires}.", ""
 
 
 class JoinDialog(QDialog):
@@ -64,9 +64,10 @@ class JoinDialog(QDialog):
         self.ctx = ctx
         self.hardware = hardware
         self.token_ok: tokens.JoinToken | None = None
+        self.token_reason = "empty"  # noqa: S105 - a reason word, not a secret
         self.result: JoinResult | None = None
         self.setWindowTitle("Join a pool")
-        self.setMinimumSize(640, 600)
+        self.setMinimumSize(680, 760)
         layout = QVBoxLayout(self)
         layout.addWidget(self._pools_box())
         layout.addWidget(self._token_box())
@@ -109,6 +110,7 @@ class JoinDialog(QDialog):
         self.pools.verticalHeader().hide()
         self.pools.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.pools.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.pools.setMinimumHeight(150)
         header = self.pools.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -129,6 +131,8 @@ class JoinDialog(QDialog):
         self.verdict = QLabel()
         self.verdict.setObjectName("verdict")
         self.verdict.setWordWrap(True)
+        self.verdict.setMinimumHeight(48)
+        self.verdict.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         lay = QVBoxLayout(box)
         lay.addWidget(self.token)
         lay.addWidget(self.verdict)
@@ -211,8 +215,8 @@ class JoinDialog(QDialog):
     # ---- token and join -------------------------------------------------------------------
 
     def on_token_edited(self) -> None:
-        tok, words = check_token(self.token.toPlainText(), self.ctx.platform, time.time())
-        self.token_ok = tok
+        tok, words, reason = check_token(self.token.toPlainText(), self.ctx.platform, time.time())
+        self.token_ok, self.token_reason = tok, reason
         self.verdict.setText(words)
         empty = not self.token.toPlainText().strip()
         self.verdict.setStyleSheet(OK_STYLE if tok else ("" if empty else ERROR_STYLE))
@@ -222,7 +226,7 @@ class JoinDialog(QDialog):
         if self.result is not None:
             self.accept()
             return
-        tok, words = check_token(self.token.toPlainText(), self.ctx.platform, time.time())
+        tok, words, _ = check_token(self.token.toPlainText(), self.ctx.platform, time.time())
         if tok is None:  # expired while the dialog was open
             self.verdict.setText(words)
             return

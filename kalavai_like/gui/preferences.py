@@ -27,6 +27,14 @@ from kalavai_like.gui.context import Context
 from kalavai_like.gui.login import ERROR_STYLE
 from kalavai_like.prefs import KEYS, Hardware, Prefs
 
+LABELS = {
+    "in_use.cpu": "CPU", "in_use.memory": "Memory cap", "in_use.gpu": "Use the GPUs",
+    "idle.cpu": "CPU", "idle.memory": "Memory cap", "idle.gpu": "Use the GPUs",
+    "idle_only": "Only when idle", "idle_after": "Idle after", "schedule": "Allowed hours",
+    "battery_pause": "Pause on battery", "battery_resume": "…unless charged above",
+    "load_pause": "Pause when other programs use", "load_pause_after": "…for longer than",
+    "load_resume_after": "Resume after a quiet",
+}  # fmt: skip
 SECTIONS = (
     ("While you use the computer", ("in_use.cpu", "in_use.memory", "in_use.gpu")),
     ("While the computer is idle", ("idle.cpu", "idle.memory", "idle.gpu")),
@@ -64,7 +72,7 @@ class PreferencesDialog(QDialog):
                 err.setStyleSheet(ERROR_STYLE)
                 err.setWordWrap(True)
                 err.hide()
-                form.addRow(key.replace("_", " ").replace(".", ": "), edit)
+                form.addRow(LABELS[key], edit)
                 form.addRow("", err)
                 self.fields[key], self.errors[key] = edit, err
             layout.addWidget(box)

@@ -57,7 +57,7 @@ class LeaveDialog:
 def fill_menu(menu: QMenu, items: list[MenuItem], on_action: Callable[[str], None]) -> None:
     """Replace `menu`'s entries with `items` (each action's data is its key)."""
     menu.clear()
-    for item in items:
+    for n, item in enumerate(items):
         if item.separator:
             menu.addSeparator()
             continue
@@ -66,6 +66,10 @@ def fill_menu(menu: QMenu, items: list[MenuItem], on_action: Callable[[str], Non
         action.setEnabled(item.enabled)
         if item.tip:
             action.setToolTip(item.tip)
+        if n == 0:  # the headline: what is happening
+            font = action.font()
+            font.setBold(True)
+            action.setFont(font)
         if item.key and item.key != "status":
             action.triggered.connect(lambda _=False, k=item.key: on_action(k))
         menu.addAction(action)

@@ -1,0 +1,288 @@
+"""Screenshots of the tray menu in each state and of each window, on a virtual X screen with a
+real tray host (Xvfb + Debian's `trayer`).
+
+    python -m tests.gui.screenshots docs/screenshots
+
+The parent starts Xvfb and trayer (and stops them by PID); the child (`--child`) is the tray,
+on Qt's xcb platform, which writes the PNGs and prints a JSON report on its last line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SCREEN = (1100, 760)
+
+
+def _start_x(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    r, w = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
+         "-nolisten", "tcp"],
+        pass_fds=(w,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(w)
+    with os.fdopen(r) as f:
+        number = f.readline().strip()
+    if not number:
+        xvfb.kill()
+        raise RuntimeError("Xvfb did not start")
+    return xvfb, f":{number}"
+
+
+def _stop(p: subprocess.Popen[bytes] | None) -> None:
+    if p is not None and p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(10)
+
+
+def take(out: Path) -> dict:
+    """Run the child on a fresh virtual screen with a tray host; returns its report."""
+    for tool in ("Xvfb", "trayer"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"{tool} is missing: run scripts/setup (xvfb, trayer)")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="kl-shots-"))
+    xvfb = trayer = None
+    try:
+        xvfb, display = _start_x(tmp)
+        env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "HOME": str(tmp)}
+        env.pop("WAYLAND_DISPLAY", None)
+        trayer = subprocess.Popen(
+            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
+             "--height", "30", "--iconspacing", "4", "--transparent", "false", "--tint",
+             "0x2b2f36", "--SetDockType", "true", "--SetPartialStrut", "true"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.gui.screenshots", "--child", str(out), str(tmp)],
+            env=env, capture_output=True, text=True, timeout=180, check=False,
+            cwd=Path(__file__).resolve().parents[2],
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"screenshot child failed:\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    finally:
+        _stop(trayer)
+        _stop(xvfb)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- the child: the tray on the virtual screen ----------------------------------------------
+
+
+def _settle(app, ms: int = 150) -> None:
+    end = time.monotonic() + ms / 1000
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def child(out: Path, tmp: Path) -> dict:
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+    from kalavai_like import tokens
+    from kalavai_like.account import Home
+    from kalavai_like.agent.client import NodeClient
+    from kalavai_like.agent.records import JoinResult, NodeStatus, Step
+    from kalavai_like.gui.bridge import Bridge
+    from kalavai_like.gui.context import Context, Credit
+    from kalavai_like.gui.tray import Tray
+    from tests.gui.conftest import HW
+    from tests.gui.states import EMAIL, snapshots, worker
+
+    app = QApplication([])
+    app.setQuitOnLastWindowClosed(False)
+    platform = "https://pools.example.org"
+    home_dir = tmp / "home"
+    (home_dir / "config").mkdir(parents=True)
+    (home_dir / "config" / "settings.toml").write_text(
+        f'keystore = "file"\n[platform]\nurl = "{platform}"\n'
+    )
+    home = Home.open(str(home_dir))
+    node = NodeClient(home_dir / "run" / "agent.sock")
+    bridge = Bridge(node)
+    ctx = Context(home, node, bridge)
+    tray = Tray(ctx, lambda: HW, show_window=False)
+    tray.icon.show()
+    deadline = time.monotonic() + 10
+    while not QSystemTrayIcon.isSystemTrayAvailable() or tray.icon.geometry().isEmpty():
+        _settle(app, 50)
+        if time.monotonic() > deadline:
+            break
+    report: dict = {
+        "tray_host": QSystemTrayIcon.isSystemTrayAvailable(),
+        "icon_geometry": tray.icon.geometry().getRect(),
+        "files": [],
+    }
+    screen = app.primaryScreen()
+    from PySide6.QtWidgets import QWidget
+
+    desktop = QWidget()  # a plain desktop behind the tray bar, instead of X's black root
+    desktop.setStyleSheet("background: #5b6b7c;")
+    desktop.setGeometry(0, 0, *SCREEN)
+    desktop.show()
+    desktop.lower()
+    _settle(app, 200)
+
+    def save(pix, name: str) -> None:
+        path = out / f"tray-{name}.png"
+        pix.save(str(path))
+        report["files"].append(path.name)
+
+    # -- each state's icon and menu, as the screen shows them
+    for name, snap in snapshots().items():
+        tray.snapshot = snap
+        tray._apply()
+        _settle(app, 300)
+        geo = tray.icon.geometry()
+        tray.menu.aboutToShow.emit()
+        tray.menu.popup(
+            QPoint(max(0, geo.right() - tray.menu.sizeHint().width()), geo.bottom() + 2)
+        )
+        _settle(app, 300)
+        m = tray.menu.geometry()
+        left = max(0, min(m.left(), geo.left()) - 30)
+        area = QRect(left, 0, SCREEN[0] - left, max(m.bottom(), geo.bottom()) + 12)
+        save(screen.grabWindow(0, area.x(), area.y(), area.width(), area.height()), f"menu-{name}")
+        tray.menu.hide()
+        _settle(app, 100)
+
+    def shoot(widget, name: str) -> None:
+        widget.show()
+        widget.raise_()
+        _settle(app, 400)
+        save(widget.grab(), name)
+        widget.hide()
+
+    def idle_bridge() -> None:
+        deadline = time.monotonic() + 15
+        while bridge.pending and time.monotonic() < deadline:
+            _settle(app, 50)
+
+    # -- the status window (what a desktop without a tray host shows)
+    tray.snapshot = snapshots()["agent-down"]
+    tray._apply()
+    tray.show_window()
+    tray.window.hide()
+    shoot(tray.window, "window-status-agent-down")
+    tray.snapshot = snapshots()["contributing"]
+    tray._apply()
+    shoot(tray.window, "window-status-contributing")
+
+    # -- log-in dialog with an inline error
+    from kalavai_like.gui.login import LoginDialog
+
+    login = LoginDialog(ctx)
+    login.email.setText(EMAIL)
+    login.password.setText("not-my-password")
+    login.show_error("Wrong email or password. Check both and try again.")
+    shoot(login, "window-login")
+
+    # -- join dialog: community pools, a checked token, live steps
+    from kalavai_like.gui.join import JoinDialog
+
+    join = JoinDialog(ctx, HW)
+    idle_bridge()
+    join.on_pools([
+        {"id": "1", "name": "protein-folding", "owner": {"email": "lab@uni.example"},
+         "template": "boinc", "members": 214},
+        {"id": "2", "name": "climate-ensembles", "owner": {"email": "ops@meteo.example"},
+         "template": "dask", "members": 37},
+        {"id": "3", "name": "demo", "owner": {"email": "alice@example.org"},
+         "template": "dask", "members": 2},
+    ])  # fmt: skip
+    text, _ = tokens.mint(platform=platform, pool_id="3", pool_name="demo",
+                          expires_at=int(time.time()) + 3600)  # fmt: skip
+    join.token.setPlainText(text)
+    t0 = time.time()
+    for i, s in enumerate([
+        "Token format is correct (pool demo at https://pools.example.org)",
+        "Registering this machine with the platform", "Using 10.42.0.5 address for worker",
+        "Joining private network (hub 203.0.113.7:51820)",
+        "Connected to the hub (first WireGuard handshake done)",
+        "Starting worker container kl-wk (localhost/kalavai-like/dask:latest)",
+    ]):  # fmt: skip
+        join.on_step(Step(t0 + i * 0.4, s))
+    shoot(join, "window-join")
+    bad = JoinDialog(ctx, HW)
+    idle_bridge()
+    bad.on_pools([])
+    bad.token.setPlainText(text[:40] + "x" + text[41:])
+    shoot(bad, "window-join-damaged-token")
+    join.on_step(Step(t0 + 3, "First heartbeat acknowledged: contributing to the pool"))
+    join.on_joined(JoinResult("demo", "10.42.0.5", "d1", "kl-wk", []))
+    shoot(join, "window-join-done")
+
+    # -- contributions: platform totals and a live chart fed with snapshots
+    from kalavai_like.gui.contributions import ContributionsWindow
+
+    now = time.time()
+    cpu = ram = 0.0
+    for i in range(360):  # the last hour, one snapshot every 10 s
+        load = 0.9 + 0.08 * ((i * 7) % 11) / 10 - (0.6 if 150 < i < 190 else 0)
+        cpu += 10 * load
+        ram += 10 * (0.45 + 0.05 * ((i * 3) % 7) / 7)
+        tray.series.add(NodeStatus("running", "contributing", worker=worker(
+            totals={"cpu_seconds": cpu, "ram_gb_seconds": ram, "gpu_seconds": 0.0}),
+            at=now - 3600 + i * 10))  # fmt: skip
+    contrib = ContributionsWindow(ctx, tray.series)
+    idle_bridge()
+    import datetime as dt
+
+    days = []
+    for d in range(30, 0, -1):
+        day = (dt.datetime.now(dt.UTC) - dt.timedelta(days=d - 1)).strftime("%Y-%m-%d")
+        c = 0.0 if d > 21 else 6 + (d * 5) % 9
+        days.append({"day": day, "cpu_core_hours": c, "ram_gb_hours": c * 0.6,
+                     "gpu_hours": 0.0, "credit": c * 1.3})  # fmt: skip
+    total = {
+        k: sum(r[k] for r in days)
+        for k in ("cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
+    }
+    contrib.on_credit(Credit(measured=total, granted={**total, "recent_average": 11.8}, daily=days,
+                             pools=[{"pool": {"id": "3", "name": "demo"}, **total}]))  # fmt: skip
+    shoot(contrib, "window-contributions")
+    contrib.range.setCurrentText("week")
+    shoot(contrib, "window-contributions-week")
+    contrib.findChild(type(contrib.daily), "daily")
+    tabs = contrib.daily.parentWidget().parentWidget()
+    tabs.setCurrentIndex(1)
+    shoot(contrib, "window-contributions-per-day")
+
+    # -- preferences
+    from kalavai_like.gui.preferences import PreferencesDialog
+
+    prefs = PreferencesDialog(ctx, HW)
+    prefs.fields["schedule"].setText("mon-fri 18:00-08:00, sat-sun all")
+    prefs.fields["idle.memory"].setText("64G")
+    shoot(prefs, "window-preferences")
+    bridge.shutdown(2000)
+    return report
+
+
+def main() -> None:
+    if len(sys.argv) >= 2 and sys.argv[1] == "--child":
+        out, tmp = Path(sys.argv[2]), Path(sys.argv[3])
+        report = child(out, tmp)
+        sys.stdout.write("\n" + json.dumps(report) + "\n")
+        sys.stdout.flush()
+        os._exit(0)
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
+    print(json.dumps(take(out.resolve()), indent=2))
+
+
+if __name__ == "__main__":
+    main()
