@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -88,6 +89,8 @@ class Simulator:
         """Create the bridge in the root namespace (removing a stale one of ours first)."""
         self.base_dir.mkdir(parents=True, exist_ok=True)
         _ip("link", "del", self.bridge, check=False)
+        self.octet = _free_octet(self.octet)  # another simulator may hold the derived one
+        self.gateway = f"198.18.{self.octet}.1"
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
@@ -305,6 +308,17 @@ def _listdir(path: str) -> list[str]:
         return sorted(os.listdir(path))
     except FileNotFoundError:
         return []
+
+
+def _free_octet(preferred: int) -> int:
+    """The first k from `preferred` on whose 198.18.k.0/24 no interface here has an address."""
+    out = _ip("-4", "-o", "addr", "show", check=False).stdout
+    used = {int(m) for m in re.findall(r"inet 198\.18\.(\d+)\.", out)}
+    for step in range(240):
+        k = 10 + (preferred - 10 + step) % 240
+        if k not in used:
+            return k
+    raise SystemProblem("No free simulator subnet", "Every 198.18.k.0/24 is in use here.")
 
 
 def _cmdline_has(pid: int, text: str) -> bool:
