@@ -18,6 +18,7 @@ from typing import Any
 
 from kalavai_like.agent.client import NodeClient
 from kalavai_like.agent.localapi import LocalAPIServer
+from kalavai_like.agent.metrics_server import serve_from_settings
 from kalavai_like.agent.store import AgentLock, log_path, setup_logging, socket_path
 from kalavai_like.errors import AgentUnavailable, KalavaiError
 from kalavai_like.paths import Paths
@@ -47,6 +48,7 @@ def run_agent(
     handler = setup_logging(log_path(paths))
     stop = stop or threading.Event()
     server = None
+    metrics = None
     node = None
     try:
         node = build_node(paths, settings, **overrides)
@@ -61,6 +63,7 @@ def run_agent(
         operator = str((settings.extra.get("agent") or {}).get("operator_group") or "")
         server = LocalAPIServer(socket_path(paths), node, operator or None).start()
         log.info("agent %d serving on %s", os.getpid(), socket_path(paths))
+        metrics = serve_from_settings(settings.extra.get("agent") or {}, node)  # opt-in
         node.restore()
         if ready is not None:
             ready.set()
@@ -75,6 +78,8 @@ def run_agent(
                 delay = 5.0
             node.wakeup.wait(delay)
     finally:
+        if metrics is not None:
+            metrics.close()
         if server is not None:
             server.close()
         if node is not None:

@@ -20,6 +20,14 @@ def agent(
         str | None,
         typer.Option("--prefix", help="Name prefix of namespaces, interfaces and containers."),
     ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics",
+            help="Serve Prometheus /metrics: a port (on loopback) or HOST:PORT. "
+            "Default: [agent] metrics in settings, else off.",
+        ),
+    ] = None,
 ) -> None:
     """Run the node agent (root): the LocalAPI, the overlay, the worker and its accounting."""
     from kalavai_like.agent.store import log_path, socket_path
@@ -31,6 +39,8 @@ def agent(
         argv += ["--home", str(home.paths.home)]
     if prefix:
         argv += ["--prefix", prefix]
+    if metrics:
+        argv += ["--metrics", metrics]
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)  # noqa: S606 (our own interpreter and module)
