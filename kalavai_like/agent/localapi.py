@@ -8,6 +8,7 @@ Referer header is refused, so a web page can never drive the agent through a bro
 Routes (all under /localapi/v0):
     GET  status          -> NodeStatus
     GET  watch           -> newline-JSON stream of NodeStatus snapshots, one per change
+    GET  metrics         -> Prometheus text exposition of the snapshot (kalavai_like.metrics)
     POST join            -> newline-JSON: {"step": Step}..., then {"result": JoinResult}
     POST start-pool      -> newline-JSON: {"step": Step}..., then {"result": SeedResult}
     POST pause {for_seconds?}, POST resume, POST stop -> ActionResult
@@ -173,6 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(200, {"ok": True, "pid": os.getpid()})
             elif route == "watch":
                 self._watch(node)
+            elif route == "metrics":
+                self._send_metrics(node)
             elif route == "prefs":
                 self._send_json(200, {"prefs": node.prefs()})
             else:
@@ -181,6 +184,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(404 if isinstance(exc, NotFound) else 400, exc)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _send_metrics(self, node: Node) -> None:
+        from kalavai_like import metrics
+
+        body = metrics.render(node.status().to_dict()).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", metrics.CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _watch(self, node: Node) -> None:
         self._stream_start()
@@ -291,3 +304,46 @@ class LocalAPIServer:
         self._server.server_close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+class MetricsServer:
+    """Opt-in Prometheus endpoint (`[agent] metrics_listen = "127.0.0.1:9464"`): GET /metrics
+    only, read-only, on a TCP address of the operator's choosing."""
+
+    def __init__(self, listen: str, node: Node) -> None:
+        from http.server import ThreadingHTTPServer
+
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise InvalidInput("Invalid metrics_listen", f"{listen!r}: use HOST:PORT.")
+        outer = node
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("metrics: " + format, *args)
+
+            def do_GET(self) -> None:
+                if self.path.split("?")[0] != "/metrics":
+                    self.send_error(404)
+                    return
+                from kalavai_like import metrics
+
+                body = metrics.render(outer.status().to_dict()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", metrics.CONTENT_TYPE)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer((host.strip("[]"), int(port)), Handler)
+        self._server.daemon_threads = True
+        self.address = self._server.server_address
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> MetricsServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
