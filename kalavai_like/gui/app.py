@@ -1,6 +1,9 @@
 """`kalavai-like-tray`: builds the tray for one instance (the OS's places, or `--home DIR`)
 and runs Qt's event loop. One tray per instance; a second launch shows the first's window.
 Quitting the tray leaves the agent, and so the pool membership, running.
+
+With KALAVAI_LIKE_TRAY_READY=1 in the environment, the tray prints "ready" on stdout once its
+icon is shown (bench/tray.py times that).
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     tray = Tray(Context(home, node, bridge), hostinfo.hardware, show_window=args.window or None)
     instance.show_requested.connect(tray.show_window)
     tray.start()
+    if os.environ.get("KALAVAI_LIKE_TRAY_READY"):
+        print("ready", flush=True)
     code = app.exec()
     finished = bridge.shutdown()
     instance.release()

@@ -10,16 +10,15 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from kalavai_like import account as accounts
 from kalavai_like.account import Home
 from kalavai_like.agent.client import NodeClient
 from kalavai_like.agent.records import JoinRequest, JoinResult
-from kalavai_like.errors import AuthError, KalavaiError
+from kalavai_like.errors import AuthError, KalavaiError, NotFound
 from kalavai_like.gui.bridge import Bridge
 from kalavai_like.prefs import Hardware, Limits, Prefs
-
-COMMUNITY_TOKEN_TTL = 900  # a minted community token only has to live until the join
 
 
 @dataclass(frozen=True)
@@ -77,21 +76,21 @@ class Context:
             return list(client.pools("community"))
 
     def fetch_token_for(self, pool_id: str) -> str:
-        """A fresh single-use join token for a community pool.
+        """A fresh single-use join token for a community pool (docs/API.md: join-token).
 
         Raises:
-            AuthError: the platform hands out tokens for this pool only to its owner.
+            AuthError: the platform does not hand out tokens for this pool.
         """
         with self.home.logged_in() as client:
             try:
-                made = client.create_token(pool_id, 1, COMMUNITY_TOKEN_TTL)
-            except AuthError as exc:
+                made = client.request("POST", f"/pools/{quote(pool_id, safe='')}/join-token")
+            except (AuthError, NotFound) as exc:
                 if exc.title == "Not logged in":
                     raise
                 raise AuthError(
                     "No join token",
-                    "The platform gives join tokens for this pool to its owner only. "
-                    "Ask the owner for one and paste it below.",
+                    "The platform did not give a join token for this pool "
+                    f"({exc.title}). Ask the pool owner for one and paste it below.",
                 ) from None
         return str(made["token"])
 

@@ -53,16 +53,22 @@ class StatusWindow(QWidget):
         lines = tooltip(snap).split("\n")
         self.headline.setText(lines[0].partition(": ")[2] or lines[0])
         self.details.setText("\n".join(lines[1:]))
+        items = [i for i in menu_model(snap) if i.key and i.key != "status"]
+        if [(k, b.text()) for k, b in self.buttons.items()] != [(i.key, i.text) for i in items]:
+            self._rebuild(items)
+        for item in items:
+            self.buttons[item.key].setEnabled(item.enabled)
+
+    def _rebuild(self, items: list) -> None:
         while self.actions.count():
             w = self.actions.takeAt(0).widget()
             if w is not None:
+                w.hide()  # gone from the screen now, deleted when Qt gets to it
                 w.deleteLater()
         self.buttons = {}
-        items = [i for i in menu_model(snap) if i.key and i.key != "status"]
         for n, item in enumerate(items):
-            b = QPushButton(item.text.replace("…", "…"))
+            b = QPushButton(item.text)
             b.setObjectName(item.key)
-            b.setEnabled(item.enabled)
             if item.tip:
                 b.setToolTip(item.tip)
             b.clicked.connect(lambda _=False, k=item.key: self.tray.on_action(k))
