@@ -158,6 +158,15 @@ def create_token(
         return mint_token(s, cfg, pool, who.user_id, body)
 
 
+@router.post("/pools/{pool_key}/join-token", status_code=201, response_model=TokenCreated)
+def join_token(pool_key: PoolKey, who: User, db: Db, cfg: Settings) -> TokenCreated:
+    """A fresh single-use, 1 h worker token of a public pool (or one you own): what the web
+    page's Join reveals, for the tray app. A worker token only adds a worker."""
+    with db.write() as s:
+        pool = visible_pool(s, who, pool_key)
+        return mint_token(s, cfg, pool, who.user_id, TokenIn(uses=1, expires_in=3600))
+
+
 def mint_token(
     s: Session, cfg: PlatformSettings, pool: Pool, user_id: str, body: TokenIn
 ) -> TokenCreated:
