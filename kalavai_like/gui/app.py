@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     from kalavai_like.gui.instance import SingleInstance
     from kalavai_like.gui.tray import Tray
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("kalavai-like")
     app.setDesktopFileName("kalavai-like-tray")
     app.setQuitOnLastWindowClosed(False)

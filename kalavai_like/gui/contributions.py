@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCharts import QChart, QChartView, QDateTimeAxis, QLineSeries, QValueAxis
-from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtCore import QDateTime, QPointF, Qt
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -134,15 +134,15 @@ class ContributionsWindow(QWidget):
             s.setName(name)
             self.chart.addSeries(s)
             self.lines[key] = s
-        self.x = QDateTimeAxis()
-        self.x.setFormat("HH:mm")
-        self.y = QValueAxis()
-        self.y.setLabelFormat("%.2f")
-        self.chart.addAxis(self.x, Qt.AlignmentFlag.AlignBottom)
-        self.chart.addAxis(self.y, Qt.AlignmentFlag.AlignLeft)
+        self.x_axis = QDateTimeAxis()
+        self.x_axis.setFormat("HH:mm")
+        self.y_axis = QValueAxis()
+        self.y_axis.setLabelFormat("%.2f")
+        self.chart.addAxis(self.x_axis, Qt.AlignmentFlag.AlignBottom)
+        self.chart.addAxis(self.y_axis, Qt.AlignmentFlag.AlignLeft)
         for s in self.lines.values():
-            s.attachAxis(self.x)
-            s.attachAxis(self.y)
+            s.attachAxis(self.x_axis)
+            s.attachAxis(self.y_axis)
         view = QChartView(self.chart)
         view.setRenderHint(QPainter.RenderHint.Antialiasing)
         view.setMinimumHeight(260)
@@ -204,12 +204,12 @@ class ContributionsWindow(QWidget):
         now = time.time()
         for key, line in self.lines.items():
             line.replace([_qpoint(p.at, getattr(p, key)) for p in pts])
-        self.x.setFormat("ddd dd" if which == "week" else "HH:mm")
-        self.x.setRange(QDateTime.fromSecsSinceEpoch(int(now - RANGES[which])),
+        self.x_axis.setFormat("ddd dd" if which == "week" else "HH:mm")
+        self.x_axis.setRange(QDateTime.fromSecsSinceEpoch(int(now - RANGES[which])),
                         QDateTime.fromSecsSinceEpoch(int(now)))  # fmt: skip
         top = max([max(p.cpu, p.ram, p.gpu) for p in pts] or [0.0])
-        self.y.setRange(0, max(1.0, top * 1.15))
-        self.y.applyNiceNumbers()
+        self.y_axis.setRange(0, max(1.0, top * 1.15))
+        self.y_axis.applyNiceNumbers()
         if which == "week":
             self.chart_note.setText("Average use per day, as the platform granted it.")
         elif pts:
@@ -242,7 +242,5 @@ class ContributionsWindow(QWidget):
         return Path(name) if name else None
 
 
-def _qpoint(at: float, value: float):  # -> QPointF
-    from PySide6.QtCore import QPointF
-
+def _qpoint(at: float, value: float) -> QPointF:
     return QPointF(float(at * 1000), float(value))

@@ -7,7 +7,9 @@ reports them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -65,7 +67,7 @@ class JoinDialog(QDialog):
         self.hardware = hardware
         self.token_ok: tokens.JoinToken | None = None
         self.token_reason = "empty"  # noqa: S105 - a reason word, not a secret
-        self.result: JoinResult | None = None
+        self.join_result: JoinResult | None = None
         self.setWindowTitle("Join a pool")
         self.setMinimumSize(680, 760)
         layout = QVBoxLayout(self)
@@ -175,7 +177,7 @@ class JoinDialog(QDialog):
     def refresh_pools(self) -> None:
         self.ctx.bridge.call(self.ctx.fetch_pools, done=self.on_pools, failed=self.on_pools_failed)
 
-    def on_pools(self, pools: list[dict]) -> None:
+    def on_pools(self, pools: list[dict[str, Any]]) -> None:
         self.pools.setRowCount(len(pools))
         for row, p in enumerate(pools):
             owner = (p.get("owner") or {}).get("email", "")
@@ -195,18 +197,18 @@ class JoinDialog(QDialog):
     def on_pools_failed(self, exc: KalavaiError) -> None:
         self.pools_note.setText(f"Could not list the community pools: {exc.title}. {exc.message}")
 
-    def on_pool_join_clicked(self, pool: dict) -> None:
+    def on_pool_join_clicked(self, pool: dict[str, Any]) -> None:
         self.pools_note.setText(f"Getting a join token for pool {pool.get('name')}…")
         self.ctx.bridge.call(
             self.ctx.fetch_token_for, str(pool["id"]),
-            done=lambda token, p=pool: self.on_pool_token(p, token),
-            failed=lambda exc, p=pool: self.on_pool_token_failed(p, exc),
+            done=functools.partial(self.on_pool_token, pool),
+            failed=functools.partial(self.on_pool_token_failed, pool),
         )  # fmt: skip
 
-    def on_pool_token_failed(self, pool: dict, exc: KalavaiError) -> None:
+    def on_pool_token_failed(self, pool: dict[str, Any], exc: KalavaiError) -> None:
         self.pools_note.setText(f"{exc.title} for pool {pool.get('name')}. {exc.message}")
 
-    def on_pool_token(self, pool: dict, token: str) -> None:
+    def on_pool_token(self, pool: dict[str, Any], token: str) -> None:
         self.token.setPlainText(token)
         self.pools_note.setText(
             f"Ready to join pool {pool.get('name')}: check the limits, then press Join."
@@ -220,10 +222,10 @@ class JoinDialog(QDialog):
         self.verdict.setText(words)
         empty = not self.token.toPlainText().strip()
         self.verdict.setStyleSheet(OK_STYLE if tok else ("" if empty else ERROR_STYLE))
-        self.join_button.setEnabled(tok is not None and self.result is None)
+        self.join_button.setEnabled(tok is not None and self.join_result is None)
 
     def on_join_clicked(self) -> None:
-        if self.result is not None:
+        if self.join_result is not None:
             self.accept()
             return
         tok, words, _ = check_token(self.token.toPlainText(), self.ctx.platform, time.time())
@@ -246,7 +248,7 @@ class JoinDialog(QDialog):
         self.steps.scrollToBottom()
 
     def on_joined(self, result: JoinResult) -> None:
-        self.result = result
+        self.join_result = result
         self.steps.addItem(f"Joined pool {result.pool_name} as {result.address}.")
         self.steps.scrollToBottom()
         self.join_button.setText("Done")
@@ -273,4 +275,4 @@ class JoinDialog(QDialog):
         """Show the dialog; the JoinResult, or None if the user did not join."""
         dlg = cls(ctx, hardware, parent)
         dlg.exec()
-        return dlg.result
+        return dlg.join_result

@@ -270,7 +270,8 @@ def notice(prev: Snapshot | None, new: Snapshot) -> Notice | None:
         return Notice("Agent stopped", new.agent_problem or "No agent answers.", "error")
     if a is None or b is None or a.state == b.state:
         return None
-    pool = (b.worker or a.worker).pool_name if (b.worker or a.worker) else "the pool"
+    either = b.worker or a.worker
+    pool = either.pool_name if either is not None else "the pool"
     if b.state == "running" and b.worker is not None and a.state in ("idle", "joining"):
         return Notice(f"Joined pool {pool}", f"Contributing as {b.worker.address}.")
     if b.state == "paused":

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon
@@ -30,6 +31,10 @@ from kalavai_like.gui.menu import (
 )
 from kalavai_like.gui.series import UsageSeries
 from kalavai_like.prefs import Hardware
+
+if TYPE_CHECKING:
+    from kalavai_like.gui.contributions import ContributionsWindow
+    from kalavai_like.gui.window import StatusWindow
 
 log = logging.getLogger(__name__)
 STALE_AFTER = 45.0  # the agent sends a snapshot at least every 15 s
@@ -103,8 +108,8 @@ class Tray(QObject):
         self.menu.aboutToShow.connect(self.on_menu_about_to_show)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self.on_activated)
-        self.contributions = None
-        self.window = None
+        self.contributions: ContributionsWindow | None = None
+        self.window: StatusWindow | None = None
         bridge = ctx.bridge
         bridge.status_changed.connect(self.on_status_changed)
         bridge.agent_lost.connect(self.on_agent_lost)
@@ -185,7 +190,7 @@ class Tray(QObject):
             return
         self.ctx.bridge.call(self.ctx.fetch_today, done=self.on_today, failed=self.on_today_failed)
 
-    def on_today(self, row: dict | None) -> None:
+    def on_today(self, row: dict[str, Any] | None) -> None:
         self._update(today=row, platform_problem="")
 
     def on_today_failed(self, exc: KalavaiError) -> None:
@@ -265,8 +270,9 @@ class Tray(QObject):
             self.contributions = ContributionsWindow(self.ctx, self.series)
         else:
             self.contributions.refresh()
-        self.contributions.show()
-        self.contributions.raise_()
+        win = self.contributions
+        win.show()
+        win.raise_()
 
     def on_preferences(self) -> None:
         from kalavai_like.gui.preferences import PreferencesDialog
@@ -296,6 +302,7 @@ class Tray(QObject):
 
         if self.window is None:
             self.window = StatusWindow(self)
-        self.window.show()
-        self.window.raise_()
-        self.window.activateWindow()
+        window = self.window
+        window.show()
+        window.raise_()
+        window.activateWindow()

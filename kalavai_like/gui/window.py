@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from kalavai_like.gui.menu import Snapshot, icon_state, menu_model, tooltip
+from kalavai_like.gui.menu import MenuItem, Snapshot, icon_state, menu_model, tooltip
 
 if TYPE_CHECKING:
     from kalavai_like.gui.tray import Tray
@@ -38,11 +38,11 @@ class StatusWindow(QWidget):
         self.details.setObjectName("details")
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.actions = QGridLayout()
+        self.action_grid = QGridLayout()
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.details)
-        layout.addLayout(self.actions)
+        layout.addLayout(self.action_grid)
         layout.addStretch(1)
         self.buttons: dict[str, QPushButton] = {}
         tray.snapshot_changed.connect(self.on_snapshot_changed)
@@ -59,9 +59,10 @@ class StatusWindow(QWidget):
         for item in items:
             self.buttons[item.key].setEnabled(item.enabled)
 
-    def _rebuild(self, items: list) -> None:
-        while self.actions.count():
-            w = self.actions.takeAt(0).widget()
+    def _rebuild(self, items: list[MenuItem]) -> None:
+        while self.action_grid.count():
+            taken = self.action_grid.takeAt(0)
+            w = taken.widget() if taken is not None else None
             if w is not None:
                 w.hide()  # gone from the screen now, deleted when Qt gets to it
                 w.deleteLater()
@@ -72,5 +73,5 @@ class StatusWindow(QWidget):
             if item.tip:
                 b.setToolTip(item.tip)
             b.clicked.connect(lambda _=False, k=item.key: self.tray.on_action(k))
-            self.actions.addWidget(b, n // 2, n % 2)
+            self.action_grid.addWidget(b, n // 2, n % 2)
             self.buttons[item.key] = b

@@ -108,7 +108,7 @@ def test_login_join_pause_resume_leave(sim, qtbot, monkeypatch):
             with qtbot.waitSignal(dlg.joined, timeout=180000):
                 dlg.join_button.click()
             seen["steps"] = [dlg.steps.item(i).text() for i in range(dlg.steps.count())]
-            return dlg.result
+            return dlg.join_result
 
         monkeypatch.setattr(JoinDialog, "ask", classmethod(join_ask))
         trigger(tray, "join")
