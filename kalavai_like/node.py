@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like import tokens
+from kalavai_like.agent import snapshot, specs
 from kalavai_like.agent.policy import Policy
 from kalavai_like.agent.ports import PlatformPort, RuntimePort, StorePort, TemplatePort
+from kalavai_like.agent.progress import OnStep, Progress, rephrase
 from kalavai_like.agent.records import (
     ActionResult,
     ConditionOut,
@@ -35,22 +37,18 @@ from kalavai_like.agent.records import (
     Persisted,
     SeedResult,
     SeedRole,
-    SeedStatus,
     StartPoolRequest,
-    Step,
     WorkerStatus,
     bare,
-    with_prefixlen,
 )
-from kalavai_like.agent.seed import PeerFollower, hub_config
+from kalavai_like.agent.seed import SeedRunner, seed_result
 from kalavai_like.agent.worker import WorkerSession
-from kalavai_like.container.spec import ContainerSpec, Limits
+from kalavai_like.container.spec import ContainerSpec
 from kalavai_like.container.supervisor import RestartPolicy, Supervisor
 from kalavai_like.errors import Conflict, KalavaiError, NotFound, SystemProblem
 from kalavai_like.net import KeyPair, OverlayAPI, SpokeConfig, generate_keypair
 
 log = logging.getLogger(__name__)
-OnStep = Callable[[Step], None]
 
 
 @dataclass(frozen=True)
@@ -75,49 +73,6 @@ class NodeConfig:
     @property
     def ledger_path(self) -> Path:
         return self.state_dir / "ledger.sqlite"
-
-
-def rephrase(exc: KalavaiError, title: str, message: str) -> KalavaiError:
-    """The same error type (and reason) with a new title and message."""
-    new = type(exc).__new__(type(exc))
-    new.__dict__.update(exc.__dict__)
-    new.title, new.message = title, message
-    new.args = (f"{title}: {message}",)
-    return new
-
-
-class _Steps:
-    """Reports each step with its time and keeps the undo actions of a multi-step operation."""
-
-    def __init__(self, on_step: OnStep | None, wall: Callable[[], float]) -> None:
-        self.done: list[Step] = []
-        self.current = "starting"
-        self._on_step = on_step
-        self._wall = wall
-        self._undo: list[tuple[str, Callable[[], None]]] = []
-
-    def step(self, text: str, *, current: str | None = None) -> None:
-        s = Step(self._wall(), text)
-        self.done.append(s)
-        self.current = current or text
-        log.info("step: %s", text)
-        if self._on_step is not None:
-            with contextlib.suppress(Exception):  # a gone client must not break the join
-                self._on_step(s)
-
-    def undo(self, what: str, action: Callable[[], None]) -> None:
-        self._undo.append((what, action))
-
-    def rollback(self) -> list[str]:
-        left: list[str] = []
-        while self._undo:
-            what, action = self._undo.pop()
-            try:
-                action()
-            except Exception as exc:
-                log.warning("rollback: could not undo %s: %s", what, exc)
-                left.append(f"{what} ({exc})")
-        return left
 
 
 class Node:
@@ -150,8 +105,10 @@ class Node:
         self._state: NodeState = "idle"
         self._reason = "not in a pool"
         self._worker: WorkerSession | None = None
-        self._follower: PeerFollower | None = None
-        self._head_state = "missing"
+        self._seed = SeedRunner(
+            overlay=overlay, runtime=runtime, templates=templates, platform=platform,
+            backend=config.backend, peers_wait=config.peers_wait,
+        )  # fmt: skip
         self._handshake: tuple[float | None, float] = (None, 0.0)  # (age, when read)
         self._running_since: float | None = None
         self._conditions: list[ConditionOut] = []
@@ -172,8 +129,9 @@ class Node:
             if self._policy is not None:
                 rules = self._policy.conditions()
                 conditions += [ConditionOut(c.code, c.title, c.text) for c in rules]
-        if self._follower is not None and self._follower.condition is not None:
-            c = self._follower.condition
+        follower = self._seed.follower
+        if follower is not None and follower.condition is not None:
+            c = follower.condition
             conditions.append(ConditionOut(c.code, c.title, c.text))
         state, reason = self._state, self._reason
         if state == "idle" and s is not None:
@@ -182,7 +140,7 @@ class Node:
             state=state,
             reason=reason,
             worker=self._worker_status(w) if w is not None else None,
-            seed=self._seed_status(s) if s is not None else None,
+            seed=snapshot.seed_status(s, self._seed.follower, self._seed.head_state) if s else None,
             conditions=conditions,
             agent_pid=os.getpid(),
             agent_started_at=self.started_at,
@@ -203,7 +161,7 @@ class Node:
                     f"This node works for pool {self._p.membership.pool_name}. "
                     "Run `kalavai-like pool stop` first.",
                 )
-            steps = _Steps(on_step, self._wall)
+            steps = Progress(on_step, self._wall)
             self._set_state("joining", "joining a pool")
             try:
                 result = self._join(req, steps)
@@ -222,7 +180,7 @@ class Node:
             self._set_state("running", "contributing")
             return result
 
-    def _join(self, req: JoinRequest, steps: _Steps) -> JoinResult:
+    def _join(self, req: JoinRequest, steps: Progress) -> JoinResult:
         steps.current = "checking the token"
         tok = tokens.parse(req.token)
         steps.step(f"Token format is correct (pool {tok.pool_name} at {tok.platform})")
@@ -290,11 +248,11 @@ class Node:
             s = self._p.seed
             if s is not None:
                 if s.pool_id == req.pool_id:
-                    return self._seed_result(s, already=True)
+                    return seed_result(s, already=True)
                 raise Conflict(
                     "Already a seed", f"This node runs pool {s.pool_name}; stop it first."
                 )
-            steps = _Steps(on_step, self._wall)
+            steps = Progress(on_step, self._wall)
             try:
                 seed = self._start_pool(req, steps)
             except KalavaiError as exc:
@@ -305,9 +263,9 @@ class Node:
                 title = f"Pool start failed while {steps.current}"
                 raise rephrase(exc, title, detail + note) from exc
             self._notify()
-            return self._seed_result(seed, already=False)
+            return seed_result(seed, already=False)
 
-    def _start_pool(self, req: StartPoolRequest, steps: _Steps) -> SeedRole:
+    def _start_pool(self, req: StartPoolRequest, steps: Progress) -> SeedRole:
         keys = self._keygen()
         steps.step("Registering the hub with the platform", current="registering the hub")
         hub = self._platform.register_hub(
@@ -324,24 +282,11 @@ class Node:
             template=pool["template"], params=dict(pool.get("params") or {}),
             started_at=self._wall(),
         )  # fmt: skip
-        steps.undo("hub device", lambda: self._platform.leave(seed.platform, seed.credential))
-        steps.step(f"Bringing up the hub at {bare(seed.address)}, UDP {port}",
-                   current="bringing up the hub")  # fmt: skip
-        self._overlay.up_hub(hub_config(seed, self.config.backend))
-        steps.undo("hub network", lambda: self._overlay.down_hub(seed.prefix, seed.name))
-        spec = self._head_spec(seed)
-        if spec is not None:
-            steps.step(f"Starting the pool head {spec.name} ({spec.image})",
-                       current="starting the head container")  # fmt: skip
-            steps.undo("head container", lambda: self._runtime.remove(spec.name))
-            info = self._runtime.ensure(spec)
-            self._head_state = info.state
-            if info.state != "running":
-                raise SystemProblem("Head container did not start", info.describe_exit())
+        self._seed.start(seed, steps)
         self._p.seed = seed
         self._save()
         steps.undo("saved seed", self._forget_seed)
-        self._start_follower(seed)
+        self._seed.follow(seed)
         steps.step("Following the platform's peer list")
         return seed
 
@@ -499,7 +444,7 @@ class Node:
                     self._set_state("error", f"{exc.title}: {exc.message}")
             if s is not None:
                 try:
-                    self._adopt_seed(s)
+                    self._seed.adopt(s)
                 except KalavaiError as exc:
                     self._set_state("error", f"seed: {exc.title}: {exc.message}")
             self._schedule_all()
@@ -528,13 +473,6 @@ class Node:
             self._running_since = self._wall()
             self._set_state("running", "contributing")
 
-    def _adopt_seed(self, s: SeedRole) -> None:
-        self._overlay.ensure_hub(hub_config(s, self.config.backend))
-        spec = self._head_spec(s)
-        if spec is not None:
-            self._head_state = self._runtime.ensure(spec).state
-        self._start_follower(s)
-
     def tick(self) -> float:
         """One pass of the reconcile loop; returns the seconds until the next is due."""
         with self._lock:
@@ -546,7 +484,7 @@ class Node:
                 with contextlib.suppress(KalavaiError):
                     self._adopt_worker(m)
             if self._p.seed is not None and self._due("seed", now, self.config.check_interval):
-                self._check_seed(self._p.seed)
+                self._seed.check(self._p.seed)
             nxt = min(self._next.values(), default=now + self.config.check_interval)
             return max(0.05, nxt - time.monotonic())
 
@@ -626,23 +564,10 @@ class Node:
                 ConditionOut("worker_crashed", "Worker crashed", f"{message}. {fix}")
             )
 
-    def _check_seed(self, s: SeedRole) -> None:
-        try:
-            st = self._overlay.hub_status(s.prefix, s.name)
-            if st is None or not st.process_alive:
-                peers = self._follower.peers if self._follower else None
-                self._overlay.ensure_hub(hub_config(s, self.config.backend), peers)
-            spec = self._head_spec(s)
-            if spec is not None:
-                self._head_state = self._runtime.ensure(spec).state
-        except KalavaiError as exc:
-            log.warning("seed check: %s", exc)
-
     def close(self) -> None:
         """Stop background threads and close files (the pool keeps running)."""
         with self._lock:
-            if self._follower is not None:
-                self._follower.stop()
+            self._seed.close()
             if self._worker is not None:
                 self._worker.close()
 
@@ -651,44 +576,16 @@ class Node:
     def _membership_from(
         self, red: dict[str, Any], platform: str, keys: KeyPair, req: JoinRequest
     ) -> Membership:
-        dev, pool, worker = red["device"], red["pool"], red.get("worker") or {}
-        hub = red.get("hub") or {"public_key": "", "endpoint": ""}
-        return Membership(
-            device_id=str(dev["id"]), pool_id=str(pool["id"]), pool_name=pool["name"],
-            platform=platform, credential=red["credential"], private_key=keys.private,
-            public_key=keys.public, prefix=self.config.prefix, name=self.config.worker_name,
-            address=dev["address"], address6=dev.get("address6"), subnet=pool["subnet"],
-            subnet6=pool.get("subnet6"), hub_public_key=hub["public_key"],
-            hub_endpoint=hub["endpoint"], template=worker.get("template", pool["template"]),
-            params=dict(worker.get("params") or pool.get("params") or {}),
-            head_address=bare(worker.get("head_address") or hub.get("address")),
-            cpus=req.cpus, memory_bytes=req.memory_bytes, gpus=req.gpus,
-            joined_at=self._wall(), platform_desired=dev.get("desired_state") or "running",
-        )  # fmt: skip
+        c = self.config
+        return specs.membership_from(
+            red, platform, keys, req, prefix=c.prefix, name=c.worker_name, joined_at=self._wall()
+        )
 
     def _spoke_config(self, m: Membership) -> SpokeConfig:
-        six = m.address6 is not None and m.subnet6 is not None
-        return SpokeConfig(
-            prefix=m.prefix, name=m.name, private_key=m.private_key,
-            address=with_prefixlen(m.address, m.subnet),
-            address6=with_prefixlen(m.address6, m.subnet6) if six else None,  # type: ignore[arg-type]
-            hub_public_key=m.hub_public_key, hub_endpoint=m.hub_endpoint,
-            pool_subnet=m.subnet, pool_subnet6=m.subnet6 if six else None,
-            policy=str(m.params.get("network_policy", "pool")), backend=self.config.backend,
-        )  # fmt: skip
+        return specs.spoke_config(m, self.config.backend)
 
     def _worker_spec(self, m: Membership) -> ContainerSpec:
-        return self._templates.worker(
-            m.template, m.params, name=f"{m.prefix}-{m.name}", membership_id=m.id,
-            limits=Limits(m.cpus, m.memory_bytes, m.gpus), head_address=m.head_address,
-            netns_path=f"/run/netns/{m.prefix}-{m.name}",
-        )  # fmt: skip
-
-    def _head_spec(self, s: SeedRole) -> ContainerSpec | None:
-        return self._templates.head(
-            s.template, s.params, name=f"{s.prefix}-{s.name}-head", membership_id=s.device_id,
-            netns_path=f"/run/netns/{s.prefix}-{s.name}", head_address=bare(s.address),
-        )  # fmt: skip
+        return specs.worker_spec(self._templates, m)
 
     def _down_spoke(self, m: Membership) -> None:
         self._overlay.down_spoke(m.prefix, m.name)
@@ -730,31 +627,9 @@ class Node:
         return warnings
 
     def _stop_seed(self, s: SeedRole) -> list[str]:
-        warnings: list[str] = []
-        if self._follower is not None:
-            self._follower.stop()
-            self._follower = None
-        spec = self._head_spec(s)
-        actions: list[tuple[str, Callable[[], None]]] = [
-            ("network", lambda: self._overlay.down_hub(s.prefix, s.name)),
-            ("hub device at the platform", lambda: self._platform.leave(s.platform, s.credential)),
-        ]
-        if spec is not None:
-            actions.insert(0, ("head container", lambda: self._runtime.remove(spec.name)))
-        for what, action in actions:
-            try:
-                action()
-            except KalavaiError as exc:
-                warnings.append(f"{what}: {exc.title}: {exc.message}")
-        self._head_state = "missing"
+        warnings = self._seed.stop(s)
         self._forget_seed()
         return warnings
-
-    def _start_follower(self, s: SeedRole) -> None:
-        if self._follower is not None:
-            self._follower.stop()
-        self._follower = PeerFollower(s, self._platform, self._overlay, self.config.peers_wait)
-        self._follower.start()
 
     def _need_worker(self) -> tuple[Membership, WorkerSession]:
         m, w = self._p.membership, self._worker
@@ -796,37 +671,5 @@ class Node:
         }
 
     def _worker_status(self, w: WorkerSession) -> WorkerStatus:
-        m = w.m
-        age, read_at = self._handshake
-        return WorkerStatus(
-            pool_id=m.pool_id, pool_name=m.pool_name, platform=m.platform,
-            device_id=m.device_id, address=bare(m.address) or "",
-            overlay=f"{m.prefix}-{m.name}w", netns=f"{m.prefix}-{m.name}",
-            container=w.container, container_state=w.container_state,
-            handshake_age=None if age is None else age + (self._wall() - read_at),
-            joined_at=m.joined_at, running_since=self._running_since,
-            paused_until=m.paused_until, pause_reason=m.pause_reason, cpus=m.cpus,
-            memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals().to_dict(),
-            pending=w.ledger.pending_counters().to_dict(),
-            last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
-            live_cpu_cores=w.sampler.live.cpu_cores,
-            **self._policy_status(m),
-        )  # fmt: skip
-
-    def _seed_status(self, s: SeedRole) -> SeedStatus:
-        f = self._follower
-        known = f.peers if f else []
-        peers = [{"public_key": p.public_key, "address": bare(p.address)} for p in known]
-        return SeedStatus(
-            pool_id=s.pool_id, pool_name=s.pool_name, platform=s.platform,
-            address=bare(s.address) or "", endpoint=s.endpoint, overlay=f"{s.prefix}-{s.name}w",
-            netns=f"{s.prefix}-{s.name}", head=f"{s.prefix}-{s.name}-head",
-            head_state=self._head_state, peers=peers, peers_version=f.version if f else -1,
-            started_at=s.started_at,
-        )  # fmt: skip
-
-    def _seed_result(self, s: SeedRole, *, already: bool) -> SeedResult:
-        return SeedResult(
-            s.pool_id, s.pool_name, bare(s.address) or "", s.endpoint,
-            f"{s.prefix}-{s.name}-head", already,
-        )  # fmt: skip
+        extra = self._policy_status(w.m)
+        return snapshot.worker_status(w, self._handshake, self._running_since, self._wall(), extra)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from kalavai_like.agent.ports import PlatformPort
-from kalavai_like.agent.records import SeedRole, bare, with_prefixlen
-from kalavai_like.errors import KalavaiError
+from kalavai_like.agent import specs
+from kalavai_like.agent.ports import PlatformPort, RuntimePort, TemplatePort
+from kalavai_like.agent.progress import Progress
+from kalavai_like.agent.records import SeedResult, SeedRole, bare, with_prefixlen
+from kalavai_like.container.spec import ContainerSpec
+from kalavai_like.errors import KalavaiError, SystemProblem
 from kalavai_like.ledger import Condition
 from kalavai_like.net import HubConfig, OverlayAPI, Peer
 
@@ -100,3 +104,108 @@ class PeerFollower(threading.Thread):
                 log.exception("peer follower")
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+
+class SeedRunner:
+    """The seed role's moving parts on this node: hub network, head container, peer follower.
+
+    The `Node` registers the hub at the platform and persists the `SeedRole`; this brings the
+    rest up, adopts it after a restart, repairs it on each check and tears it down.
+    """
+
+    def __init__(
+        self, *, overlay: OverlayAPI, runtime: RuntimePort, templates: TemplatePort,
+        platform: PlatformPort, backend: str = "auto", peers_wait: float = 25.0,
+    ) -> None:  # fmt: skip
+        self._overlay = overlay
+        self._runtime = runtime
+        self._templates = templates
+        self._platform = platform
+        self._backend = backend
+        self._peers_wait = peers_wait
+        self.follower: PeerFollower | None = None
+        self.head_state = "missing"
+
+    def head_spec(self, s: SeedRole) -> ContainerSpec | None:
+        return specs.head_spec(self._templates, s)
+
+    def start(self, s: SeedRole, steps: Progress) -> None:
+        """Bring up the hub and the head of a freshly registered seed, with undo steps.
+
+        Raises:
+            KalavaiError: a step failed (the caller rolls `steps` back).
+        """
+        steps.undo("hub device", lambda: self._platform.leave(s.platform, s.credential))
+        steps.step(f"Bringing up the hub at {bare(s.address)}, UDP {s.listen_port}",
+                   current="bringing up the hub")  # fmt: skip
+        self._overlay.up_hub(hub_config(s, self._backend))
+        steps.undo("hub network", lambda: self._overlay.down_hub(s.prefix, s.name))
+        spec = self.head_spec(s)
+        if spec is not None:
+            steps.step(f"Starting the pool head {spec.name} ({spec.image})",
+                       current="starting the head container")  # fmt: skip
+            steps.undo("head container", lambda: self._runtime.remove(spec.name))
+            info = self._runtime.ensure(spec)
+            self.head_state = info.state
+            if info.state != "running":
+                raise SystemProblem("Head container did not start", info.describe_exit())
+
+    def follow(self, s: SeedRole) -> None:
+        """(Re)start following the platform's peer list for the hub."""
+        if self.follower is not None:
+            self.follower.stop()
+        self.follower = PeerFollower(s, self._platform, self._overlay, self._peers_wait)
+        self.follower.start()
+
+    def adopt(self, s: SeedRole) -> None:
+        """After a restart: repair the hub, adopt the head, follow the peers again."""
+        self._overlay.ensure_hub(hub_config(s, self._backend))
+        spec = self.head_spec(s)
+        if spec is not None:
+            self.head_state = self._runtime.ensure(spec).state
+        self.follow(s)
+
+    def check(self, s: SeedRole) -> None:
+        """Restart a dead hub (with the peers it had) and a lost head container."""
+        try:
+            st = self._overlay.hub_status(s.prefix, s.name)
+            if st is None or not st.process_alive:
+                peers = self.follower.peers if self.follower else None
+                self._overlay.ensure_hub(hub_config(s, self._backend), peers)
+            spec = self.head_spec(s)
+            if spec is not None:
+                self.head_state = self._runtime.ensure(spec).state
+        except KalavaiError as exc:
+            log.warning("seed check: %s", exc)
+
+    def stop(self, s: SeedRole) -> list[str]:
+        """Tear the seed down; returns what could not be removed."""
+        warnings: list[str] = []
+        self.close()
+        self.follower = None
+        spec = self.head_spec(s)
+        actions: list[tuple[str, Callable[[], None]]] = [
+            ("network", lambda: self._overlay.down_hub(s.prefix, s.name)),
+            ("hub device at the platform", lambda: self._platform.leave(s.platform, s.credential)),
+        ]
+        if spec is not None:
+            actions.insert(0, ("head container", lambda: self._runtime.remove(spec.name)))
+        for what, action in actions:
+            try:
+                action()
+            except KalavaiError as exc:
+                warnings.append(f"{what}: {exc.title}: {exc.message}")
+        self.head_state = "missing"
+        return warnings
+
+    def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
+
+
+def seed_result(s: SeedRole, *, already: bool) -> SeedResult:
+    """What `pool start` reports."""
+    return SeedResult(
+        s.pool_id, s.pool_name, bare(s.address) or "", s.endpoint, f"{s.prefix}-{s.name}-head",
+        already,
+    )  # fmt: skip

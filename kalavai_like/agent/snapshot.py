@@ -1,0 +1,44 @@
+"""Status snapshots of a worker membership and a seed role, from what the node last observed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kalavai_like.agent.records import SeedRole, SeedStatus, WorkerStatus, bare
+from kalavai_like.agent.seed import PeerFollower
+from kalavai_like.agent.worker import WorkerSession
+
+
+def worker_status(
+    w: WorkerSession, handshake: tuple[float | None, float], running_since: float | None,
+    now: float, extra: dict[str, Any],
+) -> WorkerStatus:  # fmt: skip
+    """The worker as the user sees it; `handshake` is (age, when it was read)."""
+    m = w.m
+    age, read_at = handshake
+    return WorkerStatus(
+        pool_id=m.pool_id, pool_name=m.pool_name, platform=m.platform,
+        device_id=m.device_id, address=bare(m.address) or "",
+        overlay=f"{m.prefix}-{m.name}w", netns=f"{m.prefix}-{m.name}",
+        container=w.container, container_state=w.container_state,
+        handshake_age=None if age is None else age + (now - read_at),
+        joined_at=m.joined_at, running_since=running_since,
+        paused_until=m.paused_until, pause_reason=m.pause_reason, cpus=m.cpus,
+        memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals().to_dict(),
+        pending=w.ledger.pending_counters().to_dict(),
+        last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
+        live_cpu_cores=w.sampler.live.cpu_cores, **extra,
+    )  # fmt: skip
+
+
+def seed_status(s: SeedRole, follower: PeerFollower | None, head_state: str) -> SeedStatus:
+    """The hub and head of the pool this node seeds."""
+    known = follower.peers if follower else []
+    peers = [{"public_key": p.public_key, "address": bare(p.address)} for p in known]
+    return SeedStatus(
+        pool_id=s.pool_id, pool_name=s.pool_name, platform=s.platform,
+        address=bare(s.address) or "", endpoint=s.endpoint, overlay=f"{s.prefix}-{s.name}w",
+        netns=f"{s.prefix}-{s.name}", head=f"{s.prefix}-{s.name}-head",
+        head_state=head_state, peers=peers,
+        peers_version=follower.version if follower else -1, started_at=s.started_at,
+    )  # fmt: skip
