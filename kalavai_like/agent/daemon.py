@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any
 
 from kalavai_like.agent.client import NodeClient
-from kalavai_like.agent.localapi import LocalAPIServer, MetricsServer
+from kalavai_like.agent.localapi import LocalAPIServer
 from kalavai_like.agent.metrics_server import serve_from_settings
 from kalavai_like.agent.store import AgentLock, log_path, setup_logging, socket_path
 from kalavai_like.errors import AgentUnavailable, KalavaiError
@@ -62,9 +62,6 @@ def run_agent(
             signal.signal(signal.SIGINT, on_signal)
         operator = str((settings.extra.get("agent") or {}).get("operator_group") or "")
         server = LocalAPIServer(socket_path(paths), node, operator or None).start()
-        listen = str((settings.extra.get("agent") or {}).get("metrics_listen") or "")
-        if listen:
-            metrics_server = MetricsServer(listen, node).start()
         log.info("agent %d serving on %s", os.getpid(), socket_path(paths))
         metrics = serve_from_settings(settings.extra.get("agent") or {}, node)  # opt-in
         node.restore()
@@ -85,8 +82,6 @@ def run_agent(
             metrics.close()
         if server is not None:
             server.close()
-        if metrics_server is not None:
-            metrics_server.close()
         if node is not None:
             node.close()
         log.info("agent %d stopped", os.getpid())
