@@ -28,13 +28,22 @@ def agent(
             "Default: [agent] metrics in settings, else off.",
         ),
     ] = None,
+    join_from_env: Annotated[
+        bool,
+        typer.Option(
+            "--join-from-env",
+            help="Headless: join the pool of KALAVAI_LIKE_TOKEN with KALAVAI_LIKE_ACCOUNT_KEY "
+            "(or *_FILE) once, never redeeming it again; /metrics on (kalavai_like.headless).",
+        ),
+    ] = False,
 ) -> None:
     """Run the node agent (root): the LocalAPI, the overlay, the worker and its accounting."""
     from kalavai_like.agent.store import log_path, socket_path
 
     home = context.home()
     console.note(f"Agent listening on {socket_path(home.paths)}; log in {log_path(home.paths)}")
-    argv = [sys.executable, "-m", "kalavai_like.agent"]
+    module = "kalavai_like.headless" if join_from_env else "kalavai_like.agent"
+    argv = [sys.executable, "-m", module]
     if home.paths.home is not None:
         argv += ["--home", str(home.paths.home)]
     if prefix:
