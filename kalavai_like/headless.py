@@ -285,14 +285,14 @@ def run_headless(
     """
     from kalavai_like.agent.client import NodeClient
     from kalavai_like.agent.daemon import run_agent
-    from kalavai_like.agent.store import agent_dir, socket_path
+    from kalavai_like.agent.store import agent_dir, listen_path
 
     environ = os.environ if env is None else env
     join_env = JoinEnv.from_env(environ)
     settings = with_metrics(settings, metrics_listen, environ)
     stop = stop or threading.Event()
     ready = threading.Event()
-    node = NodeClient(socket_path(paths), timeout=600.0)
+    node = NodeClient(listen_path(paths), timeout=600.0)
     stderr = logging.StreamHandler(sys.stderr)  # journald and `kubectl logs` read stderr
     stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(stderr)

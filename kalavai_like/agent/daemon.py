@@ -19,7 +19,7 @@ from typing import Any
 from kalavai_like.agent.client import NodeClient
 from kalavai_like.agent.localapi import LocalAPIServer
 from kalavai_like.agent.metrics_server import serve_from_settings
-from kalavai_like.agent.store import AgentLock, log_path, setup_logging, socket_path
+from kalavai_like.agent.store import AgentLock, listen_path, log_path, setup_logging
 from kalavai_like.errors import AgentUnavailable, KalavaiError
 from kalavai_like.paths import Paths
 from kalavai_like.settings import Settings
@@ -61,8 +61,8 @@ def run_agent(
             signal.signal(signal.SIGTERM, on_signal)
             signal.signal(signal.SIGINT, on_signal)
         operator = str((settings.extra.get("agent") or {}).get("operator_group") or "")
-        server = LocalAPIServer(socket_path(paths), node, operator or None).start()
-        log.info("agent %d serving on %s", os.getpid(), socket_path(paths))
+        server = LocalAPIServer(listen_path(paths), node, operator or None).start()
+        log.info("agent %d serving on %s", os.getpid(), listen_path(paths))
         metrics = serve_from_settings(settings.extra.get("agent") or {}, node)  # opt-in
         node.restore()
         if ready is not None:
@@ -107,7 +107,7 @@ def start_background(paths: Paths, home: str | None, timeout: float = 20.0) -> i
         argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
     )
     out.close()
-    client = NodeClient(socket_path(paths))
+    client = NodeClient(listen_path(paths))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

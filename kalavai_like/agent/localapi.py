@@ -284,7 +284,8 @@ class LocalAPIServer:
             path.unlink()  # a stale socket of a dead agent (the lock says none runs)
         self._server = _Server(str(path), _Handler)
         os.chmod(path, 0o666)  # noqa: S103 everyone may connect; peer credentials decide what they may do
-        path.parent.chmod(0o755)
+        # others must traverse the run dir; only add bits (KALAVAI_LIKE_AGENT_SOCKET may be in /tmp)
+        path.parent.chmod(path.parent.stat().st_mode & 0o7777 | 0o055)
         self._server.node = node
         self._server.operator_gid = operator_gid(operator_group)
         self._server.closing = threading.Event()

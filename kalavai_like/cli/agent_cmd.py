@@ -38,10 +38,10 @@ def agent(
     ] = False,
 ) -> None:
     """Run the node agent (root): the LocalAPI, the overlay, the worker and its accounting."""
-    from kalavai_like.agent.store import log_path, socket_path
+    from kalavai_like.agent.store import listen_path, log_path
 
     home = context.home()
-    console.note(f"Agent listening on {socket_path(home.paths)}; log in {log_path(home.paths)}")
+    console.note(f"Agent listening on {listen_path(home.paths)}; log in {log_path(home.paths)}")
     module = "kalavai_like.headless" if join_from_env else "kalavai_like.agent"
     argv = [sys.executable, "-m", module]
     if home.paths.home is not None:

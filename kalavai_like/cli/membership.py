@@ -54,7 +54,7 @@ def parse_gpus(text: str) -> int:
 
 def _client(start_agent: bool) -> NodeClient:
     from kalavai_like.agent.client import NodeClient
-    from kalavai_like.agent.store import socket_path
+    from kalavai_like.agent.store import listen_path, socket_path
 
     home = context.home()
     hint = str(home.paths.home) if home.paths.home else ""
@@ -67,6 +67,7 @@ def _client(start_agent: bool) -> NodeClient:
 
             pid = start_background(home.paths, hint or None)
             console.note(f"Started the agent in the background (PID {pid}).")
+            client = NodeClient(listen_path(home.paths), home_hint=hint)  # where it listens
     return client
 
 

@@ -1,4 +1,5 @@
-"""The agent's files: one agent per home (lock), the 0600 state file, rotating logs."""
+"""The agent's files: one agent per home (lock), the 0600 state file, rotating logs, and
+where clients find the socket."""
 
 from __future__ import annotations
 
@@ -8,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.agent.store import AgentLock, JsonStore, holder_pid, setup_logging
+from kalavai_like.agent.store import (
+    AgentLock,
+    JsonStore,
+    holder_pid,
+    listen_path,
+    setup_logging,
+    socket_path,
+)
 from kalavai_like.errors import Conflict
+from kalavai_like.paths import Paths, under
 
 
 def test_second_agent_for_a_home_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
@@ -46,3 +55,20 @@ def test_logs_rotate(tmp_path: Path) -> None:
         handler.close()
     assert (tmp_path / "agent.log.1").exists()
     assert (tmp_path / "agent.log").stat().st_size <= 1_000_000
+
+
+def test_clients_without_a_home_fall_back_to_the_system_agents_socket(tmp_path: Path) -> None:
+    run = tmp_path / "user-run"
+    own = Paths(config=run, state=run, data=run, logs=run, run=run)  # no --home: the OS's dirs
+    system = tmp_path / "system" / "agent.sock"
+    assert socket_path(own, {}, system) == run / "agent.sock"  # no agent anywhere: the own one
+    system.parent.mkdir()
+    system.touch()
+    assert socket_path(own, {}, system) == system  # the system-wide agent, no --home needed
+    run.mkdir()
+    (run / "agent.sock").touch()
+    assert socket_path(own, {}, system) == run / "agent.sock"  # the user's own agent first
+    home = under(tmp_path / "kt12-home")
+    assert socket_path(home, {}, system) == home.run / "agent.sock"  # --home is never overridden
+    env = {"KALAVAI_LIKE_AGENT_SOCKET": str(tmp_path / "named.sock")}
+    assert socket_path(home, env, system) == listen_path(home, env) == tmp_path / "named.sock"
