@@ -20,7 +20,7 @@ from kalavai_like.errors import AgentUnavailable, AuthError, InvalidInput, NotFo
 
 if TYPE_CHECKING:
     from kalavai_like.agent.client import NodeClient
-    from kalavai_like.agent.records import Step
+    from kalavai_like.agent.records import Step, WorkerStatus
 
 StartAgentOpt = Annotated[
     bool,
@@ -244,7 +244,7 @@ def status(json: JsonOpt = False) -> None:
             ("Address", f"{w.address} ({w.overlay})"),
             ("Last handshake", _age(w.handshake_age)),
             ("Worker", f"{w.container} ({w.container_state})"),
-            ("Limits", f"{w.cpus:g} cores, {w.memory_bytes / 2**30:.1f} GiB, {w.gpus} GPUs"),
+            ("Limits", limits_text(w)),
             ("Running for", up),
             ("Contributed", _totals(w.totals)),
             ("Not yet acknowledged", _totals(w.pending)),
@@ -264,6 +264,21 @@ def status(json: JsonOpt = False) -> None:
     console.pairs(rows)
 
 
+def _resources(cpus: float, memory_bytes: int, gpus: int) -> str:
+    return f"{cpus:g} cores, {memory_bytes / 2**30:.2f} GiB, {gpus} GPUs"
+
+
+def limits_text(w: WorkerStatus) -> str:
+    """The limits in force (preferences and rules may lower what the join lent), and the lent
+    ones when they differ."""
+    lent = _resources(w.cpus, w.memory_bytes, w.gpus)
+    lim = w.limits
+    if not lim:
+        return lent
+    now = _resources(float(lim["cpus"]), int(lim["memory_bytes"]), int(lim["gpus"]))
+    return now if now == lent else f"{now} (lent at join: {lent})"
+
+
 def _totals(t: dict[str, float]) -> str:
     return (
         f"{t.get('cpu_seconds', 0) / 3600:.4f} CPU core-h, "
@@ -272,12 +287,24 @@ def _totals(t: dict[str, float]) -> str:
     )
 
 
+def listed_devices(devices: list[dict[str, Any]], include_left: bool) -> list[dict[str, Any]]:
+    """The pool's workers: never the hub (the seed's own device); left ones only on request."""
+    return [
+        d for d in devices
+        if d.get("role", "worker") != "hub"
+        and (include_left or not (d.get("left_at") or d.get("state") == "left"))
+    ]  # fmt: skip
+
+
 @app.command()
 def workers(
     pool: Annotated[str | None, typer.Option("--pool", help="Pool name (default: yours).")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include devices that have left the pool.")
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """For pool owners: every worker with its user, address, state, resources, last heartbeat."""
+    """For pool owners: the workers with their user, address, state, resources, last heartbeat."""
     home = context.home()
     if pool is None:
         try:
@@ -287,7 +314,7 @@ def workers(
             pool = None
     with home.logged_in() as client:
         chosen = owned_pool(client, pool)
-        devices = client.request("GET", f"/pools/{chosen['id']}/devices")
+        devices = listed_devices(client.request("GET", f"/pools/{chosen['id']}/devices"), all_)
     if json:
         console.emit_json(devices)
         return
@@ -304,5 +331,5 @@ def workers(
             )
             for d in devices
         ],
-        title=f"Workers of pool '{chosen['name']}'",
+        title=f"Workers of pool '{chosen['name']}'" + (" (with those that left)" if all_ else ""),
     )  # fmt: skip

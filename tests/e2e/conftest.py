@@ -59,7 +59,8 @@ class Pool:
         )  # fmt: skip
 
     def devices(self, seed: str = "seed") -> list[dict[str, Any]]:
-        return self.sim.cli_json(self.host(seed), "pool", "workers")  # type: ignore[no-any-return]
+        out = self.sim.cli_json(self.host(seed), "pool", "workers", "--all")
+        return out  # type: ignore[no-any-return]
 
     def device(self, name: str, seed: str = "seed") -> dict[str, Any]:
         found = [d for d in self.devices(seed) if d["name"] == name]

@@ -85,6 +85,8 @@ def test_stop_leaves_nothing_and_the_platform_marks_the_device_left(pool: Pool) 
     assert traces(v.node_prefix) == []
     dev = pool.device("v2")
     assert dev["state"] == "left" and dev["left_at"]
+    listed = pool.sim.cli_json(pool.host("seed"), "pool", "workers")  # workers only by default
+    assert "v2" not in [d["name"] for d in listed] and {d["role"] for d in listed} <= {"worker"}
     again = pool.sim.cli(v, "pool", "stop")
     assert "Already stopped" in again.stdout
 
