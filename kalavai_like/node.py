@@ -90,6 +90,7 @@ class Node:
         policy: Policy | None = None,
         keygen: Callable[[], KeyPair] = generate_keypair,
         wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self._overlay = overlay
@@ -100,6 +101,7 @@ class Node:
         self._policy = policy  # volunteer preferences and rules (agent/policy.py)
         self._keygen = keygen
         self._wall = wall
+        self._mono = mono  # the sampler's interval clock
         self._lock = threading.RLock()
         self._p = Persisted()
         self._state: NodeState = "idle"
@@ -226,7 +228,8 @@ class Node:
         steps.undo("saved membership", self._forget_membership)
         self._worker = WorkerSession(
             m, info, runtime=self._runtime, platform=self._platform,
-            ledger_path=self.config.ledger_path, wall=self._wall,
+            ledger_path=self.config.ledger_path, wall=self._wall, mono=self._mono,
+            live_window=self.config.sample_interval,
         )  # fmt: skip
         self._worker.supervisor = supervisor
         self._running_since = self._wall()
@@ -420,7 +423,7 @@ class Node:
     def _policy_status(self, m: Membership) -> dict[str, Any]:
         w, p = self._worker, self._policy
         granted = dict(w.platform_granted) if w is not None else {}
-        lv = w.sampler.live if w is not None else None
+        lv = w.live if w is not None else None
         live = {"cpu_cores": lv.cpu_cores, "memory_bytes": lv.memory_bytes,
                 "gpu_fraction": lv.gpu_fraction} if lv else {}  # fmt: skip
         if p is None:
@@ -461,7 +464,8 @@ class Node:
         info = self._runtime.state(info.id)
         self._worker = WorkerSession(
             m, info, runtime=self._runtime, platform=self._platform,
-            ledger_path=self.config.ledger_path, wall=self._wall,
+            ledger_path=self.config.ledger_path, wall=self._wall, mono=self._mono,
+            live_window=self.config.sample_interval,
         )  # fmt: skip
         self._worker.supervisor = supervisor
         if self._policy is not None:

@@ -27,7 +27,7 @@ def worker_status(
         memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals().to_dict(),
         pending=w.ledger.pending_counters().to_dict(),
         last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
-        live_cpu_cores=w.sampler.live.cpu_cores, **extra,
+        live_cpu_cores=w.live.cpu_cores, **extra,
     )  # fmt: skip
 
 

@@ -20,9 +20,44 @@ from kalavai_like.container.spec import ContainerInfo, Usage
 from kalavai_like.container.supervisor import Supervisor
 from kalavai_like.errors import KalavaiError
 from kalavai_like.ledger import Condition, Counters, Ledger
-from kalavai_like.sampler import Sampler
+from kalavai_like.sampler import LiveUsage, Sampler
 
 log = logging.getLogger(__name__)
+
+
+class LiveRate:
+    """The worker's live usage over at least `window` seconds.
+
+    The loop also samples right before each heartbeat, a moment after the periodic sample; the
+    rate over such a sliver is mostly cgroup accounting jitter (0.73 cores under a 0.5 cap), so
+    intervals are pooled until they span the window and only then published.
+    """
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self.value = LiveUsage()
+        self._cpu = self._gpu = self._seconds = 0.0
+
+    def add(self, last: LiveUsage) -> None:
+        """Pool the interval the sampler just closed; publish once the pool spans the window."""
+        if last.interval <= 0:
+            return
+        self._cpu += last.cpu_cores * last.interval
+        self._gpu += last.gpu_fraction * last.interval
+        self._seconds += last.interval
+        if self._seconds >= self.window:
+            s = self._seconds
+            self.value = LiveUsage(self._cpu / s, last.memory_bytes, self._gpu / s, s)
+            self._cpu = self._gpu = self._seconds = 0.0
+        else:  # memory in use is a level, not a rate: always the latest
+            v = self.value
+            self.value = LiveUsage(v.cpu_cores, last.memory_bytes, v.gpu_fraction, v.interval)
+
+    def restart(self, running: bool) -> None:
+        """Paused: nothing is used from now on; resumed: measure afresh."""
+        self._cpu = self._gpu = self._seconds = 0.0
+        if not running:
+            self.value = LiveUsage(memory_bytes=self.value.memory_bytes)
 
 
 class WorkerSession:
@@ -37,6 +72,8 @@ class WorkerSession:
         platform: PlatformPort,
         ledger_path: Path,
         wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
+        live_window: float = 5.0,
     ) -> None:
         self.m = m
         self.container = info.name or info.id
@@ -52,7 +89,9 @@ class WorkerSession:
             resume=self.ledger.latest(),
             running=m.desired == "running",
             wall=wall,
+            mono=mono,
         )
+        self.live_rate = LiveRate(live_window)
         self.last_heartbeat_at: float | None = None
         self.heartbeat_error: Condition | None = None
         self.platform_granted: dict[str, Any] = {}
@@ -66,10 +105,17 @@ class WorkerSession:
     def sample(self) -> None:
         """Close the current interval into the ledger."""
         self.ledger.append(self.sampler.sample())
+        self.live_rate.add(self.sampler.live)
 
     def set_running(self, running: bool) -> None:
         """Switch accrual on or off, closing the interval in the old state first."""
         self.ledger.append(self.sampler.set_running(running))
+        self.live_rate.restart(running)
+
+    @property
+    def live(self) -> LiveUsage:
+        """Live usage over the last full window (never a sliver's jittery rate)."""
+        return self.live_rate.value
 
     def replace_container(self, info: ContainerInfo) -> None:
         """The container was replaced (crash, lost): continue counting on the new one."""

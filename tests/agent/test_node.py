@@ -108,6 +108,28 @@ def test_pause_freezes_and_stops_accrual_resume_continues(world: World) -> None:
     assert world.platform.heartbeats[-1]["state"] == "running"
 
 
+def test_live_cores_are_a_rate_over_the_sample_window_not_the_last_sliver(world: World) -> None:
+    cfg = NodeConfig(prefix="kt12", state_dir=world.tmp, device_name="vol1")
+    node = Node(
+        cfg, overlay=world.overlay, runtime=world.runtime, templates=PoolTemplates(),
+        platform=world.platform, store=world.store, wall=world.clock, mono=world.clock,
+    )  # fmt: skip
+    world.join(node)  # the fake worker burns exactly the 1 core it was lent
+    (c,) = world.runtime.containers.values()
+    world.clock.t += 5
+    node.wakeup.set()
+    node.tick()
+    assert node.status().worker.live_cpu_cores == pytest.approx(1.0)  # type: ignore[union-attr]
+    world.clock.t += 0.01  # the next sample comes a moment later...
+    c.cpu_seconds += 0.01  # ...and the cgroup's accounting caught up a little meanwhile
+    node.wakeup.set()
+    node.tick()
+    live = node.status().worker.live_cpu_cores  # type: ignore[union-attr]
+    assert live == pytest.approx(1.0, abs=0.01)  # not 2 cores out of the one lent
+    node.pause()
+    assert node.status().worker.live_cpu_cores == 0.0  # type: ignore[union-attr]
+
+
 def test_platform_desired_paused_is_applied(world: World) -> None:
     node = world.node()
     world.join(node)
