@@ -166,16 +166,21 @@ def _run(sim: Simulator, say: Say) -> dict[str, Any]:
     say("")
     say("$ kalavai-like pool workers   (on the seed, as the pool owner)")
     say(sim.cli(seed, "pool", "workers").stdout.rstrip())
-    totals = {}
+    say("")
+    say("$ kalavai-like pool status   (on alice)")
+    say(sim.cli(vols[0], "pool", "status").stdout.rstrip())
+    say("")
+    totals, credit = {}, {}
     for v in vols:
         st = sim.client(v).status()
-        totals[v.short] = st.worker.totals
-        t = st.worker.totals
+        totals[v.short] = t = st.worker.totals
+        credit[v.short] = granted = sim.cli_json(v, "credits", "--days", "1")["granted"]
         say(f"{v.short}: contributed {t['cpu_seconds']:.2f} CPU core-seconds, "
-            f"{t['ram_gb_seconds']:.3f} RAM GiB-seconds ({st.state})")  # fmt: skip
+            f"{t['ram_gb_seconds']:.3f} RAM GiB-seconds ({st.state}); platform granted "
+            f"{granted.get('credit', 0.0):.6f} credit")  # fmt: skip
     step("Demo complete")
     return {
-        "per_volunteer": per_volunteer, "sum": job["sum"], "totals": totals,
+        "per_volunteer": per_volunteer, "sum": job["sum"], "totals": totals, "credit": credit,
         "paused_state": paused_state, "resumed_state": resumed_state,
     }  # fmt: skip
 

@@ -21,5 +21,7 @@ def test_demo_runs_dask_on_both_volunteers_and_leaves_nothing() -> None:
     assert observed["sum"] == sum(i * i for i in range(40))
     assert observed["paused_state"] == "paused" and observed["resumed_state"] == "running"
     assert all(t["cpu_seconds"] > 0 for t in observed["totals"].values())
+    assert all(c["credit"] > 0 for c in observed["credit"].values())
+    assert any("pool status" in line for line in lines)
     assert lines[-1] == "Nothing left behind."
     assert any("pool workers" in line for line in lines)
