@@ -328,11 +328,28 @@ class Node:
         with self._lock:
             m, w = self._need_worker()
             if m.desired == "running":
+                if self._policy is not None and self._policy.holding:
+                    why = self._policy.reason_text()
+                    return ActionResult("paused", f"not paused by you: {why} holds the worker",
+                                        already=True)  # fmt: skip
                 return ActionResult("running", "already running", already=True)
-            self._runtime.unpause(w.container_id)
+            before = m.desired, m.paused_until, m.pause_reason
+            m.desired, m.paused_until, m.pause_reason = "running", None, ""
+            held = self._policy.hold_on_resume(m, w) if self._policy is not None else None
+            if held:  # the worker stays frozen; the rule lifts by itself
+                self._save()
+                self._set_state("paused", held)
+                self.wakeup.set()
+                return ActionResult(
+                    "paused", f"resumed your pause, but {held} still holds the worker"
+                )
+            try:
+                self._runtime.unpause(w.container_id)
+            except KalavaiError:
+                m.desired, m.paused_until, m.pause_reason = before
+                raise
             w.container_state = "running"
             w.set_running(True)
-            m.desired, m.paused_until, m.pause_reason = "running", None, ""
             self._save()
             self._running_since = self._wall()
             self._set_state("running", "contributing")

@@ -278,6 +278,21 @@ class Policy:
             return Outcome(True, "paused", self.reason_text())
         return Outcome(False)
 
+    def hold_on_resume(self, m: Membership, w: WorkerSession) -> str | None:
+        """The user lifted their pause (`m.desired` is "running" again): when a rule still
+        pauses the worker, hold it (it stays frozen) and return the rule's reason; else None."""
+        try:
+            decision = self.evaluate(m, w.totals().cpu_seconds)
+        except KalavaiError as exc:
+            log.warning("rules not evaluated on resume: %s", exc)
+            return None
+        if decision.desired != "paused":
+            return None
+        if not self.holding:
+            self.holding = True
+            self._save_state()
+        return self.reason_text()
+
     def adopted(self, m: Membership, w: WorkerSession) -> None:
         """After a restart: a worker a rule held stays frozen and accrues nothing."""
         self.applied = None  # the container may have any limits: apply ours again

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from kalavai_like.agent.client import NodeClient
+from kalavai_like.agent.localapi import LocalAPIServer
 from kalavai_like.agent.policy import MemoryPrefs, Policy, PrefsFile
 from kalavai_like.composition import PoolTemplates
 from kalavai_like.errors import InvalidInput
@@ -148,10 +150,21 @@ def test_user_pause_and_rule_pause_combine(world: World, tmp_path: Path) -> None
     node.tick()
     codes = [r["code"] for r in node.status().worker.reasons]  # type: ignore[union-attr]
     assert codes == ["paused_by_you", "in_use"]
-    node.resume()  # the rule still holds: back to paused at once
+    server = LocalAPIServer(tmp_path / "kt12.sock", node).start()  # as the CLI and tray ask
+    try:
+        result = NodeClient(tmp_path / "kt12.sock").resume()
+    finally:
+        server.close()
+    assert result.state == "paused"  # not "resumed" while the rule holds the worker
+    assert result.message.startswith("resumed your pause, but computer in use")
+    assert result.message.endswith("still holds the worker")
+    assert container(world).info.state == "paused"  # never thawed, not even for a moment
+    assert world.store.data["membership"]["desired"] == "running"  # type: ignore[index]
     node.wakeup.set()
     node.tick()
     assert node.status().state == "paused" and container(world).info.state == "paused"
+    again = node.resume()  # nothing of the user's left to resume: the rule is named
+    assert again.already and again.state == "paused" and "holds the worker" in again.message
     host.idle = 3600.0
     node.wakeup.set()
     node.tick()
