@@ -224,9 +224,9 @@ def _age(seconds: float | None) -> str:
 
 
 @app.command()
-def status(json: JsonOpt = False) -> None:
+def status(start_agent: StartAgentOpt = False, json: JsonOpt = False) -> None:
     """This node: pool, overlay address, state and why, worker, uptime, contributed totals."""
-    st = _client(False).status()
+    st = _client(start_agent).status()
     if json:
         console.emit_json(st.to_dict())
         return
