@@ -13,8 +13,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from kalavai_like import __version__
-from kalavai_like.platform import ipam, problems, web
+from kalavai_like.platform import heartbeat_store, ipam, problems, web
 from kalavai_like.platform.db import Database
+from kalavai_like.platform.heartbeat_route import HeartbeatRoute
 from kalavai_like.platform.peers import PeerWatch
 from kalavai_like.platform.schemas import ErrorOut, Health
 from kalavai_like.platform.settings import PlatformSettings
@@ -34,6 +35,8 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
             await asyncio.to_thread(prepare, db)
         app.state.peers.bind(asyncio.get_running_loop())
         yield
+        if store is not None:
+            await store.close()
         db.dispose()
 
     app = FastAPI(
@@ -56,6 +59,9 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     app.state.settings = cfg
     app.state.peers = PeerWatch()
     problems.install(app)
+    store = heartbeat_store.store_for(db, cfg.clamp_tolerance)
+    if store is not None:  # the hot path skips FastAPI's router
+        app.add_middleware(HeartbeatRoute, store=store)
     web.install(app)
     for module in (accounts, pools, devices, device, credit):
         app.include_router(module.router)

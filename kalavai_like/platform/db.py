@@ -34,6 +34,11 @@ class Database:
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @property
+    def write_lock(self) -> threading.Lock | None:
+        """SQLite's in-process writer lock (None on PostgreSQL), for raw-connection writers."""
+        return self._write_lock
+
+    @property
     def dialect(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
 

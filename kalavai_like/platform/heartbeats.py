@@ -1,13 +1,16 @@
 """Heartbeats into the credit ledger: dedupe, deltas, clamping, per-day rows, averages.
 
-One heartbeat is one short write transaction of three prepared Core statements: lock and read
-the device (with its pool's weights), update the device's counters and totals, and upsert its
-row for the UTC day. Users' and pools' totals are sums over their devices, so concurrent
-heartbeats of different devices never contend for one row.
+`apply` is the arithmetic of one accepted heartbeat and `reply` its answer; both paths share
+them. Requests are served by the lean path (`heartbeat_route` + `heartbeat_store`); `record`
+is the FastAPI route's path: one short write transaction of three prepared Core statements
+(lock and read the device with its pool's weights, update the device's counters and totals,
+upsert its row for the UTC day). Users' and pools' totals are sums over their devices, so
+concurrent heartbeats of different devices never contend for one row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,8 +27,9 @@ from kalavai_like.platform.settings import PlatformSettings
 _D = Device.__table__.c
 _P = Pool.__table__.c
 _DAY = UsageDay.__table__
-_ADDED = ("cpu", "ram", "gpu", "credit", "clamped_cpu", "clamped_ram", "clamped_gpu")
-_UPDATED = (
+UNKNOWN_DEVICE = "This device credential is unknown or the device left its pool."
+ADDED = ("cpu", "ram", "gpu", "credit", "clamped_cpu", "clamped_ram", "clamped_gpu")
+UPDATED = (
     "last_seq",
     "base_cpu",
     "base_ram",
@@ -59,9 +63,7 @@ _SELECT = (
     .with_for_update(of=Device.__table__)  # serialises one device's heartbeats (PostgreSQL)
 )
 _UPDATE = (
-    update(Device)
-    .where(_D.id == bindparam("device_id"))
-    .values({k: bindparam(k) for k in _UPDATED})
+    update(Device).where(_D.id == bindparam("device_id")).values({k: bindparam(k) for k in UPDATED})
 )
 
 
@@ -69,7 +71,7 @@ def _upsert(dialect: Any) -> Any:
     stmt = dialect.insert(_DAY)
     return stmt.on_conflict_do_update(
         index_elements=["device_id", "day"],
-        set_={k: _DAY.c[k] + stmt.excluded[k] for k in _ADDED},
+        set_={k: _DAY.c[k] + stmt.excluded[k] for k in ADDED},
     )
 
 
@@ -90,72 +92,85 @@ def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn
     with db.write_connection() as conn:
         d = conn.execute(_SELECT, {"digest": digest}).mappings().first()
         if d is None:
-            raise unauthorized("This device credential is unknown or the device left its pool.")
+            raise unauthorized(UNKNOWN_DEVICE)
         t = now()
         if hb.seq <= d["last_seq"]:  # a replay or an out-of-order old heartbeat: counted already
-            return _reply(d, hb.seq, duplicate=True, t=t)
-        c = hb.counters
-        deltas = (
-            c.cpu_seconds - d["base_cpu"],
-            c.ram_gb_seconds - d["base_ram"],
-            c.gpu_seconds - d["base_gpu"],
-        )
-        cut = credit.clamp(
-            deltas,
-            cores=d["cores"],
-            memory_bytes=d["memory_bytes"],
-            gpus=d["gpus"],
-            elapsed=t - d["base_at"],
-            tolerance=cfg.clamp_tolerance,
-        )
-        weights = credit.Weights(d["w_cpu"], d["w_ram"], d["w_gpu"])
-        granted_credit = weights.credit(*cut.granted)
-        measured = tuple(max(0.0, x) for x in deltas)
-        avg, avg_time = credit.update_average(
-            t, d["created_at"], granted_credit, d["recent_avg"], d["recent_avg_time"]
-        )
-        values = {
-            "last_seq": hb.seq,
-            "base_cpu": c.cpu_seconds,
-            "base_ram": c.ram_gb_seconds,
-            "base_gpu": c.gpu_seconds,
-            "base_at": t,
-            "last_heartbeat_at": t,
-            "state": hb.state,
-            "reason": hb.reason,
-            "measured_cpu": d["measured_cpu"] + measured[0],
-            "measured_ram": d["measured_ram"] + measured[1],
-            "measured_gpu": d["measured_gpu"] + measured[2],
-            "granted_cpu": d["granted_cpu"] + cut.granted[0],
-            "granted_ram": d["granted_ram"] + cut.granted[1],
-            "granted_gpu": d["granted_gpu"] + cut.granted[2],
-            "credit": d["credit"] + granted_credit,
-            "measured_credit": d["measured_credit"] + weights.credit(*measured),
-            "recent_avg": avg,
-            "recent_avg_time": avg_time,
-        }
+            return reply(d, hb.seq, duplicate=True, t=t)
+        values, usage = apply(d, hb, t, cfg.clamp_tolerance)
         conn.execute(_UPDATE, {"device_id": d["id"], **values})
-        if any(measured):
-            conn.execute(
-                _UPSERT[db.dialect],
-                {
-                    "device_id": d["id"],
-                    "day": day_of(t),
-                    "user_id": d["user_id"],
-                    "pool_id": d["pool_id"],
-                    "cpu": cut.granted[0],
-                    "ram": cut.granted[1],
-                    "gpu": cut.granted[2],
-                    "credit": granted_credit,
-                    "clamped_cpu": cut.clamped[0],
-                    "clamped_ram": cut.clamped[1],
-                    "clamped_gpu": cut.clamped[2],
-                },
-            )
-        return _reply({**d, **values}, hb.seq, duplicate=False, t=t)
+        if usage is not None:
+            conn.execute(_UPSERT[db.dialect], usage)
+        return reply({**d, **values}, hb.seq, duplicate=False, t=t)
 
 
-def _reply(d: Any, seq: int, *, duplicate: bool, t: float) -> HeartbeatOut:
+def apply(
+    d: Mapping[str, Any], hb: HeartbeatIn, t: float, tolerance: float
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The arithmetic of one accepted heartbeat (seq above the device's last), at time `t`.
+
+    `d` is the device row with its pool's weights (`w_cpu`, `w_ram`, `w_gpu`). Returns the
+    device's new column values, and the usage to add to its row for the UTC day (None when
+    nothing was measured).
+    """
+    c = hb.counters
+    deltas = (
+        c.cpu_seconds - d["base_cpu"],
+        c.ram_gb_seconds - d["base_ram"],
+        c.gpu_seconds - d["base_gpu"],
+    )
+    cut = credit.clamp(
+        deltas,
+        cores=d["cores"],
+        memory_bytes=d["memory_bytes"],
+        gpus=d["gpus"],
+        elapsed=t - d["base_at"],
+        tolerance=tolerance,
+    )
+    weights = credit.Weights(d["w_cpu"], d["w_ram"], d["w_gpu"])
+    granted_credit = weights.credit(*cut.granted)
+    measured = tuple(max(0.0, x) for x in deltas)
+    avg, avg_time = credit.update_average(
+        t, d["created_at"], granted_credit, d["recent_avg"], d["recent_avg_time"]
+    )
+    values = {
+        "last_seq": hb.seq,
+        "base_cpu": c.cpu_seconds,
+        "base_ram": c.ram_gb_seconds,
+        "base_gpu": c.gpu_seconds,
+        "base_at": t,
+        "last_heartbeat_at": t,
+        "state": hb.state,
+        "reason": hb.reason,
+        "measured_cpu": d["measured_cpu"] + measured[0],
+        "measured_ram": d["measured_ram"] + measured[1],
+        "measured_gpu": d["measured_gpu"] + measured[2],
+        "granted_cpu": d["granted_cpu"] + cut.granted[0],
+        "granted_ram": d["granted_ram"] + cut.granted[1],
+        "granted_gpu": d["granted_gpu"] + cut.granted[2],
+        "credit": d["credit"] + granted_credit,
+        "measured_credit": d["measured_credit"] + weights.credit(*measured),
+        "recent_avg": avg,
+        "recent_avg_time": avg_time,
+    }
+    if not any(measured):
+        return values, None
+    usage = {
+        "device_id": d["id"],
+        "day": day_of(t),
+        "user_id": d["user_id"],
+        "pool_id": d["pool_id"],
+        "cpu": cut.granted[0],
+        "ram": cut.granted[1],
+        "gpu": cut.granted[2],
+        "credit": granted_credit,
+        "clamped_cpu": cut.clamped[0],
+        "clamped_ram": cut.clamped[1],
+        "clamped_gpu": cut.clamped[2],
+    }
+    return values, usage
+
+
+def reply(d: Any, seq: int, *, duplicate: bool, t: float) -> HeartbeatOut:
     return HeartbeatOut(
         seq=seq,
         duplicate=duplicate,

@@ -3,8 +3,12 @@ claims clamped to the hardware, and the clamps recorded where the pool owner see
 
 from __future__ import annotations
 
+import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import httpx
 
 from tests.platform.client import Api, Caller, User
 
@@ -117,3 +121,97 @@ def test_bad_heartbeats_are_rejected_with_reasons(api: Api) -> None:
         r = dev.post("/api/v1/device/heartbeat", json=body)
         assert r.status_code == 422, body
         assert r.json()["error"]["kind"] == "InvalidInput"
+
+
+def _error(r: Any, status: int, kind: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.json()["error"]["kind"] == kind, r.text
+
+
+def test_heartbeat_refuses_missing_unknown_and_wrong_credentials(api: Api) -> None:
+    owner, _, _, _, _ = _device(api)
+    beat = {"seq": 1, "state": "running"}
+    _error(api.anon().post("/api/v1/device/heartbeat", json=beat), 401, "AuthError")
+    unknown = api.as_("kld_" + "A" * 43)  # well-formed, never issued
+    r = unknown.post("/api/v1/device/heartbeat", json=beat)
+    _error(r, 401, "AuthError")
+    assert r.headers["www-authenticate"] == "Bearer"
+    _error(api.as_("kld_short").post("/api/v1/device/heartbeat", json=beat), 401, "AuthError")
+    _error(owner.post("/api/v1/device/heartbeat", json=beat), 403, "AuthError")  # a user token
+
+
+def test_removed_or_rejoined_device_is_refused_at_its_next_heartbeat(api: Api) -> None:
+    owner, volunteer, pool, dev, _ = _device(api, cores=2)
+    for seq in (1, 2):  # the platform has seen this device recently
+        _beat(dev, seq)
+    device_id = volunteer.get("/api/v1/devices").json()[0]["id"]
+    assert volunteer.delete(f"/api/v1/devices/{device_id}").status_code == 204
+    r = dev.post("/api/v1/device/heartbeat", json={"seq": 3, "state": "running"})
+    _error(r, 401, "AuthError")
+
+    # rejoin with the same name: the old credential is void, the new one starts at seq 1
+    other = api.user()
+    joined = api.join(other, owner, pool, name="rejoiner")
+    old = api.as_(joined["credential"])
+    _beat(old, 1)
+    _beat(old, 2)
+    again = api.join(other, owner, pool, name="rejoiner")
+    assert again["device"]["id"] == joined["device"]["id"]
+    r = old.post("/api/v1/device/heartbeat", json={"seq": 3, "state": "running"})
+    _error(r, 401, "AuthError")
+    assert _beat(api.as_(again["credential"]), 1)["duplicate"] is False
+
+
+def test_malformed_heartbeat_bodies_get_422(api: Api) -> None:
+    _, _, _, dev, _ = _device(api)
+    headers = {**dev.headers, "Content-Type": "application/json"}
+    http = api.http
+    for raw in (b"{not json", b"[1, 2]", b'"running"', b"", b'{"state": "running"}', b"\xff\xfe"):
+        r = http.post("/api/v1/device/heartbeat", content=raw, headers=headers)
+        assert r.status_code in (400, 422), (raw, r.text)
+        assert r.json()["error"]["kind"] == "InvalidInput", (raw, r.text)
+    text = {**dev.headers, "Content-Type": "text/plain"}
+    good = b'{"seq": 1, "state": "running"}'
+    r = http.post("/api/v1/device/heartbeat", content=good, headers=text)
+    _error(r, 422, "InvalidInput")
+    # none of these was recorded: seq 1 is still new
+    assert _beat(dev, 1)["duplicate"] is False
+
+
+def test_desired_state_reaches_the_very_next_heartbeat(api: Api) -> None:
+    _, volunteer, _, dev, _ = _device(api)
+    assert _beat(dev, 1)["desired_state"] == "running"
+    device_id = volunteer.get("/api/v1/devices").json()[0]["id"]
+    r = volunteer.post(f"/api/v1/devices/{device_id}/desired", json={"state": "paused"})
+    assert r.status_code == 200
+    assert _beat(dev, 2)["desired_state"] == "paused"
+    volunteer.post(f"/api/v1/devices/{device_id}/desired", json={"state": "running"})
+    assert _beat(dev, 3)["desired_state"] == "running"
+
+
+def test_concurrent_replays_are_counted_once(api: Api) -> None:
+    _, volunteer, _, dev, _ = _device(api, cores=64)
+    _wait_seconds(1.0)
+    _beat(dev, 1, cpu=1.0)
+
+    def send(seq: int) -> Any:
+        with httpx.Client(base_url=api.url, timeout=30) as http:
+            body = {"seq": seq, "state": "running", "counters": {"cpu_seconds": seq * 1.0}}
+            r = http.post("/api/v1/device/heartbeat", json=body, headers=dev.headers)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+    # each of seq 2..6 sent four times at once, in a shuffled order
+    seqs = [s for s in range(2, 7) for _ in range(4)]
+    random.shuffle(seqs)
+    with ThreadPoolExecutor(len(seqs)) as pool:
+        replies = list(pool.map(send, seqs))
+    accepted = [r["seq"] for r in replies if not r["duplicate"]]
+    assert len(accepted) == len(set(accepted))  # no seq was applied twice
+    assert 6 in accepted  # the newest always lands once
+    mine = volunteer.get("/api/v1/credit/me").json()
+    # cumulative counters: whatever order they landed in, the device measured its top value
+    assert abs(mine["measured"]["cpu_core_hours"] * 3600 - 6.0) < 1e-6
+    daily = volunteer.get("/api/v1/credit/me/daily").json()
+    granted = sum(d["cpu_core_hours"] for d in daily)
+    assert abs(granted - mine["granted"]["cpu_core_hours"]) < 1e-12
