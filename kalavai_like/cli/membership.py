@@ -324,7 +324,7 @@ def workers(
         [
             (
                 d.get("name"), (d.get("user") or {}).get("email", ""), d.get("address"),
-                d.get("state") + (f" ({d['reason']})" if d.get("reason") else ""),
+                str(d.get("state") or "") + (f" ({d['reason']})" if d.get("reason") else ""),
                 d.get("cores"), f"{(d.get('memory_bytes') or 0) / 2**30:.1f} GiB", d.get("gpus"),
                 d.get("last_heartbeat_at") or "never",
                 f"{(d.get('totals') or {}).get('cpu_core_hours', 0):.4f}",
