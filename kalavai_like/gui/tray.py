@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
-from kalavai_like.agent.records import NodeStatus
+from kalavai_like.agent.records import ActionResult, NodeStatus
 from kalavai_like.errors import AuthError, KalavaiError, PlatformUnavailable
 from kalavai_like.gui.assets import ICON_STATES, icon_path
 from kalavai_like.gui.context import Context
@@ -227,7 +227,15 @@ class Tray(QObject):
         self.ctx.bridge.call(self.ctx.do_pause, seconds, failed=self._failed("Pause"))
 
     def on_resume(self) -> None:
-        self.ctx.bridge.call(self.ctx.node.resume, failed=self._failed("Resume"))
+        self.ctx.bridge.call(
+            self.ctx.node.resume, done=self._resumed, failed=self._failed("Resume")
+        )
+
+    def _resumed(self, result: ActionResult) -> None:
+        # A rule (schedule, battery, computer in use) may still hold the worker: say which.
+        if result.state == "paused":
+            text = result.message[:1].upper() + result.message[1:]
+            self.notify(Notice("Still paused", text, "warning"))
 
     def on_leave(self) -> None:
         s = self.snapshot.status

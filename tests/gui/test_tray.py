@@ -78,6 +78,23 @@ def test_a_menu_action_runs_off_the_gui_thread_and_reports_failure(
     assert got.args[0].level == "error"
 
 
+def test_resume_says_which_rule_still_holds_the_worker(tmp_path, make_ctx, tray_for, qtbot):
+    """The agent lifts the user's pause but a rule keeps the worker frozen: the tray says so."""
+    from kalavai_like.agent.records import ActionResult
+
+    ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n')
+    held = ActionResult("paused", "resumed your pause, but computer in use still holds the worker")
+    ctx.node.resume = lambda: held  # what NodeClient.resume returns in that case
+    tray = tray_for(ctx)
+    tray.snapshot = snapshots()["paused-by-you"]
+    tray.menu.aboutToShow.emit()
+    resume = next(a for a in tray.menu.actions() if a.data() == "resume")
+    with qtbot.waitSignal(tray.notified, timeout=10000) as got:
+        resume.trigger()
+    assert got.args[0].title == "Still paused"
+    assert got.args[0].text.startswith("Resumed your pause, but computer in use")
+
+
 def test_dead_agent_shows_a_clear_state_and_start_agent(tmp_path, make_ctx, tray_for, qtbot):
     ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n')
     tray = tray_for(ctx)
