@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STALE_AFTER = 45.0  # the agent sends a snapshot at least every 15 s
 TODAY_EVERY_MS = 60_000
+STARTING_AGENT = "Starting the agent…"
 LEVELS = {
     "info": QSystemTrayIcon.MessageIcon.Information,
     "warning": QSystemTrayIcon.MessageIcon.Warning,
@@ -163,7 +164,9 @@ class Tray(QObject):
             and self.snapshot.status is not None
             and (self.snapshot.status.worker is None)
         )
-        self._update(status=status, agent_problem="", agent_detail="")
+        # An agent that answers has started, even if start_background has not returned yet.
+        busy = "" if self.snapshot.busy == STARTING_AGENT else self.snapshot.busy
+        self._update(status=status, agent_problem="", agent_detail="", busy=busy)
         if joined:
             self.refresh_today()
         if self.contributions is not None:
@@ -288,7 +291,7 @@ class Tray(QObject):
         PreferencesDialog.ask(self.ctx, self.hardware(), self.window)
 
     def on_start_agent(self) -> None:
-        self._update(busy="Starting the agent…")
+        self._update(busy=STARTING_AGENT)
         self.ctx.bridge.call(
             self.ctx.do_start_agent, done=lambda _pid: self._update(busy=""),
             failed=self._failed("Starting the agent"),
