@@ -3,10 +3,12 @@
     python bench/platform_load.py [--backend sqlite|postgres|both] [--seconds 15]
 
 For each database it starts the real server (`kalavai-like platform serve`) on loopback,
-enrols 1,000 devices, then a load generator in a separate process (raw HTTP/1.1 keep-alive
-over asyncio, so the client costs little CPU) sends heartbeats with rising sequence numbers
-and cumulative counters from those devices at a few concurrency levels and prints the
-sustained rate and latency percentiles. Then 50 concurrent redeemers race for single-use
+enrols 1,000 devices, then load generators in separate processes (lean HTTP/1.1 keep-alive
+clients on asyncio/uvloop; each device on one connection, one request in flight per
+connection) send heartbeats with rising sequence numbers and cumulative counters from those
+devices at a few concurrency levels. It prints the sustained rate, latency percentiles, the
+server's CPU per heartbeat (uvicorn workers plus, on PostgreSQL, the database's backends), the
+generators' CPU per request and the load average (the machine may be shared). Then 50 concurrent redeemers race for single-use
 tokens, two redeemers per token, and the run checks that no token was claimed twice.
 Each phase is bounded in time. Loopback only.
 """
@@ -69,48 +71,125 @@ class Conn:
         return status, data
 
 
+class _Keepalive(asyncio.Protocol):
+    """A lean keep-alive HTTP/1.1 client connection for the heartbeat load: one request at a
+    time, the response parsed only as far as its status and Content-Length."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.waiter: asyncio.Future[int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        length = 0
+        for line in self.buf[:end].split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(self.buf) < end + 4 + length:
+            return
+        status = int(self.buf[9:12])
+        self.buf = self.buf[end + 4 + length :]
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(status)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("server closed the connection"))
+
+    async def request(self, data: bytes) -> int:
+        assert self.transport is not None
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self.waiter
+
+
+_BODY = b'{"seq":%d,"state":"running","counters":{"cpu_seconds":%r,"ram_gb_seconds":%r}}'
+
+
 def _heartbeat_load(
-    url: str, creds: list[str], concurrency: int, seconds: float, seq_base: int, out: Any
+    url: str, per_conn: list[list[str]], start: float, seconds: float, seq_base: int, out: Any
 ) -> None:
-    """Generator process: `concurrency` connections share the devices; report latencies."""
+    """Generator process: one keep-alive connection per list of device credentials, each
+    sending one heartbeat at a time (rising seq, cumulative counters) from wall-clock `start`
+    for `seconds`; reports latencies, errors and the process's own CPU time."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
+    try:
+        import uvloop
+
+        uvloop.install()  # a cheaper event loop leaves more of the CPU to the server
+    except ImportError:
+        pass
 
     async def main() -> dict[str, Any]:
         latencies: list[float] = []
         errors: dict[int, int] = {}
+        loop = asyncio.get_running_loop()
+        head = (
+            f"POST /api/v1/device/heartbeat HTTP/1.1\r\nHost: {host}\r\n"
+            "Content-Type: application/json\r\nAuthorization: Bearer "
+        ).encode()
+        conns = [(await loop.create_connection(_Keepalive, host, int(port)))[1] for _ in per_conn]
+        await asyncio.sleep(max(0.0, start - time.time()))
         stop = time.monotonic() + seconds
-        per_conn = [creds[i::concurrency] for i in range(concurrency)]
-        started = time.monotonic()
+        cpu0 = time.process_time()
 
-        async def worker(mine: list[str]) -> None:
-            conn = Conn(host, int(port))
+        async def worker(conn: _Keepalive, mine: list[str]) -> None:
+            auth = [c.encode() for c in mine]
             seq = seq_base
-            while time.monotonic() < stop:
+            while True:
                 seq += 1
-                for cred in mine:
+                for cred in auth:
                     if time.monotonic() >= stop:
                         return
-                    body = json.dumps(
-                        {
-                            "seq": seq,
-                            "state": "running",
-                            "counters": {"cpu_seconds": seq * 0.01, "ram_gb_seconds": seq * 0.01},
-                        }
-                    ).encode()
+                    body = _BODY % (seq, seq * 0.01, seq * 0.01)
                     t0 = time.perf_counter()
-                    status, _ = await conn.request("POST", "/api/v1/device/heartbeat", cred, body)
+                    status = await conn.request(
+                        b"%s%s\r\nContent-Length: %d\r\n\r\n%s" % (head, cred, len(body), body)
+                    )
                     latencies.append(time.perf_counter() - t0)
                     if status != 200:
                         errors[status] = errors.get(status, 0) + 1
 
-        await asyncio.gather(*(worker(m) for m in per_conn if m))
-        return {
-            "latencies": latencies,
-            "errors": errors,
-            "elapsed": time.monotonic() - started,
-        }
+        await asyncio.gather(*(worker(c, m) for c, m in zip(conns, per_conn, strict=True)))
+        cpu = time.process_time() - cpu0
+        for conn in conns:
+            assert conn.transport is not None
+            conn.transport.close()
+        return {"latencies": latencies, "errors": errors, "cpu": cpu}
 
     out.put(asyncio.run(main()))
+
+
+def _heartbeats(
+    url: str, creds: list[str], connections: int, procs: int, seconds: float, seq_base: int
+) -> dict[str, Any]:
+    """Run the heartbeat load from `procs` generator processes sharing `connections`
+    connections; every device sits on exactly one connection."""
+    per_conn = [creds[i::connections] for i in range(connections)]
+    per_conn = [m for m in per_conn if m]
+    shares = [per_conn[p::procs] for p in range(procs)]
+    start = time.time() + 3.0  # all generators connected and waiting by then
+    results = _in_processes(
+        [(_heartbeat_load, (url, share, start, seconds, seq_base)) for share in shares if share]
+    )
+    errors: dict[int, int] = {}
+    for r in results:
+        for status, n in r["errors"].items():
+            errors[status] = errors.get(status, 0) + n
+    return {
+        "latencies": [x for r in results for x in r["latencies"]],
+        "errors": errors,
+        "elapsed": seconds,
+        "cpu": sum(r["cpu"] for r in results),
+    }
 
 
 def _redeem_race(
@@ -147,14 +226,22 @@ def _redeem_race(
     out.put(asyncio.run(main()))
 
 
-def _in_process(target: Any, *args: Any) -> dict[str, Any]:
+def _in_processes(jobs: list[tuple[Any, tuple[Any, ...]]]) -> list[dict[str, Any]]:
+    """Run each (target, args) in its own spawned process; their results."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
-    proc.start()
-    result = queue.get(timeout=300)
-    proc.join(30)
-    return result
+    procs = [ctx.Process(target=target, args=(*args, queue)) for target, args in jobs]
+    for proc in procs:
+        proc.start()
+    try:
+        return [queue.get(timeout=300) for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(30)
+
+
+def _in_process(target: Any, *args: Any) -> dict[str, Any]:
+    return _in_processes([(target, args)])[0]
 
 
 # ---------------------------------------------------------------- set-up and phases
@@ -225,7 +312,7 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
 
-def run_backend(name: str, seconds: float, levels: list[int], workers: int) -> None:
+def run_backend(name: str, seconds: float, levels: list[int], workers: int, gen_procs: int) -> None:
     data = Path(tempfile.mkdtemp(prefix=f"kl-bench-{name}-"))
     db_url = None
     admin = None
@@ -246,16 +333,18 @@ def run_backend(name: str, seconds: float, levels: list[int], workers: int) -> N
             seq = 0
             for level in levels:
                 cpu0 = _cpu_seconds(server.pid, db_name)
-                r = _in_process(_heartbeat_load, server.url, creds, level, seconds, seq)
+                r = _heartbeats(server.url, creds, level, gen_procs, seconds, seq)
                 cpu = _cpu_seconds(server.pid, db_name) - cpu0
-                seq += 100000
+                seq += 10_000_000
                 lat = r["latencies"]
                 rate = len(lat) / r["elapsed"]
                 print(
                     f"heartbeats: {level:4d} connections  {rate:7.0f}/s  "
                     f"p50 {_pct(lat, 0.50):6.1f} ms  p99 {_pct(lat, 0.99):6.1f} ms  "
                     f"max {max(lat) * 1000:6.1f} ms  n={len(lat)}  errors={r['errors'] or 0}  "
-                    f"server CPU {cpu / len(lat) * 1000:.2f} ms/heartbeat",
+                    f"server CPU {cpu / len(lat) * 1000:.3f} ms/heartbeat  "
+                    f"generator CPU {r['cpu'] / len(lat) * 1000:.3f} ms/request  "
+                    f"load avg {os.getloadavg()[0]:.2f}",
                     flush=True,
                 )
             # token race: 50 redeemers, 2 per single-use token
@@ -292,14 +381,18 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0, help="per load level (<= 30)")
     ap.add_argument("--levels", default="8,32,128", help="connection counts to try")
     ap.add_argument("--pg-workers", type=int, default=2)
+    ap.add_argument("--gen-procs", type=int, default=2, help="load generator processes")
     args = ap.parse_args()
     seconds = min(args.seconds, 30.0)
     levels = [int(x) for x in args.levels.split(",")]
-    print(f"platform load bench: {DEVICES} devices, {os.cpu_count()} CPUs, {seconds:.0f} s/level")
+    print(
+        f"platform load bench: {DEVICES} devices, {os.cpu_count()} CPUs, {seconds:.0f} s/level, "
+        f"{args.gen_procs} generator processes, load avg {os.getloadavg()[0]:.2f}"
+    )
     if args.backend in ("sqlite", "both"):
-        run_backend("sqlite", seconds, levels, workers=1)
+        run_backend("sqlite", seconds, levels, workers=1, gen_procs=args.gen_procs)
     if args.backend in ("postgres", "both"):
-        run_backend("postgres", seconds, levels, workers=args.pg_workers)
+        run_backend("postgres", seconds, levels, args.pg_workers, args.gen_procs)
 
 
 if __name__ == "__main__":

@@ -78,8 +78,19 @@ def _upsert(dialect: Any) -> Any:
 _UPSERT = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
 
 
+_today: tuple[float, float, str] = (0.0, 0.0, "")  # [start, end) of the last day seen, its name
+
+
 def day_of(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+    """The UTC day of `ts` as YYYY-MM-DD (remembered: heartbeats mostly land on one day)."""
+    global _today
+    start, end, name = _today
+    if start <= ts < end:
+        return name
+    name = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+    start = datetime.strptime(name, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    _today = (start, start + 86400.0 - 1e-3, name)  # near midnight: computed, not cached
+    return name
 
 
 def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn) -> HeartbeatOut:
