@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from typing import Annotated
 
 import typer
 
 from kalavai_like import __version__
-from kalavai_like.cli import account, account_key, console, context, pool, token_cmd
+from kalavai_like.cli import (
+    account,
+    account_key,
+    agent_cmd,
+    console,
+    context,
+    credits,
+    demo_cmd,
+    membership,  # noqa: F401  (registers pool start/join/pause/... on pool.app)
+    pool,
+    prefs_cmd,
+    resources,
+    token_cmd,
+)
 from kalavai_like.cli.platform_cmd import app as platform_app
 from kalavai_like.errors import KalavaiError
 
@@ -17,7 +29,7 @@ app = typer.Typer(
     name="kalavai-like",
     help="Join volunteer computing pools and see what you contributed.",
     no_args_is_help=True,
-    pretty_exceptions_show_locals=False,  # tokens live in locals
+    pretty_exceptions_enable=False,  # the error edge in run() reports; tokens live in locals
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(account.app)  # signup, login, logout, whoami at the top level
@@ -25,12 +37,8 @@ app.add_typer(pool.app, name="pool")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(account_key.app, name="account-key")
 app.add_typer(platform_app, name="platform")
-if importlib.util.find_spec("kalavai_like.cli.membership") is not None:
-    # Registers pool start/join/pause/resume/stop/status/... on pool.app.
-    importlib.import_module("kalavai_like.cli.membership")
-for _extra in ("agent_cmd", "demo_cmd", "prefs_cmd", "credits", "resources"):  # top level
-    if importlib.util.find_spec(f"kalavai_like.cli.{_extra}") is not None:
-        importlib.import_module(f"kalavai_like.cli.{_extra}").register(app)
+for _module in (agent_cmd, demo_cmd, prefs_cmd, credits, resources):
+    _module.register(app)
 
 
 def _version(value: bool) -> None:
