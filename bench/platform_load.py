@@ -379,7 +379,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--seconds", type=float, default=15.0, help="per load level (<= 30)")
-    ap.add_argument("--levels", default="8,32,128", help="connection counts to try")
+    ap.add_argument("--levels", default="8,32,64,128", help="connection counts to try")
     ap.add_argument("--pg-workers", type=int, default=2)
     ap.add_argument("--gen-procs", type=int, default=2, help="load generator processes")
     args = ap.parse_args()
