@@ -294,6 +294,24 @@ class Ledger:
             prev = row.counters
         return [DayTotals(d, c) for d, c in sorted(per_day.items())]
 
+    def rows_since(self, wall: float) -> list[LedgerRow]:
+        """Rows sampled at or after `wall`, plus the one just before it (an interval's start)."""
+        with self._lock:
+            rows: list[LedgerRow] = []
+            if self._db is not None:
+                try:
+                    cur = self._db.execute(
+                        _SELECT.replace("ORDER BY", "AND seq >= (SELECT coalesce(max(seq), 0) "
+                                        "FROM rows WHERE membership=? AND wall<?) ORDER BY"),
+                        (self.membership, self.membership, wall),
+                    )  # fmt: skip
+                    rows = [LedgerRow._from_db(r) for r in cur]
+                except sqlite3.Error as exc:
+                    self._flag(exc)
+            rows += self._unsaved + self._memory
+        before = [r for r in rows if r.wall < wall]
+        return before[-1:] + [r for r in rows if r.wall >= wall]
+
     def _rows(self) -> list[LedgerRow]:
         with self._lock:
             rows: list[LedgerRow] = []

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from kalavai_like import errors
 from kalavai_like.agent.records import (
@@ -21,6 +22,7 @@ from kalavai_like.agent.records import (
     SeedResult,
     StartPoolRequest,
     Step,
+    UsagePoint,
 )
 
 OnStep = Callable[[Step], None]
@@ -141,6 +143,17 @@ class NodeClient:
                 yield NodeStatus.from_dict(json.loads(raw))
         finally:
             conn.close()
+
+    def usage_history(self, since: float, step: float) -> list[UsagePoint]:
+        """The worker's average use per `step` seconds since `since` (see Node.usage_history).
+
+        Raises:
+            InvalidInput: a bad `since`/`step` or too many points.
+            AgentUnavailable: no agent answers.
+        """
+        query = urlencode({"since": repr(float(since)), "step": repr(float(step))})
+        payload = self._call("GET", f"usage-history?{query}")
+        return [UsagePoint.from_dict(p) for p in payload["points"]]
 
     def join(self, req: JoinRequest, on_step: OnStep | None = None) -> JoinResult:
         return JoinResult.from_dict(self._stream("join", req.to_dict(), on_step))

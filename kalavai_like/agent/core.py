@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kalavai_like.agent import snapshot, specs
+from kalavai_like.agent import history, snapshot, specs
 from kalavai_like.agent.policy import Policy
 from kalavai_like.agent.ports import PlatformPort, RuntimePort, StorePort, TemplatePort
 from kalavai_like.agent.records import (
@@ -28,6 +28,7 @@ from kalavai_like.agent.records import (
     NodeState,
     NodeStatus,
     Persisted,
+    UsagePoint,
     WorkerStatus,
 )
 from kalavai_like.agent.seed import SeedRunner
@@ -135,6 +136,22 @@ class NodeCore:
             agent_started_at=self.started_at,
             at=self._wall(),
         )
+
+    def usage_history(self, since: float, step: float) -> list[UsagePoint]:
+        """The worker's average use per `step` seconds from `since` until now, from the ledger
+        (kalavai_like.agent.history): zero while paused, no point while the agent was down,
+        empty when not in a pool.
+
+        Raises:
+            InvalidInput: a bad `since`/`step`, or more than history.MAX_POINTS points.
+        """
+        now = self._wall()
+        history.check_request(since, step, now)
+        w = self._worker
+        if w is None:
+            return []
+        gap = max(history.DEFAULT_MAX_GAP, 4 * self.config.sample_interval)
+        return history.usage_points(w.ledger.rows_since(since), since, step, now, max_gap=gap)
 
     def _worker_status(self, w: WorkerSession) -> WorkerStatus:
         extra = self._policy_status(w.m)

@@ -1,13 +1,15 @@
 """The LocalAPI: HTTP/JSON over a unix socket in the home's run dir, in front of the `Node`.
 
 Who may do what is decided by the connecting process's credentials (SO_PEERCRED): everyone
-may read (status, watch); writes (join, pause, resume, stop, start a pool) are for root, the
-agent's own uid and members of the configured operator group. Any request carrying an Origin or
-Referer header is refused, so a web page can never drive the agent through a browser.
+may read (status, watch, usage history); writes (join, pause, resume, stop, start a pool) are
+for root, the agent's own uid and members of the configured operator group. Any request
+carrying an Origin or Referer header is refused, so a web page can never drive the agent
+through a browser.
 
 Routes (all under /localapi/v0):
     GET  status          -> NodeStatus
     GET  watch           -> newline-JSON stream of NodeStatus snapshots, one per change
+    GET  usage-history?since=T&step=S -> {"points": [UsagePoint]} (the ledger, per step)
     GET  metrics         -> Prometheus text exposition of the snapshot (kalavai_like.metrics)
     POST join            -> newline-JSON: {"step": Step}..., then {"result": JoinResult}
     POST start-pool      -> newline-JSON: {"step": Step}..., then {"result": SeedResult}
@@ -23,6 +25,7 @@ import contextlib
 import grp
 import json
 import logging
+import math
 import os
 import socket
 import socketserver
@@ -31,6 +34,7 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from kalavai_like.agent.client import PREFIX
 from kalavai_like.agent.records import JoinRequest, StartPoolRequest, Step
@@ -75,6 +79,25 @@ def operator_gid(group: str | None) -> int | None:
     except KeyError:
         log.warning("operator group %r does not exist: only root and the agent may write", group)
         return None
+
+
+def _query_floats(path: str, *names: str) -> list[float]:
+    """Required numeric query parameters of a GET.
+
+    Raises:
+        InvalidInput: one is missing or not a finite number.
+    """
+    query = parse_qs(urlsplit(path).query)
+    out = []
+    for name in names:
+        try:
+            value = float(query[name][0])
+        except (KeyError, IndexError, ValueError):
+            raise InvalidInput("Bad request", f"{name} must be given as a number.") from None
+        if not math.isfinite(value):
+            raise InvalidInput("Bad request", f"{name} must be a finite number.")
+        out.append(value)
+    return out
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -178,6 +201,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_metrics(node)
             elif route == "prefs":
                 self._send_json(200, {"prefs": node.prefs()})
+            elif route == "usage-history":
+                since, step = _query_floats(self.path, "since", "step")
+                points = node.usage_history(since, step)
+                self._send_json(200, {"points": [p.to_dict() for p in points]})
             else:
                 raise NotFound("No such endpoint", self.path)
         except KalavaiError as exc:

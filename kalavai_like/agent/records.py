@@ -338,3 +338,21 @@ class ActionResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ActionResult:
         return _from(cls, data)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class UsagePoint:
+    """Average use over one step of the usage history, ending at `time` (wall seconds):
+    CPU cores, GiB of memory and GPUs given to the pool (zero while paused)."""
+
+    time: float
+    cpu_cores: float
+    memory_gb: float
+    gpus: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UsagePoint:
+        return _from(cls, data)  # type: ignore[no-any-return]

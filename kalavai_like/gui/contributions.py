@@ -1,6 +1,10 @@
 """The "My contributions" window: the platform's totals for the logged-in user (CPU core-hours,
 RAM GB-hours, GPU-hours, credit, recent average), a live chart of CPU/RAM/GPU over the last
 hour, day or week, the per-day table, the per-pool breakdown, and CSV export.
+
+The hour and day views start from the agent's usage history (its ledger, fetched through the
+bridge when the window opens or the range changes) and grow with the snapshots that follow;
+the week view shows the platform's daily rows.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCharts import QChart, QChartView, QDateTimeAxis, QLineSeries, QValueAxis
 from PySide6.QtCore import QDateTime, QPointF, Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QPainter, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,11 +32,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kalavai_like.agent.client import NodeClient
 from kalavai_like.agent.records import NodeStatus
 from kalavai_like.errors import KalavaiError
 from kalavai_like.gui.context import Context, Credit
 from kalavai_like.gui.login import ERROR_STYLE
-from kalavai_like.gui.series import RANGES, Point, UsageSeries, daily_csv, daily_points
+from kalavai_like.gui.series import (
+    RANGES,
+    STEPS,
+    Point,
+    UsageSeries,
+    daily_csv,
+    daily_points,
+    history_points,
+    merged,
+)
 
 TOTALS = (
     ("cpu_core_hours", "CPU core-hours"),
@@ -58,6 +72,17 @@ def _cell(text: str, number: bool) -> QTableWidgetItem:
     return item
 
 
+History = tuple[str, list[Point] | None, KalavaiError | None]
+
+
+def fetch_history(node: NodeClient, which: str, since: float, step: float) -> History:
+    """The agent's history for the range `which` (blocks: run it through the bridge)."""
+    try:
+        return which, history_points(node.usage_history(since, step)), None
+    except KalavaiError as exc:
+        return which, None, exc
+
+
 def _table(headers: list[str]) -> QTableWidget:
     t = QTableWidget(0, len(headers))
     t.setHorizontalHeaderLabels(headers)
@@ -75,6 +100,8 @@ class ContributionsWindow(QWidget):
         self.ctx = ctx
         self.series = series
         self.credit: Credit | None = None
+        self.history: dict[str, list[Point]] = {}  # per range, from the agent's ledger
+        self.history_error: dict[str, KalavaiError] = {}
         self.setWindowTitle("My contributions — kalavai-like")
         self.resize(760, 620)
         layout = QVBoxLayout(self)
@@ -122,7 +149,7 @@ class ContributionsWindow(QWidget):
         top.addWidget(QLabel("Show the last"))
         self.range = QComboBox()
         self.range.addItems(list(RANGES))
-        self.range.currentTextChanged.connect(lambda _t: self.redraw())
+        self.range.currentTextChanged.connect(self.on_range_changed)
         top.addWidget(self.range)
         top.addStretch(1)
         lay.addLayout(top)
@@ -183,6 +210,33 @@ class ContributionsWindow(QWidget):
         self.note.setText(f"Could not get your contributions: {exc.title}. {exc.message}")
         self.note.show()
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.load_history()
+
+    def on_range_changed(self, _text: str) -> None:
+        self.redraw()
+        self.load_history()
+
+    def load_history(self) -> None:
+        """Ask the agent (off the GUI thread) for the shown range's history."""
+        which = self.range.currentText()
+        if which not in STEPS:
+            return
+        since = time.time() - RANGES[which]
+        self.ctx.bridge.call(fetch_history, self.ctx.node, which, since, STEPS[which],
+                             done=self.on_history)  # fmt: skip
+
+    def on_history(self, got: History) -> None:
+        which, points, error = got
+        if error is not None:
+            self.history.pop(which, None)
+            self.history_error[which] = error
+        else:
+            self.history[which] = points or []
+            self.history_error.pop(which, None)
+        self.redraw()
+
     def on_status(self, status: NodeStatus) -> None:
         """A new snapshot arrived (the tray already added it to the series): redraw live."""
         if self.isVisible() and self.range.currentText() != "week":
@@ -196,7 +250,9 @@ class ContributionsWindow(QWidget):
         if which == "week":
             return [p for p in daily_points(self.credit.daily if self.credit else [])
                     if p.at >= now - RANGES["week"] - 86400]  # fmt: skip
-        return self.series.within(RANGES[which], now)
+        # without the agent's history (agent down), only the snapshots this tray saw
+        history = [p for p in self.history.get(which, []) if p.at >= now - RANGES[which]]
+        return merged(history, self.series.within(RANGES[which], now))
 
     def redraw(self) -> None:
         which = self.range.currentText()
@@ -210,10 +266,16 @@ class ContributionsWindow(QWidget):
         top = max([max(p.cpu, p.ram, p.gpu) for p in pts] or [0.0])
         self.y_axis.setRange(0, max(1.0, top * 1.15))
         self.y_axis.applyNiceNumbers()
+        error = self.history_error.get(which)
         if which == "week":
             self.chart_note.setText("Average use per day, as the platform granted it.")
+        elif error is not None:
+            self.chart_note.setText(f"No history to show: {error.title}. {error.message}")
         elif pts:
-            self.chart_note.setText("Measured by this computer's agent since the tray started.")
+            per = "minute" if which == "hour" else "15 minutes"
+            self.chart_note.setText(
+                f"Measured by this computer's agent: average per {per}, then live."
+            )
         else:
             self.chart_note.setText(
                 "No samples yet: the chart fills in while this computer contributes."

@@ -1,6 +1,7 @@
 """Usage over time for the contributions chart, without Qt: rates (CPU cores, RAM GB, GPUs)
-derived from the agent's cumulative counters as snapshots arrive, and the platform's daily
-rows turned into average rates for the week view. Also the per-day CSV export.
+derived from the agent's cumulative counters as snapshots arrive, appended to the agent's
+usage history for the hour and day views, and the platform's daily rows turned into average
+rates for the week view. Also the per-day CSV export.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kalavai_like.agent.records import NodeStatus
+from kalavai_like.agent.records import NodeStatus, UsagePoint
 
 MIN_GAP = 2.0  # seconds between two points (snapshots can come faster)
 KEEP = 7 * 86400
 RANGES = {"hour": 3600, "day": 86400, "week": 7 * 86400}
+STEPS = {"hour": 60.0, "day": 900.0}  # the agent's history per range: a minute, 15 minutes
 CSV_FIELDS = ("day", "cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
 
 
@@ -62,6 +64,17 @@ class UsageSeries:
 
     def within(self, seconds: float, now: float) -> list[Point]:
         return [p for p in self.points if p.at >= now - seconds]
+
+
+def history_points(points: Iterable[UsagePoint]) -> list[Point]:
+    """The agent's usage history (kalavai_like.agent.history) as chart points."""
+    return [Point(p.time, p.cpu_cores, p.memory_gb, p.gpus) for p in points]
+
+
+def merged(history: list[Point], live: Iterable[Point]) -> list[Point]:
+    """The history, then the live points that came after its last one."""
+    after = history[-1].at if history else float("-inf")
+    return history + [p for p in live if p.at > after]
 
 
 def daily_points(rows: Iterable[dict[str, Any]]) -> list[Point]:

@@ -226,19 +226,31 @@ def child(out: Path, tmp: Path) -> dict:
     join.on_joined(JoinResult("demo", "10.42.0.5", "d1", "kl-wk", []))
     shoot(join, "window-join-done")
 
-    # -- contributions: platform totals and a live chart fed with snapshots
+    # -- contributions: platform totals, the agent's history, then live snapshots
+    from kalavai_like.agent.history import usage_points
     from kalavai_like.gui.contributions import ContributionsWindow
+    from kalavai_like.ledger import Counters, LedgerRow
 
     now = time.time()
     cpu = ram = 0.0
-    for i in range(360):  # the last hour, one snapshot every 10 s
+    rows = []
+    for i in range(360):  # the agent's ledger over the last hour, one row every 10 s
         load = 0.9 + 0.08 * ((i * 7) % 11) / 10 - (0.6 if 150 < i < 190 else 0)
         cpu += 10 * load
         ram += 10 * (0.45 + 0.05 * ((i * 3) % 7) / 7)
+        at = now - 3630 + i * 10
+        rows.append(LedgerRow(i + 1, at, at, "b", "running", Counters(cpu, ram, 0.0)))
+    # the agent's answer, computed from those rows by the agent's own code
+    node.usage_history = lambda since, step: usage_points(  # type: ignore[method-assign]
+        rows, since, step, now
+    )
+    for i in range(359, 362):  # then live snapshots, as the tray receives them
+        c, r = cpu + 9.4 * (i - 359), ram + 4.7 * (i - 359)
         tray.series.add(NodeStatus("running", "contributing", worker=worker(
-            totals={"cpu_seconds": cpu, "ram_gb_seconds": ram, "gpu_seconds": 0.0}),
-            at=now - 3600 + i * 10))  # fmt: skip
+            totals={"cpu_seconds": c, "ram_gb_seconds": r, "gpu_seconds": 0.0}),
+            at=now - 3630 + i * 10 + 1))  # fmt: skip
     contrib = ContributionsWindow(ctx, tray.series)
+    contrib.show()
     idle_bridge()
     import datetime as dt
 

@@ -101,8 +101,97 @@ def test_the_chart_follows_live_snapshots(tmp_path, make_ctx, qtbot):
             at=now - 30 + 10 * i)  # fmt: skip
         series.add(st)
         win.on_status(st)
+    qtbot.waitUntil(lambda: "hour" in win.history_error)  # no agent behind this home
     line = win.lines["cpu"]
     assert [round(p.y(), 2) for p in line.points()] == [3.0, 3.0, 3.0]
     assert [round(p.y(), 2) for p in win.lines["ram"].points()] == [1.0, 1.0, 1.0]
     win.range.setCurrentText("week")
     assert win.lines["cpu"].count() == 0  # no platform rows in this window
+
+
+@pytest.fixture
+def agent_with_history(tmp_path):
+    """A real LocalAPI on a real socket in front of a Node whose real ledger file holds the
+    last 50 minutes: 1 core (the fake runtime's use) with a 10-minute pause in the middle."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from kalavai_like.agent.localapi import LocalAPIServer
+    from tests.agent.test_node import World
+
+    world = World(tmp_path / "agent")
+    world.clock.t = time.time() - 3000
+    node = world.node()
+    run = Path(tempfile.mkdtemp(prefix="kt6-gui-history-"))
+    server = LocalAPIServer(run / "agent.sock", node).start()
+    try:
+        world.join(node)
+        for i in range(300):  # a sample and heartbeat every 10 s
+            if i == 120:
+                node.pause()
+            if i == 180:
+                node.resume()
+            world.clock.t += 10
+            node.wakeup.set()
+            node.tick()
+        yield run / "agent.sock"
+    finally:
+        server.close()
+        node.close()
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def test_the_hour_chart_starts_from_the_agents_history(
+    agent_with_history, tmp_path, make_ctx, qtbot
+):
+    ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n', socket=agent_with_history)
+    answers: list[tuple[float, float, list]] = []
+    real = ctx.node.usage_history
+
+    def recorded(since: float, step: float) -> list:
+        got = real(since, step)
+        answers.append((since, step, got))
+        return got
+
+    ctx.node.usage_history = recorded
+    win = ContributionsWindow(ctx, UsageSeries())
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: "hour" in win.history, timeout=20000)
+    (since, step, got) = answers[-1]
+    assert step == 60 and since == pytest.approx(time.time() - 3600, abs=60)
+    shown = [(p.x() / 1000, p.y()) for p in win.lines["cpu"].points()]
+    assert shown == [(p.time, p.cpu_cores) for p in got]
+    assert [p.y() for p in win.lines["ram"].points()] == [p.memory_gb for p in got]
+    assert len(got) >= 45  # 50 minutes of ledger, not just since the window opened
+    assert max(p.cpu_cores for p in got) == pytest.approx(1.0, abs=0.05)
+    assert sum(1 for p in got if p.cpu_cores == 0) >= 8  # the paused 10 minutes read zero
+    assert "average per minute" in win.chart_note.text()
+
+    # a live snapshot after the history is appended to it
+    last = got[-1].time
+    series = win.series
+    for i, cpu in enumerate((0.0, 20.0)):
+        st = NodeStatus("running", "contributing", worker=worker(totals={
+            "cpu_seconds": cpu, "ram_gb_seconds": 0.0, "gpu_seconds": 0.0}),
+            at=last + 5 + 10 * i)  # fmt: skip
+        series.add(st)
+        win.on_status(st)
+    assert [(p.x() / 1000, p.y()) for p in win.lines["cpu"].points()][-1] == (last + 15, 2.0)
+
+    win.range.setCurrentText("day")
+    qtbot.waitUntil(lambda: "day" in win.history, timeout=20000)
+    assert answers[-1][1] == 900
+    day = [(p.x() / 1000, p.y()) for p in win.lines["cpu"].points()]
+    assert day[: len(answers[-1][2])] == [(p.time, p.cpu_cores) for p in answers[-1][2]]
+
+
+def test_a_dead_agent_leaves_the_chart_empty_with_a_note(tmp_path, make_ctx, qtbot):
+    ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n', socket=tmp_path / "none.sock")
+    win = ContributionsWindow(ctx, UsageSeries())
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: "hour" in win.history_error, timeout=20000)
+    assert all(line.count() == 0 for line in win.lines.values())
+    assert "agent is not running" in win.chart_note.text()
