@@ -8,8 +8,9 @@ clients on asyncio/uvloop; each device on one connection, one request in flight 
 connection) send heartbeats with rising sequence numbers and cumulative counters from those
 devices at a few concurrency levels. It prints the sustained rate, latency percentiles, the
 server's CPU per heartbeat (uvicorn workers plus, on PostgreSQL, the database's backends), the
-generators' CPU per request and the load average (the machine may be shared). Then 50 concurrent redeemers race for single-use
-tokens, two redeemers per token, and the run checks that no token was claimed twice.
+generators' CPU per request and the load average (the machine may be shared). Then 50
+concurrent redeemers race for single-use tokens, two redeemers per token, and the run checks
+that no token was claimed twice.
 Each phase is bounded in time. Loopback only.
 """
 
