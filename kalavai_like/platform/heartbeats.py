@@ -115,7 +115,7 @@ def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn
 
 
 def apply(
-    d: Mapping[str, Any], hb: HeartbeatIn, t: float, tolerance: float
+    d: Mapping[Any, Any], hb: HeartbeatIn, t: float, tolerance: float
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The arithmetic of one accepted heartbeat (seq above the device's last), at time `t`.
 
