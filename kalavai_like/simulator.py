@@ -25,6 +25,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -249,13 +250,21 @@ class Simulator:
             with contextlib.suppress(Exception):
                 self.kill_agent(host, signal.SIGTERM, timeout=10)
         overlay = Overlay()
+        failed: list[BaseException] = []
+        # Every step runs even if an earlier one failed; the first failure is raised at the end.
         for host in self.hosts.values():
-            for name in _containers(host.node_prefix):
-                _podman("rm", "-f", "-t", "0", name)
-            with contextlib.suppress(KalavaiError):
-                overlay.cleanup(host.node_prefix)
-            _ip("netns", "del", host.netns, check=False)
-            _ip("link", "del", f"{self.prefix}v{host.index}", check=False)
+            rm = [partial(_podman, "rm", "-f", "-t", "0", n) for n in _containers(host.node_prefix)]
+            steps: list[Callable[[], object]] = [
+                *rm,
+                partial(overlay.cleanup, host.node_prefix),
+                partial(_ip, "netns", "del", host.netns, check=False),
+                partial(_ip, "link", "del", f"{self.prefix}v{host.index}", check=False),
+            ]
+            for step in steps:
+                try:
+                    step()
+                except Exception as exc:  # keep tearing down; the first is raised below
+                    failed.append(exc)
         _ip("link", "del", self.bridge, check=False)
         if self.platform is not None:
             self.platform.stop()
@@ -264,6 +273,8 @@ class Simulator:
                 os.killpg(self.platform_pid, signal.SIGTERM)
             _wait_gone(self.platform_pid, 10)
         shutil.rmtree(self.base_dir, ignore_errors=True)  # homes, logs, the platform's data
+        if failed:
+            raise failed[0]
 
     def save(self) -> None:
         """Record what runs, so `load()` in another process can tear it down."""
