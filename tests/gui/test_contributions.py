@@ -162,7 +162,9 @@ def test_the_hour_chart_starts_from_the_agents_history(
     (since, step, got) = answers[-1]
     assert step == 60 and since == pytest.approx(time.time() - 3600, abs=60)
     shown = [(p.x() / 1000, p.y()) for p in win.lines["cpu"].points()]
-    assert shown == [(p.time, p.cpu_cores) for p in got]
+    # The chart keeps times in milliseconds, so compare them to the millisecond.
+    assert [t for t, _ in shown] == pytest.approx([p.time for p in got], abs=1e-3)
+    assert [y for _, y in shown] == [p.cpu_cores for p in got]
     assert [p.y() for p in win.lines["ram"].points()] == [p.memory_gb for p in got]
     assert len(got) >= 45  # 50 minutes of ledger, not just since the window opened
     assert max(p.cpu_cores for p in got) == pytest.approx(1.0, abs=0.05)
