@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 NodeState = Literal["idle", "joining", "running", "paused", "leaving", "error"]
 SECRET_FIELDS = ("credential", "private_key")
@@ -29,13 +29,23 @@ def bare(address: str | None) -> str | None:
     return address.split("/")[0] if address else address
 
 
-def _from(cls: type[Any], data: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+class Record:
+    """`to_dict` / `from_dict` for the flat dataclasses the LocalAPI and the state file carry.
+
+    `from_dict` ignores keys it does not know, so an older agent reads a newer client's JSON.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass(frozen=True)
-class LimitsIn:
+class LimitsIn(Record):
     """The volunteer's limits for a worker: cores, memory bytes, GPUs."""
 
     cpus: float
@@ -44,7 +54,7 @@ class LimitsIn:
 
 
 @dataclass
-class Membership:
+class Membership(Record):
     """A worker membership as persisted: everything needed to restore it after a restart."""
 
     device_id: str
@@ -79,16 +89,9 @@ class Membership:
         """The membership id: it labels the worker container and keys the ledger."""
         return self.device_id
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Membership:
-        return _from(cls, data)  # type: ignore[no-any-return]
-
 
 @dataclass
-class SeedRole:
+class SeedRole(Record):
     """This node as a pool's hub and head, as persisted."""
 
     device_id: str
@@ -110,16 +113,9 @@ class SeedRole:
     params: dict[str, Any]
     started_at: float
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SeedRole:
-        return _from(cls, data)  # type: ignore[no-any-return]
-
 
 @dataclass
-class Persisted:
+class Persisted(Record):
     """Everything the agent persists: the desired state the reconcile loop restores."""
 
     membership: Membership | None = None
@@ -142,7 +138,7 @@ class Persisted:
 
 
 @dataclass(frozen=True)
-class JoinRequest:
+class JoinRequest(Record):
     """`pool join`: the token and the user's API token (used for the one redeem call only)."""
 
     token: str = field(repr=False)
@@ -152,16 +148,9 @@ class JoinRequest:
     gpus: int = 0
     device_name: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JoinRequest:
-        return _from(cls, data)  # type: ignore[no-any-return]
-
 
 @dataclass(frozen=True)
-class StartPoolRequest:
+class StartPoolRequest(Record):
     """`pool start`: the pool (already created by its owner) and where the hub listens."""
 
     platform: str
@@ -169,42 +158,29 @@ class StartPoolRequest:
     api_token: str = field(repr=False)
     endpoint: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StartPoolRequest:
-        return _from(cls, data)  # type: ignore[no-any-return]
-
 
 # ---- reports ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Step:
+class Step(Record):
     """One step of a long operation, as the CLI prints it with its timestamp."""
 
     at: float
     text: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class ConditionOut:
+class ConditionOut(Record):
     """An ongoing problem: stable code, title and a text a person can act on."""
 
     code: str
     title: str
     text: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class WorkerStatus:
+class WorkerStatus(Record):
     """The worker membership as the user sees it."""
 
     pool_id: str
@@ -237,7 +213,7 @@ class WorkerStatus:
 
 
 @dataclass(frozen=True)
-class SeedStatus:
+class SeedStatus(Record):
     """The hub and head of a pool this node runs."""
 
     pool_id: str
@@ -255,7 +231,7 @@ class SeedStatus:
 
 
 @dataclass(frozen=True)
-class NodeStatus:
+class NodeStatus(Record):
     """One snapshot of the node: state and why, worker, seed, ongoing problems."""
 
     state: NodeState
@@ -267,18 +243,15 @@ class NodeStatus:
     agent_started_at: float = 0.0
     at: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeStatus:
         w, s = data.get("worker"), data.get("seed")
         return cls(
             state=data["state"],
             reason=data.get("reason", ""),
-            worker=_from(WorkerStatus, w) if w else None,
-            seed=_from(SeedStatus, s) if s else None,
-            conditions=[_from(ConditionOut, c) for c in data.get("conditions", [])],
+            worker=WorkerStatus.from_dict(w) if w else None,
+            seed=SeedStatus.from_dict(s) if s else None,
+            conditions=[ConditionOut.from_dict(c) for c in data.get("conditions", [])],
             agent_pid=data.get("agent_pid", 0),
             agent_started_at=data.get("agent_started_at", 0.0),
             at=data.get("at", 0.0),
@@ -286,7 +259,7 @@ class NodeStatus:
 
 
 @dataclass(frozen=True)
-class JoinResult:
+class JoinResult(Record):
     """What a finished join reports."""
 
     pool_name: str
@@ -295,9 +268,6 @@ class JoinResult:
     container: str
     steps: list[Step]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JoinResult:
         steps = [Step(**s) for s in data.get("steps", [])]
@@ -305,7 +275,7 @@ class JoinResult:
 
 
 @dataclass(frozen=True)
-class SeedResult:
+class SeedResult(Record):
     """What a started (or already running) seed reports."""
 
     pool_id: str
@@ -315,16 +285,9 @@ class SeedResult:
     head: str
     already: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SeedResult:
-        return _from(cls, data)  # type: ignore[no-any-return]
-
 
 @dataclass(frozen=True)
-class ActionResult:
+class ActionResult(Record):
     """What pause, resume and stop report: the new state and a sentence for people."""
 
     state: str
@@ -332,16 +295,9 @@ class ActionResult:
     already: bool = False
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ActionResult:
-        return _from(cls, data)  # type: ignore[no-any-return]
-
 
 @dataclass(frozen=True)
-class UsagePoint:
+class UsagePoint(Record):
     """Average use over one step of the usage history, ending at `time` (wall seconds):
     CPU cores, GiB of memory and GPUs given to the pool (zero while paused)."""
 
@@ -349,10 +305,3 @@ class UsagePoint:
     cpu_cores: float
     memory_gb: float
     gpus: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> UsagePoint:
-        return _from(cls, data)  # type: ignore[no-any-return]
