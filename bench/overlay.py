@@ -4,10 +4,11 @@ Run as root from the repository root: `python bench/overlay.py`. Everything happ
 namespaces named `kt4-b...`/`kt4?-...` that this script creates and removes (loopback-only
 traffic on this machine). Prints:
   - up -> first handshake: median, min and max over 10 spokes brought up on a simulated host;
-  - iperf3 TCP spoke -> hub through our namespaces (spoke ns -> host NAT -> LAN -> hub host
-    DNAT -> hub ns), against a bare wireguard-go pair set up by hand in the same run between
-    the same two simulated hosts over the same LAN (the ratio: what our namespaces, NAT and
-    firewalls cost), and, for reference, a bare pair on a single veth (no LAN at all).
+  - iperf3 TCP spoke -> hub through our namespaces (iperf3 in the spoke's membership namespace,
+    WireGuard's socket in its simulated host, over the LAN, to the hub's host and its hub
+    namespace), against a bare wireguard-go pair set up by hand in the same run between the
+    same two simulated hosts over the same LAN (the ratio: what our namespaces and firewalls
+    cost), and, for reference, a bare pair on a single veth (no LAN at all).
     Medians of alternating runs. The box has 2 cores shared with other work: figures vary.
 """
 

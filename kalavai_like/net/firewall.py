@@ -35,8 +35,6 @@ class PoolRules:
     underlay: str
     pool4: str
     pool6: str | None
-    hub_ip: str
-    hub_port: int
 
 
 def _merged(nets: Iterable[str], version: int) -> str:
@@ -47,46 +45,53 @@ def _merged(nets: Iterable[str], version: int) -> str:
     return ", ".join(str(n) for n in ipaddress.collapse_addresses(same))
 
 
-def spoke_ruleset(r: PoolRules, policy: str, host_nets: Sequence[str]) -> str:
-    """The membership namespace: pool over WireGuard, UDP to the hub over the underlay.
+def _pool_lines(wg: str, pool4: str, pool6: str | None, direction: str) -> str:
+    """Accept the pool over WireGuard: `iifname ... saddr` in, `oifname ... daddr` out."""
+    dev, addr = ("iifname", "saddr") if direction == "in" else ("oifname", "daddr")
+    lines = [f'{dev} "{wg}" ip {addr} {pool4} accept']
+    if pool6:
+        lines.append(f'{dev} "{wg}" ip6 {addr} {pool6} accept')
+    return "\n    ".join(lines)
 
+
+def spoke_ruleset(r: PoolRules, policy: str, host_nets: Sequence[str]) -> str:
+    """The membership namespace: the pool over WireGuard and nothing else.
+
+    WireGuard's own UDP socket lives in the host namespace, so nothing else needs to leave.
     With `policy == "internet"` IPv4 egress over the underlay is allowed too, except private,
     link-local, CGNAT and reserved ranges and the host's own networks.
     """
-    v6_in = f'iifname "{r.wg}" ip6 saddr {r.pool6} accept' if r.pool6 else ""
-    v6_out = f'oifname "{r.wg}" ip6 daddr {r.pool6} accept' if r.pool6 else ""
-    internet = ""
+    internet_in = internet_out = ""
     if policy == "internet":
         blocked = _merged([*BLOCKED4, *host_nets], 4)
-        internet = f'oifname "{r.underlay}" ip daddr != {{ {blocked} }} accept'
+        internet_in = f'iifname "{r.underlay}" ct state established,related accept'
+        internet_out = f'oifname "{r.underlay}" ip daddr != {{ {blocked} }} accept'
+    # No `ct` match on the pool's path: without one the namespace needs no connection
+    # tracking, which would cost every tunnelled packet.
     return _table(
         "inet",
         NS_TABLE,
         f"""
   chain input {{
     type filter hook input priority filter; policy drop;
+    {_pool_lines(r.wg, r.pool4, r.pool6, "in")}
     iif "lo" accept
-    ct state established,related accept
-    iifname "{r.wg}" ip saddr {r.pool4} accept
-    {v6_in}
-    iifname "{r.underlay}" ip saddr {r.hub_ip} udp sport {r.hub_port} accept
+    {internet_in}
   }}
   chain forward {{
     type filter hook forward priority filter; policy drop;
   }}
   chain output {{
     type filter hook output priority filter; policy drop;
+    {_pool_lines(r.wg, r.pool4, r.pool6, "out")}
     oif "lo" accept
-    oifname "{r.wg}" ip daddr {r.pool4} accept
-    {v6_out}
-    oifname "{r.underlay}" ip daddr {r.hub_ip} udp dport {r.hub_port} accept
-    {internet}
+    {internet_out}
   }}""",
     )
 
 
-def hub_ruleset(wg: str, underlay: str, pool4: str, pool6: str | None, port: int) -> str:
-    """The hub namespace: WireGuard on `port`, pool traffic, spoke-to-spoke inside the pool."""
+def hub_ruleset(wg: str, pool4: str, pool6: str | None) -> str:
+    """The hub namespace: pool traffic, and spoke-to-spoke forwarding inside the pool."""
     v6 = pool6 is not None
     return _table(
         "inet",
@@ -94,11 +99,8 @@ def hub_ruleset(wg: str, underlay: str, pool4: str, pool6: str | None, port: int
         f"""
   chain input {{
     type filter hook input priority filter; policy drop;
+    {_pool_lines(wg, pool4, pool6, "in")}
     iif "lo" accept
-    ct state established,related accept
-    iifname "{underlay}" udp dport {port} accept
-    iifname "{wg}" ip saddr {pool4} accept
-    {f'iifname "{wg}" ip6 saddr {pool6} accept' if v6 else ""}
   }}
   chain forward {{
     type filter hook forward priority filter; policy drop;
@@ -107,29 +109,19 @@ def hub_ruleset(wg: str, underlay: str, pool4: str, pool6: str | None, port: int
   }}
   chain output {{
     type filter hook output priority filter; policy drop;
+    {_pool_lines(wg, pool4, pool6, "out")}
     oif "lo" accept
-    oifname "{wg}" ip daddr {pool4} accept
-    {f'oifname "{wg}" ip6 daddr {pool6} accept' if v6 else ""}
-    oifname "{underlay}" udp sport {port} accept
   }}""",
     )
 
 
-def host_spoke_ruleset(
-    table: str, veth: str, underlay_net: str, hub_ip: str, hub_port: int, policy: str,
-    host_nets: Sequence[str],
-) -> str:  # fmt: skip
-    """Host side of a spoke: masquerade its underlay; let in only what the namespace may send.
+def host_egress_ruleset(table: str, veth: str, underlay_net: str, host_nets: Sequence[str]) -> str:
+    """Host side of an `internet` membership's underlay: masquerade it to public addresses only.
 
     A second line of defence: even if the namespace's own rules were flushed, the host still
-    refuses everything but UDP to the hub (and public addresses with the `internet` policy).
+    refuses anything private (the volunteer's LAN, the host itself) from the underlay.
     """
-    internet = ""
-    if policy == "internet":
-        blocked = _merged([*BLOCKED4, *host_nets], 4)
-        internet = f'iifname "{veth}" ip daddr != {{ {blocked} }} accept'
-    # Match the destination before DNAT: a hub on this same host rewrites it.
-    to_hub = f"meta l4proto udp ct original ip daddr {hub_ip} ct original proto-dst {hub_port}"
+    blocked = _merged([*BLOCKED4, *host_nets], 4)
     return _table(
         "inet",
         table,
@@ -140,46 +132,13 @@ def host_spoke_ruleset(
   }}
   chain forward {{
     type filter hook forward priority filter; policy accept;
-    iifname "{veth}" {to_hub} accept
     oifname "{veth}" ct state established,related accept
-    {internet}
+    iifname "{veth}" ip daddr != {{ {blocked} }} accept
     iifname "{veth}" drop
     oifname "{veth}" drop
   }}
   chain input {{
     type filter hook input priority filter; policy accept;
-    iifname "{veth}" {to_hub} accept
-    iifname "{veth}" drop
-  }}""",
-    )
-
-
-def host_hub_ruleset(table: str, veth: str, underlay_net: str, ns_ip: str, port: int) -> str:
-    """Host side of a hub: DNAT UDP `port` on the host's addresses into the hub namespace."""
-    return _table(
-        "inet",
-        table,
-        f"""
-  chain prerouting {{
-    type nat hook prerouting priority dstnat; policy accept;
-    iifname != "{veth}" fib daddr type local meta l4proto udp th dport {port} \\
-      dnat ip to {ns_ip}:{port}
-  }}
-  chain postrouting {{
-    type nat hook postrouting priority srcnat; policy accept;
-    ip saddr {underlay_net} oifname != "{veth}" masquerade
-  }}
-  chain forward {{
-    type filter hook forward priority filter; policy accept;
-    oifname "{veth}" ip daddr {ns_ip} udp dport {port} accept
-    iifname "{veth}" udp sport {port} accept
-    oifname "{veth}" ct state established,related accept
-    iifname "{veth}" drop
-    oifname "{veth}" drop
-  }}
-  chain input {{
-    type filter hook input priority filter; policy accept;
-    iifname "{veth}" ct state established,related accept
     iifname "{veth}" drop
   }}""",
     )

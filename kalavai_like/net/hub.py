@@ -1,9 +1,10 @@
 """The pool's hub: WireGuard at overlay .1 in its own namespace, peers applied as a diff.
 
-Layout mirrors a spoke (namespace `p-n`, underlay `p-nu`/`p-nh`, WireGuard `p-nw`); the host
-DNATs UDP `listen_port` arriving on its own addresses into the namespace. Inside, the hub
-forwards between spokes within the pool subnet only, and the pool's head container can join
-the namespace to sit on overlay .1 and reach nothing but the pool.
+Layout mirrors a spoke: namespace `p-n` holding the WireGuard interface `p-nw`, created in the
+host namespace and moved in, so it listens on the pool's UDP port on the host's own addresses
+(no port forwarding, no NAT). Inside, the hub forwards between spokes within the pool subnet
+only, and the pool's head container can join the namespace to sit on overlay .1 and reach
+nothing but the pool.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from kalavai_like.net.steps import Steps
 from kalavai_like.net.wireguard import Device, PeerSpec
 
 
-def up(runner: CommandRunner, cfg: HubConfig, backend: BackendInfo, underlay_range: str) -> None:
+def _start(runner: CommandRunner, cfg: HubConfig, dev: Device) -> None:
+    """Start the interface, listen on the pool's port and address it."""
+    spoke.start_device(runner, dev, cfg.mtu)
+    wireguard.sync_conf(runner, dev, wireguard.render_conf(cfg.private_key, cfg.listen_port, []))
+    addrs = [cfg.address] + ([cfg.address6] if cfg.address6 else [])
+    namespace.configure_wg_link(cfg.names.netns, cfg.names.wg, addrs, cfg.mtu)
+
+
+def up(runner: CommandRunner, cfg: HubConfig, backend: BackendInfo) -> None:
     """Build the hub; on any failure undo everything and raise naming the step."""
     n = cfg.names
     spoke.check_subnet_free(cfg.pool_subnet)
@@ -32,38 +41,16 @@ def up(runner: CommandRunner, cfg: HubConfig, backend: BackendInfo, underlay_ran
     with steps.step("creating the namespace"):
         namespace.create(n.netns)
         steps.undo("namespace", lambda: namespace.remove(n.netns))
-    with steps.step("creating the underlay"):
-        underlay = namespace.allocate_underlay(underlay_range)
-        namespace.add_underlay(n.host_veth, n.underlay, n.netns, underlay)
-        steps.undo("underlay", lambda: namespace.delete_link(n.host_veth))
-    host_ip, ns_ip = (str(h) for h in list(underlay.hosts())[:2])
-    with steps.step("enabling forwarding"):
-        namespace.sysctl(None, "net/ipv4/ip_forward", "1")
+    with steps.step("enabling forwarding between spokes"):
         namespace.sysctl(n.netns, "net/ipv4/ip_forward", "1")
         if cfg.pool_subnet6:
             namespace.sysctl(n.netns, "net/ipv6/conf/all/forwarding", "1")
-    with steps.step(f"forwarding UDP {cfg.listen_port} from the host"):
-        rules = firewall.host_hub_ruleset(
-            n.host_table, n.host_veth, str(underlay), ns_ip, cfg.listen_port
-        )
-        firewall.apply(runner, rules)
-        steps.undo("host NAT rules", lambda: firewall.delete_table(runner, n.host_table))
     with steps.step("loading the namespace firewall"):
-        rules = firewall.hub_ruleset(
-            n.wg, n.underlay, cfg.pool_subnet, cfg.pool_subnet6, cfg.listen_port
-        )
+        rules = firewall.hub_ruleset(n.wg, cfg.pool_subnet, cfg.pool_subnet6)
         firewall.apply(runner, rules, n.netns)
-    with steps.step("routing the underlay"):
-        namespace.set_routes(n.netns, host_ip, ["0.0.0.0/0"])
-    with steps.step(f"starting WireGuard ({backend.kind})"):
-        spoke.start_device(runner, dev)
+    with steps.step(f"starting WireGuard ({backend.kind}) on UDP {cfg.listen_port}"):
         steps.undo("WireGuard", lambda: spoke.stop_device(runner, n))
-    with steps.step("configuring WireGuard"):
-        conf = wireguard.render_conf(cfg.private_key, cfg.listen_port, [])
-        wireguard.sync_conf(runner, dev, conf)
-    with steps.step("addressing the WireGuard interface"):
-        addrs = [cfg.address] + ([cfg.address6] if cfg.address6 else [])
-        namespace.configure_wg_link(n.netns, n.wg, addrs, cfg.mtu)
+        _start(runner, cfg, dev)
 
 
 def down(runner: CommandRunner, names: Names) -> None:
@@ -143,26 +130,22 @@ def status(runner: CommandRunner, names: Names, probed: BackendInfo) -> HubStatu
 
 
 def ensure(
-    runner: CommandRunner, cfg: HubConfig, backend: BackendInfo, underlay_range: str,
-    peers: Sequence[Peer] | None,
-) -> bool:  # fmt: skip
+    runner: CommandRunner, cfg: HubConfig, backend: BackendInfo, peers: Sequence[Peer] | None
+) -> bool:
     """Repair the hub toward `cfg` (and `peers` when given); True when something was rebuilt."""
     n = cfg.names
     rebuilt = False
-    if spoke.underlay_of(n) is None or not namespace.links_with(n.host_veth):
+    if not namespace.exists(n.netns):
         down(runner, n)
-        up(runner, cfg, backend, underlay_range)
+        up(runner, cfg, backend)
         rebuilt = True
-    elif wireguard.find_pid(n.wg) is None and not namespace.link_exists(n.netns, n.wg):
+    elif not namespace.link_exists(n.netns, n.wg) or (
+        backend.kind == "userspace" and wireguard.find_pid(n.wg) is None
+    ):
         steps = Steps(f"Repairing hub {n.stem}")
-        dev = spoke.device(n, backend)
         with steps.step("restarting WireGuard"):
             spoke.stop_device(runner, n)
-            spoke.start_device(runner, dev)
-            conf = wireguard.render_conf(cfg.private_key, cfg.listen_port, [])
-            wireguard.sync_conf(runner, dev, conf)
-            addrs = [cfg.address] + ([cfg.address6] if cfg.address6 else [])
-            namespace.configure_wg_link(n.netns, n.wg, addrs, cfg.mtu)
+            _start(runner, cfg, spoke.device(n, backend))
         rebuilt = True
     if peers is not None:
         set_peers(runner, n, backend, peers)

@@ -203,14 +203,22 @@ def link_exists(ns: str, ifname: str) -> bool:
         return bool(nl.link_lookup(ifname=ifname))
 
 
-def create_kernel_wg(ns: str, ifname: str) -> None:
-    """A kernel WireGuard interface inside `ns`."""
-    with _netlink(ns, f"creating {ifname}") as nl:
+def create_kernel_wg(ifname: str) -> None:
+    """A kernel WireGuard interface in the host namespace (its UDP socket stays here)."""
+    with _netlink(None, f"creating {ifname}") as nl:
         nl.link("add", ifname=ifname, kind="wireguard")
 
 
-def wait_link(ns: str, ifname: str) -> bool:
-    return link_exists(ns, ifname)
+def set_up(ifname: str, mtu: int) -> None:
+    """Set MTU and bring a host interface up."""
+    with _netlink(None, f"bringing up {ifname}") as nl:
+        nl.link("set", index=nl.link_lookup(ifname=ifname)[0], mtu=mtu, state="up")
+
+
+def move_link(ifname: str, ns: str) -> None:
+    """Move a host interface into `ns` (it arrives down, without addresses)."""
+    with _netlink(None, f"moving {ifname} into {ns}") as nl:
+        nl.link("set", index=nl.link_lookup(ifname=ifname)[0], net_ns_fd=ns)
 
 
 def configure_wg_link(ns: str, ifname: str, addresses: list[str], mtu: int) -> None:

@@ -1,8 +1,9 @@
 """`Overlay`: the one entry point the agent uses for hubs and spokes on this host.
 
-The host is the network namespace this process runs in: NAT, forwarding and the underlay's
-host ends live there. The backend is probed once per `Overlay`. Calls are serialised by a lock
-(the agent's reconcile loop and its API may call concurrently).
+The host is the network namespace this process runs in: WireGuard's UDP sockets live there,
+and so do the host ends of `internet` memberships' underlays with their NAT. The backend is
+probed once per `Overlay`. Calls are serialised by a lock (the agent's reconcile loop and its
+API may call concurrently).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class Overlay:
     def up_hub(self, cfg: HubConfig) -> HubStatus:
         """Build the hub namespace with WireGuard listening on `listen_port`, no peers yet."""
         with self._lock:
-            hub.up(self.runner, cfg, self._backend(cfg.backend), self.underlay_range)
+            hub.up(self.runner, cfg, self._backend(cfg.backend))
             return self._hub_status(cfg.names)
 
     def set_peers(self, prefix: str, name: str, peers: Sequence[Peer]) -> None:
@@ -138,7 +139,7 @@ class Overlay:
         """Repair the hub (and re-apply `peers` when given; a restarted hub has none)."""
         with self._lock:
             self.runner.reap()
-            hub.ensure(self.runner, cfg, self._backend(cfg.backend), self.underlay_range, peers)
+            hub.ensure(self.runner, cfg, self._backend(cfg.backend), peers)
             return self._hub_status(cfg.names)
 
     def cleanup(self, prefix: str) -> Leftovers:

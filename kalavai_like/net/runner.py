@@ -101,7 +101,10 @@ class SystemRunner:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 env=dict(env) if env is not None else None,
-                start_new_session=True,  # survives a Ctrl-C aimed at the agent's terminal
+                # Its own process group survives a Ctrl-C aimed at the agent's terminal. Not a
+                # new session: that would be a scheduler autogroup of its own, and the
+                # tunnel would lose CPU to everything else under load.
+                process_group=0,
             )
         except FileNotFoundError:
             raise SystemProblem(

@@ -1,10 +1,13 @@
-"""The worker side of a membership: namespace, NAT'd underlay, WireGuard to the hub, lockdown.
+"""The worker side of a membership: a namespace holding WireGuard to the hub, and a lockdown.
 
-Layout for prefix `p` and name `n`: namespace `p-n` holding the underlay veth end `p-nu`
-(169.254.x.2/30) and the WireGuard interface `p-nw`; the host keeps `p-nh` (169.254.x.1/30)
-and an nft table `p_n` that masquerades the underlay and admits only UDP to the hub (plus the
-public internet with the `internet` policy). The namespace's own nft table drops everything
-but the pool over WireGuard and UDP to the hub over the underlay.
+Layout for prefix `p` and name `n`: namespace `p-n` holding the WireGuard interface `p-nw`.
+The interface is created in the host namespace and then moved in, so its UDP socket stays in
+the host's (the way kernel WireGuard is meant to be used with namespaces): the namespace has
+no path off the machine but the tunnel, and tunnel packets cross no extra hop or NAT. The
+namespace's nft table drops everything but the pool over WireGuard.
+
+With the `internet` policy the namespace also gets an underlay veth `p-nu` (169.254.x.2/30);
+the host keeps `p-nh` (.1) and an nft table `p_n` that masquerades it to public addresses only.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import ipaddress
 import socket
 import time
 
-from kalavai_like.errors import Conflict, InvalidInput, SystemProblem
+from kalavai_like.errors import Conflict, InvalidInput, KalavaiError, SystemProblem
 from kalavai_like.net import firewall, namespace, wireguard
 from kalavai_like.net.config import BackendInfo, Names, SpokeConfig, SpokeStatus
 from kalavai_like.net.runner import CommandRunner
@@ -73,17 +76,31 @@ def device(names: Names, backend: BackendInfo) -> Device:
     return Device(names.wg, names.netns, backend.kind)
 
 
-def start_device(runner: CommandRunner, dev: Device) -> int | None:
-    """Create the WireGuard interface in its namespace; the wireguard-go PID if userspace."""
+def start_device(runner: CommandRunner, dev: Device, mtu: int) -> None:
+    """Create the WireGuard interface in the host namespace, then move it into its own.
+
+    wireguard-go is shown the interface up before the move: it hears that over netlink at
+    once, whereas in another namespace it would only notice by polling once a second.
+    """
+    pid = None
     if dev.kind == "kernel":
-        namespace.create_kernel_wg(dev.netns, dev.ifname)
-        return None
-    return wireguard.start_userspace(runner, dev)
+        namespace.create_kernel_wg(dev.ifname)
+    else:
+        pid = wireguard.start_userspace(runner, dev)
+    try:
+        if pid is not None:
+            namespace.set_up(dev.ifname, mtu)
+        namespace.move_link(dev.ifname, dev.netns)
+    except KalavaiError:
+        wireguard.stop_userspace(runner, pid, dev.ifname)
+        namespace.delete_link(dev.ifname)
+        raise
 
 
 def stop_device(runner: CommandRunner, names: Names) -> None:
     wireguard.stop_userspace(runner, wireguard.find_pid(names.wg), names.wg)
     namespace.delete_link(names.wg, names.netns)
+    namespace.delete_link(names.wg)  # never moved: a start that failed half-way
 
 
 def _wg_conf(cfg: SpokeConfig, hub_ip: str, hub_port: int) -> str:
@@ -99,31 +116,30 @@ def _host_nets() -> list[str]:
 
 
 def configure(
-    runner: CommandRunner, cfg: SpokeConfig, dev: Device, underlay: ipaddress.IPv4Network,
-    hub_ip: str, hub_port: int, steps: Steps,
+    runner: CommandRunner, cfg: SpokeConfig, dev: Device, hub_ip: str, hub_port: int,
+    steps: Steps,
 ) -> None:  # fmt: skip
-    """Firewalls, routes, WireGuard config and addresses; every part idempotent."""
+    """Firewalls, egress, WireGuard config and addresses; every part idempotent."""
     n = cfg.names
-    host_ip = str(next(underlay.hosts()))
     host_nets = _host_nets()
-    with steps.step("enabling forwarding in the host namespace"):
-        namespace.sysctl(None, "net/ipv4/ip_forward", "1")
-    with steps.step("loading the host's NAT rules"):
-        firewall.apply(
-            runner,
-            firewall.host_spoke_ruleset(
-                n.host_table, n.host_veth, str(underlay), hub_ip, hub_port, cfg.policy, host_nets
-            ),
-        )
-        steps.undo("host NAT rules", lambda: firewall.delete_table(runner, n.host_table))
     with steps.step("loading the namespace firewall"):
-        rules = firewall.PoolRules(
-            n.wg, n.underlay, cfg.pool_subnet, cfg.pool_subnet6, hub_ip, hub_port
-        )
+        rules = firewall.PoolRules(n.wg, n.underlay, cfg.pool_subnet, cfg.pool_subnet6)
         firewall.apply(runner, firewall.spoke_ruleset(rules, cfg.policy, host_nets), n.netns)
-    with steps.step("routing the underlay"):
-        dst = "0.0.0.0/0" if cfg.policy == "internet" else f"{hub_ip}/32"
-        namespace.set_routes(n.netns, host_ip, [dst])
+    underlay = underlay_of(n)
+    if cfg.policy == "internet" and underlay is not None:
+        with steps.step("enabling forwarding in the host namespace"):
+            namespace.sysctl(None, "net/ipv4/ip_forward", "1")
+        with steps.step("loading the host's egress rules"):
+            rules_text = firewall.host_egress_ruleset(
+                n.host_table, n.host_veth, str(underlay), host_nets
+            )
+            firewall.apply(runner, rules_text)
+            steps.undo("host egress rules", lambda: firewall.delete_table(runner, n.host_table))
+        with steps.step("routing the underlay"):
+            namespace.set_routes(n.netns, str(next(underlay.hosts())), ["0.0.0.0/0"])
+    elif underlay is not None:  # the policy changed to `pool`: no way out but the tunnel
+        with steps.step("removing the underlay"):
+            remove_underlay(runner, n)
     with steps.step("configuring WireGuard"):
         wireguard.sync_conf(runner, dev, _wg_conf(cfg, hub_ip, hub_port))
     with steps.step("addressing the WireGuard interface"):
@@ -171,24 +187,30 @@ def up(
     with steps.step("creating the namespace"):
         namespace.create(n.netns)
         steps.undo("namespace", lambda: namespace.remove(n.netns))
-    with steps.step("creating the underlay"):
-        underlay = namespace.allocate_underlay(underlay_range)
-        namespace.add_underlay(n.host_veth, n.underlay, n.netns, underlay)
-        steps.undo("underlay", lambda: namespace.delete_link(n.host_veth))
+    if cfg.policy == "internet":
+        with steps.step("creating the underlay"):
+            underlay = namespace.allocate_underlay(underlay_range)
+            namespace.add_underlay(n.host_veth, n.underlay, n.netns, underlay)
+            steps.undo("underlay", lambda: namespace.delete_link(n.host_veth))
     with steps.step(f"starting WireGuard ({backend.kind})"):
-        start_device(runner, dev)  # cleans up after itself if it fails
+        start_device(runner, dev, cfg.mtu)  # cleans up after itself if it fails
         steps.undo("WireGuard", lambda: stop_device(runner, n))
-    configure(runner, cfg, dev, underlay, hub_ip, hub_port, steps)
+    configure(runner, cfg, dev, hub_ip, hub_port, steps)
     with steps.step("waiting for the first handshake"):
         wait_handshake(runner, dev, cfg, handshake_timeout)
 
 
-def down(runner: CommandRunner, names: Names) -> None:
-    """Remove the membership: process, namespace, host veth and rules. Idempotent."""
-    stop_device(runner, names)
-    namespace.remove(names.netns)
+def remove_underlay(runner: CommandRunner, names: Names) -> None:
+    """The `internet` policy's veth and host rules, if any. Idempotent."""
     namespace.delete_link(names.host_veth)
     firewall.delete_table(runner, names.host_table)
+
+
+def down(runner: CommandRunner, names: Names) -> None:
+    """Remove the membership: process, namespace, and any underlay and host rules. Idempotent."""
+    stop_device(runner, names)
+    namespace.remove(names.netns)
+    remove_underlay(runner, names)
 
 
 def underlay_of(names: Names) -> ipaddress.IPv4Network | None:
@@ -244,12 +266,15 @@ def ensure(
 ) -> bool:  # fmt: skip
     """Repair the spoke toward `cfg`; returns True when something had to be rebuilt.
 
-    A missing namespace or underlay means a full rebuild; a dead wireguard-go is restarted and
-    reconfigured in place (same namespace, so a worker container inside keeps running).
+    A missing namespace (or, with the `internet` policy, underlay) means a full rebuild; a dead
+    wireguard-go is restarted and its interface moved back in place (same namespace, so a
+    worker container inside keeps running).
     """
     n = cfg.names
-    underlay = underlay_of(n) if namespace.exists(n.netns) else None
-    if underlay is None or not namespace.links_with(n.host_veth):
+    missing = not namespace.exists(n.netns)
+    if not missing and cfg.policy == "internet":
+        missing = underlay_of(n) is None or not namespace.links_with(n.host_veth)
+    if missing:
         down(runner, n)
         up(runner, cfg, backend, underlay_range, handshake_timeout)
         return True
@@ -257,17 +282,15 @@ def ensure(
     dev = device(n, backend)
     steps = Steps(f"Repairing {n.stem}")
     rebuilt = False
-    healthy = (
-        wireguard.find_pid(n.wg) is not None and namespace.link_exists(n.netns, n.wg)
-        if backend.kind == "userspace"
-        else namespace.link_exists(n.netns, n.wg)
+    healthy = namespace.link_exists(n.netns, n.wg) and (
+        backend.kind == "kernel" or wireguard.find_pid(n.wg) is not None
     )
     if not healthy:
         with steps.step("restarting WireGuard"):
             stop_device(runner, n)
-            start_device(runner, dev)
+            start_device(runner, dev, cfg.mtu)
         rebuilt = True
-    configure(runner, cfg, dev, underlay, hub_ip, hub_port, steps)
+    configure(runner, cfg, dev, hub_ip, hub_port, steps)
     if rebuilt:
         with steps.step("waiting for the first handshake"):
             wait_handshake(runner, dev, cfg, handshake_timeout)

@@ -4,6 +4,9 @@ Every `wg` and `wireguard-go` command line is built here and run through the inj
 `CommandRunner`. The private key reaches `wg` only on stdin (`wg syncconf IF /dev/stdin`),
 never on a command line. wireguard-go keeps its control socket in /var/run/wireguard, which
 is shared by every namespace, so interface names must be unique machine-wide.
+
+wireguard-go runs in the host namespace, so its UDP socket is the host's; its TUN interface
+is then moved into the membership namespace (see spoke.start_device).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ _probed: dict[str, BackendInfo] = {}
 
 @dataclass(frozen=True)
 class Device:
-    """A WireGuard interface living in `netns`, run by the kernel or by wireguard-go."""
+    """A WireGuard interface living in `netns` (its UDP socket in the host's), run by the kernel
+    or by wireguard-go."""
 
     ifname: str
     netns: str
@@ -174,7 +178,7 @@ def _socket_live(path: str) -> bool:
 
 
 def start_userspace(runner: CommandRunner, dev: Device, timeout: float = 5.0) -> int:
-    """Start wireguard-go for `dev` inside its namespace; returns its PID once it listens.
+    """Start wireguard-go for `dev` in the host namespace; returns its PID once it listens.
 
     Raises:
         Conflict: another wireguard-go already runs an interface of that name.
@@ -189,7 +193,7 @@ def start_userspace(runner: CommandRunner, dev: Device, timeout: float = 5.0) ->
     if os.path.exists(path):
         os.unlink(path)  # stale socket of a crashed run
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "LOG_LEVEL": "error"}
-    pid = runner.spawn(["wireguard-go", "-f", dev.ifname], netns=dev.netns, env=env)
+    pid = runner.spawn(["wireguard-go", "-f", dev.ifname], env=env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if os.path.exists(path) and _socket_live(path):

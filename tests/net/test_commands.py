@@ -93,15 +93,21 @@ def test_wg_failure_is_a_system_problem_with_wgs_reason() -> None:
 
 def test_rulesets_name_the_right_interfaces_and_ranges() -> None:
     n = Names("kl", "m1")
-    rules = firewall.PoolRules(n.wg, n.underlay, "10.42.0.0/16", None, "203.0.113.1", 51820)
+    rules = firewall.PoolRules(n.wg, n.underlay, "10.42.0.0/16", "fd42::/64")
     pool = firewall.spoke_ruleset(rules, "pool", ["192.168.1.0/24"])
     assert 'oifname "kl-m1w" ip daddr 10.42.0.0/16 accept' in pool
-    assert 'oifname "kl-m1u" ip daddr 203.0.113.1 udp dport 51820 accept' in pool
-    assert "policy drop" in pool and "192.168.1.0/24" not in pool
+    assert 'oifname "kl-m1w" ip6 daddr fd42::/64 accept' in pool
+    # WireGuard's socket is the host's: with `pool`, nothing may leave but the tunnel
+    assert "kl-m1u" not in pool and "policy drop" in pool and "192.168.1.0/24" not in pool
     internet = firewall.spoke_ruleset(rules, "internet", ["198.51.100.0/24", "192.168.1.0/24"])
+    assert 'oifname "kl-m1u" ip daddr != {' in internet
     for blocked in ("10.0.0.0/8", "100.64.0.0/10", "169.254.0.0/16", "172.16.0.0/12",
                     "192.168.0.0/16", "198.51.100.0/24"):  # fmt: skip
         assert blocked in internet
     assert firewall.spoke_ruleset(rules, "pool", []).startswith("add table inet kalavai\n")
-    hub = firewall.host_hub_ruleset("kl_hub", "kl-hubh", "169.254.200.0/30", "169.254.200.2", 51820)
-    assert "dnat ip to 169.254.200.2:51820" in hub
+    host = firewall.host_egress_ruleset("kl_m1", "kl-m1h", "169.254.200.0/30", ["192.168.1.0/24"])
+    assert 'ip saddr 169.254.200.0/30 oifname != "kl-m1h" masquerade' in host
+    assert "192.168.0.0/16" in host and 'iifname "kl-m1h" drop' in host
+    hub = firewall.hub_ruleset("kl-hubw", "10.42.0.0/16", None)
+    assert 'iifname "kl-hubw" oifname "kl-hubw" ip saddr 10.42.0.0/16 ip daddr 10.42.0.0/16' in hub
+    assert "ip6" not in hub

@@ -35,18 +35,34 @@ def test_spokes_reach_the_hub_and_each_other(two_spokes: Pool) -> None:
 
 def test_membership_namespace_reaches_only_the_pool(two_spokes: Pool) -> None:
     s1 = two_spokes.members["s1"]
-    underlay_host = sim.ipv4_of("kt4-ph1", "kt4a-s1h")
+    # WireGuard's UDP socket is the host's: the namespace holds no way out but the tunnel
+    assert sorted(sim.links(s1.ns)) == ["kt4a-s1w", "lo"]
+    assert "wireguard-go" in sim.sh("ip", "netns", "exec", "kt4-ph1", "ss", "-uanp").stdout
     assert sim.ping(s1.ns, "10.42.0.1")  # the pool
     for addr in (
         "198.18.0.11",  # this host's own address
         "198.18.0.12",  # another host
         "198.18.0.10",  # the hub's host, other than its WireGuard port
         "198.18.0.1",  # the LAN's gateway
-        underlay_host,  # the underlay network
         sim.LAN,  # the volunteer's LAN
         sim.INTERNET,  # the internet, with the default `pool` policy
     ):
         assert not sim.ping(s1.ns, addr), f"{addr} reachable from the membership namespace"
+    # even with the namespace's own rules gone, there is no route off the machine
+    sim.sh("ip", "netns", "exec", s1.ns, "nft", "delete", "table", "inet", "kalavai")
+    try:
+        assert not sim.ping(s1.ns, sim.LAN) and not sim.ping(s1.ns, "198.18.0.11")
+    finally:
+        s1.host.ensure_spoke(s1.cfg)  # puts the rules back
+    assert "kalavai" in sim.nft_tables(s1.ns)
+
+
+def test_hub_listens_on_its_hosts_own_port(two_spokes: Pool) -> None:
+    hub_host = two_spokes.hub_host.netns
+    sockets = sim.sh("ip", "netns", "exec", hub_host, "ss", "-uanp").stdout
+    assert any(":51820 " in line and "wireguard-go" in line for line in sockets.splitlines())
+    assert sorted(sim.links(two_spokes.hub_ns)) == ["kt4c-hubw", "lo"]
+    assert sim.nft_tables(hub_host) == []  # no port forwarding, no NAT
 
 
 def test_third_spoke_joins_live_without_disturbing_the_others(two_spokes: Pool) -> None:
