@@ -23,7 +23,17 @@ from kalavai_like.net.wireguard import Device, PeerSpec
 def _start(runner: CommandRunner, cfg: HubConfig, dev: Device) -> None:
     """Start the interface, listen on the pool's port and address it."""
     spoke.start_device(runner, dev, cfg.mtu)
-    wireguard.sync_conf(runner, dev, wireguard.render_conf(cfg.private_key, cfg.listen_port, []))
+    try:
+        conf = wireguard.render_conf(cfg.private_key, cfg.listen_port, [])
+        wireguard.sync_conf(runner, dev, conf)
+    except SystemProblem as exc:
+        if "in use" not in exc.message:
+            raise
+        raise SystemProblem(
+            f"UDP port {cfg.listen_port} is in use",
+            f"something on this host already listens on UDP {cfg.listen_port}: stop it or give "
+            "the pool another listen port",
+        ) from None
     addrs = [cfg.address] + ([cfg.address6] if cfg.address6 else [])
     namespace.configure_wg_link(cfg.names.netns, cfg.names.wg, addrs, cfg.mtu)
 

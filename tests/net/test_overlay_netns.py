@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
 
 import pytest
 
@@ -63,6 +64,42 @@ def test_hub_listens_on_its_hosts_own_port(two_spokes: Pool) -> None:
     assert any(":51820 " in line and "wireguard-go" in line for line in sockets.splitlines())
     assert sorted(sim.links(two_spokes.hub_ns)) == ["kt4c-hubw", "lo"]
     assert sim.nft_tables(hub_host) == []  # no port forwarding, no NAT
+
+
+def test_hub_on_a_port_the_host_already_uses_fails_clearly_and_leaves_nothing(
+    two_spokes: Pool,
+) -> None:
+    pool = two_spokes
+    second = dataclasses.replace(
+        pool.hub_cfg, name="hub2", address="10.43.0.1/16", pool_subnet="10.43.0.0/16",
+        address6=None, pool_subnet6=None,
+    )  # fmt: skip
+    with pytest.raises(SystemProblem) as err:
+        pool.hub_host.up_hub(second)  # 51820 is the first hub's
+    assert "UDP 51820" in err.value.title and "already listens on UDP 51820" in err.value.message
+    assert not sim.netns_exists("kt4c-hub2")
+    assert "kt4c-hub2w" not in sim.links(pool.hub_host.netns)
+    assert not any("hub2" in item for item in sim.leftovers("kt4c"))
+    assert sim.ping(pool.members["s1"].ns, "10.42.0.1")  # the first hub is untouched
+
+
+def test_cleanup_stops_an_interface_a_crash_left_in_the_host_namespace(two_spokes: Pool) -> None:
+    host = two_spokes.members["s1"].host
+    # A crash between creating the interface and moving it leaves it in the host namespace.
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", host.netns, "wireguard-go", "-f", "kt4e-s9w"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        sim.wait_for(lambda: "kt4e-s9w" in sim.links(host.netns), what="interface")
+        left = host.cleanup("kt4e")
+        assert proc.pid in left.processes
+        sim.wait_for(lambda: "kt4e-s9w" not in sim.links(host.netns), what="interface gone")
+        assert sim.leftovers("kt4e") == []
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert sim.ping(two_spokes.members["s1"].ns, "10.42.0.1")  # other prefixes untouched
 
 
 def test_third_spoke_joins_live_without_disturbing_the_others(two_spokes: Pool) -> None:
