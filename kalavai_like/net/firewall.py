@@ -54,20 +54,12 @@ def _pool_lines(wg: str, pool4: str, pool6: str | None, direction: str) -> str:
     return "\n    ".join(lines)
 
 
-def spoke_ruleset(r: PoolRules, policy: str, host_nets: Sequence[str]) -> str:
-    """The membership namespace: the pool over WireGuard and nothing else.
+def _lockdown(r: PoolRules, extra_in: str = "", forward: str = "", extra_out: str = "") -> str:
+    """A namespace's table: the pool over WireGuard and loopback, plus the extras; drop the rest.
 
-    WireGuard's own UDP socket lives in the host namespace, so nothing else needs to leave.
-    With `policy == "internet"` IPv4 egress over the underlay is allowed too, except private,
-    link-local, CGNAT and reserved ranges and the host's own networks.
+    No `ct` match on the pool's path: without one the namespace needs no connection tracking,
+    which would cost every tunnelled packet.
     """
-    internet_in = internet_out = ""
-    if policy == "internet":
-        blocked = _merged([*BLOCKED4, *host_nets], 4)
-        internet_in = f'iifname "{r.underlay}" ct state established,related accept'
-        internet_out = f'oifname "{r.underlay}" ip daddr != {{ {blocked} }} accept'
-    # No `ct` match on the pool's path: without one the namespace needs no connection
-    # tracking, which would cost every tunnelled packet.
     return _table(
         "inet",
         NS_TABLE,
@@ -76,43 +68,44 @@ def spoke_ruleset(r: PoolRules, policy: str, host_nets: Sequence[str]) -> str:
     type filter hook input priority filter; policy drop;
     {_pool_lines(r.wg, r.pool4, r.pool6, "in")}
     iif "lo" accept
-    {internet_in}
+    {extra_in}
   }}
   chain forward {{
     type filter hook forward priority filter; policy drop;
+    {forward}
   }}
   chain output {{
     type filter hook output priority filter; policy drop;
     {_pool_lines(r.wg, r.pool4, r.pool6, "out")}
     oif "lo" accept
-    {internet_out}
+    {extra_out}
   }}""",
+    )
+
+
+def spoke_ruleset(r: PoolRules, policy: str, host_nets: Sequence[str]) -> str:
+    """The membership namespace: the pool over WireGuard and nothing else.
+
+    WireGuard's own UDP socket lives in the host namespace, so nothing else needs to leave.
+    With `policy == "internet"` IPv4 egress over the underlay is allowed too, except private,
+    link-local, CGNAT and reserved ranges and the host's own networks.
+    """
+    if policy != "internet":
+        return _lockdown(r)
+    blocked = _merged([*BLOCKED4, *host_nets], 4)
+    return _lockdown(
+        r,
+        extra_in=f'iifname "{r.underlay}" ct state established,related accept',
+        extra_out=f'oifname "{r.underlay}" ip daddr != {{ {blocked} }} accept',
     )
 
 
 def hub_ruleset(wg: str, pool4: str, pool6: str | None) -> str:
     """The hub namespace: pool traffic, and spoke-to-spoke forwarding inside the pool."""
-    v6 = pool6 is not None
-    return _table(
-        "inet",
-        NS_TABLE,
-        f"""
-  chain input {{
-    type filter hook input priority filter; policy drop;
-    {_pool_lines(wg, pool4, pool6, "in")}
-    iif "lo" accept
-  }}
-  chain forward {{
-    type filter hook forward priority filter; policy drop;
-    iifname "{wg}" oifname "{wg}" ip saddr {pool4} ip daddr {pool4} accept
-    {f'iifname "{wg}" oifname "{wg}" ip6 saddr {pool6} ip6 daddr {pool6} accept' if v6 else ""}
-  }}
-  chain output {{
-    type filter hook output priority filter; policy drop;
-    {_pool_lines(wg, pool4, pool6, "out")}
-    oif "lo" accept
-  }}""",
-    )
+    forward = f'iifname "{wg}" oifname "{wg}" ip saddr {pool4} ip daddr {pool4} accept'
+    if pool6:
+        forward += f'\n    iifname "{wg}" oifname "{wg}" ip6 saddr {pool6} ip6 daddr {pool6} accept'
+    return _lockdown(PoolRules(wg, "", pool4, pool6), forward=forward)
 
 
 def host_egress_ruleset(table: str, veth: str, underlay_net: str, host_nets: Sequence[str]) -> str:
