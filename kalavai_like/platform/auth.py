@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -65,7 +65,9 @@ def resolve(session: Session, credential: str) -> Principal:
     if kind == credentials.API_TOKEN:
         row = session.execute(
             select(ApiToken.id, ApiToken.user_id).where(
-                ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None)
+                ApiToken.token_hash == digest,
+                ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now()),
             )
         ).first()
     elif kind == credentials.ACCOUNT_KEY:

@@ -54,6 +54,8 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Web sessions end server-side too; the CLI's tokens last until logged out (None).
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class AccountKey(Base):

@@ -1,11 +1,13 @@
 """Who may do what on the pages: another user's pages and actions are refused, CSRF attempts
 fail (no token, a wrong token, another origin, a real cross-site form), session cookies are
-HttpOnly/SameSite (and Secure over HTTPS), log-out revokes the session, log-ins share the
-API's throttle, and user text is escaped."""
+HttpOnly/SameSite (and Secure over HTTPS), log-out revokes the session, a session expires on
+the server with its cookie, log-ins share the API's throttle, and user text is escaped."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from kalavai_like.platform import credentials
 from kalavai_like.platform.local import LocalPlatform, start_local_platform
+from kalavai_like.platform.web.session import SESSION_AGE
 from tests.platform.client import Api, unique
 from tests.web.conftest import PASSWORD, form_csrf, nav
 
@@ -174,6 +178,27 @@ def test_session_cookie_flags_logout_and_shared_throttle(
     assert "Wait" in page.get_by_role("alert").inner_text()
     r = api.http.post("/api/v1/sessions", json={"email": user.email, "password": PASSWORD})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+
+
+def test_web_session_expires_on_the_server_with_its_cookie(
+    api: Api, logged_in: Callable[..., tuple[Any, Any]], web_platform: LocalPlatform
+) -> None:
+    user, page = logged_in()
+    token = next(c for c in page.context.cookies() if c["name"] == "kl_session")["value"]
+    digest = credentials.digest(token)
+    with sqlite3.connect(web_platform.data_dir / "platform.sqlite3") as conn:
+        (expires,) = conn.execute(
+            "SELECT expires_at FROM api_tokens WHERE token_hash = ?", (digest,)
+        ).fetchone()
+        assert expires - time.time() == pytest.approx(SESSION_AGE, abs=300)
+        # the cookie's two weeks are over, and someone kept a copy of it
+        conn.execute(
+            "UPDATE api_tokens SET expires_at = ? WHERE token_hash = ?", (time.time() - 1, digest)
+        )
+    assert api.as_(token).get("/api/v1/me").status_code == 401
+    assert page.goto("/devices").url.endswith("/login?next=/devices")
+    # a log-in through the API (the CLI's) lasts until it logs out
+    assert api.as_(user.credential).get("/api/v1/me").status_code == 200
 
 
 def test_secure_cookie_when_served_over_https(tmp_path: Path) -> None:

@@ -54,6 +54,14 @@ def sign_up(body: Credentials, db: Db) -> UserOut:
 @router.post("/sessions", response_model=SessionOut)
 def log_in(body: LogIn, request: Request, db: Db, cfg: Settings) -> SessionOut:
     """Log in with email and password; returns an API token."""
+    return open_session(body, request, db, cfg, lifetime=None)
+
+
+def open_session(
+    body: LogIn, request: Request, db: Db, cfg: Settings, lifetime: float | None
+) -> SessionOut:
+    """Check the password (throttled) and mint a token that lasts `lifetime` s (None: until
+    logged out)."""
     email = body.email.lower()
     ip = request.client.host if request.client else "unknown"
     throttle = LoginThrottle(db, cfg)
@@ -65,8 +73,9 @@ def log_in(body: LogIn, request: Request, db: Db, cfg: Settings) -> SessionOut:
     assert user is not None
     throttle.succeeded(email, ip)
     token = credentials.new(credentials.API_TOKEN)
+    expires = now() + lifetime if lifetime is not None else None
     with db.write() as s:
-        s.add(ApiToken(user_id=user.id, token_hash=credentials.digest(token)))
+        s.add(ApiToken(user_id=user.id, token_hash=credentials.digest(token), expires_at=expires))
     return SessionOut(token=token, user=UserRef(id=user.id, email=user.email))
 
 

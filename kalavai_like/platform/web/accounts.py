@@ -104,8 +104,9 @@ async def _log_in(request: Request, body: LogIn | None, target: str, email: str 
     app = request.app
     try:
         out = await run_in_threadpool(
-            accounts.log_in, body, request, app.state.db, app.state.settings
-        )
+            accounts.open_session, body, request, app.state.db, app.state.settings,
+            session.SESSION_AGE,
+        )  # fmt: skip
     except Problem as exc:
         response = _form_page(request, "login.html", exc.status, exc.error.message, **ctx)
         response.headers.update(exc.headers or {})

@@ -2,6 +2,7 @@
 
 A web session IS an API token (`klu_`, minted by the API's own log-in): the cookie holds it,
 the platform stores only its hash, and log-out revokes it like `DELETE /sessions/current`.
+It expires on the server when the cookie does (SESSION_AGE), so a copied cookie dies too.
 The cookie is HttpOnly, SameSite=Lax, and Secure when the platform is served over HTTPS
 (its configured public URL is https://, which is how an operator says a TLS proxy fronts it,
 or the request itself came in over TLS). Proxy headers are not trusted.
