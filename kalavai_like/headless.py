@@ -317,25 +317,14 @@ def run_headless(
 def main(argv: list[str] | None = None) -> int:
     """`python -m kalavai_like.headless [--home DIR] [--prefix P] [--metrics ADDR]`, which
     `kalavai-like agent --join-from-env` execs."""
-    import argparse
+    from kalavai_like.agent.__main__ import run
 
-    from kalavai_like import paths as paths_mod
-    from kalavai_like import settings as settings_mod
-
-    ap = argparse.ArgumentParser(prog="kalavai-like agent --join-from-env", description=__doc__)
-    ap.add_argument("--home", help="Instance home (default: KALAVAI_LIKE_HOME or the OS's).")
-    ap.add_argument("--prefix", help="Name prefix of namespaces, interfaces and containers.")
-    ap.add_argument("--metrics", help="Serve /metrics: a port (loopback) or HOST:PORT.")
-    args = ap.parse_args(argv)
-    try:
-        paths = paths_mod.resolve(args.home)
-        settings = settings_mod.load(paths.settings_file)
-        run_headless(paths, settings, metrics_listen=args.metrics,
-                     **({"prefix": args.prefix} if args.prefix else {}))  # fmt: skip
-    except KalavaiError as exc:
-        print(f"Error: {exc.title}\n{exc.message}", file=sys.stderr)
-        return exc.exit_code
-    return 0
+    return run(
+        "kalavai-like agent --join-from-env", __doc__, argv,
+        lambda paths, settings, metrics, overrides: run_headless(
+            paths, settings, metrics_listen=metrics, **overrides
+        ),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
