@@ -38,6 +38,7 @@ from kalavai_like.errors import KalavaiError
 from kalavai_like.gui.context import Context, Credit
 from kalavai_like.gui.login import ERROR_STYLE
 from kalavai_like.gui.series import (
+    GAPS,
     RANGES,
     STEPS,
     Point,
@@ -46,6 +47,7 @@ from kalavai_like.gui.series import (
     daily_points,
     history_points,
     merged,
+    split_at_gaps,
 )
 
 TOTALS = (
@@ -155,12 +157,14 @@ class ContributionsWindow(QWidget):
         lay.addLayout(top)
         self.chart = QChart()
         self.chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
-        self.lines = {}
+        self.lines: dict[str, QLineSeries] = {}  # each metric's line up to its first gap
+        self.gap_lines: dict[str, list[QLineSeries]] = {}  # and its runs after each gap
         for key, name in (("cpu", "CPU (cores)"), ("ram", "RAM (GB)"), ("gpu", "GPU (GPUs)")):
             s = QLineSeries()
             s.setName(name)
             self.chart.addSeries(s)
             self.lines[key] = s
+            self.gap_lines[key] = []
         self.x_axis = QDateTimeAxis()
         self.x_axis.setFormat("HH:mm")
         self.y_axis = QValueAxis()
@@ -258,8 +262,10 @@ class ContributionsWindow(QWidget):
         which = self.range.currentText()
         pts = self.points()
         now = time.time()
+        first, *rest = split_at_gaps(pts, GAPS[which]) or [[]]
         for key, line in self.lines.items():
-            line.replace([_qpoint(p.at, getattr(p, key)) for p in pts])
+            line.replace([_qpoint(p.at, getattr(p, key)) for p in first])
+            self._show_runs(key, [[_qpoint(p.at, getattr(p, key)) for p in run] for run in rest])
         self.x_axis.setFormat("ddd dd" if which == "week" else "HH:mm")
         self.x_axis.setRange(QDateTime.fromSecsSinceEpoch(int(now - RANGES[which])),
                         QDateTime.fromSecsSinceEpoch(int(now)))  # fmt: skip
@@ -280,6 +286,23 @@ class ContributionsWindow(QWidget):
             self.chart_note.setText(
                 "No samples yet: the chart fills in while this computer contributes."
             )
+
+    def _show_runs(self, key: str, runs: list[list[QPointF]]) -> None:
+        """One more line per run after a gap, in the metric's colour, out of the legend."""
+        extra = self.gap_lines[key]
+        while len(extra) > len(runs):
+            self.chart.removeSeries(extra.pop())
+        while len(extra) < len(runs):
+            s = QLineSeries()
+            self.chart.addSeries(s)
+            s.attachAxis(self.x_axis)
+            s.attachAxis(self.y_axis)
+            s.setColor(self.lines[key].color())
+            for marker in self.chart.legend().markers(s):
+                marker.setVisible(False)
+            extra.append(s)
+        for s, run in zip(extra, runs, strict=True):
+            s.replace(run)
 
     def on_export_clicked(self) -> None:
         if self.credit is None:

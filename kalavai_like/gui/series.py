@@ -19,6 +19,8 @@ MIN_GAP = 2.0  # seconds between two points (snapshots can come faster)
 KEEP = 7 * 86400
 RANGES = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 STEPS = {"hour": 60.0, "day": 900.0}  # the agent's history per range: a minute, 15 minutes
+# Wider spacing than this between two points means nothing was sampled in between.
+GAPS = {"hour": 2.5 * STEPS["hour"], "day": 2.5 * STEPS["day"], "week": float("inf")}
 CSV_FIELDS = ("day", "cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
 
 
@@ -75,6 +77,18 @@ def merged(history: list[Point], live: Iterable[Point]) -> list[Point]:
     """The history, then the live points that came after its last one."""
     after = history[-1].at if history else float("-inf")
     return history + [p for p in live if p.at > after]
+
+
+def split_at_gaps(points: list[Point], max_gap: float) -> list[list[Point]]:
+    """Runs of points no more than `max_gap` seconds apart: the chart breaks its line where the
+    agent was not sampling, rather than drawing a straight line across the outage."""
+    runs: list[list[Point]] = []
+    for p in points:
+        if runs and p.at - runs[-1][-1].at <= max_gap:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return runs
 
 
 def daily_points(rows: Iterable[dict[str, Any]]) -> list[Point]:

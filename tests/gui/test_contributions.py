@@ -112,7 +112,8 @@ def test_the_chart_follows_live_snapshots(tmp_path, make_ctx, qtbot):
 @pytest.fixture
 def agent_with_history(tmp_path):
     """A real LocalAPI on a real socket in front of a Node whose real ledger file holds the
-    last 50 minutes: 1 core (the fake runtime's use) with a 10-minute pause in the middle."""
+    last 50 minutes: 1 core (the fake runtime's use) with a 10-minute pause in the middle and,
+    later, 5 minutes when the agent was down."""
     import shutil
     import tempfile
     from pathlib import Path
@@ -133,6 +134,8 @@ def agent_with_history(tmp_path):
             if i == 180:
                 node.resume()
             world.clock.t += 10
+            if 240 <= i < 270:
+                continue  # the agent is down: nothing sampled
             node.wakeup.set()
             node.tick()
         yield run / "agent.sock"
@@ -161,12 +164,19 @@ def test_the_hour_chart_starts_from_the_agents_history(
     qtbot.waitUntil(lambda: "hour" in win.history, timeout=20000)
     (since, step, got) = answers[-1]
     assert step == 60 and since == pytest.approx(time.time() - 3600, abs=60)
-    shown = [(p.x() / 1000, p.y()) for p in win.lines["cpu"].points()]
+    # The agent's outage breaks the line in two instead of drawing across it.
+    (after,) = win.gap_lines["cpu"]
+    before = win.lines["cpu"]
+    assert after.points()[0].x() - before.points()[-1].x() >= 5 * 60 * 1000
+    assert after.color() == before.color()
+    assert [m.isVisible() for m in win.chart.legend().markers(after)] == [False]
+    shown = [(p.x() / 1000, p.y()) for p in [*before.points(), *after.points()]]
     # The chart keeps times in milliseconds, so compare them to the millisecond.
     assert [t for t, _ in shown] == pytest.approx([p.time for p in got], abs=1e-3)
     assert [y for _, y in shown] == [p.cpu_cores for p in got]
-    assert [p.y() for p in win.lines["ram"].points()] == [p.memory_gb for p in got]
-    assert len(got) >= 45  # 50 minutes of ledger, not just since the window opened
+    ram = [*win.lines["ram"].points(), *win.gap_lines["ram"][0].points()]
+    assert [p.y() for p in ram] == [p.memory_gb for p in got]
+    assert len(got) >= 40  # 50 minutes of ledger, not just since the window opened
     assert max(p.cpu_cores for p in got) == pytest.approx(1.0, abs=0.05)
     assert sum(1 for p in got if p.cpu_cores == 0) >= 8  # the paused 10 minutes read zero
     assert "average per minute" in win.chart_note.text()
@@ -180,7 +190,7 @@ def test_the_hour_chart_starts_from_the_agents_history(
             at=last + 5 + 10 * i)  # fmt: skip
         series.add(st)
         win.on_status(st)
-    assert [(p.x() / 1000, p.y()) for p in win.lines["cpu"].points()][-1] == (last + 15, 2.0)
+    assert [(p.x() / 1000, p.y()) for p in after.points()][-1] == (last + 15, 2.0)
 
     win.range.setCurrentText("day")
     qtbot.waitUntil(lambda: "day" in win.history, timeout=20000)
