@@ -52,24 +52,28 @@ def check_subnet_free(subnet: str) -> None:
             )
 
 
-def resolve_hub(endpoint: str) -> tuple[str, int]:
-    """The hub endpoint's IPv4 address and port (the underlay is IPv4).
+def resolve_hub(endpoint: str) -> str:
+    """The hub endpoint with its host resolved: `a.b.c.d:port` or `[v6]:port`.
+
+    WireGuard's socket is the host's, so the hub is reached over whatever the host has, IPv4
+    or IPv6, in the order the system prefers.
 
     Raises:
-        SystemProblem: the host name does not resolve to an IPv4 address.
+        SystemProblem: the host name does not resolve.
     """
     host, _, port = endpoint.rpartition(":")
     host = host.strip("[]")
     try:
-        infos = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_DGRAM)
+        infos = socket.getaddrinfo(host, int(port), socket.AF_UNSPEC, socket.SOCK_DGRAM)
     except (socket.gaierror, UnicodeError):
         infos = []
     if not infos:
         raise SystemProblem(
             "Hub endpoint does not resolve",
-            f"{host} has no IPv4 address: check the endpoint (the underlay is IPv4 only)",
+            f"{host} has no address: check the endpoint and this machine's DNS",
         )
-    return str(infos[0][4][0]), int(port)
+    family, addr = infos[0][0], str(infos[0][4][0])
+    return f"[{addr}]:{port}" if family == socket.AF_INET6 else f"{addr}:{port}"
 
 
 def device(names: Names, backend: BackendInfo) -> Device:
@@ -103,9 +107,9 @@ def stop_device(runner: CommandRunner, names: Names) -> None:
     namespace.delete_link(names.wg)  # never moved: a start that failed half-way
 
 
-def _wg_conf(cfg: SpokeConfig, hub_ip: str, hub_port: int) -> str:
+def _wg_conf(cfg: SpokeConfig, hub: str) -> str:
     allowed = (cfg.pool_subnet, cfg.pool_subnet6) if cfg.pool_subnet6 else (cfg.pool_subnet,)
-    peer = PeerSpec(cfg.hub_public_key, allowed, f"{hub_ip}:{hub_port}", cfg.keepalive)
+    peer = PeerSpec(cfg.hub_public_key, allowed, hub, cfg.keepalive)
     return wireguard.render_conf(cfg.private_key, None, [peer])
 
 
@@ -115,13 +119,10 @@ def _host_nets() -> list[str]:
     return sorted(nets)
 
 
-def configure(
-    runner: CommandRunner, cfg: SpokeConfig, dev: Device, hub_ip: str, hub_port: int,
-    steps: Steps,
-) -> None:  # fmt: skip
+def configure(runner: CommandRunner, cfg: SpokeConfig, dev: Device, hub: str, steps: Steps) -> None:
     """Firewalls, egress, WireGuard config and addresses; every part idempotent."""
     n = cfg.names
-    host_nets = _host_nets()
+    host_nets = _host_nets() if cfg.policy == "internet" else []
     with steps.step("loading the namespace firewall"):
         rules = firewall.PoolRules(n.wg, n.underlay, cfg.pool_subnet, cfg.pool_subnet6)
         firewall.apply(runner, firewall.spoke_ruleset(rules, cfg.policy, host_nets), n.netns)
@@ -141,7 +142,7 @@ def configure(
         with steps.step("removing the underlay"):
             remove_underlay(runner, n)
     with steps.step("configuring WireGuard"):
-        wireguard.sync_conf(runner, dev, _wg_conf(cfg, hub_ip, hub_port))
+        wireguard.sync_conf(runner, dev, _wg_conf(cfg, hub))
     with steps.step("addressing the WireGuard interface"):
         addrs = [cfg.address] + ([cfg.address6] if cfg.address6 else [])
         namespace.configure_wg_link(n.netns, n.wg, addrs, cfg.mtu)
@@ -179,7 +180,7 @@ def up(
     check_subnet_free(cfg.pool_subnet)
     if cfg.pool_subnet6:
         check_subnet_free(cfg.pool_subnet6)
-    hub_ip, hub_port = resolve_hub(cfg.hub_endpoint)
+    hub = resolve_hub(cfg.hub_endpoint)
     if namespace.exists(n.netns):
         raise Conflict("Already up", f"namespace {n.netns} exists: bring it down first")
     steps = Steps(f"Bringing up {n.stem}")
@@ -195,7 +196,7 @@ def up(
     with steps.step(f"starting WireGuard ({backend.kind})"):
         start_device(runner, dev, cfg.mtu)  # cleans up after itself if it fails
         steps.undo("WireGuard", lambda: stop_device(runner, n))
-    configure(runner, cfg, dev, hub_ip, hub_port, steps)
+    configure(runner, cfg, dev, hub, steps)
     with steps.step("waiting for the first handshake"):
         wait_handshake(runner, dev, cfg, handshake_timeout)
 
@@ -278,7 +279,7 @@ def ensure(
         down(runner, n)
         up(runner, cfg, backend, underlay_range, handshake_timeout)
         return True
-    hub_ip, hub_port = resolve_hub(cfg.hub_endpoint)
+    hub = resolve_hub(cfg.hub_endpoint)
     dev = device(n, backend)
     steps = Steps(f"Repairing {n.stem}")
     rebuilt = False
@@ -290,7 +291,7 @@ def ensure(
             stop_device(runner, n)
             start_device(runner, dev, cfg.mtu)
         rebuilt = True
-    configure(runner, cfg, dev, hub_ip, hub_port, steps)
+    configure(runner, cfg, dev, hub, steps)
     if rebuilt:
         with steps.step("waiting for the first handshake"):
             wait_handshake(runner, dev, cfg, handshake_timeout)

@@ -27,6 +27,7 @@ from kalavai_like.net.cleanup import Leftovers
 BRIDGE = "kt4br"
 INTERNET = "203.0.113.10"
 LAN = "192.168.77.10"
+LAN6 = "2001:db8:198::"  # the simulated LAN's IPv6 prefix (documentation space): host n is ::n
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -84,6 +85,7 @@ class Network:
         sh(*r, "addr", "add", f"{LAN}/32", "dev", "lo")
         sh(*r, "link", "add", BRIDGE, "type", "bridge")
         sh(*r, "addr", "add", "198.18.0.1/24", "dev", BRIDGE)
+        sh(*r, "addr", "add", f"{LAN6}1/64", "dev", BRIDGE, "nodad")
         sh(*r, "link", "set", BRIDGE, "up")
 
     def add_host(self, short: str, index: int) -> str:
@@ -96,6 +98,7 @@ class Network:
         h = ["ip", "-n", ns]
         sh(*h, "link", "set", "lo", "up")
         sh(*h, "addr", "add", f"198.18.0.{index}/24", "dev", "uplink")
+        sh(*h, "addr", "add", f"{LAN6}{index}/64", "dev", "uplink", "nodad")
         sh(*h, "link", "set", "uplink", "up")
         sh(*h, "route", "add", "default", "via", "198.18.0.1")
         return ns

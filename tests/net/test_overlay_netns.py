@@ -102,6 +102,26 @@ def test_cleanup_stops_an_interface_a_crash_left_in_the_host_namespace(two_spoke
     assert sim.ping(two_spokes.members["s1"].ns, "10.42.0.1")  # other prefixes untouched
 
 
+def test_a_spoke_reaches_its_hub_over_ipv6(two_spokes: Pool) -> None:
+    pool = two_spokes
+    m = pool.member("h2", "s6", 6)
+    m.cfg = dataclasses.replace(m.cfg, hub_endpoint=f"[{sim.LAN6}10]:51820")
+    pool.publish()
+    try:
+        m.host.up_spoke(m.cfg)
+        assert sim.ping(m.ns, "10.42.0.1") and sim.ping(m.ns, pool.members["s1"].ip)
+        endpoints = dict(
+            line.split("\t")
+            for line in sim.sh("wg", "show", "kt4c-hubw", "endpoints").stdout.split("\n")
+            if line
+        )
+        assert endpoints[m.keys.public].startswith(f"[{sim.LAN6}12]:")  # h2's IPv6 address
+    finally:
+        m.host.down_spoke("kt4b", "s6")
+        del pool.members["s6"]
+        pool.publish()
+
+
 def test_third_spoke_joins_live_without_disturbing_the_others(two_spokes: Pool) -> None:
     pool = two_spokes
     s1, s2 = pool.members["s1"], pool.members["s2"]
