@@ -102,6 +102,7 @@ class NodeCore:
             backend=config.backend, peers_wait=config.peers_wait,
         )  # fmt: skip
         self._handshake: tuple[float | None, float] = (None, 0.0)  # (age, when read)
+        self._network = ""  # snapshot.network_label of the spoke, as last read
         self._running_since: float | None = None
         self._conditions: list[ConditionOut] = []
         self._next: dict[str, float] = {}
@@ -154,7 +155,7 @@ class NodeCore:
         return history.usage_points(w.ledger.rows_since(since), since, step, now, max_gap=gap)
 
     def _worker_status(self, w: WorkerSession) -> WorkerStatus:
-        extra = self._policy_status(w.m)
+        extra = {**self._policy_status(w.m), "network": self._network}
         return snapshot.worker_status(w, self._handshake, self._running_since, self._wall(), extra)
 
     def _policy_status(self, m: Membership) -> dict[str, Any]:

@@ -210,6 +210,7 @@ class WorkerStatus(Record):
     granted: dict[str, Any] = field(default_factory=dict)  # platform Totals for the device
     limits: dict[str, Any] = field(default_factory=dict)  # {cpus, memory_bytes, gpus, profile}
     live: dict[str, Any] = field(default_factory=dict)  # {cpu_cores, memory_bytes, gpu_fraction}
+    network: str = ""  # the WireGuard backend and its version, e.g. "wireguard-go v0.0.20220316"
 
 
 @dataclass(frozen=True)

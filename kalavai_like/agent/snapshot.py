@@ -7,6 +7,14 @@ from typing import Any
 from kalavai_like.agent.records import SeedRole, SeedStatus, WorkerStatus, bare
 from kalavai_like.agent.seed import PeerFollower
 from kalavai_like.agent.worker import WorkerSession
+from kalavai_like.net import SpokeStatus
+
+
+def network_label(st: SpokeStatus) -> str:
+    """How the tunnel runs: `wireguard-go v0.0.20220316` or `kernel WireGuard 1.0.0`."""
+    if st.backend == "userspace":
+        return f"wireguard-go {st.backend_version}"
+    return f"kernel WireGuard {st.backend_version}"
 
 
 def worker_status(

@@ -243,6 +243,7 @@ def status(start_agent: StartAgentOpt = False, json: JsonOpt = False) -> None:
             ("Pool", f"{w.pool_name} at {w.platform}"),
             ("Address", f"{w.address} ({w.overlay})"),
             ("Last handshake", _age(w.handshake_age)),
+            ("Network", f"WireGuard over {w.network}" if w.network else "starting"),
             ("Worker", f"{w.container} ({w.container_state})"),
             ("Limits", limits_text(w)),
             ("Running for", up),
