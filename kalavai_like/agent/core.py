@@ -102,7 +102,7 @@ class NodeCore:
             backend=config.backend, peers_wait=config.peers_wait,
         )  # fmt: skip
         self._handshake: tuple[float | None, float] = (None, 0.0)  # (age, when read)
-        self._network = ""  # snapshot.network_label of the spoke, as last read
+        self._network = ""  # net.backend_label of the spoke, as last read
         self._running_since: float | None = None
         self._conditions: list[ConditionOut] = []
         self._next: dict[str, float] = {}
@@ -127,11 +127,13 @@ class NodeCore:
         state, reason = self._state, self._reason
         if state == "idle" and s is not None:
             state, reason = "running", f"seed of pool {s.pool_name}"
+        role = self._seed
+        seed = snapshot.seed_status(s, role.follower, role.head_state, role.network) if s else None
         return NodeStatus(
             state=state,
             reason=reason,
             worker=self._worker_status(w) if w is not None else None,
-            seed=snapshot.seed_status(s, self._seed.follower, self._seed.head_state) if s else None,
+            seed=seed,
             conditions=conditions,
             agent_pid=os.getpid(),
             agent_started_at=self.started_at,

@@ -9,12 +9,12 @@ import time
 from collections.abc import Callable
 
 from kalavai_like import tokens
-from kalavai_like.agent import snapshot
 from kalavai_like.agent.core import NodeCore
 from kalavai_like.agent.progress import OnStep, Progress, rephrase
 from kalavai_like.agent.records import ActionResult, JoinRequest, JoinResult, Membership, bare
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.errors import Conflict, KalavaiError, SystemProblem
+from kalavai_like.net import backend_label
 
 
 class WorkerMembership(NodeCore):
@@ -82,7 +82,7 @@ class WorkerMembership(NodeCore):
         steps.step(f"Joining private network (hub {m.hub_endpoint})", current="joining the network")
         up = self._overlay.up_spoke(self._spoke_config(m), self.config.handshake_timeout)
         self._handshake = (up.latest_handshake_age, self._wall())
-        self._network = snapshot.network_label(up)
+        self._network = backend_label(up)
         steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
         steps.step("Connected to the hub (first WireGuard handshake done)")
         spec = self._worker_spec(m)

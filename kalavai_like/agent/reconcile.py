@@ -8,12 +8,12 @@ import contextlib
 import logging
 import time
 
-from kalavai_like.agent import snapshot
 from kalavai_like.agent.membership import WorkerMembership
 from kalavai_like.agent.records import Membership, Persisted
 from kalavai_like.agent.seeding import PoolSeeding
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.errors import KalavaiError
+from kalavai_like.net import backend_label
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Reconciler(WorkerMembership, PoolSeeding):
                 self._set_state("error", f"{exc.title}: {exc.message}")
                 return
         self._handshake = (st.latest_handshake_age, self._wall())
-        self._network = snapshot.network_label(st)
+        self._network = backend_label(st)
         sup = w.supervisor or self._supervisor(self._worker_spec(m))
         w.supervisor = sup
         sv = sup.tick() if sup.status.state != "stopped" else sup.start()

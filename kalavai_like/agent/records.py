@@ -229,6 +229,7 @@ class SeedStatus(Record):
     peers: list[dict[str, Any]]
     peers_version: int
     started_at: float
+    network: str = ""  # the hub's WireGuard backend and its version
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from kalavai_like.agent.records import SeedResult, SeedRole, bare, with_prefixle
 from kalavai_like.container.spec import ContainerSpec
 from kalavai_like.errors import KalavaiError, SystemProblem
 from kalavai_like.ledger import Condition
-from kalavai_like.net import HubConfig, OverlayAPI, Peer
+from kalavai_like.net import HubConfig, OverlayAPI, Peer, backend_label
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ class SeedRunner:
         self._peers_wait = peers_wait
         self.follower: PeerFollower | None = None
         self.head_state = "missing"
+        self.network = ""  # backend_label of the hub, as last read
 
     def head_spec(self, s: SeedRole) -> ContainerSpec | None:
         return specs.head_spec(self._templates, s)
@@ -138,7 +139,7 @@ class SeedRunner:
         steps.undo("hub device", lambda: self._platform.leave(s.platform, s.credential))
         steps.step(f"Bringing up the hub at {bare(s.address)}, UDP {s.listen_port}",
                    current="bringing up the hub")  # fmt: skip
-        self._overlay.up_hub(hub_config(s, self._backend))
+        self.network = backend_label(self._overlay.up_hub(hub_config(s, self._backend)))
         steps.undo("hub network", lambda: self._overlay.down_hub(s.prefix, s.name))
         spec = self.head_spec(s)
         if spec is not None:
@@ -159,7 +160,7 @@ class SeedRunner:
 
     def adopt(self, s: SeedRole) -> None:
         """After a restart: repair the hub, adopt the head, follow the peers again."""
-        self._overlay.ensure_hub(hub_config(s, self._backend))
+        self.network = backend_label(self._overlay.ensure_hub(hub_config(s, self._backend)))
         spec = self.head_spec(s)
         if spec is not None:
             self.head_state = self._runtime.ensure(spec).state
@@ -171,7 +172,8 @@ class SeedRunner:
             st = self._overlay.hub_status(s.prefix, s.name)
             if st is None or not st.process_alive:
                 peers = self.follower.peers if self.follower else None
-                self._overlay.ensure_hub(hub_config(s, self._backend), peers)
+                st = self._overlay.ensure_hub(hub_config(s, self._backend), peers)
+            self.network = backend_label(st)
             spec = self.head_spec(s)
             if spec is not None:
                 self.head_state = self._runtime.ensure(spec).state

@@ -7,14 +7,6 @@ from typing import Any
 from kalavai_like.agent.records import SeedRole, SeedStatus, WorkerStatus, bare
 from kalavai_like.agent.seed import PeerFollower
 from kalavai_like.agent.worker import WorkerSession
-from kalavai_like.net import SpokeStatus
-
-
-def network_label(st: SpokeStatus) -> str:
-    """How the tunnel runs: `wireguard-go v0.0.20220316` or `kernel WireGuard 1.0.0`."""
-    if st.backend == "userspace":
-        return f"wireguard-go {st.backend_version}"
-    return f"kernel WireGuard {st.backend_version}"
 
 
 def worker_status(
@@ -39,7 +31,9 @@ def worker_status(
     )  # fmt: skip
 
 
-def seed_status(s: SeedRole, follower: PeerFollower | None, head_state: str) -> SeedStatus:
+def seed_status(
+    s: SeedRole, follower: PeerFollower | None, head_state: str, network: str
+) -> SeedStatus:
     """The hub and head of the pool this node seeds."""
     known = follower.peers if follower else []
     peers = [{"public_key": p.public_key, "address": bare(p.address)} for p in known]
@@ -49,4 +43,5 @@ def seed_status(s: SeedRole, follower: PeerFollower | None, head_state: str) -> 
         netns=f"{s.prefix}-{s.name}", head=f"{s.prefix}-{s.name}-head",
         head_state=head_state, peers=peers,
         peers_version=follower.version if follower else -1, started_at=s.started_at,
+        network=network,
     )  # fmt: skip

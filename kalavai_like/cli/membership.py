@@ -257,6 +257,7 @@ def status(start_agent: StartAgentOpt = False, json: JsonOpt = False) -> None:
     if s is not None:
         rows += [
             ("Seed of", f"{s.pool_name} (hub {s.address}, {s.endpoint})"),
+            ("Hub network", f"WireGuard over {s.network}" if s.network else "starting"),
             ("Head", f"{s.head} ({s.head_state})"),
             ("Workers connected", str(len(s.peers))),
         ]

@@ -16,6 +16,7 @@ from kalavai_like.net.config import (
     PeerStatus,
     SpokeConfig,
     SpokeStatus,
+    backend_label,
 )
 from kalavai_like.net.keys import generate_keypair, public_key
 from kalavai_like.net.overlay import Overlay, OverlayAPI
@@ -34,6 +35,7 @@ __all__ = [
     "PeerStatus",
     "SpokeConfig",
     "SpokeStatus",
+    "backend_label",
     "check_subnet_free",
     "generate_keypair",
     "probe_backend",

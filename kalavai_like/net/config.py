@@ -234,3 +234,10 @@ class HubStatus:
     backend_version: str
     process_alive: bool
     pid: int | None
+
+
+def backend_label(st: SpokeStatus | HubStatus) -> str:
+    """How a tunnel runs, for people: `wireguard-go v0.0.20220316` or `kernel WireGuard 1.0.0`."""
+    if st.backend == "userspace":
+        return f"wireguard-go {st.backend_version}"
+    return f"kernel WireGuard {st.backend_version}"

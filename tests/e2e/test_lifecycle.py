@@ -53,6 +53,8 @@ def test_pause_freezes_worker_and_accrual_and_platform_sees_both(pool: Pool) -> 
         wait_for(lambda: status(pool, "v1")["worker"]["acked_seq"] >= 2, what="heartbeats")
         shown = pool.sim.cli(v, "pool", "status").stdout
         assert "WireGuard over wireguard-go v0.0." in shown  # the backend and its version
+        seed = pool.sim.cli(pool.host("seed"), "pool", "status").stdout
+        assert "Hub network" in seed and "WireGuard over wireguard-go v0.0." in seed
         out = pool.sim.cli(v, "pool", "pause")
         assert "Paused" in out.stdout
         assert runtime().state(name).state == "paused"
