@@ -44,6 +44,17 @@ def _netlink(ns: str | None, what: str) -> Iterator[Any]:
         sock.close()
 
 
+def _index(nl: Any, ifname: str, ns: str | None = None) -> int:
+    """The interface's index, or SystemProblem when it is gone (its process died meanwhile)."""
+    found = nl.link_lookup(ifname=ifname)
+    if not found:
+        raise SystemProblem(
+            f"Interface {ifname} is gone", f"it vanished from {ns or 'the host namespace'}: "
+            "its WireGuard process may have died; run cleanup and try again",
+        )  # fmt: skip
+    return int(found[0])
+
+
 def kernel_wireguard_available() -> bool:
     """True when the kernel can create WireGuard interfaces."""
     name = f"klprobe{os.getpid() % 100000}"
@@ -212,19 +223,19 @@ def create_kernel_wg(ifname: str) -> None:
 def set_up(ifname: str, mtu: int) -> None:
     """Set MTU and bring a host interface up."""
     with _netlink(None, f"bringing up {ifname}") as nl:
-        nl.link("set", index=nl.link_lookup(ifname=ifname)[0], mtu=mtu, state="up")
+        nl.link("set", index=_index(nl, ifname), mtu=mtu, state="up")
 
 
 def move_link(ifname: str, ns: str) -> None:
     """Move a host interface into `ns` (it arrives down, without addresses)."""
     with _netlink(None, f"moving {ifname} into {ns}") as nl:
-        nl.link("set", index=nl.link_lookup(ifname=ifname)[0], net_ns_fd=ns)
+        nl.link("set", index=_index(nl, ifname), net_ns_fd=ns)
 
 
 def configure_wg_link(ns: str, ifname: str, addresses: list[str], mtu: int) -> None:
     """MTU, addresses (their connected routes cover the pool) and link up."""
     with _netlink(ns, f"configuring {ifname}") as nl:
-        idx = nl.link_lookup(ifname=ifname)[0]
+        idx = _index(nl, ifname, ns)
         nl.link("set", index=idx, mtu=mtu)
         present = {f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in nl.get_addr(index=idx)}
         for addr in addresses:
