@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import ipaddress
 import os
 import threading
@@ -282,6 +283,12 @@ def link_kind(ns: str, ifname: str) -> str | None:
         idx = nl.link_lookup(ifname=ifname)
         if not idx:
             return None
-        info = nl.get_links(idx[0])[0].get_attr("IFLA_LINKINFO")
+        try:
+            link = nl.get_links(idx[0])[0]
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:  # gone since the lookup: its process just died
+                return None
+            raise
+        info = link.get_attr("IFLA_LINKINFO")
         kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
         return str(kind) if kind else "unknown"
