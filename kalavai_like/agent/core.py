@@ -33,10 +33,10 @@ from kalavai_like.agent.records import (
 )
 from kalavai_like.agent.seed import SeedRunner
 from kalavai_like.agent.worker import WorkerSession
-from kalavai_like.container.spec import ContainerSpec
+from kalavai_like.container.spec import ContainerInfo, ContainerSpec
 from kalavai_like.container.supervisor import RestartPolicy, Supervisor
 from kalavai_like.errors import KalavaiError, NotFound, SystemProblem
-from kalavai_like.net import KeyPair, OverlayAPI, SpokeConfig, generate_keypair
+from kalavai_like.net import KeyPair, OverlayAPI, SpokeConfig, SpokeStatus, generate_keypair
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,7 @@ class NodeCore:
             overlay=overlay, runtime=runtime, templates=templates, platform=platform,
             backend=config.backend, peers_wait=config.peers_wait,
         )  # fmt: skip
-        self._handshake: tuple[float | None, float] = (None, 0.0)  # (age, when read)
-        self._network = ""  # net.backend_label of the spoke, as last read
+        self._spoke: tuple[SpokeStatus | None, float] = (None, 0.0)  # as last read, and when
         self._running_since: float | None = None
         self._conditions: list[ConditionOut] = []
         self._next: dict[str, float] = {}
@@ -157,8 +156,9 @@ class NodeCore:
         return history.usage_points(w.ledger.rows_since(since), since, step, now, max_gap=gap)
 
     def _worker_status(self, w: WorkerSession) -> WorkerStatus:
-        extra = {**self._policy_status(w.m), "network": self._network}
-        return snapshot.worker_status(w, self._handshake, self._running_since, self._wall(), extra)
+        extra = self._policy_status(w.m)
+        spoke, read_at = self._spoke
+        return snapshot.worker_status(w, spoke, read_at, self._running_since, self._wall(), extra)
 
     def _policy_status(self, m: Membership) -> dict[str, Any]:
         w, p = self._worker, self._policy
@@ -221,6 +221,17 @@ class NodeCore:
 
     def _down_spoke(self, m: Membership) -> None:
         self._overlay.down_spoke(m.prefix, m.name)
+
+    def _start_session(self, m: Membership, info: ContainerInfo, sup: Supervisor) -> WorkerSession:
+        """The worker session of a running (or adopted) container, with its supervisor."""
+        w = WorkerSession(
+            m, info, runtime=self._runtime, platform=self._platform,
+            ledger_path=self.config.ledger_path, wall=self._wall, mono=self._mono,
+            live_window=self.config.sample_interval,
+        )  # fmt: skip
+        w.supervisor = sup
+        self._worker = w
+        return w
 
     def _supervisor(self, spec: ContainerSpec) -> Supervisor:
         policy = RestartPolicy(

@@ -12,9 +12,7 @@ from kalavai_like import tokens
 from kalavai_like.agent.core import NodeCore
 from kalavai_like.agent.progress import OnStep, Progress, rephrase
 from kalavai_like.agent.records import ActionResult, JoinRequest, JoinResult, Membership, bare
-from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.errors import Conflict, KalavaiError, SystemProblem
-from kalavai_like.net import backend_label
 
 
 class WorkerMembership(NodeCore):
@@ -81,8 +79,7 @@ class WorkerMembership(NodeCore):
         steps.step(f"Using {bare(m.address)} address for worker")
         steps.step(f"Joining private network (hub {m.hub_endpoint})", current="joining the network")
         up = self._overlay.up_spoke(self._spoke_config(m), self.config.handshake_timeout)
-        self._handshake = (up.latest_handshake_age, self._wall())
-        self._network = backend_label(up)
+        self._spoke = (up, self._wall())
         steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
         steps.step("Connected to the hub (first WireGuard handshake done)")
         spec = self._worker_spec(m)
@@ -98,16 +95,11 @@ class WorkerMembership(NodeCore):
         self._p.membership = m
         self._save()
         steps.undo("saved membership", self._forget_membership)
-        self._worker = WorkerSession(
-            m, info, runtime=self._runtime, platform=self._platform,
-            ledger_path=self.config.ledger_path, wall=self._wall, mono=self._mono,
-            live_window=self.config.sample_interval,
-        )  # fmt: skip
-        self._worker.supervisor = supervisor
+        w = self._start_session(m, info, supervisor)
         self._running_since = self._wall()
         steps.step("Worker is running", current="sending the first heartbeat")
-        self._worker.sample()
-        self._worker.heartbeat("running")
+        w.sample()
+        w.heartbeat("running")
         self._schedule_all()
         steps.step("First heartbeat acknowledged: contributing to the pool")
         return JoinResult(m.pool_name, bare(m.address) or "", m.device_id, spec.name, steps.done)

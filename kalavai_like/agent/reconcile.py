@@ -13,7 +13,6 @@ from kalavai_like.agent.records import Membership, Persisted
 from kalavai_like.agent.seeding import PoolSeeding
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.errors import KalavaiError
-from kalavai_like.net import backend_label
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +48,10 @@ class Reconciler(WorkerMembership, PoolSeeding):
         elif self._desired(m) == "running" and info.state == "paused":
             self._runtime.unpause(info.id)
         info = self._runtime.state(info.id)
-        self._worker = WorkerSession(
-            m, info, runtime=self._runtime, platform=self._platform,
-            ledger_path=self.config.ledger_path, wall=self._wall, mono=self._mono,
-            live_window=self.config.sample_interval,
-        )  # fmt: skip
-        self._worker.supervisor = supervisor
+        w = self._start_session(m, info, supervisor)
         if self._policy is not None:
-            self._policy.adopted(m, self._worker)
-        self._worker.sample()
+            self._policy.adopted(m, w)
+        w.sample()
         if m.desired == "paused":
             self._set_state("paused", m.pause_reason or "paused")
         else:
@@ -116,8 +110,7 @@ class Reconciler(WorkerMembership, PoolSeeding):
             except KalavaiError as exc:
                 self._set_state("error", f"{exc.title}: {exc.message}")
                 return
-        self._handshake = (st.latest_handshake_age, self._wall())
-        self._network = backend_label(st)
+        self._spoke = (st, self._wall())
         sup = w.supervisor or self._supervisor(self._worker_spec(m))
         w.supervisor = sup
         sv = sup.tick() if sup.status.state != "stopped" else sup.start()

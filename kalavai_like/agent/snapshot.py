@@ -7,15 +7,16 @@ from typing import Any
 from kalavai_like.agent.records import SeedRole, SeedStatus, WorkerStatus, bare
 from kalavai_like.agent.seed import PeerFollower
 from kalavai_like.agent.worker import WorkerSession
+from kalavai_like.net import SpokeStatus, backend_label
 
 
 def worker_status(
-    w: WorkerSession, handshake: tuple[float | None, float], running_since: float | None,
+    w: WorkerSession, spoke: SpokeStatus | None, read_at: float, running_since: float | None,
     now: float, extra: dict[str, Any],
 ) -> WorkerStatus:  # fmt: skip
-    """The worker as the user sees it; `handshake` is (age, when it was read)."""
+    """The worker as the user sees it; `spoke` is its overlay as read at `read_at`."""
     m = w.m
-    age, read_at = handshake
+    age = spoke.latest_handshake_age if spoke is not None else None
     return WorkerStatus(
         pool_id=m.pool_id, pool_name=m.pool_name, platform=m.platform,
         device_id=m.device_id, address=bare(m.address) or "",
@@ -27,7 +28,7 @@ def worker_status(
         memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals().to_dict(),
         pending=w.ledger.pending_counters().to_dict(),
         last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
-        live_cpu_cores=w.live.cpu_cores, **extra,
+        live_cpu_cores=w.live.cpu_cores, network=backend_label(spoke) if spoke else "", **extra,
     )  # fmt: skip
 
 
