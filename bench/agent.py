@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 
 from kalavai_like.container.config import RuntimeConfig  # noqa: E402
-from kalavai_like.simulator import Simulator  # noqa: E402
+from kalavai_like.devtools.simulator import Simulator  # noqa: E402
 
 BUSY = """
 from distributed import Client

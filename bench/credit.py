@@ -27,8 +27,8 @@ from pathlib import Path
 
 from kalavai_like.container import ContainerRuntime, RuntimeConfig
 from kalavai_like.container.spec import ContainerSpec
-from kalavai_like.ledger import GIB, Ledger
-from kalavai_like.sampler import Sampler
+from kalavai_like.usage.ledger import GIB, Ledger
+from kalavai_like.usage.sampler import Sampler
 
 IMAGE = "localhost/kalavai-like/busybox:latest"
 MIB = 2**20

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kalavai_like.simulator import Simulator  # noqa: E402
+from kalavai_like.devtools.simulator import Simulator  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:

@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def start_agent(home: Path) -> int | None:
     sys.path.insert(0, str(ROOT))
-    from kalavai_like.agent.daemon import start_background
+    from kalavai_like.client.local import start_background
     from kalavai_like.errors import KalavaiError
-    from kalavai_like.paths import under
+    from kalavai_like.home.paths import under
 
     try:
         return start_background(under(home), str(home))

@@ -7,6 +7,9 @@ or show `title` and `message` in a notification (tray).
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+from typing import Any
+
 
 class KalavaiError(Exception):
     """Base error: `title` is a short summary, `message` says what happened and what to do."""
@@ -77,3 +80,20 @@ class AgentUnavailable(KalavaiError):
     """The local agent is not running or its socket cannot be reached."""
 
     exit_code = 8
+
+
+@dataclass(frozen=True)
+class Condition:
+    """An ongoing problem shown in the status snapshot (no WireGuard, disk full, a rule holding
+    the worker): a stable code, a title and a text a person can act on."""
+
+    code: str
+    title: str
+    text: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Condition:
+        return cls(str(data["code"]), str(data["title"]), str(data["text"]))

@@ -1,2 +1,3 @@
-"""The node agent: its records and ports, the worker and seed sessions the `Node` drives, the
-LocalAPI server and `NodeClient`, the daemon loop and its files (state, lock, logs)."""
+"""The node agent, complete: the `Node` state machine, its worker and seed sessions, the
+LocalAPI server, the daemon loop and its files. May import client, volunteer, usage, net,
+container, home, errors and tokens; never the frontends or the platform."""

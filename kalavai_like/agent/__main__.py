@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from kalavai_like.errors import KalavaiError
 
 if TYPE_CHECKING:
-    from kalavai_like.paths import Paths
-    from kalavai_like.settings import Settings
+    from kalavai_like.home.paths import Paths
+    from kalavai_like.home.settings import Settings
 
 # Starts the agent: (paths, settings, --metrics value, overrides such as prefix).
 Starter = Callable[["Paths", "Settings", "str | None", dict[str, Any]], None]
@@ -25,8 +25,8 @@ def run(prog: str, description: str | None, argv: list[str] | None, start: Start
     ap.add_argument("--prefix", help="Name prefix of namespaces, interfaces and containers.")
     ap.add_argument("--metrics", help="Serve Prometheus /metrics: a port (loopback) or HOST:PORT.")
     args = ap.parse_args(argv)
-    from kalavai_like import paths as paths_mod
-    from kalavai_like import settings as settings_mod
+    from kalavai_like.home import paths as paths_mod
+    from kalavai_like.home import settings as settings_mod
 
     try:
         paths = paths_mod.resolve(args.home)

@@ -8,21 +8,17 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kalavai_like.agent.client import NodeClient
 from kalavai_like.agent.localapi import LocalAPIServer
 from kalavai_like.agent.metrics_server import serve_from_settings
-from kalavai_like.agent.store import AgentLock, listen_path, log_path, setup_logging
-from kalavai_like.errors import AgentUnavailable, KalavaiError
-from kalavai_like.paths import Paths
-from kalavai_like.settings import Settings
+from kalavai_like.agent.store import AgentLock, setup_logging
+from kalavai_like.client.local import listen_path, log_path
+from kalavai_like.errors import KalavaiError
+from kalavai_like.home.paths import Paths
+from kalavai_like.home.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +37,7 @@ def run_agent(
         Conflict: another agent runs for this home.
         SystemProblem: the container engine or a directory is unusable.
     """
-    from kalavai_like.composition import build_node
+    from kalavai_like.agent.composition import build_node
 
     paths.ensure()
     lock = AgentLock(paths.run / "agent.lock").acquire()
@@ -88,41 +84,3 @@ def run_agent(
         logging.getLogger().removeHandler(handler)
         handler.close()
         lock.release()
-
-
-def start_background(paths: Paths, home: str | None, timeout: float = 20.0) -> int:
-    """Start `kalavai-like agent` detached (its output to the agent log); returns its PID
-    once its LocalAPI answers.
-
-    Raises:
-        AgentUnavailable: it did not come up in time (with the end of its log).
-    """
-    paths.ensure()
-    argv = [sys.executable, "-m", "kalavai_like"]
-    if home:
-        argv += ["--home", home]
-    argv.append("agent")
-    out = open(log_path(paths).with_suffix(".out"), "ab")
-    proc = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
-    )
-    out.close()
-    client = NodeClient(listen_path(paths))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            client.ping()
-            return proc.pid
-        except AgentUnavailable:
-            time.sleep(0.05)
-    tail = _tail(log_path(paths).with_suffix(".out"))
-    raise AgentUnavailable("The agent did not start", tail or "See the agent log.")
-
-
-def _tail(path: Path, lines: int = 10) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

@@ -14,9 +14,9 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from kalavai_like.agent.records import UsagePoint
+from kalavai_like.client.records import UsagePoint
 from kalavai_like.errors import InvalidInput
-from kalavai_like.ledger import LedgerRow
+from kalavai_like.usage.ledger import LedgerRow
 
 MAX_POINTS = 500
 MIN_STEP = 1.0

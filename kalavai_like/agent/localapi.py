@@ -10,7 +10,7 @@ Routes (all under /localapi/v0):
     GET  status          -> NodeStatus
     GET  watch           -> newline-JSON stream of NodeStatus snapshots, one per change
     GET  usage-history?since=T&step=S -> {"points": [UsagePoint]} (the ledger, per step)
-    GET  metrics         -> Prometheus text exposition of the snapshot (kalavai_like.metrics)
+    GET  metrics         -> Prometheus text exposition of the snapshot (kalavai_like.usage.metrics)
     POST join            -> newline-JSON: {"step": Step}..., then {"result": JoinResult}
     POST start-pool      -> newline-JSON: {"step": Step}..., then {"result": SeedResult}
     POST pause {for_seconds?}, POST resume, POST stop -> ActionResult
@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from kalavai_like.agent.client import PREFIX
-from kalavai_like.agent.records import JoinRequest, StartPoolRequest, Step
+from kalavai_like.agent.node import Node
+from kalavai_like.client.local import PREFIX
+from kalavai_like.client.records import JoinRequest, StartPoolRequest, Step
 from kalavai_like.errors import AuthError, InvalidInput, KalavaiError, NotFound
-from kalavai_like.node import Node
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -213,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _send_metrics(self, node: Node) -> None:
-        from kalavai_like import metrics
+        from kalavai_like.usage import metrics
 
         body = metrics.render(node.status().to_dict()).encode()
         self.send_response(200)

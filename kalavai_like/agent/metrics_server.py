@@ -1,5 +1,5 @@
 """The agent's opt-in Prometheus endpoint: `GET /metrics` over plain HTTP, rendered by
-kalavai_like.metrics from the node's status snapshot (contributed CPU/RAM/GPU, pending,
+kalavai_like.usage.metrics from the node's status snapshot (contributed CPU/RAM/GPU, pending,
 credit granted, state, reasons, handshake age, heartbeat lag).
 
 Off unless asked for, with `kalavai-like agent --metrics ADDRESS` or `[agent] metrics = ADDRESS`
@@ -16,9 +16,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from kalavai_like import metrics
-from kalavai_like.agent.records import NodeStatus
+from kalavai_like.client.records import NodeStatus
 from kalavai_like.errors import InvalidInput, KalavaiError
+from kalavai_like.usage import metrics
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 9464  # Prometheus' registry of default ports has this one free for exporters

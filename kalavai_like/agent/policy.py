@@ -2,7 +2,7 @@
 worker on every tick.
 
 `Policy.tick(m, w, runtime)` reads the host (idle time, power, other programs' load, the clock)
-and the user's pause, asks `kalavai_like.rules` for a `Decision`, and applies it:
+and the user's pause, asks `kalavai_like.volunteer.rules` for a `Decision`, and applies it:
 
 - limits: the decision's profile limits, never above what the membership declared at join,
   go to `runtime.update` on the running container (never a restart), only when they change;
@@ -29,21 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kalavai_like.errors import InvalidInput, KalavaiError
-from kalavai_like.ledger import Condition
-from kalavai_like.prefs import Hardware, Limits, Prefs
-from kalavai_like.rules import Decision, Inputs, RuleEngine, RuleState
-from kalavai_like.state import write_json
+from kalavai_like.errors import Condition, InvalidInput, KalavaiError
+from kalavai_like.home.files import write_json
+from kalavai_like.volunteer.prefs import Hardware, Limits, Prefs
+from kalavai_like.volunteer.rules import Decision, Inputs, RuleEngine, RuleState
 
 if TYPE_CHECKING:
-    from kalavai_like.agent.records import Membership
+    from kalavai_like.agent.state import Membership
     from kalavai_like.agent.worker import WorkerSession
 
 log = logging.getLogger(__name__)
 
 
 class HostPort(Protocol):
-    """The rule inputs of this machine (kalavai_like.hostinfo.Host)."""
+    """The rule inputs of this machine (kalavai_like.volunteer.hostinfo.Host)."""
 
     def inputs(self, worker_cpu_seconds: float | None, user_paused: bool = False) -> Inputs: ...
 
@@ -79,7 +78,7 @@ class PrefsFile:
         stamp = self._stamp()
         if stamp is not None and stamp == self._seen:
             return self._prefs
-        from kalavai_like import settings
+        from kalavai_like.home import settings
 
         try:
             self._prefs = Prefs.from_toml(settings.load(self.path).prefs)
@@ -95,7 +94,7 @@ class PrefsFile:
 
     def save(self, prefs: Prefs) -> None:
         """Write `prefs` into the settings file, keeping every other setting as it was."""
-        from kalavai_like import settings
+        from kalavai_like.home import settings
 
         current = settings.load(self.path)
         settings.save(self.path, current.replace(prefs=prefs.to_toml()))
@@ -348,7 +347,7 @@ class Policy:
 
 def build_policy(settings_file: Path, state_dir: Path) -> Policy:
     """The real policy: preferences from settings.toml, inputs from this host."""
-    from kalavai_like import hostinfo
+    from kalavai_like.volunteer import hostinfo
 
     hw = hostinfo.hardware()
     host = hostinfo.Host(load=hostinfo.LoadMeter(cores=hw.cores))

@@ -1,5 +1,5 @@
 """The ports the `Node` is composed from: what it needs of the platform, the container
-runtime, the pool templates and its store. The composition root (kalavai_like.composition)
+runtime, the pool templates and its store. The composition root (kalavai_like.agent.composition)
 plugs in the real ones; tests plug in fakes. The overlay port is `kalavai_like.net.OverlayAPI`.
 """
 

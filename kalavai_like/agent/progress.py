@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from kalavai_like.agent.records import Step
+from kalavai_like.client.records import Step
 from kalavai_like.errors import KalavaiError
 
 log = logging.getLogger(__name__)

@@ -16,10 +16,10 @@ from typing import Any
 from kalavai_like.agent import specs
 from kalavai_like.agent.ports import PlatformPort, RuntimePort, TemplatePort
 from kalavai_like.agent.progress import Progress
-from kalavai_like.agent.records import SeedResult, SeedRole, bare, with_prefixlen
+from kalavai_like.agent.state import SeedRole
+from kalavai_like.client.records import SeedResult, bare, with_prefixlen
 from kalavai_like.container.spec import ContainerSpec
-from kalavai_like.errors import KalavaiError, SystemProblem
-from kalavai_like.ledger import Condition
+from kalavai_like.errors import Condition, KalavaiError, SystemProblem
 from kalavai_like.net import HubConfig, OverlayAPI, Peer, backend_label
 
 log = logging.getLogger(__name__)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalavai_like.agent.records import SeedRole, SeedStatus, WorkerStatus, bare
 from kalavai_like.agent.seed import PeerFollower
+from kalavai_like.agent.state import SeedRole
 from kalavai_like.agent.worker import WorkerSession
+from kalavai_like.client.records import SeedStatus, WorkerStatus, bare
 from kalavai_like.net import SpokeStatus, backend_label
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from kalavai_like.agent.ports import TemplatePort
-from kalavai_like.agent.records import JoinRequest, Membership, SeedRole, bare, with_prefixlen
+from kalavai_like.agent.state import Membership, SeedRole
+from kalavai_like.client.records import JoinRequest, bare, with_prefixlen
 from kalavai_like.container.spec import ContainerSpec, Limits
 from kalavai_like.net import KeyPair, SpokeConfig
 

@@ -9,50 +9,17 @@ import json
 import logging
 import logging.handlers
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kalavai_like.errors import Conflict, SystemProblem
-from kalavai_like.paths import Paths
-from kalavai_like.state import write_json
-
-SOCKET_ENV = "KALAVAI_LIKE_AGENT_SOCKET"  # the LocalAPI socket, for agent and clients alike
-SYSTEM_SOCKET = Path("/run/kalavai-like/agent.sock")  # the system-wide agent (packaging/systemd)
+from kalavai_like.home.files import write_json
+from kalavai_like.home.paths import Paths
 
 
 def agent_dir(paths: Paths) -> Path:
     """The agent's private state directory (0700)."""
     return paths.state / "agent"
-
-
-def listen_path(paths: Paths, env: Mapping[str, str] | None = None) -> Path:
-    """Where this agent's LocalAPI listens: `KALAVAI_LIKE_AGENT_SOCKET`, else `<run>/agent.sock`."""
-    environ = os.environ if env is None else env
-    chosen = environ.get(SOCKET_ENV, "").strip()
-    return Path(chosen) if chosen else paths.run / "agent.sock"
-
-
-def socket_path(
-    paths: Paths, env: Mapping[str, str] | None = None, system: Path = SYSTEM_SOCKET
-) -> Path:
-    """Where a client (CLI, tray) finds the agent.
-
-    `KALAVAI_LIKE_AGENT_SOCKET` wins; with an explicit home (--home, KALAVAI_LIKE_HOME) the
-    home's socket; otherwise the user's own agent when its socket exists, else the system-wide
-    agent's (packaging/systemd) when that exists, else the user's (for the "not running" hint).
-    """
-    environ = os.environ if env is None else env
-    own = listen_path(paths, environ)
-    if environ.get(SOCKET_ENV, "").strip() or paths.home is not None:
-        return own
-    if not own.exists() and system.exists():
-        return system
-    return own
-
-
-def log_path(paths: Paths) -> Path:
-    return paths.logs / "agent.log"
 
 
 class JsonStore:

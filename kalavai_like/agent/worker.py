@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like.agent.ports import PlatformPort, RuntimePort
-from kalavai_like.agent.records import Membership
+from kalavai_like.agent.state import Membership
 from kalavai_like.container.spec import ContainerInfo, Usage
 from kalavai_like.container.supervisor import Supervisor
-from kalavai_like.errors import KalavaiError
-from kalavai_like.ledger import Condition, Counters, Ledger
-from kalavai_like.sampler import LiveUsage, Sampler
+from kalavai_like.errors import Condition, KalavaiError
+from kalavai_like.usage.ledger import Counters, Ledger
+from kalavai_like.usage.sampler import LiveUsage, Sampler
 
 log = logging.getLogger(__name__)
 

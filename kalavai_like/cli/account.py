@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from kalavai_like.cli import console, context
+from kalavai_like.client.account import logged_in
 from kalavai_like.errors import InvalidInput
 
 app = typer.Typer()
@@ -56,7 +57,7 @@ def signup(
     password_stdin: PasswordStdinOpt = False,
 ) -> None:
     """Create an account on the platform and log into it."""
-    from kalavai_like import account
+    from kalavai_like.client import account
 
     home = context.home()
     url = platform or home.platform
@@ -80,7 +81,7 @@ def login(
     ] = False,
 ) -> None:
     """Log into the platform; the API token goes to your OS keyring."""
-    from kalavai_like import account
+    from kalavai_like.client import account
 
     home = context.home()
     url = platform or home.platform
@@ -98,7 +99,7 @@ def login(
 @app.command()
 def logout() -> None:
     """Revoke your API token on the platform and delete it here. Safe to repeat."""
-    from kalavai_like import account
+    from kalavai_like.client import account
 
     result = account.logout(context.home())
     who = f" ({result.account.email} on {result.account.platform})" if result.account else ""
@@ -122,10 +123,10 @@ def logout() -> None:
 @app.command()
 def whoami(json: JsonOpt = False) -> None:
     """Show who you are logged in as, and where."""
-    from kalavai_like.keystore import TOKEN_ENV, token_from_env
+    from kalavai_like.home.keystore import TOKEN_ENV, token_from_env
 
     home = context.home()
-    with home.logged_in() as client:
+    with logged_in(home) as client:
         me = client.me()
         platform = client.base_url
     source = TOKEN_ENV if token_from_env() else home.keystore.name

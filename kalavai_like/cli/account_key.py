@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from kalavai_like.cli import console, context
+from kalavai_like.client.account import logged_in
 
 app = typer.Typer(
     help="Keys that let headless machines join pools as you (and do nothing else).",
@@ -25,7 +26,7 @@ def create(
     json: JsonOpt = False,
 ) -> None:
     """Create an account key; it is shown once."""
-    with context.home().logged_in() as client:
+    with logged_in(context.home()) as client:
         key = client.create_account_key(name)
     if json:
         console.emit_json(key)
@@ -40,7 +41,7 @@ def create(
 @app.command("list")
 def list_keys(json: JsonOpt = False) -> None:
     """List your account keys (never the keys themselves)."""
-    with context.home().logged_in() as client:
+    with logged_in(context.home()) as client:
         keys = client.account_keys()
     if json:
         console.emit_json(keys)
@@ -66,7 +67,7 @@ def list_keys(json: JsonOpt = False) -> None:
 @app.command()
 def revoke(key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id.")]) -> None:
     """Revoke an account key. Safe to repeat."""
-    with context.home().logged_in() as client:
+    with logged_in(context.home()) as client:
         known = {k["id"]: k for k in client.account_keys()}
         if known.get(key_id, {}).get("revoked"):
             console.note(f"Account key {key_id} was already revoked.", style="")

@@ -33,16 +33,17 @@ def agent(
         typer.Option(
             "--join-from-env",
             help="Headless: join the pool of KALAVAI_LIKE_TOKEN with KALAVAI_LIKE_ACCOUNT_KEY "
-            "(or *_FILE) once, never redeeming it again; /metrics on (kalavai_like.headless).",
+            "(or *_FILE) once, never redeeming it again; /metrics on "
+            "(kalavai_like.agent.headless).",
         ),
     ] = False,
 ) -> None:
     """Run the node agent (root): the LocalAPI, the overlay, the worker and its accounting."""
-    from kalavai_like.agent.store import listen_path, log_path
+    from kalavai_like.client.local import listen_path, log_path
 
     home = context.home()
     console.note(f"Agent listening on {listen_path(home.paths)}; log in {log_path(home.paths)}")
-    module = "kalavai_like.headless" if join_from_env else "kalavai_like.agent"
+    module = "kalavai_like.agent.headless" if join_from_env else "kalavai_like.agent"
     argv = [sys.executable, "-m", module]
     if home.paths.home is not None:
         argv += ["--home", str(home.paths.home)]

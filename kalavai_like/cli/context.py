@@ -10,7 +10,7 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kalavai_like.account import Home
+    from kalavai_like.home.instance import Home
 
 _home_dir: str | None = None
 _debug = False
@@ -38,7 +38,7 @@ def home() -> Home:
     """
     global _home
     if _home is None:
-        from kalavai_like.account import Home
+        from kalavai_like.home.instance import Home
 
         _home = Home.open(_home_dir)
     return _home

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from kalavai_like.cli import console, context
+from kalavai_like.client.account import logged_in
 from kalavai_like.errors import AgentUnavailable, InvalidInput
 
 COLUMNS = ("day", "cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
@@ -29,8 +30,7 @@ _KEYS = (
 
 def pending_from_agent() -> dict[str, float] | None:
     """Usage the local agent measured that the platform has not acknowledged (None: no agent)."""
-    from kalavai_like.agent.client import NodeClient
-    from kalavai_like.agent.store import socket_path
+    from kalavai_like.client.local import NodeClient, socket_path
 
     try:
         st = NodeClient(socket_path(context.home().paths), timeout=10.0).status()
@@ -70,7 +70,7 @@ def credits(
 ) -> None:
     """Your contribution: measured, granted and pending totals, and a per-day table."""
     home = context.home()
-    with home.logged_in() as client:
+    with logged_in(home) as client:
         me = client.request("GET", "/credit/me")
         rows = client.request("GET", "/credit/me/daily", params={"days": days}) or []
     daily = [{"day": r["day"], **{c: float(r.get(c, 0.0)) for c in COLUMNS[1:]}} for r in rows]

@@ -22,7 +22,7 @@ def demo(
     ] = "kldemo",
 ) -> None:
     """Run the local demo: platform, seed with a dask pool, two volunteers, a Dask job."""
-    from kalavai_like.demo import run_demo, tear_down
+    from kalavai_like.devtools.demo import run_demo, tear_down
 
     if down:
         tear_down(prefix, say=console.data)

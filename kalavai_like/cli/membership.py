@@ -16,11 +16,12 @@ import typer
 
 from kalavai_like.cli import console, context
 from kalavai_like.cli.pool import JsonOpt, app, owned_pool, parse_duration, parse_params
+from kalavai_like.client.account import logged_in
 from kalavai_like.errors import AgentUnavailable, AuthError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from kalavai_like.agent.client import NodeClient
-    from kalavai_like.agent.records import Step, WorkerStatus
+    from kalavai_like.client.local import NodeClient
+    from kalavai_like.client.records import Step, WorkerStatus
 
 StartAgentOpt = Annotated[
     bool,
@@ -53,8 +54,7 @@ def parse_gpus(text: str) -> int:
 
 
 def _client(start_agent: bool) -> NodeClient:
-    from kalavai_like.agent.client import NodeClient
-    from kalavai_like.agent.store import listen_path, socket_path
+    from kalavai_like.client.local import NodeClient, listen_path, socket_path
 
     home = context.home()
     hint = str(home.paths.home) if home.paths.home else ""
@@ -63,7 +63,7 @@ def _client(start_agent: bool) -> NodeClient:
         try:
             client.ping()
         except AgentUnavailable:
-            from kalavai_like.agent.daemon import start_background
+            from kalavai_like.client.local import start_background
 
             pid = start_background(home.paths, hint or None)
             console.note(f"Started the agent in the background (PID {pid}).")
@@ -107,14 +107,14 @@ def start(
     json: JsonOpt = False,
 ) -> None:
     """Run this machine as a pool's seed: hub, head container, and a worker join token."""
-    from kalavai_like.agent.records import StartPoolRequest
+    from kalavai_like.client.records import StartPoolRequest
 
     home = context.home()
     api_token = home.token()
     if not api_token:
         raise AuthError("Not logged in", "Log in first: kalavai-like login")
     node = _client(start_agent)
-    with home.logged_in() as client:
+    with logged_in(home) as client:
         try:
             pool = client.pool(name)
         except NotFound:
@@ -158,8 +158,8 @@ def join(
 ) -> None:
     """Join a pool: prints each step, and returns once the worker runs and is acknowledged."""
     from kalavai_like import tokens
-    from kalavai_like.agent.records import JoinRequest
     from kalavai_like.cli.token_cmd import read_token
+    from kalavai_like.client.records import JoinRequest
 
     text = read_token(token)
     home = context.home()
@@ -314,7 +314,7 @@ def workers(
             pool = seed.pool_id if seed else None
         except AgentUnavailable:
             pool = None
-    with home.logged_in() as client:
+    with logged_in(home) as client:
         chosen = owned_pool(client, pool)
         devices = listed_devices(client.request("GET", f"/pools/{chosen['id']}/devices"), all_)
     if json:

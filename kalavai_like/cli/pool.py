@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalavai_like.cli import console, context
+from kalavai_like.client.account import logged_in
 from kalavai_like.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
-    from kalavai_like.platform_client import PlatformClient
+    from kalavai_like.client.platform import PlatformClient
 
 app = typer.Typer(help="Find, create and join pools; hand out join tokens.", no_args_is_help=True)
 
@@ -89,7 +90,7 @@ def owned_pool(client: PlatformClient, pool: str | None) -> dict[str, Any]:
 @app.command("list")
 def list_pools(json: JsonOpt = False) -> None:
     """List community (public) pools and your own."""
-    with context.home().logged_in() as client:
+    with logged_in(context.home()) as client:
         community, mine = client.pools("community"), client.pools("mine")
     if json:
         console.emit_json({"community": community, "mine": mine})
@@ -135,7 +136,7 @@ def create(
     if template not in TEMPLATES:
         raise InvalidInput("Unknown template", f"{template!r}: use {', '.join(TEMPLATES)}.")
     params = parse_params(param or [])
-    with context.home().logged_in() as client:
+    with logged_in(context.home()) as client:
         pool = client.create_pool(name, template, params, public)
     if json:
         console.emit_json(pool)
@@ -158,7 +159,7 @@ def token(
 ) -> None:
     """Make a join token for one of your pools (printed once, on stdout)."""
     expires_in = parse_duration(expires)
-    with context.home().logged_in() as client:
+    with logged_in(context.home()) as client:
         chosen = owned_pool(client, pool)
         made = client.create_token(chosen["id"], uses, expires_in)
     command = f"kalavai-like pool join {made['token']}"
@@ -181,7 +182,7 @@ def token(
 @app.command()
 def tokens(pool: PoolOpt = None, json: JsonOpt = False) -> None:
     """List the join tokens of one of your pools (never the tokens themselves)."""
-    with context.home().logged_in() as client:
+    with logged_in(context.home()) as client:
         chosen = owned_pool(client, pool)
         listed = client.tokens(chosen["id"])
     if json:
@@ -221,7 +222,7 @@ def revoke_token(
     pool: PoolOpt = None,
 ) -> None:
     """Revoke a join token so nobody else can join with it. Safe to repeat."""
-    with context.home().logged_in() as client:
+    with logged_in(context.home()) as client:
         pools = [owned_pool(client, pool)] if pool else client.pools("mine")
         for candidate in pools:
             match = [t for t in client.tokens(candidate["id"]) if t["id"] == token_id]

@@ -16,8 +16,8 @@ from kalavai_like.cli import console, context
 from kalavai_like.errors import AgentUnavailable
 
 if TYPE_CHECKING:
-    from kalavai_like.agent.client import NodeClient
     from kalavai_like.agent.policy import PrefsFile
+    from kalavai_like.client.local import NodeClient
 
 app = typer.Typer(name="prefs", help="Show and change what the pool may use, and when.",
                   no_args_is_help=True)  # fmt: skip
@@ -25,8 +25,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 
 
 def _node() -> NodeClient:
-    from kalavai_like.agent.client import NodeClient
-    from kalavai_like.agent.store import socket_path
+    from kalavai_like.client.local import NodeClient, socket_path
 
     home = context.home()
     return NodeClient(socket_path(home.paths), timeout=30.0)
@@ -39,7 +38,7 @@ def _file() -> PrefsFile:
 
 
 def _show(flat: dict[str, str], json: bool) -> None:
-    from kalavai_like.prefs import KEYS
+    from kalavai_like.volunteer.prefs import KEYS
 
     if json:
         console.emit_json(flat)
@@ -68,7 +67,7 @@ def set_(
         flat = _node().set_pref(key, value)
         live = True
     except AgentUnavailable:
-        from kalavai_like import hostinfo
+        from kalavai_like.volunteer import hostinfo
 
         store = _file()
         new = store.load().set(key, value, hostinfo.hardware())
@@ -106,7 +105,7 @@ def reset(
 
 
 def _value_of(flat: dict[str, str], key: str | None) -> str:
-    from kalavai_like.prefs import Prefs
+    from kalavai_like.volunteer.prefs import Prefs
 
     if not key:
         return ""

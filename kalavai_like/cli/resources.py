@@ -15,7 +15,7 @@ from kalavai_like.cli import console
 from kalavai_like.cli.pool import JsonOpt, app
 
 if TYPE_CHECKING:
-    from kalavai_like.agent.records import WorkerStatus
+    from kalavai_like.client.records import WorkerStatus
 
 GIB = 2**30
 
@@ -44,8 +44,8 @@ def reason_lines(w: WorkerStatus | None, now: float | None = None) -> list[str]:
 
 def snapshot() -> dict[str, Any]:
     """What `pool resources --json` prints: machine, limits, live usage, totals, reasons."""
-    from kalavai_like import hostinfo
     from kalavai_like.cli.membership import _client
+    from kalavai_like.volunteer import hostinfo
 
     st = _client(False).status()
     hw = hostinfo.hardware()

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from kalavai_like.cli import console, context
+from kalavai_like.client.account import platform_client
 from kalavai_like.errors import InvalidInput, SystemProblem, TokenError
 
 ARG_HELP = (
@@ -66,7 +67,7 @@ def check(
 ) -> None:
     """Check a join token: offline (shape, checksum, expiry, platform), then with the platform
     when you are logged in. Exits non-zero when the token cannot be used."""
-    from kalavai_like.keystore import token_from_env
+    from kalavai_like.home.keystore import token_from_env
     from kalavai_like.tokens import redact
 
     text = read_token(token)
@@ -84,7 +85,7 @@ def check(
     offline = _offline(text, logged_into)
     server: dict[str, Any] | None = None
     if credential:
-        with home.client(logged_into, credential) as client:
+        with platform_client(home, logged_into, credential) as client:
             server = client.check_token(text)
     result = {"token": redact(text), "offline": offline, "server": server}
     if json:

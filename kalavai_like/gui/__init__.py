@@ -1,1 +1,2 @@
-"""The PySide6 tray app: a thin client of the agent's LocalAPI."""
+"""The PySide6 tray app: a thin client of the agent's LocalAPI and the platform.
+Imports client, errors, tokens and units; never the CLI."""

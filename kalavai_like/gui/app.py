@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the tray until Quit; returns the exit code."""
     args = parse_args(argv)
-    from kalavai_like.account import Home
+    from kalavai_like.home.instance import Home
 
     try:
         home = Home.open(args.home)
@@ -41,14 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from kalavai_like import hostinfo
-    from kalavai_like.agent.client import NodeClient
-    from kalavai_like.agent.store import socket_path
+    from kalavai_like.client.local import NodeClient, socket_path
     from kalavai_like.gui.assets import icon_path
     from kalavai_like.gui.bridge import Bridge
     from kalavai_like.gui.context import Context
     from kalavai_like.gui.instance import SingleInstance
     from kalavai_like.gui.tray import Tray
+    from kalavai_like.volunteer import hostinfo
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])

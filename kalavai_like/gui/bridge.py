@@ -15,7 +15,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from kalavai_like.agent.client import NodeClient
+from kalavai_like.client.local import NodeClient
 from kalavai_like.errors import AgentUnavailable, KalavaiError
 
 log = logging.getLogger(__name__)

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from kalavai_like import account as accounts
-from kalavai_like.account import Home
-from kalavai_like.agent.client import NodeClient
-from kalavai_like.agent.records import JoinRequest, JoinResult
+from kalavai_like.client import account as accounts
+from kalavai_like.client.account import logged_in
+from kalavai_like.client.local import NodeClient
+from kalavai_like.client.records import JoinRequest, JoinResult
 from kalavai_like.errors import AuthError, KalavaiError, NotFound
 from kalavai_like.gui.bridge import Bridge
-from kalavai_like.prefs import Hardware, Limits, Prefs
+from kalavai_like.home.instance import Home
+from kalavai_like.volunteer.prefs import Hardware, Limits, Prefs
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Context:
         return accounts.logout(self.home)
 
     def fetch_pools(self) -> list[dict[str, Any]]:
-        with self.home.logged_in() as client:
+        with logged_in(self.home) as client:
             return list(client.pools("community"))
 
     def fetch_token_for(self, pool_id: str) -> str:
@@ -81,7 +82,7 @@ class Context:
         Raises:
             AuthError: the platform does not hand out tokens for this pool.
         """
-        with self.home.logged_in() as client:
+        with logged_in(self.home) as client:
             try:
                 made = client.request("POST", f"/pools/{quote(pool_id, safe='')}/join-token")
             except (AuthError, NotFound) as exc:
@@ -104,7 +105,7 @@ class Context:
         return self.node.join(req, progress)
 
     def fetch_credit(self, days: int = 30) -> Credit:
-        with self.home.logged_in() as client:
+        with logged_in(self.home) as client:
             me = client.request("GET", "/credit/me")
             daily = client.request("GET", "/credit/me/daily", params={"days": days})
             pools = client.request("GET", "/credit/me/pools")
@@ -112,7 +113,7 @@ class Context:
 
     def fetch_today(self) -> dict[str, Any] | None:
         """The platform's row for today (UTC day), None when nothing was granted yet."""
-        with self.home.logged_in() as client:
+        with logged_in(self.home) as client:
             rows = client.request("GET", "/credit/me/daily", params={"days": 1}) or []
         day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         for row in rows:
@@ -121,7 +122,7 @@ class Context:
         return {"cpu_core_hours": 0.0, "ram_gb_hours": 0.0, "gpu_hours": 0.0, "credit": 0.0}
 
     def do_start_agent(self) -> int:
-        from kalavai_like.agent.daemon import start_background
+        from kalavai_like.client.local import start_background
 
         home = self.home.paths.home
         return start_background(self.home.paths, str(home) if home else None)

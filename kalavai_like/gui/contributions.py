@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kalavai_like.agent.client import NodeClient
-from kalavai_like.agent.records import NodeStatus
+from kalavai_like.client.local import NodeClient
+from kalavai_like.client.records import NodeStatus
 from kalavai_like.errors import KalavaiError
 from kalavai_like.gui.context import Context, Credit
 from kalavai_like.gui.login import ERROR_STYLE

@@ -33,11 +33,11 @@ from PySide6.QtWidgets import (
 )
 
 from kalavai_like import tokens
-from kalavai_like.agent.records import JoinResult, Step
+from kalavai_like.client.records import JoinResult, Step
 from kalavai_like.errors import KalavaiError, TokenError
 from kalavai_like.gui.context import Context
 from kalavai_like.gui.login import ERROR_STYLE
-from kalavai_like.prefs import Hardware
+from kalavai_like.volunteer.prefs import Hardware
 
 OK_STYLE = "color: #1b6e37;"
 GIB = 2**30

@@ -1,5 +1,5 @@
 """The log-in dialog: platform, email and password, errors shown inline under the fields.
-The API token goes to the keystore (kalavai_like.account.login); the password never leaves
+The API token goes to the keystore (kalavai_like.client.account.login); the password never leaves
 this dialog except in the one log-in request.
 """
 

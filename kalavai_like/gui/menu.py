@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalavai_like.agent.records import NodeStatus
+from kalavai_like.client.records import NodeStatus
 
 APP = "kalavai-like"
 TOMORROW_AT = 8  # "Pause until tomorrow" resumes at 08:00 the next day

@@ -1,4 +1,5 @@
-"""The Preferences window: the volunteer's limits and rules (the keys of kalavai_like.prefs, in
+"""The Preferences window: the volunteer's limits and rules (the keys of
+kalavai_like.volunteer.prefs, in
 the same notation as `kalavai-like prefs set`), each checked as it is typed against this
 machine's hardware, saved to the [prefs] table of settings.toml and handed to the agent when
 it takes them; plus "Start at login" (an XDG autostart entry).
@@ -19,13 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kalavai_like import settings as settings_mod
 from kalavai_like.errors import KalavaiError
 from kalavai_like.gui import autostart
 from kalavai_like.gui.assets import icon_path
 from kalavai_like.gui.context import Context
 from kalavai_like.gui.login import ERROR_STYLE
-from kalavai_like.prefs import KEYS, Hardware, Prefs
+from kalavai_like.home import settings as settings_mod
+from kalavai_like.volunteer.prefs import KEYS, Hardware, Prefs
 
 LABELS = {
     "in_use.cpu": "CPU", "in_use.memory": "Memory cap", "in_use.gpu": "Use the GPUs",

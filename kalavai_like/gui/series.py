@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kalavai_like.agent.records import NodeStatus, UsagePoint
+from kalavai_like.client.records import NodeStatus, UsagePoint
 
 MIN_GAP = 2.0  # seconds between two points (snapshots can come faster)
 KEEP = 7 * 86400

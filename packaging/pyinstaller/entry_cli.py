@@ -8,7 +8,7 @@ so it plays `python -m` for our own modules, and the CLI otherwise.
 import runpy
 import sys
 
-MODULES = ("kalavai_like", "kalavai_like.agent", "kalavai_like.headless")
+MODULES = ("kalavai_like", "kalavai_like.agent", "kalavai_like.agent.headless")
 
 if len(sys.argv) > 2 and sys.argv[1] == "-m":
     module = sys.argv[2]

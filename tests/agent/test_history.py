@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.agent.client import NodeClient
 from kalavai_like.agent.history import MAX_POINTS, usage_points
 from kalavai_like.agent.localapi import LocalAPIServer
+from kalavai_like.client.local import NodeClient
 from kalavai_like.errors import InvalidInput
-from kalavai_like.ledger import Counters, Ledger, LedgerRow, Sample
+from kalavai_like.usage.ledger import Counters, Ledger, LedgerRow, Sample
 from tests.agent.test_node import World
 
 

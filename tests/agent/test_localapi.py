@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.agent.client import NodeClient
 from kalavai_like.agent.localapi import LocalAPIServer
-from kalavai_like.agent.records import JoinRequest
+from kalavai_like.client.local import NodeClient
+from kalavai_like.client.records import JoinRequest
 from kalavai_like.errors import AgentUnavailable, NotFound
 from tests.agent.test_node import World
 
@@ -86,7 +86,7 @@ def test_non_operator_uid_may_read_but_not_write(served: tuple[World, Path]) -> 
     world, sock = served
     NodeClient(sock).join(JoinRequest(world.platform.mint(), "klu_x", cpus=1, memory_bytes=2**30))
     code = (
-        "import sys; from kalavai_like.agent.client import NodeClient\n"
+        "import sys; from kalavai_like.client.local import NodeClient\n"
         "from kalavai_like.errors import AuthError\n"
         f"c = NodeClient(__import__('pathlib').Path({str(sock)!r}))\n"
         "print(c.status().state)\n"

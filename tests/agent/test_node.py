@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.agent.records import JoinRequest, StartPoolRequest
-from kalavai_like.composition import PoolTemplates
+from kalavai_like.agent.composition import PoolTemplates
+from kalavai_like.agent.node import Node, NodeConfig
+from kalavai_like.client.records import JoinRequest, StartPoolRequest
 from kalavai_like.container.fake import FakeRuntime
 from kalavai_like.errors import (
     Conflict,
@@ -20,7 +21,6 @@ from kalavai_like.errors import (
 )
 from kalavai_like.net import generate_keypair
 from kalavai_like.net.fake import FakeNetwork, FakeOverlay
-from kalavai_like.node import Node, NodeConfig
 from tests.agent.fakes import URL, FakePlatform, MemoryStore
 
 

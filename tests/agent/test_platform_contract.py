@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from kalavai_like.composition import HttpPlatform
+from kalavai_like.agent.composition import HttpPlatform
+from kalavai_like.client.platform import PlatformClient
 from kalavai_like.errors import AuthError, TokenError
 from kalavai_like.net import generate_keypair
-from kalavai_like.platform_client import PlatformClient
 from tests.agent.fakes import URL, FakePlatform
 
 

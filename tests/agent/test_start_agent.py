@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kalavai_like.agent.store import holder_pid
-from kalavai_like.paths import under
+from kalavai_like.home.paths import under
 from tests.e2e.conftest import wait_for
 
 

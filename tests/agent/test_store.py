@@ -9,16 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.agent.store import (
-    AgentLock,
-    JsonStore,
-    holder_pid,
-    listen_path,
-    setup_logging,
-    socket_path,
-)
+from kalavai_like.agent.store import AgentLock, JsonStore, holder_pid, setup_logging
+from kalavai_like.client.local import listen_path, socket_path
 from kalavai_like.errors import Conflict
-from kalavai_like.paths import Paths, under
+from kalavai_like.home.paths import Paths, under
 
 
 def test_second_agent_for_a_home_is_refused_with_the_holders_pid(tmp_path: Path) -> None:

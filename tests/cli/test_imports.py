@@ -40,5 +40,8 @@ def test_importing_the_cli_loads_nothing_heavy():
 
 
 def test_the_client_core_imports_its_libraries_only_when_used():
-    code = "import kalavai_like.account, kalavai_like.platform_client, kalavai_like.keystore"
+    code = (
+        "import kalavai_like.client.account, kalavai_like.client.platform, "
+        "kalavai_like.home.keystore"
+    )
     assert loaded_after(code) == []

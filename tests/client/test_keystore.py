@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like import keystore
 from kalavai_like.errors import SystemProblem
-from kalavai_like.keystore import FileKeystore, Keystore, MemoryKeystore
+from kalavai_like.home import keystore
+from kalavai_like.home.keystore import FileKeystore, Keystore, MemoryKeystore
 from tests.client.secret_service import secret_service
 
 

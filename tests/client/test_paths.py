@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like import paths
 from kalavai_like.errors import InvalidInput
+from kalavai_like.home import paths
 
 
 def test_home_puts_every_directory_under_it(tmp_path):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kalavai_like import tokens
+from kalavai_like.client.platform import PlatformClient
 from kalavai_like.errors import (
     AuthError,
     Conflict,
@@ -20,7 +21,6 @@ from kalavai_like.errors import (
     PlatformUnavailable,
     TokenError,
 )
-from kalavai_like.platform_client import PlatformClient
 from tests.client.fixtures import closed_port_url, unique_email
 
 

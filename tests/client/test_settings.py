@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kalavai_like import settings
 from kalavai_like.errors import InvalidInput
-from kalavai_like.settings import Settings
+from kalavai_like.home import settings
+from kalavai_like.home.settings import Settings
 
 
 def test_missing_file_gives_defaults(tmp_path):

@@ -6,9 +6,10 @@ import os
 
 import pytest
 
-from kalavai_like import state
 from kalavai_like.errors import SystemProblem
-from kalavai_like.state import ActiveAccount
+from kalavai_like.home import files as state
+from kalavai_like.home import instance
+from kalavai_like.home.instance import ActiveAccount
 
 
 def test_write_replaces_whole_file_and_leaves_no_temporaries(tmp_path):
@@ -61,13 +62,13 @@ def test_damaged_json_is_a_system_problem(tmp_path):
 
 def test_active_account_round_trip_keeps_other_keys(tmp_path):
     path = tmp_path / "client.json"
-    assert state.load_account(path) is None
+    assert instance.load_account(path) is None
     state.write_json(path, {"other": 1})
     who = ActiveAccount("http://127.0.0.1:8700", "a@b.org", "u1")
-    state.save_account(path, who)
-    assert state.load_account(path) == who
+    instance.save_account(path, who)
+    assert instance.load_account(path) == who
     assert who.key == "http://127.0.0.1:8700 a@b.org"
-    state.save_account(path, None)
-    assert state.load_account(path) is None
-    assert state.load_last_platform(path) == "http://127.0.0.1:8700"
+    instance.save_account(path, None)
+    assert instance.load_account(path) is None
+    assert instance.load_last_platform(path) == "http://127.0.0.1:8700"
     assert state.read_json(path)["other"] == 1

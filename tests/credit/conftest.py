@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from kalavai_like.agent.records import WorkerStatus
+from kalavai_like.client.records import WorkerStatus
 from kalavai_like.container.config import RuntimeConfig
 from kalavai_like.container.runtime import ContainerRuntime
-from kalavai_like.simulator import SimHost, Simulator
+from kalavai_like.devtools.simulator import SimHost, Simulator
 from tests.e2e.conftest import wait_for
 
 PREFIX = "kc7"

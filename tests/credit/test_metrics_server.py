@@ -11,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kalavai_like.agent.metrics_server import MetricsServer, parse_listen
-from kalavai_like.agent.records import NodeStatus
 from kalavai_like.cli.credits import read_csv, write_csv
+from kalavai_like.client.records import NodeStatus
 from kalavai_like.errors import InvalidInput
 
 SNAPSHOT = {

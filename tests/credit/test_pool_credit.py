@@ -14,8 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kalavai_like.cli.credits import read_csv
+from kalavai_like.client.platform import PlatformClient
 from kalavai_like.platform.local import start_local_platform
-from kalavai_like.platform_client import PlatformClient
 from tests.credit.conftest import Burn, needs_root_tools, runtime
 from tests.e2e.conftest import wait_for
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kalavai_like.simulator import Simulator
+from kalavai_like.devtools.simulator import Simulator
 
 PREFIX = "kt6"
 

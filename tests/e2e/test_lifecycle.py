@@ -12,7 +12,7 @@ import pytest
 
 from kalavai_like.container.config import RuntimeConfig
 from kalavai_like.container.runtime import ContainerRuntime
-from kalavai_like.simulator import _containers
+from kalavai_like.devtools.simulator import _containers
 from tests.e2e.conftest import Pool, needs_root_tools, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,

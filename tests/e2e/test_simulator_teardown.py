@@ -7,8 +7,8 @@ import os
 
 import pytest
 
+from kalavai_like.devtools.simulator import Simulator
 from kalavai_like.net import Overlay
-from kalavai_like.simulator import Simulator
 from tests.e2e.conftest import needs_root_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, needs_root_tools()]

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.account import Home
-from kalavai_like.agent.client import NodeClient
-from kalavai_like.agent.store import socket_path
-from kalavai_like.prefs import Hardware
+from kalavai_like.client.local import NodeClient, socket_path
+from kalavai_like.home.instance import Home
+from kalavai_like.volunteer.prefs import Hardware
 from tests.client.fixtures import local_platform  # noqa: F401
 
 HW = Hardware(cores=4, memory_bytes=8 * 2**30, gpus=0)

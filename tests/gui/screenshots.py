@@ -94,12 +94,12 @@ def child(out: Path, tmp: Path) -> dict:
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
     from kalavai_like import tokens
-    from kalavai_like.account import Home
-    from kalavai_like.agent.client import NodeClient
-    from kalavai_like.agent.records import JoinResult, NodeStatus, Step
+    from kalavai_like.client.local import NodeClient
+    from kalavai_like.client.records import JoinResult, NodeStatus, Step
     from kalavai_like.gui.bridge import Bridge
     from kalavai_like.gui.context import Context, Credit
     from kalavai_like.gui.tray import Tray
+    from kalavai_like.home.instance import Home
     from tests.gui.conftest import HW
     from tests.gui.states import EMAIL, snapshots, worker
 
@@ -229,7 +229,7 @@ def child(out: Path, tmp: Path) -> dict:
     # -- contributions: platform totals, the agent's history, then live snapshots
     from kalavai_like.agent.history import usage_points
     from kalavai_like.gui.contributions import ContributionsWindow
-    from kalavai_like.ledger import Counters, LedgerRow
+    from kalavai_like.usage.ledger import Counters, LedgerRow
 
     now = time.time()
     cpu = ram = 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from kalavai_like.agent.records import ConditionOut, NodeStatus, WorkerStatus
+from kalavai_like.client.records import Condition, NodeStatus, WorkerStatus
 from kalavai_like.gui.menu import Snapshot
 
 EMAIL = "alice@example.org"
@@ -88,7 +88,7 @@ def snapshots() -> dict[str, Snapshot]:
                 "contributing",
                 worker(),
                 conditions=[
-                    ConditionOut(
+                    Condition(
                         "platform_unreachable",
                         "Platform unreachable",
                         "Heartbeats fail; usage is kept in the local ledger.",

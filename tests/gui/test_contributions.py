@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from kalavai_like.agent.records import NodeStatus
+from kalavai_like.client.platform import PlatformClient
+from kalavai_like.client.records import NodeStatus
 from kalavai_like.gui.contributions import ContributionsWindow
 from kalavai_like.gui.series import UsageSeries
-from kalavai_like.platform_client import PlatformClient
 from tests.client.fixtures import unique_email
 from tests.gui.states import worker
 
@@ -54,7 +54,7 @@ def test_the_window_shows_the_platforms_totals_for_the_user(
     ctx = make_ctx(
         tmp_path / "home", f'keystore = "file"\n[platform]\nurl = "{local_platform.url}"\n'
     )
-    from kalavai_like.state import ActiveAccount, save_account
+    from kalavai_like.home.instance import ActiveAccount, save_account
 
     account = ActiveAccount(local_platform.url, email, "")
     ctx.home.keystore.set(account.key, token)

@@ -9,10 +9,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from kalavai_like import tokens
+from kalavai_like.client.platform import PlatformClient
 from kalavai_like.gui.join import JoinDialog
 from kalavai_like.gui.login import LoginDialog
 from kalavai_like.gui.preferences import PreferencesDialog
-from kalavai_like.platform_client import PlatformClient
 from tests.client.fixtures import unique_email
 from tests.gui.conftest import HW
 

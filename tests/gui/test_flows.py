@@ -9,16 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.account import Home
-from kalavai_like.agent.client import NodeClient
+from kalavai_like.client.account import logged_in
+from kalavai_like.client.local import NodeClient
+from kalavai_like.client.platform import PlatformClient
+from kalavai_like.devtools.simulator import PASSWORD, Simulator, ready
 from kalavai_like.gui.bridge import Bridge
 from kalavai_like.gui.context import Context
 from kalavai_like.gui.join import JoinDialog
 from kalavai_like.gui.login import LoginDialog
 from kalavai_like.gui.menu import icon_state
 from kalavai_like.gui.tray import LeaveDialog, Tray
-from kalavai_like.platform_client import PlatformClient
-from kalavai_like.simulator import PASSWORD, Simulator, ready
+from kalavai_like.home.instance import Home
 from tests.gui.conftest import HW
 
 pytestmark = [
@@ -151,7 +152,7 @@ def test_login_join_pause_resume_leave(sim, qtbot, monkeypatch):
         assert tray.snapshot.status.worker is None
         assert any(n.title == "Left pool gui" for n in tray.notices)
         assert icon_state(tray.snapshot) == "idle"
-        with home.logged_in() as me:
+        with logged_in(home) as me:
             assert all(d.get("left_at") for d in me.request("GET", "/devices"))
     finally:
         tray.stale_timer.stop()

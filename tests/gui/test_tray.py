@@ -80,7 +80,7 @@ def test_a_menu_action_runs_off_the_gui_thread_and_reports_failure(
 
 def test_resume_says_which_rule_still_holds_the_worker(tmp_path, make_ctx, tray_for, qtbot):
     """The agent lifts the user's pause but a rule keeps the worker frozen: the tray says so."""
-    from kalavai_like.agent.records import ActionResult
+    from kalavai_like.client.records import ActionResult
 
     ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n')
     held = ActionResult("paused", "resumed your pause, but computer in use still holds the worker")

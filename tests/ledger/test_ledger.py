@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.ledger import Counters, Ledger, Sample
+from kalavai_like.usage.ledger import Counters, Ledger, Sample
 
 UTC = dt.UTC
 
@@ -90,7 +90,7 @@ def test_kill_9_between_sample_and_heartbeat_loses_and_doubles_nothing(tmp_path:
     child = textwrap.dedent(
         f"""
         import os, signal
-        from kalavai_like.ledger import Counters, Ledger, Sample
+        from kalavai_like.usage.ledger import Counters, Ledger, Sample
         led = Ledger.open({str(path)!r}, "m1")
         for t in range(1, 51):
             led.append(Sample(t, t, "b", "running", Counters(0.5, 0.25, 0.0), "c", t * 0.5, 1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from kalavai_like.metrics import render
+from kalavai_like.usage.metrics import render
 
 
 def snapshot() -> dict:

@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 
 from kalavai_like import tokens
+from kalavai_like.agent.headless import JoinEnv, Joiner, JoinRecord, secret_from_env, with_metrics
 from kalavai_like.errors import (
     Conflict,
     InvalidInput,
     PlatformUnavailable,
     TokenError,
 )
-from kalavai_like.headless import JoinEnv, Joiner, JoinRecord, secret_from_env, with_metrics
-from kalavai_like.settings import Settings
+from kalavai_like.home.settings import Settings
 
 
 def token() -> str:

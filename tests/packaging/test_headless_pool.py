@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kalavai_like.simulator import Simulator
+from kalavai_like.devtools.simulator import Simulator
 from tests.e2e.conftest import needs_root_tools
 from tests.packaging.conftest import wait_for
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.agent.client import NodeClient
+from kalavai_like.agent.composition import PoolTemplates
 from kalavai_like.agent.localapi import LocalAPIServer
+from kalavai_like.agent.node import Node, NodeConfig
 from kalavai_like.agent.policy import MemoryPrefs, Policy, PrefsFile
-from kalavai_like.composition import PoolTemplates
+from kalavai_like.client.local import NodeClient
 from kalavai_like.errors import InvalidInput
-from kalavai_like.node import Node, NodeConfig
-from kalavai_like.prefs import Hardware, Prefs
-from kalavai_like.rules import Inputs
+from kalavai_like.volunteer.prefs import Hardware, Prefs
+from kalavai_like.volunteer.rules import Inputs
 from tests.agent.test_node import World
 
 HW = Hardware(cores=2, memory_bytes=23 * 2**30)

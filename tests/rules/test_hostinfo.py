@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from kalavai_like.hostinfo import Host, LoadMeter, hardware, idle_seconds, power
+from kalavai_like.volunteer.hostinfo import Host, LoadMeter, hardware, idle_seconds, power
 from tests.sampler.fake_nvml import FakeGpu, FakeNVML
 
 RECORDED = Path(__file__).parent / "recorded"

@@ -9,7 +9,7 @@ import pytest
 import tomli_w
 
 from kalavai_like.errors import InvalidInput
-from kalavai_like.prefs import (
+from kalavai_like.volunteer.prefs import (
     KEYS,
     Hardware,
     Prefs,
@@ -19,7 +19,7 @@ from kalavai_like.prefs import (
     parse_size,
     parse_until,
 )
-from kalavai_like.schedule import Schedule
+from kalavai_like.volunteer.schedule import Schedule
 
 GIB = 2**30
 # This machine: 2 cores, 24 GiB of which the kernel reports about 23.4 GiB.

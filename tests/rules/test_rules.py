@@ -9,8 +9,8 @@ import tomllib
 import pytest
 import tomli_w
 
-from kalavai_like.prefs import Hardware, Prefs
-from kalavai_like.rules import Inputs, RuleEngine, RuleState, evaluate
+from kalavai_like.volunteer.prefs import Hardware, Prefs
+from kalavai_like.volunteer.rules import Inputs, RuleEngine, RuleState, evaluate
 
 TZ = dt.timezone(dt.timedelta(hours=1))
 HW = Hardware(cores=4, memory_bytes=16 * 2**30, gpus=1)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pynvml
 import pytest
 
-from kalavai_like.gpu import (
+from kalavai_like.usage.gpu import (
     DrmMeter,
     GpuMeter,
     NvmlMeter,

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.errors import SystemProblem
-from kalavai_like.gpu import GpuReading
-from kalavai_like.ledger import GIB, Condition, Counters, Ledger
-from kalavai_like.sampler import Sampler, boot_id
+from kalavai_like.errors import Condition, SystemProblem
+from kalavai_like.usage.gpu import GpuReading
+from kalavai_like.usage.ledger import GIB, Counters, Ledger
+from kalavai_like.usage.sampler import Sampler, boot_id
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 
 from kalavai_like.container import ContainerRuntime, RuntimeConfig
 from kalavai_like.container.spec import ContainerSpec
-from kalavai_like.sampler import Sampler
+from kalavai_like.usage.sampler import Sampler
 
 pytestmark = pytest.mark.podman
 BUSYBOX = "localhost/kalavai-like/busybox:latest"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from kalavai_like.simulator import PASSWORD, Simulator
+from kalavai_like.devtools.simulator import PASSWORD, Simulator
 from tests.web.conftest import VIEWPORT, launch, nav, sign_up
 from tests.web.test_join import click_join_and_copy
 

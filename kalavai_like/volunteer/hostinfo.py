@@ -22,9 +22,9 @@ from typing import Any
 
 import psutil
 
-from kalavai_like.gpu import gpu_count
-from kalavai_like.prefs import Hardware
-from kalavai_like.rules import Inputs
+from kalavai_like.usage.gpu import gpu_count
+from kalavai_like.volunteer.prefs import Hardware
+from kalavai_like.volunteer.rules import Inputs
 
 Runner = Callable[[list[str]], str | None]
 _GRAPHICAL = {"x11", "wayland", "mir"}

@@ -16,7 +16,7 @@ the pool; a new token is needed to join again. Transient failures (platform down
 are retried with backoff; a refused token or account key is not.
 
 It drives the agent only through the LocalAPI (`NodeClient`), like the CLI does.
-`kalavai-like agent --join-from-env` execs `python -m kalavai_like.headless`.
+`kalavai-like agent --join-from-env` execs `python -m kalavai_like.agent.headless`.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kalavai_like import tokens
-from kalavai_like.agent.records import JoinRequest, JoinResult, NodeStatus, Step
+from kalavai_like.client.records import JoinRequest, JoinResult, NodeStatus, Step
 from kalavai_like.errors import AuthError, Conflict, InvalidInput, KalavaiError, TokenError
-from kalavai_like.paths import Paths
-from kalavai_like.settings import Settings
-from kalavai_like.state import write_json
+from kalavai_like.home.files import write_json
+from kalavai_like.home.paths import Paths
+from kalavai_like.home.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -283,9 +283,9 @@ def run_headless(
         InvalidInput: the environment is wrong (checked before anything starts).
         TokenError: the token is damaged.
     """
-    from kalavai_like.agent.client import NodeClient
     from kalavai_like.agent.daemon import run_agent
-    from kalavai_like.agent.store import agent_dir, listen_path
+    from kalavai_like.agent.store import agent_dir
+    from kalavai_like.client.local import NodeClient, listen_path
 
     environ = os.environ if env is None else env
     join_env = JoinEnv.from_env(environ)
@@ -315,7 +315,7 @@ def run_headless(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m kalavai_like.headless [--home DIR] [--prefix P] [--metrics ADDR]`, which
+    """`python -m kalavai_like.agent.headless [--home DIR] [--prefix P] [--metrics ADDR]`, which
     `kalavai-like agent --join-from-env` execs."""
     from kalavai_like.agent.__main__ import run
 

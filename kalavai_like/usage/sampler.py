@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from kalavai_like.errors import KalavaiError
-from kalavai_like.gpu import GpuReading
-from kalavai_like.ledger import GIB, Condition, Counters, LedgerRow, Sample
+from kalavai_like.errors import Condition, KalavaiError
+from kalavai_like.usage.gpu import GpuReading
+from kalavai_like.usage.ledger import GIB, Counters, LedgerRow, Sample
 
 
 class UsageReading(Protocol):

@@ -1,7 +1,8 @@
 """`kalavai-like demo`: a whole pool on this machine, shown step by step.
 
 A platform (SQLite), a seed running a `dask` pool, and two volunteers (alice, bob) that sign
-up and join, each a simulated host (kalavai_like.simulator). A real Dask computation is then
+up and join, each a simulated host (kalavai_like.devtools.simulator). A real Dask computation is
+then
 submitted from inside the pool's head container; the scheduler's record of which worker holds
 which result shows that both volunteers computed, over the overlay. Then bob pauses and
 resumes, and the pool's workers and each volunteer's contributed totals are printed. At the
@@ -18,8 +19,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from kalavai_like.devtools.simulator import Simulator
 from kalavai_like.errors import KalavaiError, SystemProblem
-from kalavai_like.simulator import Simulator
 
 Say = Callable[[str], None]
 TASKS = 40

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from kalavai_like.errors import Condition
+
 T = TypeVar("T")
 
 GIB = 2**30
@@ -58,18 +60,6 @@ _SELECT = (
     "source_id, source_cpu_seconds, memory_bytes FROM rows WHERE membership=? ORDER BY seq"
 )
 _INSERT = "INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
-
-@dataclass(frozen=True)
-class Condition:
-    """An ongoing problem shown in the status snapshot: a stable code, a title and a text."""
-
-    code: str
-    title: str
-    text: str
-
-    def to_dict(self) -> dict[str, str]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 is composed from, its status snapshot, and the small operations every part of it uses
 (persisting, notifying watchers, applying the volunteer's rules, building specs).
 
-`NodeCore` is the base of the node's parts: kalavai_like.agent.membership (join, pause,
-resume, leave), kalavai_like.agent.seeding (the seed role) and kalavai_like.agent.reconcile
-(restore and the reconcile loop); kalavai_like.node.Node puts them together.
+`NodeCore` is the base of the node's parts: kalavai_like.agent.node.membership (join, pause,
+resume, leave), kalavai_like.agent.node.seeding (the seed role) and
+kalavai_like.agent.node.reconcile
+(restore and the reconcile loop); kalavai_like.agent.node.Node puts them together.
 """
 
 from __future__ import annotations
@@ -21,21 +22,19 @@ from typing import Any
 from kalavai_like.agent import history, snapshot, specs
 from kalavai_like.agent.policy import Policy
 from kalavai_like.agent.ports import PlatformPort, RuntimePort, StorePort, TemplatePort
-from kalavai_like.agent.records import (
-    ConditionOut,
+from kalavai_like.agent.seed import SeedRunner
+from kalavai_like.agent.state import Membership, Persisted
+from kalavai_like.agent.worker import WorkerSession
+from kalavai_like.client.records import (
     JoinRequest,
-    Membership,
     NodeState,
     NodeStatus,
-    Persisted,
     UsagePoint,
     WorkerStatus,
 )
-from kalavai_like.agent.seed import SeedRunner
-from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.container.spec import ContainerInfo, ContainerSpec
 from kalavai_like.container.supervisor import RestartPolicy, Supervisor
-from kalavai_like.errors import KalavaiError, NotFound, SystemProblem
+from kalavai_like.errors import Condition, KalavaiError, NotFound, SystemProblem
 from kalavai_like.net import KeyPair, OverlayAPI, SpokeConfig, SpokeStatus, generate_keypair
 
 log = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ class NodeCore:
         )  # fmt: skip
         self._spoke: tuple[SpokeStatus | None, float] = (None, 0.0)  # as last read, and when
         self._running_since: float | None = None
-        self._conditions: list[ConditionOut] = []
+        self._conditions: list[Condition] = []
         self._next: dict[str, float] = {}
         self.changed = threading.Condition()  # notified on every state change (watch stream)
         self.version = 0
@@ -115,14 +114,14 @@ class NodeCore:
         w, s = self._worker, self._p.seed
         conditions = list(self._conditions)
         if w is not None:
-            conditions += [ConditionOut(c.code, c.title, c.text) for c in w.conditions()]
+            conditions += [c for c in w.conditions()]
             if self._policy is not None:
                 rules = self._policy.conditions()
-                conditions += [ConditionOut(c.code, c.title, c.text) for c in rules]
+                conditions += [c for c in rules]
         follower = self._seed.follower
         if follower is not None and follower.condition is not None:
             c = follower.condition
-            conditions.append(ConditionOut(c.code, c.title, c.text))
+            conditions.append(c)
         state, reason = self._state, self._reason
         if state == "idle" and s is not None:
             state, reason = "running", f"seed of pool {s.pool_name}"
@@ -244,7 +243,7 @@ class NodeCore:
         if message:
             fix = "Check the worker's log (podman logs) and the pool's template."
             self._conditions.append(
-                ConditionOut("worker_crashed", "Worker crashed", f"{message}. {fix}")
+                Condition("worker_crashed", "Worker crashed", f"{message}. {fix}")
             )
 
     def _forget_membership(self) -> None:

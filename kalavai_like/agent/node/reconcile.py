@@ -8,9 +8,9 @@ import contextlib
 import logging
 import time
 
-from kalavai_like.agent.membership import WorkerMembership
-from kalavai_like.agent.records import Membership, Persisted
-from kalavai_like.agent.seeding import PoolSeeding
+from kalavai_like.agent.node.membership import WorkerMembership
+from kalavai_like.agent.node.seeding import PoolSeeding
+from kalavai_like.agent.state import Membership, Persisted
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.errors import KalavaiError
 

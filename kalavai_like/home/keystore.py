@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kalavai_like.errors import SystemProblem
-from kalavai_like.state import read_json, write_json
+from kalavai_like.home.files import read_json, write_json
 
 SERVICE = "kalavai-like"
 TOKEN_ENV = "KALAVAI_LIKE_API_TOKEN"  # noqa: S105 - a variable name

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,49 +90,3 @@ def read_json(path: Path, default: Any = None) -> Any:
         raise SystemProblem(
             "Damaged state file", f"{path} is not valid JSON. Move it away and try again."
         ) from None
-
-
-@dataclass(frozen=True)
-class ActiveAccount:
-    """Who this instance is logged in as. The API token itself lives in the keystore."""
-
-    platform: str
-    email: str
-    user_id: str = ""
-
-    @property
-    def key(self) -> str:
-        """The keystore entry name: several platforms and accounts coexist."""
-        return f"{self.platform} {self.email}"
-
-
-def load_account(path: Path) -> ActiveAccount | None:
-    """The active account recorded in `path`, or None when logged out."""
-    data = read_json(path, default={})
-    account = data.get("account") if isinstance(data, dict) else None
-    if not isinstance(account, dict):
-        return None
-    platform, email = account.get("platform"), account.get("email")
-    if not isinstance(platform, str) or not isinstance(email, str) or not platform or not email:
-        return None
-    return ActiveAccount(platform, email, str(account.get("user_id") or ""))
-
-
-def save_account(path: Path, account: ActiveAccount | None) -> None:
-    """Record the active account (None: logged out), keeping other keys in the file."""
-    data = read_json(path, default={})
-    if not isinstance(data, dict):
-        data = {}
-    if account is None:
-        data.pop("account", None)
-    else:
-        data["account"] = asdict(account)
-        data["last_platform"] = account.platform  # kept after log-out, for the next log-in
-    write_json(path, data)
-
-
-def load_last_platform(path: Path) -> str | None:
-    """The platform this instance was last logged into (survives log-out)."""
-    data = read_json(path, default={})
-    value = data.get("last_platform") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None

@@ -18,7 +18,7 @@
     extra_run_args = []
     containers_conf = ""
 
-    [prefs]                       # owned by kalavai_like.prefs (kept as written)
+    [prefs]                       # owned by kalavai_like.volunteer.prefs (kept as written)
 
 Keys this version does not know are kept as they are and written back, so a newer
 kalavai-like's settings survive an older one. A bad value raises InvalidInput naming the key.
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like.errors import InvalidInput
-from kalavai_like.state import write_text
+from kalavai_like.home.files import write_text
 
 KEYSTORES = ("keyring", "file")
 NETWORK_BACKENDS = ("auto", "kernel", "userspace")
@@ -118,7 +118,7 @@ class RuntimeSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """All settings of one instance. `prefs` is the raw [prefs] table (kalavai_like.prefs)."""
+    """All settings of one instance. `prefs` is the raw [prefs] table (volunteer.prefs)."""
 
     keystore: str = "keyring"
     platform: PlatformSettings = field(default_factory=PlatformSettings)

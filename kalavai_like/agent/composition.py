@@ -9,17 +9,17 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from kalavai_like.agent.node import Node, NodeConfig
 from kalavai_like.agent.policy import build_policy
 from kalavai_like.agent.store import JsonStore, agent_dir
+from kalavai_like.client.platform import PlatformClient
 from kalavai_like.container.spec import MEMBERSHIP_LABEL, ContainerSpec, Limits
-from kalavai_like.node import Node, NodeConfig
-from kalavai_like.paths import Paths
-from kalavai_like.platform_client import PlatformClient
-from kalavai_like.settings import Settings
+from kalavai_like.home.paths import Paths
+from kalavai_like.home.settings import Settings
 
 
 class HttpPlatform:
-    """`PlatformPort` over the platform's HTTP API (kalavai_like.platform_client)."""
+    """`PlatformPort` over the platform's HTTP API (kalavai_like.client.platform)."""
 
     def __init__(self, connect_timeout: float = 5.0, read_timeout: float = 30.0) -> None:
         self._timeouts = (connect_timeout, read_timeout)

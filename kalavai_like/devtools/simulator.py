@@ -150,7 +150,7 @@ class Simulator:
 
     def start_agent(self, host: SimHost, timeout: float = 30.0) -> int:
         """Start the host's agent and wait until its LocalAPI answers; returns its PID."""
-        from kalavai_like.agent.client import NodeClient
+        from kalavai_like.client.local import NodeClient
 
         argv = [sys.executable, "-m", "kalavai_like", "--home", str(host.home), "agent",
                 "--prefix", host.node_prefix, *self.agent_args]  # fmt: skip
@@ -215,7 +215,7 @@ class Simulator:
         self.cli(host, "signup", "--email", host.email, "--password-stdin", input=PASSWORD + "\n")
 
     def client(self, host: SimHost) -> Any:
-        from kalavai_like.agent.client import NodeClient
+        from kalavai_like.client.local import NodeClient
 
         return NodeClient(host.socket)
 

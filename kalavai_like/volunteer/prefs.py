@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kalavai_like.errors import InvalidInput
-from kalavai_like.schedule import Schedule
+from kalavai_like.volunteer.schedule import Schedule
 
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 _DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -27,7 +27,7 @@ MIN_MEMORY = 128 * 2**20
 
 @dataclass(frozen=True)
 class Hardware:
-    """What this machine has (kalavai_like.hostinfo.hardware() measures it)."""
+    """What this machine has (kalavai_like.volunteer.hostinfo.hardware() measures it)."""
 
     cores: int
     memory_bytes: int

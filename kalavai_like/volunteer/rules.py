@@ -23,8 +23,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalavai_like.prefs import Hardware, Limits, Prefs, format_duration
-from kalavai_like.schedule import format_when
+from kalavai_like.volunteer.prefs import Hardware, Limits, Prefs, format_duration
+from kalavai_like.volunteer.schedule import format_when
 
 BATTERY_BAND = 5.0
 
@@ -49,7 +49,7 @@ class Reason:
 
 @dataclass(frozen=True)
 class Inputs:
-    """What the machine looks like now (kalavai_like.hostinfo measures these)."""
+    """What the machine looks like now (kalavai_like.volunteer.hostinfo measures these)."""
 
     now: dt.datetime  # timezone-aware local time
     idle_seconds: float | None = None  # None: no desktop session to ask

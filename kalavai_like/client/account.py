@@ -8,91 +8,42 @@ account is active. KALAVAI_LIKE_API_TOKEN, when set, overrides the keystore.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from kalavai_like import keystore as keystores
-from kalavai_like import paths as paths_mod
-from kalavai_like import settings as settings_mod
+from kalavai_like.client.platform import PlatformClient
 from kalavai_like.errors import AuthError, InvalidInput, KalavaiError, PlatformUnavailable
-from kalavai_like.keystore import Keystore
-from kalavai_like.paths import Paths
-from kalavai_like.platform_client import PlatformClient
-from kalavai_like.settings import Settings
-from kalavai_like.state import ActiveAccount, load_account, load_last_platform, save_account
+from kalavai_like.home import keystore as keystores
+from kalavai_like.home.instance import ActiveAccount, Home, save_account
 
 MIN_PASSWORD = 8
 
 
-@dataclass
-class Home:
-    """One instance: its paths, settings and (lazily) keystore."""
+def platform_client(
+    home: Home, platform: str | None = None, credential: str | None = None
+) -> PlatformClient:
+    """A client for `platform` (default: the active one) with this instance's timeouts."""
+    p = home.settings.platform
+    return PlatformClient(
+        platform or home.platform,
+        credential,
+        connect_timeout=p.connect_timeout,
+        read_timeout=p.read_timeout,
+        retries=p.retries,
+    )
 
-    paths: Paths
-    settings: Settings
-    _keystore: Keystore | None = field(default=None, repr=False)
 
-    @classmethod
-    def open(cls, home: str | None = None, keystore: Keystore | None = None) -> Home:
-        """The instance at `home` (or KALAVAI_LIKE_HOME, or the OS's places).
+def logged_in(home: Home) -> PlatformClient:
+    """A client that presents the active account's API token.
 
-        Raises:
-            InvalidInput: bad home path or a bad value in settings.toml.
-        """
-        paths = paths_mod.resolve(home)
-        return cls(paths, settings_mod.load(paths.settings_file), keystore)
-
-    @property
-    def keystore(self) -> Keystore:
-        """The configured keystore. Raises SystemProblem when the machine has no keyring."""
-        if self._keystore is None:
-            self._keystore = keystores.open_keystore(
-                self.settings.keystore, self.paths.token_file, self.paths.settings_file
-            )
-        return self._keystore
-
-    @property
-    def account(self) -> ActiveAccount | None:
-        return load_account(self.paths.client_state_file)
-
-    @property
-    def platform(self) -> str:
-        """The platform of the active account, else the last one, else the settings' one."""
-        account = self.account
-        if account:
-            return account.platform
-        return load_last_platform(self.paths.client_state_file) or self.settings.platform.url
-
-    def client(self, platform: str | None = None, credential: str | None = None) -> PlatformClient:
-        """A client for `platform` (default: the active one) with this instance's timeouts."""
-        p = self.settings.platform
-        return PlatformClient(
-            platform or self.platform,
-            credential,
-            connect_timeout=p.connect_timeout,
-            read_timeout=p.read_timeout,
-            retries=p.retries,
-        )
-
-    def token(self) -> str | None:
-        """The API token: from KALAVAI_LIKE_API_TOKEN, else the keystore entry of the account."""
-        env = keystores.token_from_env()
-        if env:
-            return env
-        account = self.account
-        return self.keystore.get(account.key) if account else None
-
-    def logged_in(self) -> PlatformClient:
-        """A client that presents the active account's API token.
-
-        Raises:
-            AuthError: not logged in.
-            SystemProblem: no keyring on this machine.
-        """
-        token = self.token()
-        if not token:
-            raise AuthError("Not logged in", "Log in first: kalavai-like login")
-        return self.client(credential=token)
+    Raises:
+        AuthError: not logged in.
+        SystemProblem: no keyring on this machine.
+    """
+    token = home.token()
+    if not token:
+        raise AuthError("Not logged in", "Log in first: kalavai-like login")
+    return platform_client(home, credential=token)
 
 
 def _check_email(email: str) -> str:
@@ -122,7 +73,7 @@ def signup(home: Home, platform: str, email: str, password: str) -> ActiveAccoun
             "Password too short", f"Use at least {MIN_PASSWORD} characters for your password."
         )
     home.keystore  # noqa: B018 - fail before creating anything when there is nowhere to keep it
-    with home.client(platform) as client:
+    with platform_client(home, platform) as client:
         client.signup(email, password)
     account, _ = login(home, platform, email, password)
     return account
@@ -144,7 +95,7 @@ def login(
     if not password:
         raise InvalidInput("Empty password", "Type your password (or pipe it to --password-stdin).")
     store_ = home.keystore if store else None
-    with home.client(platform) as client:
+    with platform_client(home, platform) as client:
         answer = client.login(email, password)
         token, user = str(answer["token"]), answer.get("user") or {}
         account = ActiveAccount(
@@ -165,7 +116,7 @@ def login(
 
 
 def _revoke_quietly(home: Home, platform: str, token: str) -> None:
-    with contextlib.suppress(KalavaiError), home.client(platform, token) as client:
+    with contextlib.suppress(KalavaiError), platform_client(home, platform, token) as client:
         client.logout()
 
 
@@ -193,7 +144,7 @@ def logout(home: Home) -> LogoutResult:
         return LogoutResult("already", account)
     error: KalavaiError | None = None
     try:
-        with home.client(credential=token) as client:
+        with platform_client(home, credential=token) as client:
             client.logout()
     except AuthError:
         pass  # already revoked or expired on the platform: the goal is reached

@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 
 from kalavai_like import tokens
-from kalavai_like.agent.core import NodeCore
+from kalavai_like.agent.node.core import NodeCore
 from kalavai_like.agent.progress import OnStep, Progress, rephrase
-from kalavai_like.agent.records import ActionResult, JoinRequest, JoinResult, Membership, bare
+from kalavai_like.agent.state import Membership
+from kalavai_like.client.records import ActionResult, JoinRequest, JoinResult, bare
 from kalavai_like.errors import Conflict, KalavaiError, SystemProblem
 
 

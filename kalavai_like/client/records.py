@@ -1,9 +1,6 @@
-"""The node's records: what it persists (memberships, seed role, desired state) and what it
-reports (status snapshots, join steps). Plain dataclasses with `to_dict`/`from_dict`, so the
-LocalAPI, the CLI and the tray exchange exactly these.
-
-Fields named `credential` and `private_key` are secrets: they are persisted 0600 by the store,
-and `public()` views leave them out of every snapshot that crosses the LocalAPI.
+"""The LocalAPI's wire records: requests to the agent and what it reports (status snapshots,
+join steps, results). Plain dataclasses with `to_dict`/`from_dict`, so the agent, the CLI and
+the tray exchange exactly these; no secret field ever crosses the LocalAPI in a report.
 """
 
 from __future__ import annotations
@@ -13,8 +10,9 @@ import ipaddress
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Self
 
+from kalavai_like.errors import Condition
+
 NodeState = Literal["idle", "joining", "running", "paused", "leaving", "error"]
-SECRET_FIELDS = ("credential", "private_key")
 
 
 def with_prefixlen(address: str, subnet: str) -> str:
@@ -42,96 +40,6 @@ class Record:
     def from_dict(cls, data: dict[str, Any]) -> Self:
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass(frozen=True)
-class LimitsIn(Record):
-    """The volunteer's limits for a worker: cores, memory bytes, GPUs."""
-
-    cpus: float
-    memory_bytes: int
-    gpus: int = 0
-
-
-@dataclass
-class Membership(Record):
-    """A worker membership as persisted: everything needed to restore it after a restart."""
-
-    device_id: str
-    pool_id: str
-    pool_name: str
-    platform: str
-    credential: str = field(repr=False)
-    private_key: str = field(repr=False)
-    public_key: str
-    prefix: str
-    name: str
-    address: str
-    address6: str | None
-    subnet: str
-    subnet6: str | None
-    hub_public_key: str
-    hub_endpoint: str
-    template: str
-    params: dict[str, Any]
-    head_address: str | None
-    cpus: float
-    memory_bytes: int
-    gpus: int
-    joined_at: float
-    desired: Literal["running", "paused"] = "running"
-    paused_until: float | None = None
-    pause_reason: str = ""
-    platform_desired: str = "running"  # last desired_state seen from the platform
-
-    @property
-    def id(self) -> str:
-        """The membership id: it labels the worker container and keys the ledger."""
-        return self.device_id
-
-
-@dataclass
-class SeedRole(Record):
-    """This node as a pool's hub and head, as persisted."""
-
-    device_id: str
-    pool_id: str
-    pool_name: str
-    platform: str
-    credential: str = field(repr=False)
-    private_key: str = field(repr=False)
-    public_key: str
-    prefix: str
-    name: str
-    address: str
-    address6: str | None
-    subnet: str
-    subnet6: str | None
-    endpoint: str
-    listen_port: int
-    template: str
-    params: dict[str, Any]
-    started_at: float
-
-
-@dataclass
-class Persisted(Record):
-    """Everything the agent persists: the desired state the reconcile loop restores."""
-
-    membership: Membership | None = None
-    seed: SeedRole | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "membership": self.membership.to_dict() if self.membership else None,
-            "seed": self.seed.to_dict() if self.seed else None,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Persisted:
-        m, s = data.get("membership"), data.get("seed")
-        return cls(Membership.from_dict(m) if m else None, SeedRole.from_dict(s) if s else None)
 
 
 # ---- requests ---------------------------------------------------------------------------
@@ -167,15 +75,6 @@ class Step(Record):
     """One step of a long operation, as the CLI prints it with its timestamp."""
 
     at: float
-    text: str
-
-
-@dataclass(frozen=True)
-class ConditionOut(Record):
-    """An ongoing problem: stable code, title and a text a person can act on."""
-
-    code: str
-    title: str
     text: str
 
 
@@ -240,7 +139,7 @@ class NodeStatus(Record):
     reason: str
     worker: WorkerStatus | None = None
     seed: SeedStatus | None = None
-    conditions: list[ConditionOut] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
     agent_pid: int = 0
     agent_started_at: float = 0.0
     at: float = 0.0
@@ -253,7 +152,7 @@ class NodeStatus(Record):
             reason=data.get("reason", ""),
             worker=WorkerStatus.from_dict(w) if w else None,
             seed=SeedStatus.from_dict(s) if s else None,
-            conditions=[ConditionOut.from_dict(c) for c in data.get("conditions", [])],
+            conditions=[Condition.from_dict(c) for c in data.get("conditions", [])],
             agent_pid=data.get("agent_pid", 0),
             agent_started_at=data.get("agent_started_at", 0.0),
             at=data.get("at", 0.0),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kalavai_like.ledger import Condition
+from kalavai_like.errors import Condition
 
 PidFilter = Callable[[int], bool]
 

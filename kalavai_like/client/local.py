@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
-from collections.abc import Callable, Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from kalavai_like import errors
-from kalavai_like.agent.records import (
+from kalavai_like.client.records import (
     ActionResult,
     JoinRequest,
     JoinResult,
@@ -24,9 +28,42 @@ from kalavai_like.agent.records import (
     Step,
     UsagePoint,
 )
+from kalavai_like.errors import AgentUnavailable
+from kalavai_like.home.paths import Paths
 
 OnStep = Callable[[Step], None]
 PREFIX = "/localapi/v0/"  # every LocalAPI route lives under it
+SOCKET_ENV = "KALAVAI_LIKE_AGENT_SOCKET"  # the LocalAPI socket, for agent and clients alike
+SYSTEM_SOCKET = Path("/run/kalavai-like/agent.sock")  # the system-wide agent (packaging/systemd)
+
+
+def listen_path(paths: Paths, env: Mapping[str, str] | None = None) -> Path:
+    """Where this agent's LocalAPI listens: `KALAVAI_LIKE_AGENT_SOCKET`, else `<run>/agent.sock`."""
+    environ = os.environ if env is None else env
+    chosen = environ.get(SOCKET_ENV, "").strip()
+    return Path(chosen) if chosen else paths.run / "agent.sock"
+
+
+def socket_path(
+    paths: Paths, env: Mapping[str, str] | None = None, system: Path = SYSTEM_SOCKET
+) -> Path:
+    """Where a client (CLI, tray) finds the agent.
+
+    `KALAVAI_LIKE_AGENT_SOCKET` wins; with an explicit home (--home, KALAVAI_LIKE_HOME) the
+    home's socket; otherwise the user's own agent when its socket exists, else the system-wide
+    agent's (packaging/systemd) when that exists, else the user's (for the "not running" hint).
+    """
+    environ = os.environ if env is None else env
+    own = listen_path(paths, environ)
+    if environ.get(SOCKET_ENV, "").strip() or paths.home is not None:
+        return own
+    if not own.exists() and system.exists():
+        return system
+    return own
+
+
+def log_path(paths: Paths) -> Path:
+    return paths.logs / "agent.log"
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -189,3 +226,41 @@ class NodeClient:
     def set_prefs(self, table: dict[str, Any]) -> dict[str, str]:
         """Replace every preference with a `[prefs]` table (the tray's dialog)."""
         return dict(self._call("POST", "prefs/replace", {"table": table})["prefs"])
+
+
+def start_background(paths: Paths, home: str | None, timeout: float = 20.0) -> int:
+    """Start `kalavai-like agent` detached (its output to the agent log); returns its PID
+    once its LocalAPI answers.
+
+    Raises:
+        AgentUnavailable: it did not come up in time (with the end of its log).
+    """
+    paths.ensure()
+    argv = [sys.executable, "-m", "kalavai_like"]
+    if home:
+        argv += ["--home", home]
+    argv.append("agent")
+    out = open(log_path(paths).with_suffix(".out"), "ab")
+    proc = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+    )
+    out.close()
+    client = NodeClient(listen_path(paths))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            client.ping()
+            return proc.pid
+        except AgentUnavailable:
+            time.sleep(0.05)
+    tail = _tail(log_path(paths).with_suffix(".out"))
+    raise AgentUnavailable("The agent did not start", tail or "See the agent log.")
+
+
+def _tail(path: Path, lines: int = 10) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

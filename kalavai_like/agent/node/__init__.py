@@ -2,12 +2,12 @@
 plus error) and the seed role, composed from protocol-typed ports.
 
 `Node` is the core API; the LocalAPI exposes exactly its methods and `NodeClient` mirrors them.
-Every method takes and returns dataclasses from kalavai_like.agent.records. The desired state is
+Every method takes and returns dataclasses from kalavai_like.client.records. The desired state is
 persisted through the store port on every change, and `restore()` + `tick()` (the agent's
 reconcile loop) make reality match it after any restart: the container is adopted by its
 membership label, the overlay restored with the same address, the ledger resumed.
 
-The node is built along its seams: kalavai_like.agent.core (configuration, state, status and
+The node is built along its seams: kalavai_like.agent.node.core (configuration, state, status and
 the operations every part uses), .membership (join, pause, resume, leave), .seeding (the seed
 role) and .reconcile (restore and the loop); `Node` adds stop, preferences and close.
 """
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kalavai_like.agent.core import NodeConfig
-from kalavai_like.agent.reconcile import Reconciler
-from kalavai_like.agent.records import ActionResult
+from kalavai_like.agent.node.core import NodeConfig
+from kalavai_like.agent.node.reconcile import Reconciler
+from kalavai_like.client.records import ActionResult
 
 __all__ = ["Node", "NodeConfig"]
 

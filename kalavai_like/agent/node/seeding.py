@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from kalavai_like.agent.core import NodeCore
+from kalavai_like.agent.node.core import NodeCore
 from kalavai_like.agent.progress import OnStep, Progress, rephrase
-from kalavai_like.agent.records import SeedResult, SeedRole, StartPoolRequest
 from kalavai_like.agent.seed import seed_result
+from kalavai_like.agent.state import SeedRole
+from kalavai_like.client.records import SeedResult, StartPoolRequest
 from kalavai_like.errors import Conflict, KalavaiError
 
 

@@ -1,0 +1,94 @@
+"""The agent's persisted desired state: the worker membership and the seed role, with
+everything needed to restore them after a restart.
+
+Fields named `credential` and `private_key` are secrets: the store persists them 0600, and they
+never appear in a status snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from kalavai_like.client.records import Record
+
+
+@dataclass
+class Membership(Record):
+    """A worker membership as persisted: everything needed to restore it after a restart."""
+
+    device_id: str
+    pool_id: str
+    pool_name: str
+    platform: str
+    credential: str = field(repr=False)
+    private_key: str = field(repr=False)
+    public_key: str
+    prefix: str
+    name: str
+    address: str
+    address6: str | None
+    subnet: str
+    subnet6: str | None
+    hub_public_key: str
+    hub_endpoint: str
+    template: str
+    params: dict[str, Any]
+    head_address: str | None
+    cpus: float
+    memory_bytes: int
+    gpus: int
+    joined_at: float
+    desired: Literal["running", "paused"] = "running"
+    paused_until: float | None = None
+    pause_reason: str = ""
+    platform_desired: str = "running"  # last desired_state seen from the platform
+
+    @property
+    def id(self) -> str:
+        """The membership id: it labels the worker container and keys the ledger."""
+        return self.device_id
+
+
+@dataclass
+class SeedRole(Record):
+    """This node as a pool's hub and head, as persisted."""
+
+    device_id: str
+    pool_id: str
+    pool_name: str
+    platform: str
+    credential: str = field(repr=False)
+    private_key: str = field(repr=False)
+    public_key: str
+    prefix: str
+    name: str
+    address: str
+    address6: str | None
+    subnet: str
+    subnet6: str | None
+    endpoint: str
+    listen_port: int
+    template: str
+    params: dict[str, Any]
+    started_at: float
+
+
+@dataclass
+class Persisted(Record):
+    """Everything the agent persists: the desired state the reconcile loop restores."""
+
+    membership: Membership | None = None
+    seed: SeedRole | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "membership": self.membership.to_dict() if self.membership else None,
+            "seed": self.seed.to_dict() if self.seed else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Persisted:
+        m, s = data.get("membership"), data.get("seed")
+        return cls(Membership.from_dict(m) if m else None, SeedRole.from_dict(s) if s else None)

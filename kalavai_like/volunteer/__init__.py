@@ -1,0 +1,2 @@
+"""The volunteer's rules, pure: preferences, the rule engine, schedules, host facts.
+May import usage, home, errors; knows nothing of tokens, the platform or the frontends."""
