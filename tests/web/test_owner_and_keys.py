@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from kalavai_like import tokens
 from kalavai_like.platform.local import LocalPlatform
@@ -53,7 +54,8 @@ def test_owner_sees_workers_and_manages_tokens(
     assert page.locator("#join-command").count() == 0
     token_row = page.get_by_role("row").filter(has_text="0 / 3")
     token_row.get_by_role("button", name="Revoke").click()
-    assert page.get_by_role("row").filter(has_text="0 / 3").get_by_text("revoked").is_visible()
+    # The click submits a form: wait for the new page rather than read the old one.
+    expect(page.get_by_role("row").filter(has_text="0 / 3").get_by_text("revoked")).to_be_visible()
     check = api.as_(volunteer.credential).post("/api/v1/tokens/check", json={"token": shown})
     assert check.json()["status"] == "revoked"
 
@@ -85,6 +87,6 @@ def test_account_keys_shown_once_listed_and_revoked(
     row = page.get_by_role("row").filter(has_text="rack-07")
     assert "active" in row.inner_text() and "never" not in row.inner_text()
     row.get_by_role("button", name="Revoke").click()
-    assert "revoked" in page.get_by_role("row").filter(has_text="rack-07").inner_text()
+    expect(page.get_by_role("row").filter(has_text="rack-07")).to_contain_text("revoked")
     again = api.redeem(api.as_(key), api.token(owner, pool)["token"])
     assert again.status_code == 401
