@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from kalavai_like.platform import credentials
 from kalavai_like.platform.local import LocalPlatform, start_local_platform
@@ -175,7 +176,7 @@ def test_session_cookie_flags_logout_and_shared_throttle(
     page.get_by_label("Email").fill(user.email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    assert "Wait" in page.get_by_role("alert").inner_text()
+    expect(page.get_by_role("alert")).to_contain_text("Wait")
     r = api.http.post("/api/v1/sessions", json={"email": user.email, "password": PASSWORD})
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
 
@@ -224,7 +225,7 @@ def test_user_text_is_escaped(api: Api, logged_in: Callable[..., tuple[Any, Any]
     evil = "<img src=x onerror=\"document.title='owned'\">"
     page.get_by_label("Name").fill(evil)
     page.get_by_role("button", name="Create key").click()
-    assert page.get_by_role("status").get_by_text(evil).is_visible()
+    expect(page.get_by_role("status").get_by_text(evil)).to_be_visible()
     assert page.get_by_role("cell", name=evil, exact=True).is_visible()
     assert page.locator("main img").count() == 0
     assert page.title() == "Account keys · kalavai-like"
