@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
+from kalavai_like.client.prefs import Hardware
 from kalavai_like.client.records import ActionResult, NodeStatus
 from kalavai_like.errors import AuthError, KalavaiError, PlatformUnavailable
 from kalavai_like.gui.assets import ICON_STATES, icon_path
@@ -30,7 +31,6 @@ from kalavai_like.gui.menu import (
     tooltip,
 )
 from kalavai_like.gui.series import UsageSeries
-from kalavai_like.volunteer.prefs import Hardware
 
 if TYPE_CHECKING:
     from kalavai_like.gui.contributions import ContributionsWindow
