@@ -122,7 +122,7 @@ class Tray(QObject):
         self._apply()
 
     def start(self) -> None:
-        """Show the icon (and the window when no tray host exists), follow the agent."""
+        """Show the icon (and the window when no tray host exists), follow the agent's status."""
         self.icon.show()
         no_host = not QSystemTrayIcon.isSystemTrayAvailable()
         if self._show_window or (self._show_window is None and no_host):
