@@ -82,7 +82,7 @@ def main() -> None:
         )
         print(f"  CPU   {cpu:.2f} % of one core")
         print(f"  worker used {worker.live_cpu_cores:.2f} cores at the end; "
-              f"ledger {worker.totals['cpu_seconds']:.0f} CPU-seconds")  # fmt: skip
+              f"ledger {worker.totals.cpu_seconds:.0f} CPU-seconds")  # fmt: skip
     finally:
         if busy is not None and busy.poll() is None:
             busy.kill()

@@ -40,6 +40,7 @@ from kalavai_like.errors import AuthError, Conflict, InvalidInput, KalavaiError,
 from kalavai_like.home.files import write_json
 from kalavai_like.home.paths import Paths
 from kalavai_like.home.settings import Settings
+from kalavai_like.units import parse_size
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ TOKEN_ENV = "KALAVAI_LIKE_TOKEN"  # noqa: S105 (a variable name)
 KEY_ENV = "KALAVAI_LIKE_ACCOUNT_KEY"
 METRICS_ENV = "KALAVAI_LIKE_METRICS_LISTEN"
 MAX_SECRET = 16 * 1024
-_SIZES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
 # ---- configuration from the environment ----------------------------------------------------
@@ -94,12 +94,10 @@ def _number(env: Mapping[str, str], name: str, default: str, parse: Callable[[st
 
 
 def _size(text: str) -> int:
-    t = text.upper().removesuffix("IB").removesuffix("B")
-    unit = t[-1] if t and t[-1] in "KMGT" else ""
-    value = float(t.removesuffix(unit)) if unit else float(t)
-    if value <= 0:
+    size = parse_size(text)
+    if size <= 0:
         raise ValueError(text)
-    return int(value * _SIZES[unit])
+    return size
 
 
 def _positive(text: str) -> float:

@@ -14,8 +14,8 @@ Routes (all under /localapi/v0):
     POST join            -> newline-JSON: {"step": Step}..., then {"result": JoinResult}
     POST start-pool      -> newline-JSON: {"step": Step}..., then {"result": SeedResult}
     POST pause {for_seconds?}, POST resume, POST stop -> ActionResult
-    GET  prefs; POST prefs/set {key, value}, prefs/reset {key?}, prefs/replace {table}
-                         -> {"prefs": {key: value as text}}
+    GET  prefs; POST prefs/set {key, value}, prefs/reset {key?}, prefs/replace {table},
+                     prefs/update {values}  -> {"prefs": {key: value as text}}
 Errors are `{"error": {kind, title, message, reason?}}` (in a stream: as its last line).
 """
 
@@ -48,6 +48,8 @@ PREFS_WRITES: dict[str, Any] = {
     "prefs/set": lambda node, b: node.set_pref(str(b["key"]), str(b["value"])),
     "prefs/reset": lambda node, b: node.reset_prefs(b.get("key") or None),
     "prefs/replace": lambda node, b: node.set_prefs(dict(b["table"])),
+    # the tray's dialog: the keys it names, every other one (a timed pause) kept
+    "prefs/update": lambda node, b: node.set_prefs({**node.prefs(), **dict(b["values"])}),
 }
 
 

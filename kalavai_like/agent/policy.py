@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kalavai_like.client.records import RuleReason
 from kalavai_like.errors import Condition, InvalidInput, KalavaiError
 from kalavai_like.home.files import write_json
 from kalavai_like.volunteer.prefs import Hardware, Limits, Prefs
@@ -331,14 +332,13 @@ class Policy:
         texts = [r.text for r in d.pausing] if d else []
         return "; ".join(texts) or "paused by your preferences"
 
-    def reasons(self) -> list[dict[str, Any]]:
-        """The active reasons as {code, text, until} for the status snapshot."""
+    def reasons(self) -> list[RuleReason]:
+        """The active reasons for the status snapshot."""
         d = self.decision
         if d is None:
             return []
         return [
-            {"code": r.code, "text": r.text, "until": r.until.isoformat() if r.until else None}
-            for r in d.reasons
+            RuleReason(r.code, r.text, r.until.isoformat() if r.until else None) for r in d.reasons
         ]
 
     def conditions(self) -> list[Condition]:

@@ -26,8 +26,8 @@ def worker_status(
         handshake_age=None if age is None else age + (now - read_at),
         joined_at=m.joined_at, running_since=running_since,
         paused_until=m.paused_until, pause_reason=m.pause_reason, cpus=m.cpus,
-        memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals().to_dict(),
-        pending=w.ledger.pending_counters().to_dict(),
+        memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals(),
+        pending=w.ledger.pending_counters(),
         last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
         live_cpu_cores=w.live.cpu_cores, network=backend_label(spoke) if spoke else "", **extra,
     )  # fmt: skip

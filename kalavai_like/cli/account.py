@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from kalavai_like.cli import console, context
+from kalavai_like.cli.options import JsonOpt
 from kalavai_like.client.account import logged_in
 from kalavai_like.errors import InvalidInput
 
@@ -34,7 +35,6 @@ PasswordStdinOpt = Annotated[
         "argument, which would show in `ps`).",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
 def _password(from_stdin: bool, *, confirm: bool) -> str:
@@ -123,13 +123,13 @@ def logout() -> None:
 @app.command()
 def whoami(json: JsonOpt = False) -> None:
     """Show who you are logged in as, and where."""
-    from kalavai_like.home.keystore import TOKEN_ENV, token_from_env
+    from kalavai_like.client.account import credential_source
 
     home = context.home()
     with logged_in(home) as client:
         me = client.me()
         platform = client.base_url
-    source = TOKEN_ENV if token_from_env() else home.keystore.name
+    source = credential_source(home)
     info = {
         "platform": platform,
         "email": me.get("email"),

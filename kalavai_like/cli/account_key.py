@@ -11,13 +11,13 @@ from typing import Annotated
 import typer
 
 from kalavai_like.cli import console, context
+from kalavai_like.cli.options import JsonOpt
 from kalavai_like.client.account import logged_in
 
 app = typer.Typer(
     help="Keys that let headless machines join pools as you (and do nothing else).",
     no_args_is_help=True,
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
 @app.command()

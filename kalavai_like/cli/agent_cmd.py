@@ -14,7 +14,10 @@ import typer
 
 from kalavai_like.cli import console, context
 
+app = typer.Typer()
 
+
+@app.command()
 def agent(
     prefix: Annotated[
         str | None,
@@ -54,8 +57,3 @@ def agent(
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(sys.executable, argv)  # noqa: S606 (our own interpreter and module)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `agent` to the root app."""
-    app.command("agent")(agent)

@@ -1,7 +1,7 @@
-"""The global options of one CLI run (`--home`, `--debug`) and the instance they select.
+"""The global options of one CLI run (`--home`, `--debug`) and what they select: the instance
+(`home()`, `paths()`) and its agent (`node()`).
 
-The root callback calls `configure`; commands call `home()` for the instance (paths, settings,
-keystore, platform client). Sub-apps in other modules use the same functions.
+The root callback calls `configure`; commands in every sub-app use these functions.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from kalavai_like.home.instance import Home
+    from kalavai_like.client.instance import Home, Paths
+    from kalavai_like.client.local import NodeClient
 
 _home_dir: str | None = None
 _debug = False
@@ -38,7 +39,34 @@ def home() -> Home:
     """
     global _home
     if _home is None:
-        from kalavai_like.home.instance import Home
+        from kalavai_like.client.instance import Home
 
         _home = Home.open(_home_dir)
     return _home
+
+
+def paths() -> Paths:
+    """This run's instance directories, without reading its settings.
+
+    Raises:
+        InvalidInput: bad --home.
+    """
+    from kalavai_like.client import instance
+
+    return instance.paths(_home_dir)
+
+
+def node(start_agent: bool = False, timeout: float = 120.0) -> NodeClient:
+    """The client of this instance's agent; with `start_agent`, one that does not answer is
+    started in the background first (and the user told its PID).
+
+    Raises:
+        AgentUnavailable: `start_agent` was asked and the agent did not come up.
+    """
+    from kalavai_like.cli import console
+    from kalavai_like.client.local import NodeClient
+
+    def started(pid: int) -> None:
+        console.note(f"Started the agent in the background (PID {pid}).")
+
+    return NodeClient.for_home(home(), timeout=timeout, start=start_agent, on_started=started)

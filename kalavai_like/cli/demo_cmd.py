@@ -9,7 +9,10 @@ import typer
 
 from kalavai_like.cli import console
 
+app = typer.Typer()
 
+
+@app.command()
 def demo(
     keep: Annotated[
         bool, typer.Option("--keep", help="Leave everything running to explore; prints how.")
@@ -32,8 +35,3 @@ def demo(
     except KeyboardInterrupt:
         console.warn("Interrupted: everything the demo started was removed.")
         raise typer.Exit(130) from None
-
-
-def register(app: typer.Typer) -> None:
-    """Add `demo` to the root app."""
-    app.command("demo")(demo)

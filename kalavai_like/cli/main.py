@@ -16,13 +16,11 @@ from kalavai_like.cli import (
     context,
     credits,
     demo_cmd,
-    membership,  # noqa: F401  (registers pool start/join/pause/... on pool.app)
+    platform_cmd,
     pool,
     prefs_cmd,
-    resources,
     token_cmd,
 )
-from kalavai_like.cli.platform_cmd import app as platform_app
 from kalavai_like.errors import KalavaiError
 
 app = typer.Typer(
@@ -32,13 +30,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,  # the error edge in run() reports; tokens live in locals
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(account.app)  # signup, login, logout, whoami at the top level
+# Every sub-app module defines its `app`; those without a name add their commands at the top.
+app.add_typer(agent_cmd.app)  # agent: runs the agent in its own process
+app.add_typer(demo_cmd.app)  # demo: runs the devtools' demo in this process
+app.add_typer(credits.app)
+app.add_typer(account.app)  # signup, login, logout, whoami
 app.add_typer(pool.app, name="pool")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(account_key.app, name="account-key")
-app.add_typer(platform_app, name="platform")
-for _module in (agent_cmd, demo_cmd, prefs_cmd, credits, resources):
-    _module.register(app)
+app.add_typer(platform_cmd.app, name="platform")  # platform serve: runs the platform in-process
+app.add_typer(prefs_cmd.app, name="prefs")
 
 
 def _version(value: bool) -> None:

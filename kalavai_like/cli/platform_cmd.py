@@ -1,23 +1,31 @@
-"""`kalavai-like platform ...`: run the platform server."""
+"""`kalavai-like platform serve`: run the platform server in this process.
+
+Its SQLite database goes to the instance's data dir (`<data>/platform`, so `--home` keeps
+instances apart) unless --data-dir or a PostgreSQL --database-url says otherwise.
+"""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kalavai_like.cli import context
 from kalavai_like.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from kalavai_like.platform.settings import PlatformSettings
 
 app = typer.Typer(
     help="Run the platform server (accounts, pools, tokens, credit).", no_args_is_help=True
 )
 
 
-def _default_data_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("kalavai-like")) / "platform"
+def default_data_dir() -> Path:
+    """Where the platform keeps its SQLite database without --data-dir: the instance's data."""
+    return context.paths().data / "platform"
 
 
 @app.command()
@@ -30,7 +38,9 @@ def serve(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Where the SQLite database lives.", envvar="KALAVAI_LIKE_PLATFORM_DATA_DIR"
+            help="Where the SQLite database lives (default: the data dir of --home, else your "
+            "OS's).",
+            envvar="KALAVAI_LIKE_PLATFORM_DATA_DIR",
         ),
     ] = None,
     database_url: Annotated[
@@ -58,24 +68,35 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
-    import os
-    import socket
-
-    import uvicorn
-
-    from kalavai_like.platform.app import SETTINGS_ENV, create_app, prepare, settings_to_env
-    from kalavai_like.platform.db import Database
     from kalavai_like.platform.settings import PlatformSettings
-    from kalavai_like.tokens import normalize_platform_url
 
+    _check(port, workers, address_holdback)
+    data = (data_dir or default_data_dir()).expanduser().resolve()
+    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    sock = _listen(host, port)
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{sock.getsockname()[1]}"
+    public = _public(public_url or url)
+    cfg = PlatformSettings(
+        data_dir=data, public_url=public, database_url=database_url,
+        address_holdback=address_holdback,
+    )  # fmt: skip
+    dialect = _prepare(cfg)
+    print(f"kalavai-like platform serving at {url} (public URL {public}, {dialect})", flush=True)
+    _run(cfg, sock, workers, log_level)
+
+
+def _check(port: int, workers: int, address_holdback: float) -> None:
     if not 0 <= port <= 65535:
         raise InvalidInput("Bad port", f"--port must be 1-65535 (or 0 for any); got {port}.")
     if not 1 <= workers <= 64:
         raise InvalidInput("Bad worker count", f"--workers must be 1-64; got {workers}.")
     if address_holdback < 0:
         raise InvalidInput("Bad hold-back", "--address-holdback must be 0 or more seconds.")
-    data_dir = (data_dir or _default_data_dir()).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn to serve on."""
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -86,31 +107,43 @@ def serve(
         sock.bind((host, port))
     except OSError as exc:
         raise InvalidInput("Cannot listen", f"{host}:{port}: {exc.strerror}.") from None
-    bound_port = sock.getsockname()[1]
-    url_host = f"[{host}]" if ":" in host else host
-    url = f"http://{url_host}:{bound_port}"
+    return sock
+
+
+def _public(url: str) -> str:
+    from kalavai_like.tokens import normalize_platform_url
+
     try:
-        public = normalize_platform_url(public_url or url)
+        return normalize_platform_url(url)
     except ValueError:
         raise InvalidInput("Bad public URL", "--public-url must be an http(s) URL.") from None
-    cfg = PlatformSettings(
-        data_dir=data_dir,
-        public_url=public,
-        database_url=database_url,
-        address_holdback=address_holdback,
-    )
+
+
+def _prepare(cfg: PlatformSettings) -> str:
+    """Open and migrate the database; its dialect."""
+    from kalavai_like.errors import PlatformUnavailable
+    from kalavai_like.platform.app import prepare
+    from kalavai_like.platform.db import Database
+
     db = Database(cfg.resolved_database_url)
     try:
         prepare(db)
     except Exception as exc:  # a library error at the boundary: say what failed, no traceback
-        from kalavai_like.errors import PlatformUnavailable
-
         raise PlatformUnavailable(
             "Database unavailable", f"Could not open or migrate the database: {exc}"
         ) from None
     finally:
         db.dispose()
-    print(f"kalavai-like platform serving at {url} (public URL {public}, {db.dialect})", flush=True)
+    return str(db.dialect)
+
+
+def _run(cfg: PlatformSettings, sock: socket.socket, workers: int, log_level: str) -> None:
+    import os
+
+    import uvicorn
+
+    from kalavai_like.platform.app import SETTINGS_ENV, create_app, settings_to_env
+
     if workers == 1:
         uvicorn.run(
             create_app(cfg, migrate=False),
@@ -118,13 +151,13 @@ def serve(
             log_level=log_level,
             proxy_headers=False,
         )
-    else:
-        os.environ[SETTINGS_ENV] = settings_to_env(cfg)
-        uvicorn.run(
-            "kalavai_like.platform.app:app_from_env",
-            factory=True,
-            fd=sock.fileno(),
-            workers=workers,
-            log_level=log_level,
-            proxy_headers=False,
-        )
+        return
+    os.environ[SETTINGS_ENV] = settings_to_env(cfg)
+    uvicorn.run(
+        "kalavai_like.platform.app:app_from_env",
+        factory=True,
+        fd=sock.fileno(),
+        workers=workers,
+        log_level=log_level,
+        proxy_headers=False,
+    )

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from kalavai_like.cli import console, context
+from kalavai_like.cli.options import JsonOpt
 from kalavai_like.client.account import platform_client
 from kalavai_like.errors import InvalidInput, SystemProblem, TokenError
 
@@ -61,19 +62,17 @@ def _offline(text: str, platform: str | None) -> dict[str, Any]:
 @app.command()
 def check(
     token: Annotated[str, typer.Argument(metavar="TOKEN|-|@PATH", help=ARG_HELP)],
-    json: Annotated[
-        bool, typer.Option("--json", help="Machine-readable output on stdout.")
-    ] = False,
+    json: JsonOpt = False,
 ) -> None:
     """Check a join token: offline (shape, checksum, expiry, platform), then with the platform
     when you are logged in. Exits non-zero when the token cannot be used."""
-    from kalavai_like.home.keystore import token_from_env
+    from kalavai_like.client.account import token_in_env
     from kalavai_like.tokens import redact
 
     text = read_token(token)
     home = context.home()
     account = home.account
-    logged_into = account.platform if account else (home.platform if token_from_env() else None)
+    logged_into = account.platform if account else (home.platform if token_in_env() else None)
     credential: str | None = None
     problem = ""
     if logged_into:

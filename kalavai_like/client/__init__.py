@@ -1,2 +1,3 @@
-"""What frontends use to talk to the agent and the platform: the LocalAPI's wire records,
-`NodeClient`, the platform HTTP client and account sign-in. May import home, errors, tokens."""
+"""Everything the frontends use: the LocalAPI's wire records, `NodeClient`, the platform client,
+account sign-in, the instance (`Home`), preferences to describe and credit to show. May import
+home, volunteer, usage, errors, units, tokens."""

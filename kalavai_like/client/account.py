@@ -46,6 +46,16 @@ def logged_in(home: Home) -> PlatformClient:
     return platform_client(home, credential=token)
 
 
+def token_in_env() -> bool:
+    """True when KALAVAI_LIKE_API_TOKEN is set: it overrides the keystore."""
+    return bool(keystores.token_from_env())
+
+
+def credential_source(home: Home) -> str:
+    """Where the API token in use comes from: the environment variable, or the keystore."""
+    return keystores.TOKEN_ENV if token_in_env() else home.keystore.name
+
+
 def _check_email(email: str) -> str:
     email = email.strip()
     local, at, domain = email.rpartition("@")

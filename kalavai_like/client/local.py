@@ -1,6 +1,7 @@
 """`NodeClient`: the CLI's and the tray's handle on the agent, with the same methods as `Node`,
 spoken over the LocalAPI's unix socket. Errors come back as the same kalavai_like.errors types;
-a missing agent is `AgentUnavailable` with how to start it.
+a missing agent is `AgentUnavailable` with how to start it. Frontends get theirs from
+`NodeClient.for_home(home)`, which finds the socket and can start the agent.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from kalavai_like import errors
@@ -30,6 +31,9 @@ from kalavai_like.client.records import (
 )
 from kalavai_like.errors import AgentUnavailable
 from kalavai_like.home.paths import Paths
+
+if TYPE_CHECKING:
+    from kalavai_like.home.instance import Home
 
 OnStep = Callable[[Step], None]
 PREFIX = "/localapi/v0/"  # every LocalAPI route lives under it
@@ -224,8 +228,56 @@ class NodeClient:
         return dict(self._call("POST", "prefs/reset", {"key": key})["prefs"])
 
     def set_prefs(self, table: dict[str, Any]) -> dict[str, str]:
-        """Replace every preference with a `[prefs]` table (the tray's dialog)."""
+        """Replace every preference with a `[prefs]` table."""
         return dict(self._call("POST", "prefs/replace", {"table": table})["prefs"])
+
+    def update_prefs(self, values: dict[str, str]) -> dict[str, str]:
+        """Set the preferences `values` names (flat keys, as `prefs()` gives them) at once,
+        keeping every other one (a timed pause): the tray's dialog.
+
+        Raises:
+            InvalidInput: a key or value is invalid, or beyond this machine.
+        """
+        return dict(self._call("POST", "prefs/update", {"values": values})["prefs"])
+
+    # ---- finding the agent --------------------------------------------------------------
+
+    @classmethod
+    def for_home(
+        cls,
+        home: Home,
+        *,
+        timeout: float = 120.0,
+        start: bool = False,
+        on_started: Callable[[int], None] | None = None,
+    ) -> NodeClient:
+        """The client of `home`'s agent (see `socket_path`). With `start`, an agent that does
+        not answer is started in the background first (`on_started` hears its PID).
+
+        Raises:
+            AgentUnavailable: `start` was asked and the agent did not come up.
+        """
+        hint = str(home.paths.home) if home.paths.home else ""
+        client = cls(socket_path(home.paths), home_hint=hint, timeout=timeout)
+        if not start:
+            return client
+        try:
+            client.ping()
+        except AgentUnavailable:
+            pid = start_agent(home)
+            if on_started is not None:
+                on_started(pid)
+            client = cls(listen_path(home.paths), home_hint=hint, timeout=timeout)
+        return client
+
+
+def start_agent(home: Home, timeout: float = 20.0) -> int:
+    """Start `home`'s agent in the background; its PID once it answers (`start_background`).
+
+    Raises:
+        AgentUnavailable: it did not come up in time (with the end of its log).
+    """
+    return start_background(home.paths, str(home.paths.home) if home.paths.home else None, timeout)
 
 
 def start_background(paths: Paths, home: str | None, timeout: float = 20.0) -> int:

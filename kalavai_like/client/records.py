@@ -8,9 +8,18 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from kalavai_like.errors import Condition
+from kalavai_like.usage.ledger import Counters
+
+__all__ = [
+    "ActionResult", "Condition", "Counters", "Granted", "JoinRequest", "JoinResult",
+    "LimitsNow", "LiveUse", "NodeState", "NodeStatus", "Record", "RuleReason", "SeedResult",
+    "SeedStatus", "StartPoolRequest", "Step", "UsagePoint", "WorkerStatus", "bare",
+    "record_fields", "record_from", "with_prefixlen",
+]  # fmt: skip
+T = TypeVar("T")
 
 NodeState = Literal["idle", "joining", "running", "paused", "leaving", "error"]
 
@@ -27,6 +36,17 @@ def bare(address: str | None) -> str | None:
     return address.split("/")[0] if address else address
 
 
+def record_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The items of `data` that are fields of the dataclass `cls` (the others are ignored)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def record_from(cls: type[T], data: dict[str, Any]) -> T:
+    """A dataclass `cls` from a JSON object, ignoring keys it does not know."""
+    return cls(**record_fields(cls, data))
+
+
 class Record:
     """`to_dict` / `from_dict` for the flat dataclasses the LocalAPI and the state file carry.
 
@@ -38,8 +58,7 @@ class Record:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return record_from(cls, data)
 
 
 # ---- requests ---------------------------------------------------------------------------
@@ -79,8 +98,53 @@ class Step(Record):
 
 
 @dataclass(frozen=True)
+class RuleReason(Record):
+    """Why the worker is (or is not) computing, from the rules: a stable code, the words, and
+    when it ends (ISO time) for a timed one."""
+
+    code: str
+    text: str
+    until: str | None = None
+
+
+@dataclass(frozen=True)
+class Granted(Record):
+    """What the platform granted the device so far (its last heartbeat answer)."""
+
+    cpu_core_hours: float = 0.0
+    ram_gb_hours: float = 0.0
+    gpu_hours: float = 0.0
+    credit: float = 0.0
+    recent_average: float = 0.0
+
+
+@dataclass(frozen=True)
+class LimitsNow(Record):
+    """The limits the worker runs with now: the rules' profile ("idle", "in_use"), never above
+    what the join lent."""
+
+    cpus: float
+    memory_bytes: int
+    gpus: int
+    profile: str = ""
+
+
+@dataclass(frozen=True)
+class LiveUse(Record):
+    """What the worker uses now: cores, bytes of memory, share of the GPUs."""
+
+    cpu_cores: float = 0.0
+    memory_bytes: int = 0
+    gpu_fraction: float = 0.0
+
+
+_OPTIONAL = {"granted": Granted, "limits": LimitsNow, "live": LiveUse}  # {} on the wire: None
+
+
+@dataclass(frozen=True)
 class WorkerStatus(Record):
-    """The worker membership as the user sees it."""
+    """The worker membership as the user sees it. `totals` and `pending` (measured, and not
+    yet acknowledged by the platform) are CPU core-, RAM GB- and GPU-seconds."""
 
     pool_id: str
     pool_name: str
@@ -99,17 +163,34 @@ class WorkerStatus(Record):
     cpus: float
     memory_bytes: int
     gpus: int
-    totals: dict[str, float]
-    pending: dict[str, float]
+    totals: Counters
+    pending: Counters
     last_heartbeat_at: float | None
     acked_seq: int
     live_cpu_cores: float
     # From the rules (agent/policy.py) and the platform's last heartbeat answer:
-    reasons: list[dict[str, Any]] = field(default_factory=list)  # {code, text, until}
-    granted: dict[str, Any] = field(default_factory=dict)  # platform Totals for the device
-    limits: dict[str, Any] = field(default_factory=dict)  # {cpus, memory_bytes, gpus, profile}
-    live: dict[str, Any] = field(default_factory=dict)  # {cpu_cores, memory_bytes, gpu_fraction}
+    reasons: list[RuleReason] = field(default_factory=list)
+    granted: Granted | None = None
+    limits: LimitsNow | None = None  # None: the agent runs without preferences
+    live: LiveUse | None = None
     network: str = ""  # the WireGuard backend and its version, e.g. "wireguard-go v0.0.20220316"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in _OPTIONAL:
+            data[name] = data[name] or {}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerStatus:
+        known = record_fields(cls, data)
+        known["totals"] = record_from(Counters, data.get("totals") or {})
+        known["pending"] = record_from(Counters, data.get("pending") or {})
+        known["reasons"] = [RuleReason.from_dict(r) for r in data.get("reasons") or []]
+        for name, kind in _OPTIONAL.items():
+            value = data.get(name)
+            known[name] = record_from(kind, value) if value else None
+        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -143,6 +224,11 @@ class NodeStatus(Record):
     agent_pid: int = 0
     agent_started_at: float = 0.0
     at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["worker"] = self.worker.to_dict() if self.worker is not None else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NodeStatus:

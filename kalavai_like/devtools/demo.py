@@ -174,7 +174,7 @@ def _run(sim: Simulator, say: Say) -> dict[str, Any]:
     totals, credit = {}, {}
     for v in vols:
         st = sim.client(v).status()
-        totals[v.short] = t = st.worker.totals
+        totals[v.short] = t = st.worker.totals.to_dict()
         credit[v.short] = granted = sim.cli_json(v, "credits", "--days", "1")["granted"]
         say(f"{v.short}: contributed {t['cpu_seconds']:.2f} CPU core-seconds, "
             f"{t['ram_gb_seconds']:.3f} RAM GiB-seconds ({st.state}); platform granted "

@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the tray until Quit; returns the exit code."""
     args = parse_args(argv)
-    from kalavai_like.home.instance import Home
+    from kalavai_like.client.instance import Home
 
     try:
         home = Home.open(args.home)
@@ -41,13 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from kalavai_like.client.local import NodeClient, socket_path
+    from kalavai_like.client.local import NodeClient
+    from kalavai_like.client.prefs import machine
     from kalavai_like.gui.assets import icon_path
     from kalavai_like.gui.bridge import Bridge
     from kalavai_like.gui.context import Context
     from kalavai_like.gui.instance import SingleInstance
     from kalavai_like.gui.tray import Tray
-    from kalavai_like.volunteer import hostinfo
 
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
@@ -60,10 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         instance.knock()
         print("kalavai-like-tray already runs for this instance: showing it.", file=sys.stderr)
         return 0
-    hint = str(home.paths.home) if home.paths.home else ""
-    node = NodeClient(socket_path(home.paths), home_hint=hint)
+    node = NodeClient.for_home(home)
     bridge = Bridge(node)
-    tray = Tray(Context(home, node, bridge), hostinfo.hardware, show_window=args.window or None)
+    tray = Tray(Context(home, node, bridge), machine, show_window=args.window or None)
     instance.show_requested.connect(tray.show_window)
     tray.start()
     if os.environ.get("KALAVAI_LIKE_TRAY_READY"):

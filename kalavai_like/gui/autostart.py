@@ -10,8 +10,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from kalavai_like.client.instance import write_text
 from kalavai_like.errors import SystemProblem
-from kalavai_like.home.files import write_text
 
 FILE_NAME = "kalavai-like-tray.desktop"
 

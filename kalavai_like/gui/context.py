@@ -13,13 +13,14 @@ from typing import Any
 from urllib.parse import quote
 
 from kalavai_like.client import account as accounts
+from kalavai_like.client import prefs as volunteer_prefs
 from kalavai_like.client.account import logged_in
-from kalavai_like.client.local import NodeClient
+from kalavai_like.client.instance import Home
+from kalavai_like.client.local import NodeClient, start_agent
+from kalavai_like.client.prefs import Hardware, Limits, Prefs
 from kalavai_like.client.records import JoinRequest, JoinResult
-from kalavai_like.errors import AuthError, KalavaiError, NotFound
+from kalavai_like.errors import AuthError, NotFound
 from kalavai_like.gui.bridge import Bridge
-from kalavai_like.home.instance import Home
-from kalavai_like.volunteer.prefs import Hardware, Limits, Prefs
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,8 @@ class Context:
         return self.home.platform
 
     def prefs(self) -> Prefs:
-        """The volunteer's preferences from settings.toml (defaults if unreadable)."""
-        try:
-            return Prefs.from_toml(self.home.settings.prefs)
-        except KalavaiError:
-            return Prefs()
+        """The volunteer's preferences as the agent last saved them (defaults if unreadable)."""
+        return volunteer_prefs.saved(self.home)
 
     def default_limits(self, hw: Hardware) -> Limits:
         """What to offer in the join dialog: the in-use profile on this hardware."""
@@ -122,10 +120,7 @@ class Context:
         return {"cpu_core_hours": 0.0, "ram_gb_hours": 0.0, "gpu_hours": 0.0, "credit": 0.0}
 
     def do_start_agent(self) -> int:
-        from kalavai_like.client.local import start_background
-
-        home = self.home.paths.home
-        return start_background(self.home.paths, str(home) if home else None)
+        return start_agent(self.home)
 
     def do_pause(self, for_seconds: float | None) -> Any:
         return self.node.pause(for_seconds)

@@ -32,18 +32,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kalavai_like.client.credit import AMOUNTS, write_daily_csv
 from kalavai_like.client.local import NodeClient
 from kalavai_like.client.records import NodeStatus
 from kalavai_like.errors import KalavaiError
 from kalavai_like.gui.context import Context, Credit
-from kalavai_like.gui.login import ERROR_STYLE
+from kalavai_like.gui.dialogs import ERROR_STYLE
 from kalavai_like.gui.series import (
     GAPS,
     RANGES,
     STEPS,
     Point,
     UsageSeries,
-    daily_csv,
     daily_points,
     history_points,
     merged,
@@ -51,13 +51,12 @@ from kalavai_like.gui.series import (
 )
 
 TOTALS = (
-    ("cpu_core_hours", "CPU core-hours"),
-    ("ram_gb_hours", "RAM GB-hours"),
-    ("gpu_hours", "GPU-hours"),
+    *((key, name) for key, name, _ in AMOUNTS),
     ("credit", "Credit"),
     ("recent_average", "Recent average (credit/day)"),
 )
-COLUMNS = ("cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
+COLUMNS = (*(key for key, _, _ in AMOUNTS), "credit")
+HEADERS = [*(short for _, _, short in AMOUNTS), "Credit"]
 
 
 def _num(v: object) -> str:
@@ -125,10 +124,10 @@ class ContributionsWindow(QWidget):
         layout.addWidget(self.note)
         tabs = QTabWidget()
         tabs.addTab(self._chart_tab(), "Chart")
-        self.daily = _table(["Day (UTC)", "CPU core-h", "RAM GB-h", "GPU-h", "Credit"])
+        self.daily = _table(["Day (UTC)", *HEADERS])
         self.daily.setObjectName("daily")
         tabs.addTab(self.daily, "Per day")
-        self.per_pool = _table(["Pool", "CPU core-h", "RAM GB-h", "GPU-h", "Credit"])
+        self.per_pool = _table(["Pool", *HEADERS])
         self.per_pool.setObjectName("per-pool")
         tabs.addTab(self.per_pool, "Per pool")
         layout.addWidget(tabs, 1)
@@ -311,7 +310,7 @@ class ContributionsWindow(QWidget):
         if path is None:
             return
         try:
-            path.write_text(daily_csv(self.credit.daily), encoding="utf-8")
+            write_daily_csv(path, self.credit.daily)
         except OSError as exc:
             self.note.setText(f"Could not write {path}: {exc.strerror or exc}")
             self.note.show()

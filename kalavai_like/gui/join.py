@@ -14,7 +14,6 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QDialog,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
@@ -33,13 +32,12 @@ from PySide6.QtWidgets import (
 )
 
 from kalavai_like import tokens
+from kalavai_like.client.prefs import Hardware
 from kalavai_like.client.records import JoinResult, Step
 from kalavai_like.errors import KalavaiError, TokenError
 from kalavai_like.gui.context import Context
-from kalavai_like.gui.login import ERROR_STYLE
-from kalavai_like.volunteer.prefs import Hardware
+from kalavai_like.gui.dialogs import ERROR_STYLE, OK_STYLE, ContextDialog, error_label
 
-OK_STYLE = "color: #1b6e37;"
 GIB = 2**30
 
 
@@ -56,19 +54,17 @@ def check_token(text: str, platform: str, now: float) -> tuple[tokens.JoinToken 
     return tok, f"Token for pool {tok.pool_name} at {tok.platform}, valid until {expires}.", ""
 
 
-class JoinDialog(QDialog):
+class JoinDialog(ContextDialog):
     """See the module docstring. `joined` carries the JoinResult."""
 
     joined = Signal(object)
 
     def __init__(self, ctx: Context, hardware: Hardware, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
+        super().__init__(ctx, "Join a pool", parent)
         self.hardware = hardware
         self.token_ok: tokens.JoinToken | None = None
         self.token_reason = "empty"  # noqa: S105 - a reason word, not a secret
         self.join_result: JoinResult | None = None
-        self.setWindowTitle("Join a pool")
         self.setMinimumSize(680, 760)
         layout = QVBoxLayout(self)
         layout.addWidget(self._pools_box())
@@ -77,12 +73,7 @@ class JoinDialog(QDialog):
         self.steps = QListWidget()
         self.steps.setObjectName("steps")
         self.steps.setMinimumHeight(110)
-        self.error = QLabel()
-        self.error.setObjectName("error")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet(ERROR_STYLE)
-        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.hide()
+        self.error = error_label("error", selectable=True)
         progress = QGroupBox("Progress")
         pl = QVBoxLayout(progress)
         pl.addWidget(self.steps)

@@ -5,44 +5,28 @@ this dialog except in the one log-in request.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
-    QLabel,
-    QLineEdit,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QDialogButtonBox, QFormLayout, QLineEdit, QVBoxLayout, QWidget
 
 from kalavai_like.errors import KalavaiError
 from kalavai_like.gui.context import Context
+from kalavai_like.gui.dialogs import ContextDialog, answer, error_label
 
-ERROR_STYLE = "color: #b3261e;"
 
-
-class LoginDialog(QDialog):
+class LoginDialog(ContextDialog):
     """See the module docstring. `logged_in` carries the account's email."""
 
     logged_in = Signal(str)
 
     def __init__(self, ctx: Context, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.setWindowTitle("Log in to kalavai-like")
+        super().__init__(ctx, "Log in to kalavai-like", parent)
         self.setMinimumWidth(420)
         self.platform = QLineEdit(ctx.platform)
         self.email = QLineEdit()
         self.email.setPlaceholderText("you@example.org")
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.error = QLabel()
-        self.error.setObjectName("error")
-        self.error.setWordWrap(True)
-        self.error.setStyleSheet(ERROR_STYLE)
-        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error.hide()
+        self.error = error_label("error", selectable=True)
         form = QFormLayout()
         form.addRow("Platform", self.platform)
         form.addRow("Email", self.email)
@@ -91,7 +75,5 @@ class LoginDialog(QDialog):
     def ask(cls, ctx: Context, parent: QWidget | None = None) -> str | None:
         """Show the dialog; the logged-in email, or None if cancelled."""
         dlg = cls(ctx, parent)
-        got: list[str] = []
-        dlg.logged_in.connect(got.append)
-        dlg.exec()
-        return got[0] if got else None
+        email: str | None = answer(dlg, dlg.logged_in)
+        return email

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from kalavai_like.client.credit import amount_text, hours, totals_text
 from kalavai_like.client.records import NodeStatus
 
 APP = "kalavai-like"
@@ -85,24 +86,20 @@ def pause_words(status: NodeStatus, now: float) -> str:
     return f"Paused: {text}" + (f" (until {_clock(until, now)})" if until else "")
 
 
-def _amount(value: float, unit: str) -> str:
-    return f"{value:.2f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+def _number(value: float) -> str:
+    return f"{value:.2f}" if value < 100 else f"{value:,.0f}"
 
 
 def today_words(snap: Snapshot) -> str:
     """Today's contribution in one line, from the platform's row or the agent's counters."""
     t = snap.today
     if t is not None:
-        parts = [_amount(float(t.get("cpu_core_hours", 0)), "CPU core-h"),
-                 _amount(float(t.get("ram_gb_hours", 0)), "GB-h RAM")]  # fmt: skip
-        if float(t.get("gpu_hours", 0)):
-            parts.append(_amount(float(t["gpu_hours"]), "GPU-h"))
-        parts.append(_amount(float(t.get("credit", 0)), "credit"))
-        return "Today: " + ", ".join(parts)
+        amounts = totals_text(t, _number, optional=("gpu_hours",))
+        return f"Today: {amounts}, {_number(float(t.get('credit', 0)))} credit"
     w = snap.status.worker if snap.status else None
-    if w is not None and w.totals:
-        cpu_h = float(w.totals.get("cpu_seconds", 0)) / 3600
-        return f"Since joining: {_amount(cpu_h, 'CPU core-h')}"
+    if w is not None:
+        cpu_h = hours(w.totals)["cpu_core_hours"]
+        return f"Since joining: {amount_text('cpu_core_hours', cpu_h, _number)}"
     return "Today: nothing yet"
 
 

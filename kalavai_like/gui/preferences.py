@@ -1,8 +1,7 @@
-"""The Preferences window: the volunteer's limits and rules (the keys of
-kalavai_like.volunteer.prefs, in
-the same notation as `kalavai-like prefs set`), each checked as it is typed against this
-machine's hardware, saved to the [prefs] table of settings.toml and handed to the agent when
-it takes them; plus "Start at login" (an XDG autostart entry).
+"""The Preferences window: the volunteer's limits and rules (the keys `kalavai-like prefs set`
+takes, in the same notation), each checked as it is typed against this machine's hardware and
+handed to the agent, which saves and applies them (a timed pause set elsewhere stays); plus
+"Start at login" (an XDG autostart entry).
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QDialogButtonBox,
     QFormLayout,
     QGroupBox,
@@ -20,13 +18,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kalavai_like.client.prefs import KEYS, Hardware, check
 from kalavai_like.errors import KalavaiError
 from kalavai_like.gui import autostart
 from kalavai_like.gui.assets import icon_path
 from kalavai_like.gui.context import Context
-from kalavai_like.gui.login import ERROR_STYLE
-from kalavai_like.home import settings as settings_mod
-from kalavai_like.volunteer.prefs import KEYS, Hardware, Prefs
+from kalavai_like.gui.dialogs import ERROR_STYLE, ContextDialog, answer, error_label
 
 LABELS = {
     "in_use.cpu": "CPU", "in_use.memory": "Memory cap", "in_use.gpu": "Use the GPUs",
@@ -45,38 +42,22 @@ SECTIONS = (
 )  # fmt: skip
 
 
-class PreferencesDialog(QDialog):
-    """See the module docstring. `saved` carries the new Prefs."""
+class PreferencesDialog(ContextDialog):
+    """See the module docstring. `saved` carries the preferences as the agent now has them
+    ({key: value as text})."""
 
     saved = Signal(object)
 
     def __init__(self, ctx: Context, hardware: Hardware, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
+        super().__init__(ctx, "Preferences — kalavai-like", parent)
         self.hardware = hardware
-        self.setWindowTitle("Preferences — kalavai-like")
         self.setMinimumWidth(560)
         current = ctx.prefs().to_flat()
         self.fields: dict[str, QLineEdit] = {}
         self.errors: dict[str, QLabel] = {}
         layout = QVBoxLayout(self)
         for title, keys in SECTIONS:
-            box = QGroupBox(title)
-            form = QFormLayout(box)
-            for key in keys:
-                edit = QLineEdit(current[key])
-                edit.setObjectName(key)
-                edit.setToolTip(KEYS[key])
-                edit.setPlaceholderText(KEYS[key])
-                edit.textChanged.connect(lambda _t, k=key: self.on_edited(k))
-                err = QLabel()
-                err.setStyleSheet(ERROR_STYLE)
-                err.setWordWrap(True)
-                err.hide()
-                form.addRow(LABELS[key], edit)
-                form.addRow("", err)
-                self.fields[key], self.errors[key] = edit, err
-            layout.addWidget(box)
+            layout.addWidget(self._section(title, keys, current))
         self.autostart = QCheckBox("Start kalavai-like when I log in")
         self.autostart.setChecked(autostart.enabled())
         layout.addWidget(self.autostart)
@@ -93,60 +74,69 @@ class PreferencesDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
 
-    def build(self) -> tuple[Prefs | None, dict[str, str]]:
-        """The preferences the fields describe, and each bad field's reason."""
-        prefs, bad = Prefs(), {}
-        for key, edit in self.fields.items():
-            try:
-                prefs = prefs.set(key, edit.text(), self.hardware)
-            except KalavaiError as exc:
-                bad[key] = exc.message or exc.title
-        return (None if bad else prefs), bad
+    def _section(self, title: str, keys: tuple[str, ...], current: dict[str, str]) -> QGroupBox:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        for key in keys:
+            edit = QLineEdit(current[key])
+            edit.setObjectName(key)
+            edit.setToolTip(KEYS[key])
+            edit.setPlaceholderText(KEYS[key])
+            edit.textChanged.connect(lambda _t, k=key: self.on_edited(k))
+            err = error_label()
+            form.addRow(LABELS[key], edit)
+            form.addRow("", err)
+            self.fields[key], self.errors[key] = edit, err
+        return box
+
+    def values(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The fields' values, and each bad field's reason."""
+        values = {key: edit.text() for key, edit in self.fields.items()}
+        bad = {key: why for key, text in values.items() if (why := check(key, text, self.hardware))}
+        return values, bad
 
     def on_edited(self, key: str) -> None:
-        try:
-            Prefs().set(key, self.fields[key].text(), self.hardware)
-        except KalavaiError as exc:
-            self.errors[key].setText(exc.message or exc.title)
-            self.errors[key].show()
-        else:
-            self.errors[key].hide()
-        _, bad = self.build()
+        why = check(key, self.fields[key].text(), self.hardware)
+        self.errors[key].setText(why)
+        self.errors[key].setVisible(bool(why))
+        _, bad = self.values()
         self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(not bad)
 
     def on_save(self) -> None:
-        prefs, bad = self.build()
-        if prefs is None:
+        values, bad = self.values()
+        if bad:
             for key, why in bad.items():
                 self.errors[key].setText(why)
                 self.errors[key].show()
             return
         home = self.ctx.home
         try:
-            current = settings_mod.load(home.paths.settings_file)
-            table = {**current.prefs, **prefs.to_toml()}
-            table.pop("paused_until", None)  # pauses are the tray menu's business
-            new = current.replace(prefs=table)
-            settings_mod.save(home.paths.settings_file, new)
-            home.settings = new
             autostart.set_enabled(
                 self.autostart.isChecked(), home.paths.home, str(icon_path("app"))
             )
         except KalavaiError as exc:
-            self.note.setText(f"{exc.title}. {exc.message}")
-            self.note.setStyleSheet(ERROR_STYLE)
+            self.on_failed(exc)
             return
-        apply = getattr(self.ctx.node, "set_prefs", None)
-        if callable(apply):  # an agent that takes preferences live
-            self.ctx.bridge.call(apply, table)
+        save = QDialogButtonBox.StandardButton.Save
+        self.buttons.button(save).setEnabled(False)
+        self.ctx.bridge.call(
+            self.ctx.node.update_prefs, values, done=self.on_saved, failed=self.on_failed
+        )
+
+    def on_saved(self, prefs: dict[str, str]) -> None:
         self.saved.emit(prefs)
         self.accept()
 
+    def on_failed(self, exc: KalavaiError) -> None:
+        self.buttons.button(QDialogButtonBox.StandardButton.Save).setEnabled(True)
+        self.note.setText(f"{exc.title}. {exc.message}")
+        self.note.setStyleSheet(ERROR_STYLE)
+
     @classmethod
-    def ask(cls, ctx: Context, hardware: Hardware, parent: QWidget | None = None) -> Prefs | None:
-        """Show the dialog; the saved Prefs, or None if cancelled."""
+    def ask(
+        cls, ctx: Context, hardware: Hardware, parent: QWidget | None = None
+    ) -> dict[str, str] | None:
+        """Show the dialog; the saved preferences, or None if cancelled."""
         dlg = cls(ctx, hardware, parent)
-        got: list[Prefs] = []
-        dlg.saved.connect(got.append)
-        dlg.exec()
-        return got[0] if got else None
+        saved: dict[str, str] | None = answer(dlg, dlg.saved)
+        return saved

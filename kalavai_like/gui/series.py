@@ -1,19 +1,17 @@
 """Usage over time for the contributions chart, without Qt: rates (CPU cores, RAM GB, GPUs)
 derived from the agent's cumulative counters as snapshots arrive, appended to the agent's
 usage history for the hour and day views, and the platform's daily rows turned into average
-rates for the week view. Also the per-day CSV export.
+rates for the week view.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kalavai_like.client.records import NodeStatus, UsagePoint
+from kalavai_like.client.records import Counters, NodeStatus, UsagePoint
 
 MIN_GAP = 2.0  # seconds between two points (snapshots can come faster)
 KEEP = 7 * 86400
@@ -21,7 +19,6 @@ RANGES = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 STEPS = {"hour": 60.0, "day": 900.0}  # the agent's history per range: a minute, 15 minutes
 # Wider spacing than this between two points means nothing was sampled in between.
 GAPS = {"hour": 2.5 * STEPS["hour"], "day": 2.5 * STEPS["day"], "week": float("inf")}
-CSV_FIELDS = ("day", "cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
 
 
 @dataclass(frozen=True)
@@ -39,7 +36,7 @@ class UsageSeries:
 
     def __init__(self) -> None:
         self.points: deque[Point] = deque()
-        self._last: tuple[str, float, dict[str, float]] | None = None
+        self._last: tuple[str, float, Counters] | None = None
 
     def add(self, status: NodeStatus) -> Point | None:
         """Take a snapshot; returns the new point, if it made one."""
@@ -47,7 +44,7 @@ class UsageSeries:
         if w is None or not status.at:
             self._last = None
             return None
-        now, totals = status.at, dict(w.totals)
+        now, totals = status.at, w.totals
         last = self._last
         if last is None or last[0] != w.device_id or now < last[1]:
             self._last = (w.device_id, now, totals)
@@ -55,9 +52,9 @@ class UsageSeries:
         dt = now - last[1]
         if dt < MIN_GAP:
             return None
-        rate = {k: max(0.0, totals.get(k, 0.0) - last[2].get(k, 0.0)) / dt for k in totals}
-        p = Point(now, rate.get("cpu_seconds", 0.0), rate.get("ram_gb_seconds", 0.0),
-                  rate.get("gpu_seconds", 0.0))  # fmt: skip
+        given = totals - last[2]
+        p = Point(now, max(0.0, given.cpu_seconds) / dt, max(0.0, given.ram_gb_seconds) / dt,
+                  max(0.0, given.gpu_seconds) / dt)  # fmt: skip
         self._last = (w.device_id, now, totals)
         self.points.append(p)
         while self.points and self.points[0].at < now - KEEP:
@@ -69,7 +66,7 @@ class UsageSeries:
 
 
 def history_points(points: Iterable[UsagePoint]) -> list[Point]:
-    """The agent's usage history (kalavai_like.agent.history) as chart points."""
+    """The agent's usage history (`NodeClient.usage_history`) as chart points."""
     return [Point(p.time, p.cpu_cores, p.memory_gb, p.gpus) for p in points]
 
 
@@ -102,13 +99,3 @@ def daily_points(rows: Iterable[dict[str, Any]]) -> list[Point]:
         cpu, ram = float(r.get("cpu_core_hours", 0)), float(r.get("ram_gb_hours", 0))
         out.append(Point(at, cpu / 24, ram / 24, float(r.get("gpu_hours", 0)) / 24))
     return sorted(out, key=lambda p: p.at)
-
-
-def daily_csv(rows: Iterable[dict[str, Any]]) -> str:
-    """The per-day rows as CSV (one header line, then one line per day)."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: r.get(k, 0) for k in CSV_FIELDS})
-    return buf.getvalue()

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
+from kalavai_like.client.prefs import Hardware
 from kalavai_like.client.records import ActionResult, NodeStatus
 from kalavai_like.errors import AuthError, KalavaiError, PlatformUnavailable
 from kalavai_like.gui.assets import ICON_STATES, icon_path
@@ -30,7 +31,6 @@ from kalavai_like.gui.menu import (
     tooltip,
 )
 from kalavai_like.gui.series import UsageSeries
-from kalavai_like.volunteer.prefs import Hardware
 
 if TYPE_CHECKING:
     from kalavai_like.gui.contributions import ContributionsWindow
@@ -122,7 +122,7 @@ class Tray(QObject):
         self._apply()
 
     def start(self) -> None:
-        """Show the icon (and the window when no tray host exists), follow the agent."""
+        """Show the icon (and the window when no tray host exists), follow the agent's status."""
         self.icon.show()
         no_host = not QSystemTrayIcon.isSystemTrayAvailable()
         if self._show_window or (self._show_window is None and no_host):

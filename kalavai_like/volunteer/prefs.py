@@ -1,9 +1,10 @@
 """Volunteer preferences: what the pool may use, and when, with validation a person can act on.
 
 `Prefs` is a frozen dataclass. The CLI's `prefs set KEY VALUE` / `prefs reset [KEY]` go through
-`Prefs.set` / `Prefs.reset`, which parse people's notation (sizes 4G, durations 1h30m,
-percentages 50%, on/off, weekly schedules "mon-fri 18:00-08:00, sat-sun all", pause until
-15:00) and raise InvalidInput naming the key ("memory cap 64G exceeds this machine's 23G").
+`Prefs.set` / `Prefs.reset`, which parse people's notation (sizes 4G, durations 1h30m and
+percentages 50% as kalavai_like.units reads them, on/off, weekly schedules
+"mon-fri 18:00-08:00, sat-sun all", pause until 15:00) and raise InvalidInput naming the key
+("memory cap 64G exceeds this machine's 23G").
 `to_toml` / `from_toml` give a hand-editable TOML table. Sizes use GiB (2**30), like podman.
 """
 
@@ -16,10 +17,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kalavai_like.errors import InvalidInput
+from kalavai_like.units import (
+    format_duration,
+    format_size,
+    parse_duration,
+    parse_percent,
+    parse_size,
+)
 from kalavai_like.volunteer.schedule import Schedule
 
-_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
-_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _TRUE = {"on", "yes", "true", "1", "enabled"}
 _FALSE = {"off", "no", "false", "0", "disabled", "none"}
 MIN_MEMORY = 128 * 2**20
@@ -234,56 +240,7 @@ def _toml_text(value: Any) -> str:
     return str(value)
 
 
-# -- parsing people's notation ---------------------------------------------------------------
-def parse_size(text: str) -> int:
-    """'4G', '512M', '1.5GiB', '1073741824' -> bytes (K/M/G/T are powers of 1024)."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?", text.strip().upper())
-    if not m:
-        raise ValueError(f"{text!r} is not a size (use e.g. 512M, 4G)")
-    return int(float(m[1]) * _UNITS[m[2]])
-
-
-def format_size(n: float) -> str:
-    """Bytes as people write them: 23G, 1.5G, 512M."""
-    for unit in ("T", "G", "M", "K"):
-        v = n / _UNITS[unit]
-        if v >= 1:
-            return f"{int(v)}{unit}" if v >= 10 else f"{round(v, 1):g}{unit}"
-    return f"{int(n)}"
-
-
-def parse_duration(text: str, default_unit: str = "s") -> float:
-    """'1h30m', '45s', '2d', '90' (in `default_unit`) -> seconds."""
-    t = text.strip().lower().replace(" ", "")
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        return float(t) * _DURATION[default_unit]
-    parts = re.findall(r"(\d+(?:\.\d+)?)([smhd])", t)
-    if not parts or "".join(n + u for n, u in parts) != t:
-        raise ValueError(f"{text!r} is not a duration (use e.g. 30s, 5m, 1h30m)")
-    return sum(float(n) * _DURATION[u] for n, u in parts)
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds as 1h30m, 5m, 45s."""
-    s = round(seconds)
-    out = "".join(
-        f"{v}{u}" for v, u in ((s // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")) if v
-    )
-    return out or "0s"
-
-
-def parse_percent(text: str, what: str = "value") -> float:
-    """'50%' or '50' -> 50.0, between 1 and 100."""
-    t = text.strip().rstrip("%").strip()
-    try:
-        v = float(t)
-    except ValueError:
-        raise ValueError(f"{what} {text!r} is not a percentage (use e.g. 50%)") from None
-    if not 1 <= v <= 100:
-        raise ValueError(f"{what} must be between 1% and 100%, not {text}")
-    return v
-
-
+# -- parsing people's notation (sizes, durations, percentages: kalavai_like.units) -------
 def parse_bool(text: str) -> bool:
     t = text.strip().lower()
     if t in _TRUE | _FALSE:

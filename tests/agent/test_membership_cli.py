@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kalavai_like.agent.policy import MemoryPrefs
-from kalavai_like.cli.membership import limits_text, listed_devices
+from kalavai_like.cli.pool.status import limits_text, listed_devices
 from tests.agent.test_node import World
 from tests.prefs.test_policy import make
 

@@ -91,20 +91,20 @@ def test_pause_freezes_and_stops_accrual_resume_continues(world: World) -> None:
     node.pause()
     (c,) = world.runtime.containers.values()
     assert c.info.state == "paused"
-    before = node.status().worker.totals["cpu_seconds"]  # type: ignore[union-attr]
+    before = node.status().worker.totals.cpu_seconds  # type: ignore[union-attr]
     assert before == pytest.approx(10.0)
     world.clock.t += 100
     node.tick()  # sample while paused
     node.wakeup.set()
     node.tick()
-    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(before)  # type: ignore[union-attr]
+    assert node.status().worker.totals.cpu_seconds == pytest.approx(before)  # type: ignore[union-attr]
     assert world.platform.heartbeats[-1]["state"] == "paused"
     assert node.pause().already
     node.resume()
     world.clock.t += 5
     node.wakeup.set()
     node.tick()
-    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(15.0)  # type: ignore[union-attr]
+    assert node.status().worker.totals.cpu_seconds == pytest.approx(15.0)  # type: ignore[union-attr]
     assert world.platform.heartbeats[-1]["state"] == "running"
 
 
@@ -173,7 +173,7 @@ def test_restart_adopts_without_duplicate_or_gap(world: World) -> None:
     assert len(world.runtime.containers) == 1
     st = again.status()
     assert st.state == "running" and st.worker is not None and st.worker.address == address
-    assert st.worker.totals["cpu_seconds"] == pytest.approx(30.0)  # the down time counted too
+    assert st.worker.totals.cpu_seconds == pytest.approx(30.0)  # the down time counted too
 
 
 def test_restart_keeps_pause(world: World) -> None:
@@ -255,7 +255,7 @@ def test_crashed_worker_is_restarted_and_counting_continues_then_gives_up(tmp_pa
     assert second != first and node.status().state == "running"
     world.clock.t += 5
     node.tick()
-    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(15.0)  # type: ignore[union-attr]
+    assert node.status().worker.totals.cpu_seconds == pytest.approx(15.0)  # type: ignore[union-attr]
     for _ in range(2):
         (cid,) = world.runtime.containers
         world.runtime.crash(cid, exit_code=3, log_line="boom")

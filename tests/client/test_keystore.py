@@ -66,8 +66,12 @@ def test_a_chainer_with_no_backends_is_no_keyring(monkeypatch):
     import keyring
     import keyring.backends.chainer
 
-    chainer = keyring.backends.chainer.ChainerBackend()
-    monkeypatch.setattr(type(chainer), "backends", property(lambda self: []))
+    class NoBackends(keyring.backends.chainer.ChainerBackend):
+        # Overridden, not patched: patching reads the real property first, which asks D-Bus
+        # once another test has imported the Secret Service backend.
+        backends = []  # type: ignore[assignment]
+
+    chainer = NoBackends()
     monkeypatch.setattr(keyring, "get_keyring", lambda: chainer)
     with pytest.raises(SystemProblem, match="No keyring"):
         keystore.open_keyring()

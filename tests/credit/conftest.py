@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kalavai_like.client.records import WorkerStatus
+from kalavai_like.client.records import RuleReason, WorkerStatus
 from kalavai_like.container.config import RuntimeConfig
 from kalavai_like.container.runtime import ContainerRuntime
 from kalavai_like.devtools.simulator import SimHost, Simulator
@@ -55,7 +55,7 @@ class Burn:
         assert w is not None, f"{vol} has no worker"
         return w  # type: ignore[no-any-return]
 
-    def reasons(self, vol: str) -> list[dict[str, Any]]:
+    def reasons(self, vol: str) -> list[RuleReason]:
         """The worker's active reasons ([] while the agent is still restoring it)."""
         w = self.sim.client(self.host(vol)).status().worker
         return list(w.reasons) if w is not None else []
@@ -81,7 +81,7 @@ class Burn:
 
         def acknowledged() -> bool:
             seen.append(self.worker(vol))
-            return seen[-1].pending.get("cpu_seconds", 1.0) == 0.0
+            return seen[-1].pending.cpu_seconds == 0.0
 
         try:
             wait_for(acknowledged, timeout=60, what="every sample acknowledged")

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kalavai_like.agent.metrics_server import MetricsServer, parse_listen
-from kalavai_like.cli.credits import read_csv, write_csv
+from kalavai_like.client.credit import read_daily_csv, write_daily_csv
 from kalavai_like.client.records import NodeStatus
 from kalavai_like.errors import InvalidInput
 
@@ -81,8 +81,8 @@ def test_csv_round_trips_floats_exactly(tmp_path: Path) -> None:
         {"day": "2026-11-23", "cpu_core_hours": 12345.678901234567, "ram_gb_hours": 2.5,
          "gpu_hours": 3.0, "credit": 7.0},
     ]  # fmt: skip
-    write_csv(tmp_path / "c.csv", daily)
-    assert read_csv(tmp_path / "c.csv") == daily
+    write_daily_csv(tmp_path / "c.csv", daily)
+    assert read_daily_csv(tmp_path / "c.csv") == daily
     assert (tmp_path / "c.csv").read_text().splitlines()[0] == (
         "day,cpu_core_hours,ram_gb_hours,gpu_hours,credit"
     )

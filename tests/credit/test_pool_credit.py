@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from kalavai_like.cli.credits import read_csv
+from kalavai_like.client.credit import read_daily_csv
 from kalavai_like.client.platform import PlatformClient
+from kalavai_like.client.records import Granted, LimitsNow
 from kalavai_like.platform.local import start_local_platform
 from tests.credit.conftest import Burn, needs_root_tools, runtime
 from tests.e2e.conftest import wait_for
@@ -98,7 +99,7 @@ def test_a_timed_pause_survives_an_agent_restart_with_its_countdown(burn: Burn) 
         out = burn.sim.cli(v, "pool", "status").stdout
         assert "paused by you until" in out and "min left)" in out, out
         (reason,) = burn.worker("v1").reasons
-        left = dt.datetime.fromisoformat(reason["until"]).timestamp() - time.time()
+        left = dt.datetime.fromisoformat(reason.until or "").timestamp() - time.time()
         assert 3000 < left <= 3600
     finally:
         burn.sim.cli(v, "pool", "stop", check=False)
@@ -110,7 +111,7 @@ def test_metrics_endpoint_parses_and_carries_the_contribution(burn: Burn) -> Non
     restart_agent(burn, "v1")
     burn.join("v1")
     try:
-        wait_for(lambda: burn.worker("v1").granted.get("credit", 0) > 0, what="credit granted")
+        wait_for(lambda: (burn.worker("v1").granted or Granted()).credit > 0, what="credit granted")
         url = f"http://{v.address}:9464/metrics"
         with urllib.request.urlopen(url, timeout=5) as resp:
             assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -137,11 +138,11 @@ def test_credits_csv_export_round_trips_the_json(burn: Burn, tmp_path: Path) -> 
     v = burn.host("v1")
     burn.join("v1")
     try:
-        wait_for(lambda: burn.worker("v1").granted.get("cpu_core_hours", 0) > 0, what="credit")
+        wait_for(lambda: (burn.worker("v1").granted or Granted()).cpu_core_hours > 0, what="credit")
         path = v.home / "credits.csv"
         out = json.loads(burn.sim.cli(v, "credits", "--days", "7", "--json", "--csv",
                                       str(path)).stdout)  # fmt: skip
-        assert read_csv(path) == out["daily"]
+        assert read_daily_csv(path) == out["daily"]
         assert len(out["daily"]) >= 1 and out["pending"] is not None
         assert sum(r["cpu_core_hours"] for r in out["daily"]) == pytest.approx(
             out["granted"]["cpu_core_hours"], rel=1e-6
@@ -159,7 +160,7 @@ def test_kill9_between_a_sample_and_a_heartbeat_loses_and_doubles_nothing(burn: 
     burn.join("v2")
     try:
         acked = burn.worker("v2").acked_seq
-        wait_for(lambda: burn.worker("v2").pending["cpu_seconds"] > 1.0, what="unsent samples")
+        wait_for(lambda: burn.worker("v2").pending.cpu_seconds > 1.0, what="unsent samples")
         assert burn.worker("v2").acked_seq == acked  # sampled, not yet sent
         burn.sim.kill_agent(v, signal.SIGKILL)
         burn.set_agent("v2", heartbeat_interval=1.0)
@@ -167,7 +168,7 @@ def test_kill9_between_a_sample_and_a_heartbeat_loses_and_doubles_nothing(burn: 
         truth = burn.settle("v2")
         granted = burn.device("v2")["totals"]["cpu_core_hours"] * 3600
         assert granted == pytest.approx(truth, rel=0.01)
-        assert burn.worker("v2").totals["cpu_seconds"] == pytest.approx(truth, rel=0.001)
+        assert burn.worker("v2").totals.cpu_seconds == pytest.approx(truth, rel=0.001)
     finally:
         burn.sim.cli(v, "pool", "stop", check=False)
 
@@ -177,7 +178,7 @@ def test_a_device_claiming_64_cores_on_a_2_core_host_is_clamped_for_the_owner(bu
     burn.join("v2", cpus="64")
     try:
         assert burn.device("v2")["cores"] == 2  # the agent declares no more than the host has
-        assert burn.worker("v2").limits["cpus"] <= 2
+        assert (burn.worker("v2").limits or LimitsNow(0, 0, 0)).cpus <= 2
         wait_for(lambda: burn.worker("v2").acked_seq >= 3, what="heartbeats")
         start = time.monotonic()
         burn.sim.kill_agent(v)  # the device now speaks for itself: it claims 64 cores
@@ -218,7 +219,7 @@ def test_exactly_once_across_two_minutes_without_the_platform(burn: Burn) -> Non
             time.sleep(2)
         w = burn.worker("v3")
         assert "platform_unreachable" in [c.code for c in sim.client(v).status().conditions]
-        assert w.pending["cpu_seconds"] > 120 * 0.25 * 0.5  # kept locally meanwhile
+        assert w.pending.cpu_seconds > 120 * 0.25 * 0.5  # kept locally meanwhile
         sim.platform = start_local_platform(old.data_dir, host=sim.gateway, port=port,
                                             address_holdback=0)  # fmt: skip
         truth = burn.settle("v3")

@@ -42,6 +42,46 @@ def make_ctx(qapp) -> Iterator[Callable[..., object]]:
 
 
 @pytest.fixture
+def prefs_agent(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
+    """Start an agent for a home: a real LocalAPI in front of a Node (fakes for the overlay,
+    runtime and platform) with the real Policy, which keeps the home's preferences in its
+    settings.toml as the real agent does, on this machine's hardware `HW`. Returns its socket."""
+    import shutil
+    import tempfile
+
+    from kalavai_like.agent.composition import PoolTemplates
+    from kalavai_like.agent.localapi import LocalAPIServer
+    from kalavai_like.agent.node import Node, NodeConfig
+    from kalavai_like.agent.policy import Policy, PrefsFile
+    from tests.agent.test_node import World
+    from tests.prefs.test_policy import ScriptedHost
+
+    started: list[tuple[LocalAPIServer, Node, Path]] = []
+
+    def start(home: Path) -> Path:
+        world = World(tmp_path / f"agent{len(started)}")
+        settings = PrefsFile(home / "config" / "settings.toml")
+        policy = Policy(settings, ScriptedHost(world.clock), HW, wall=world.clock)
+        cfg = NodeConfig(prefix="kt6", state_dir=world.tmp, device_name="vol1")
+        node = Node(
+            cfg, overlay=world.overlay, runtime=world.runtime, templates=PoolTemplates(),
+            platform=world.platform, store=world.store, policy=policy, wall=world.clock,
+        )  # fmt: skip
+        run = Path(tempfile.mkdtemp(prefix="kt-gui-prefs-"))  # a short path for the socket
+        server = LocalAPIServer(run / "agent.sock", node).start()
+        started.append((server, node, run))
+        return run / "agent.sock"
+
+    try:
+        yield start
+    finally:
+        for server, node, run in started:
+            server.close()
+            node.close()
+            shutil.rmtree(run, ignore_errors=True)
+
+
+@pytest.fixture
 def tray_for(make_ctx, qtbot) -> Iterator[Callable[..., object]]:
     """A Tray (not started) on a context; hidden again at the end."""
     from kalavai_like.gui.tray import Tray

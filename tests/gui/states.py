@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 
-from kalavai_like.client.records import Condition, NodeStatus, WorkerStatus
+from kalavai_like.client.records import Condition, Counters, NodeStatus, WorkerStatus
 from kalavai_like.gui.menu import Snapshot
 
 EMAIL = "alice@example.org"
 
 
 def worker(**changes: object) -> WorkerStatus:
+    """A running worker; `totals` may be given as a dict of counters."""
     now = time.time()
     base = dict(
         pool_id="p1", pool_name="demo", platform="http://127.0.0.1:8700", device_id="d1",
@@ -19,10 +20,12 @@ def worker(**changes: object) -> WorkerStatus:
         container_state="running", handshake_age=3.0, joined_at=now - 3600,
         running_since=now - 600, paused_until=None, pause_reason="", cpus=1.0,
         memory_bytes=2**30, gpus=0,
-        totals={"cpu_seconds": 4321.0, "ram_gb_seconds": 900.0, "gpu_seconds": 0.0},
-        pending={}, last_heartbeat_at=now - 2, acked_seq=12, live_cpu_cores=0.9,
+        totals=Counters(cpu_seconds=4321.0, ram_gb_seconds=900.0, gpu_seconds=0.0),
+        pending=Counters(), last_heartbeat_at=now - 2, acked_seq=12, live_cpu_cores=0.9,
     )  # fmt: skip
     base.update(changes)
+    if isinstance(base["totals"], dict):
+        base["totals"] = Counters(**base["totals"])
     return WorkerStatus(**base)  # type: ignore[arg-type]
 
 

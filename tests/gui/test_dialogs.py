@@ -156,11 +156,13 @@ def test_login_says_when_the_platform_is_unreachable(tmp_path, make_ctx, qtbot):
     assert dlg.ok.isEnabled()
 
 
-def test_preferences_check_as_you_type_and_save(tmp_path, make_ctx, qtbot, monkeypatch):
+def test_preferences_check_as_you_type_and_save(
+    tmp_path, prefs_agent, make_ctx, qtbot, monkeypatch
+):
     xdg = tmp_path / "xdg"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     home = tmp_path / "home"
-    ctx = make_ctx(home, 'keystore = "file"\n')
+    ctx = make_ctx(home, 'keystore = "file"\n', socket=prefs_agent(home))
     dlg = PreferencesDialog(ctx, HW)
     qtbot.addWidget(dlg)
     save = dlg.buttons.buttons()[0]
@@ -193,6 +195,34 @@ def test_preferences_check_as_you_type_and_save(tmp_path, make_ctx, qtbot, monke
     dlg2.autostart.setChecked(False)
     dlg2.on_save()
     assert not entry.exists()
+
+
+def test_preferences_keep_a_timed_pause(tmp_path, prefs_agent, make_ctx, qtbot, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    home = tmp_path / "home"
+    ctx = make_ctx(home, 'keystore = "file"\n', socket=prefs_agent(home))
+    until = ctx.node.set_pref("paused_until", "tomorrow 08:00")["paused_until"]
+    assert until != "off"
+    dlg = PreferencesDialog(ctx, HW)
+    qtbot.addWidget(dlg)
+    dlg.fields["in_use.cpu"].setText("1")
+    with qtbot.waitSignal(dlg.saved) as saved:
+        dlg.on_save()
+    assert saved.args[0]["in_use.cpu"] == "1"
+    assert saved.args[0]["paused_until"] == until
+    assert ctx.node.prefs()["paused_until"] == until
+    assert ctx.prefs().paused_until is not None  # and so says settings.toml
+
+
+def test_preferences_say_when_no_agent_takes_them(tmp_path, make_ctx, qtbot, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n', socket=tmp_path / "none.sock")
+    dlg = PreferencesDialog(ctx, HW)
+    qtbot.addWidget(dlg)
+    dlg.on_save()
+    qtbot.waitUntil(lambda: "agent is not running" in dlg.note.text(), timeout=20000)
+    assert dlg.buttons.buttons()[0].isEnabled()
+    assert not (tmp_path / "home" / "config" / "settings.toml").read_text().count("[prefs")
 
 
 def test_autostart_goes_under_xdg_config_home(tmp_path):

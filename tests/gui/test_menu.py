@@ -91,7 +91,7 @@ def test_contributing_shows_pool_address_and_today() -> None:
     assert status_lines == [
         "Contributing to pool demo",
         "Address 10.42.0.5",
-        "Today: 1.25 CPU core-h, 0.50 GB-h RAM, 1.50 credit",
+        "Today: 1.25 CPU core-h, 0.50 RAM GB-h, 1.50 credit",
     ]
     assert tooltip(snap).splitlines()[0] == "kalavai-like: Contributing to pool demo"
 

@@ -56,3 +56,47 @@ def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     assert r.returncode == 4
     assert "Database unavailable" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def _serve_until_ready(argv: list[str], env: dict[str, str]) -> str:
+    """Run `platform serve` until it says where it serves; that line (then stop it)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kalavai_like", *argv, "platform", "serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "serving at http://127.0.0.1:" in line, proc.stderr.read() if proc.stderr else ""
+    return line
+
+
+@pytest.mark.parametrize("how", ["--home", "KALAVAI_LIKE_HOME"])
+def test_each_home_has_its_own_database(how: str, tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALAVAI_LIKE_")}
+    env["HOME"] = str(tmp_path / "user")  # the OS's places, were the home ignored
+    for name in ("one", "two"):
+        home = tmp_path / name
+        if how == "--home":
+            _serve_until_ready(["--home", str(home)], env)
+        else:
+            _serve_until_ready([], {**env, "KALAVAI_LIKE_HOME": str(home)})
+        assert (home / "data" / "platform" / "platform.sqlite3").is_file()
+    assert not (tmp_path / "user").exists()
+
+
+def test_data_dir_wins_over_the_home(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KALAVAI_LIKE_")}
+    data = tmp_path / "elsewhere"
+    _serve_until_ready(
+        ["--home", str(tmp_path / "home")], {**env, "KALAVAI_LIKE_PLATFORM_DATA_DIR": str(data)}
+    )
+    assert (data / "platform.sqlite3").is_file()
+    assert not (tmp_path / "home" / "data").exists()

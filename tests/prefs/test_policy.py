@@ -70,7 +70,7 @@ def test_cpu_cap_applies_live_without_restart_and_never_above_the_join(
     assert flat["in_use.cpu"] == "0.25" and flat["idle.cpu"] == "0.25"
     assert container(world).cpus == 0.25 and container(world).info.id == cid
     st = node.status().worker
-    assert st is not None and st.limits["cpus"] == 0.25
+    assert st is not None and st.limits is not None and st.limits.cpus == 0.25
     node.reset_prefs("cpu")
     assert container(world).cpus == 1.0 and container(world).info.id == cid
 
@@ -93,15 +93,15 @@ def test_schedule_pause_holds_the_worker_with_its_reason_and_lifts_by_itself(
     node.set_pref("schedule", "mon 09:00-10:00")  # 1970-01-01 is a Thursday
     st = node.status()
     assert st.state == "paused" and "outside your schedule" in st.reason
-    assert st.worker is not None and [r["code"] for r in st.worker.reasons] == ["schedule"]
+    assert st.worker is not None and [r.code for r in st.worker.reasons] == ["schedule"]
     assert container(world).info.state == "paused"
-    frozen = st.worker.totals["cpu_seconds"]
+    frozen = st.worker.totals.cpu_seconds
     world.clock.t += 100
     node.wakeup.set()
     node.tick()
     assert world.platform.heartbeats[-1]["state"] == "paused"
     assert "schedule" in world.platform.heartbeats[-1]["reason"]
-    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(frozen)  # type: ignore[union-attr]
+    assert node.status().worker.totals.cpu_seconds == pytest.approx(frozen)  # type: ignore[union-attr]
     # the user's own desired state was not touched: lifting the rule resumes by itself
     assert world.store.data["membership"]["desired"] == "running"  # type: ignore[index]
     node.reset_prefs("schedule")
@@ -109,7 +109,7 @@ def test_schedule_pause_holds_the_worker_with_its_reason_and_lifts_by_itself(
     world.clock.t += 5
     node.wakeup.set()
     node.tick()
-    assert node.status().worker.totals["cpu_seconds"] == pytest.approx(frozen + 5)  # type: ignore[union-attr]
+    assert node.status().worker.totals.cpu_seconds == pytest.approx(frozen + 5)  # type: ignore[union-attr]
 
 
 def test_held_worker_stays_frozen_across_an_agent_restart(world: World, tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ def test_held_worker_stays_frozen_across_an_agent_restart(world: World, tmp_path
     st = again.status()
     assert st.state == "paused" and st.worker is not None
     (reason,) = st.worker.reasons
-    assert reason["code"] == "paused_until" and reason["until"].startswith("1970-01-01T01:16")
+    assert reason.code == "paused_until" and (reason.until or "").startswith("1970-01-01T01:16")
     world.clock.t += 3600
     again.wakeup.set()
     again.tick()
@@ -148,7 +148,7 @@ def test_user_pause_and_rule_pause_combine(world: World, tmp_path: Path) -> None
     node.pause()
     node.wakeup.set()
     node.tick()
-    codes = [r["code"] for r in node.status().worker.reasons]  # type: ignore[union-attr]
+    codes = [r.code for r in node.status().worker.reasons]  # type: ignore[union-attr]
     assert codes == ["paused_by_you", "in_use"]
     server = LocalAPIServer(tmp_path / "kt12.sock", node).start()  # as the CLI and tray ask
     try:

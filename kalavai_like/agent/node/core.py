@@ -26,11 +26,15 @@ from kalavai_like.agent.seed import SeedRunner
 from kalavai_like.agent.state import Membership, Persisted
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.client.records import (
+    Granted,
     JoinRequest,
+    LimitsNow,
+    LiveUse,
     NodeState,
     NodeStatus,
     UsagePoint,
     WorkerStatus,
+    record_from,
 )
 from kalavai_like.container.spec import ContainerInfo, ContainerSpec
 from kalavai_like.container.supervisor import RestartPolicy, Supervisor
@@ -160,15 +164,17 @@ class NodeCore:
         return snapshot.worker_status(w, spoke, read_at, self._running_since, self._wall(), extra)
 
     def _policy_status(self, m: Membership) -> dict[str, Any]:
+        """The typed status parts from the rules and the platform: reasons, granted, limits,
+        live (see WorkerStatus)."""
         w, p = self._worker, self._policy
-        granted = dict(w.platform_granted) if w is not None else {}
+        granted = record_from(Granted, w.platform_granted) if w and w.platform_granted else None
         lv = w.live if w is not None else None
-        live = {"cpu_cores": lv.cpu_cores, "memory_bytes": lv.memory_bytes,
-                "gpu_fraction": lv.gpu_fraction} if lv else {}  # fmt: skip
+        live = LiveUse(lv.cpu_cores, lv.memory_bytes, lv.gpu_fraction) if lv else None
         if p is None:
             return {"granted": granted, "live": live}
         lim = p.applied or p.limits_for(m)
-        limits = {**lim.to_dict(), "profile": p.decision.profile if p.decision else ""}
+        profile = p.decision.profile if p.decision else ""
+        limits = LimitsNow(lim.cpus, lim.memory_bytes, lim.gpus, profile)
         return {"granted": granted, "reasons": p.reasons(), "limits": limits, "live": live}
 
     def _need_policy(self) -> Policy:

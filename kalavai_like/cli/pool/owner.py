@@ -1,13 +1,11 @@
-"""`kalavai-like pool ...`: find and create pools, and hand out join tokens (for owners).
-
-Membership commands (start, join, pause, resume, stop, status, ...) live in
-kalavai_like/cli/membership.py and register themselves on this same `app`.
+"""`kalavai-like pool list | create | token | tokens | revoke-token`: find and create pools,
+and hand out join tokens (for owners). Also `parse_params` and `owned_pool`, which other pool
+commands use.
 """
 
 from __future__ import annotations
 
 import json as jsonlib
-import re
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,37 +13,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalavai_like.cli import console, context
+from kalavai_like.cli.options import JsonOpt, PoolOpt
 from kalavai_like.client.account import logged_in
 from kalavai_like.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     from kalavai_like.client.platform import PlatformClient
 
-app = typer.Typer(help="Find, create and join pools; hand out join tokens.", no_args_is_help=True)
+app = typer.Typer()
 
 TEMPLATES = ("dask", "boinc", "generic")
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-PoolOpt = Annotated[
-    str | None,
-    typer.Option("--pool", help="Pool name or id (default: your only pool).", show_default=False),
-]
-_DURATION = re.compile(r"(\d+)\s*([smhdw])", re.I)
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in "90", "30m", "1h", "1h30m", "7d".
-
-    Raises:
-        InvalidInput: anything else.
-    """
-    text = text.strip().lower()
-    if text.isdigit():
-        return int(text)
-    parts = _DURATION.findall(text)
-    if not parts or _DURATION.sub("", text).strip():
-        raise InvalidInput("Invalid duration", f"{text!r}: use e.g. 30m, 1h, 1h30m or 7d.")
-    return sum(int(n) * _UNIT[u.lower()] for n, u in parts)
 
 
 def parse_params(items: list[str]) -> dict[str, Any]:
@@ -158,7 +135,9 @@ def token(
     json: JsonOpt = False,
 ) -> None:
     """Make a join token for one of your pools (printed once, on stdout)."""
-    expires_in = parse_duration(expires)
+    from kalavai_like.units import parse_duration
+
+    expires_in = int(parse_duration(expires))
     with logged_in(context.home()) as client:
         chosen = owned_pool(client, pool)
         made = client.create_token(chosen["id"], uses, expires_in)

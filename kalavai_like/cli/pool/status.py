@@ -1,0 +1,224 @@
+"""`kalavai-like pool status | workers | resources`: what runs. This node's state, worker and
+seed, its limits, live usage and totals and why it is or is not computing; and, for owners,
+the pool's workers as the platform lists them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from kalavai_like.cli import console, context
+from kalavai_like.cli.options import JsonOpt, StartAgentOpt
+from kalavai_like.cli.pool.owner import owned_pool
+from kalavai_like.client.account import logged_in
+from kalavai_like.errors import AgentUnavailable
+
+if TYPE_CHECKING:
+    from kalavai_like.client.records import NodeStatus, RuleReason, SeedStatus, WorkerStatus
+
+app = typer.Typer()
+GIB = 2**30
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    s = int(seconds)
+    return f"{s} s ago" if s < 120 else f"{s // 60} min ago"
+
+
+def _countdown(until: str | None, now: float) -> str:
+    if not until:
+        return ""
+    try:
+        left = dt.datetime.fromisoformat(until).timestamp() - now
+    except ValueError:
+        return ""
+    if left <= 0:
+        return ""
+    mins = int(left // 60)
+    return f" ({mins // 60} h {mins % 60} min left)" if mins >= 60 else f" ({mins} min left)"
+
+
+def reason_lines(reasons: list[RuleReason], now: float | None = None) -> list[str]:
+    """The worker's active reasons, with a countdown for timed ones."""
+    now = time.time() if now is None else now
+    return [f"{r.text}{_countdown(r.until, now)}" for r in reasons]
+
+
+def _resources(cpus: float, memory_bytes: int, gpus: int) -> str:
+    return f"{cpus:g} cores, {memory_bytes / GIB:.2f} GiB, {gpus} GPUs"
+
+
+def limits_text(w: WorkerStatus) -> str:
+    """The limits in force (preferences and rules may lower what the join lent), and the lent
+    ones when they differ."""
+    lent = _resources(w.cpus, w.memory_bytes, w.gpus)
+    lim = w.limits
+    if lim is None:
+        return lent
+    now = _resources(lim.cpus, lim.memory_bytes, lim.gpus)
+    return now if now == lent else f"{now} (lent at join: {lent})"
+
+
+@app.command()
+def status(start_agent: StartAgentOpt = False, json: JsonOpt = False) -> None:
+    """This node: pool, overlay address, state and why, worker, uptime, contributed totals."""
+    st = context.node(start_agent).status()
+    if json:
+        console.emit_json(st.to_dict())
+        return
+    now = st.at or time.time()
+    rows: list[tuple[str, Any]] = [("State", f"{st.state} ({st.reason})")]
+    if st.worker is not None:
+        rows += _worker_rows(st.worker, now)
+    if st.seed is not None:
+        rows += _seed_rows(st.seed)
+    for c in st.conditions:
+        rows.append(("Problem", f"{c.title}: {c.text}"))
+    console.pairs(rows)
+
+
+def _worker_rows(w: WorkerStatus, now: float) -> list[tuple[str, Any]]:
+    from kalavai_like.client.credit import hours, totals_text
+
+    rows: list[tuple[str, Any]] = [("Why", line) for line in reason_lines(w.reasons, now)]
+    up = f"{int(now - w.running_since)} s" if w.running_since else "-"
+    rows += [
+        ("Pool", f"{w.pool_name} at {w.platform}"),
+        ("Address", f"{w.address} ({w.overlay})"),
+        ("Last handshake", _age(w.handshake_age)),
+        ("Network", f"WireGuard over {w.network}" if w.network else "starting"),
+        ("Worker", f"{w.container} ({w.container_state})"),
+        ("Limits", limits_text(w)),
+        ("Running for", up),
+        ("Contributed", totals_text(hours(w.totals))),
+        ("Not yet acknowledged", totals_text(hours(w.pending))),
+        ("Last heartbeat", _age(now - w.last_heartbeat_at if w.last_heartbeat_at else None)),
+    ]
+    if w.paused_until:
+        rows.append(("Resumes at", time.strftime("%H:%M", time.localtime(w.paused_until))))
+    return rows
+
+
+def _seed_rows(s: SeedStatus) -> list[tuple[str, Any]]:
+    return [
+        ("Seed of", f"{s.pool_name} (hub {s.address}, {s.endpoint})"),
+        ("Hub network", f"WireGuard over {s.network}" if s.network else "starting"),
+        ("Head", f"{s.head} ({s.head_state})"),
+        ("Workers connected", str(len(s.peers))),
+    ]
+
+
+def listed_devices(devices: list[dict[str, Any]], include_left: bool) -> list[dict[str, Any]]:
+    """The pool's workers: never the hub (the seed's own device); left ones only on request."""
+    return [
+        d for d in devices
+        if d.get("role", "worker") != "hub"
+        and (include_left or not (d.get("left_at") or d.get("state") == "left"))
+    ]  # fmt: skip
+
+
+@app.command()
+def workers(
+    pool: Annotated[str | None, typer.Option("--pool", help="Pool name (default: yours).")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include devices that have left the pool.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """For pool owners: the workers with their user, address, state, resources, last heartbeat."""
+    home = context.home()
+    if pool is None:
+        try:
+            seed = context.node().status().seed
+            pool = seed.pool_id if seed else None
+        except AgentUnavailable:
+            pool = None
+    with logged_in(home) as client:
+        chosen = owned_pool(client, pool)
+        devices = listed_devices(client.request("GET", f"/pools/{chosen['id']}/devices"), all_)
+    if json:
+        console.emit_json(devices)
+        return
+    console.table(
+        ["Worker", "User", "Address", "State", "Cores", "Memory", "GPUs", "Last heartbeat",
+         "CPU core-h"],
+        [
+            (
+                d.get("name"), (d.get("user") or {}).get("email", ""), d.get("address"),
+                str(d.get("state") or "") + (f" ({d['reason']})" if d.get("reason") else ""),
+                d.get("cores"), f"{(d.get('memory_bytes') or 0) / GIB:.1f} GiB", d.get("gpus"),
+                d.get("last_heartbeat_at") or "never",
+                f"{(d.get('totals') or {}).get('cpu_core_hours', 0):.4f}",
+            )
+            for d in devices
+        ],
+        title=f"Workers of pool '{chosen['name']}'" + (" (with those that left)" if all_ else ""),
+    )  # fmt: skip
+
+
+def snapshot(st: NodeStatus, machine: dict[str, int]) -> dict[str, Any]:
+    """What `pool resources --json` prints: machine, limits, live usage, totals, reasons."""
+    out: dict[str, Any] = {"state": st.state, "reason": st.reason, "machine": machine,
+                           "worker": None}  # fmt: skip
+    w = st.worker
+    if w is not None:
+        declared = {"cpus": w.cpus, "memory_bytes": w.memory_bytes, "gpus": w.gpus}
+        wire = w.to_dict()
+        out["worker"] = {
+            "pool": w.pool_name,
+            "container": w.container,
+            "declared": declared,
+            "limits": wire["limits"] or declared,
+            "live": wire["live"] or {"cpu_cores": w.live_cpu_cores},
+            **{k: wire[k] for k in ("totals", "pending", "granted", "reasons")},
+        }
+    return out
+
+
+@app.command()
+def resources(json: JsonOpt = False) -> None:
+    """This node's limits, live usage and contributed totals."""
+    from kalavai_like.client.prefs import machine
+
+    st = context.node().status()
+    hw = machine()
+    snap = snapshot(st, {"cores": hw.cores, "memory_bytes": hw.memory_bytes, "gpus": hw.gpus})
+    if json:
+        console.emit_json(snap)
+        return
+    rows: list[tuple[str, Any]] = [
+        ("State", f"{st.state} ({st.reason})"),
+        ("This machine", f"{hw.cores} cores, {hw.memory_bytes / GIB:.1f} GiB, {hw.gpus} GPUs"),
+    ]
+    if st.worker is not None:
+        rows += _resource_rows(st.worker)
+    console.pairs(rows)
+
+
+def _resource_rows(w: WorkerStatus) -> list[tuple[str, Any]]:
+    from kalavai_like.client.credit import amount_text, hours, totals_text
+    from kalavai_like.client.records import LimitsNow, LiveUse
+
+    lim = w.limits or LimitsNow(w.cpus, w.memory_bytes, w.gpus)
+    live = w.live or LiveUse(cpu_cores=w.live_cpu_cores)
+    granted = w.granted
+    profile = f" ({lim.profile.replace('_', ' ')} limits)" if lim.profile else ""
+    pending = hours(w.pending)["cpu_core_hours"]
+    return [
+        ("Pool", w.pool_name),
+        ("Limits now", f"{lim.cpus:g} cores, {lim.memory_bytes / GIB:.2f} GiB, "
+                       f"{lim.gpus} GPUs{profile}"),
+        ("Lent at join", f"{w.cpus:g} cores, {w.memory_bytes / GIB:.2f} GiB"),
+        ("Using now", f"{live.cpu_cores:.2f} cores, {live.memory_bytes / GIB:.2f} GiB"),
+        ("Contributed", totals_text(hours(w.totals))),
+        ("Not yet acknowledged", amount_text("cpu_core_hours", pending)),
+        ("Credit granted", f"{granted.credit if granted else 0.0:.4f} (recent average "
+                           f"{granted.recent_average if granted else 0.0:.4f}/day)"),
+        *(("Why", r) for r in reason_lines(w.reasons)),
+    ]  # fmt: skip

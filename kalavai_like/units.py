@@ -1,0 +1,103 @@
+"""People's notation for amounts: sizes (512M, 4G, 1.5GiB), durations (90, 30m, 1h30m, 2d, 1w)
+and percentages (50%), parsed and written back the one way every part of kalavai-like uses.
+
+Sizes are powers of 1024 (K, M, G, T, like podman); a trailing B or iB is allowed and any case.
+A parse error is a `UnitError`: an InvalidInput (title "Invalid size" ...) that frontends show
+as it is, and a ValueError whose text is the message, for parsers that add their own title.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from kalavai_like.errors import InvalidInput
+
+SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_NUMBER = r"\+?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:e[+-]?\d+)?"
+_SIZE = re.compile(rf"\s*({_NUMBER})\s*([kmgt]?)(?:i?b)?\s*", re.I)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+class UnitError(InvalidInput, ValueError):
+    """Text that is not a size, a duration or a percentage; `str()` is the message alone."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def parse_size(text: str) -> int:
+    """Bytes in "512M", "4g", "1.5GiB", "2gb", "1024" (K/M/G/T are powers of 1024).
+
+    Raises:
+        UnitError: anything else.
+    """
+    m = _SIZE.fullmatch(text)
+    value = _number(m[1]) if m else None
+    if m is None or value is None:
+        raise UnitError(
+            "Invalid size",
+            f"{text!r} is not a size: give a number with K, M, G or T after it, "
+            "e.g. 512M, 4G or 1.5GiB",
+        )
+    return int(value * SIZE_UNITS[m[2].upper()])
+
+
+def format_size(n: float) -> str:
+    """Bytes as people write them: 23G, 1.5G, 512M."""
+    for unit in ("T", "G", "M", "K"):
+        v = n / SIZE_UNITS[unit]
+        if v >= 1:
+            return f"{int(v)}{unit}" if v >= 10 else f"{round(v, 1):g}{unit}"
+    return f"{int(n)}"
+
+
+def parse_duration(text: str, default_unit: str = "s") -> float:
+    """Seconds in "1h30m", "1h 30m", "45s", "2d", "1w", "1.5h", or "90" (in `default_unit`).
+
+    Raises:
+        UnitError: anything else.
+    """
+    t = re.sub(r"\s+", "", text).lower()
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return float(t) * DURATION_UNITS[default_unit]
+    parts = _DURATION_PART.findall(t)
+    if not parts or "".join(n + u for n, u in parts) != t:
+        raise UnitError(
+            "Invalid duration",
+            f"{text!r} is not a duration: use a number with s, m, h, d or w after it, "
+            "e.g. 30s, 5m, 1h30m or 7d",
+        )
+    return sum(float(n) * DURATION_UNITS[u] for n, u in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds as 1h30m, 5m, 45s."""
+    s = round(seconds)
+    out = "".join(
+        f"{v}{u}" for v, u in ((s // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")) if v
+    )
+    return out or "0s"
+
+
+def parse_percent(text: str, what: str = "value") -> float:
+    """50.0 from "50%" or "50": a share between 1 and 100.
+
+    Raises:
+        UnitError: not a number, or outside 1-100.
+    """
+    value = _number(text.strip().rstrip("%").strip())
+    if value is None:
+        raise UnitError("Invalid percentage", f"{what} {text!r} is not a percentage (use e.g. 50%)")
+    if not 1 <= value <= 100:
+        raise UnitError("Invalid percentage", f"{what} must be between 1% and 100%, not {text}")
+    return value
