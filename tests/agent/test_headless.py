@@ -5,7 +5,6 @@ and the real platform."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -171,4 +170,5 @@ def test_stop_ends_the_retries(tmp_path: Path) -> None:
     j.backoff = (0.05, 0.05)
     threading.Timer(0.3, j.stop.set).start()
     assert j.run() == "waiting"
-    assert os.path.exists(tmp_path) and not (tmp_path / "headless.json").exists()
+    assert 0 < len(node.joins) < 1000  # it retried, and stopped long before the failures ran out
+    assert not (tmp_path / "headless.json").exists()

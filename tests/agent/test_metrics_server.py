@@ -1,5 +1,6 @@
 """The agent's /metrics endpoint over real HTTP on loopback, parsed with prometheus-client's
-parser, and the CSV export's round trip. (tests/credit/test_pool_credit.py scrapes a real agent.)"""
+parser, and the CSV export's round trip. (tests/e2e/credit/test_pool_credit.py scrapes a real
+agent.)"""
 
 from __future__ import annotations
 

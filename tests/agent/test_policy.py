@@ -1,5 +1,6 @@
 """The agent applies the rule engine: a Node with the real Policy over fakes (runtime, overlay,
-platform) and a scripted host. The same Policy runs against real podman in tests/prefs/test_live.py.
+platform) and a scripted host. The same Policy runs against real podman in
+tests/e2e/credit/test_pool_credit.py.
 """
 
 from __future__ import annotations
@@ -9,47 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.agent.composition import PoolTemplates
 from kalavai_like.agent.localapi import LocalAPIServer
-from kalavai_like.agent.node import Node, NodeConfig
-from kalavai_like.agent.policy import MemoryPrefs, Policy, PrefsFile
+from kalavai_like.agent.policy import MemoryPrefs, PrefsFile
 from kalavai_like.client.local import NodeClient
 from kalavai_like.errors import InvalidInput
-from kalavai_like.volunteer.prefs import Hardware, Prefs
-from kalavai_like.volunteer.rules import Inputs
-from tests.agent.test_node import World
-
-HW = Hardware(cores=2, memory_bytes=23 * 2**30)
-
-
-class ScriptedHost:
-    """Rule inputs from the world's clock; tests change idle time and power."""
-
-    def __init__(self, clock: object) -> None:
-        self.clock = clock
-        self.idle: float | None = None
-        self.on_battery = False
-
-    def inputs(self, worker_cpu_seconds: float | None, user_paused: bool = False) -> Inputs:
-        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)  # type: ignore[operator]
-        return Inputs(now=now, idle_seconds=self.idle, on_battery=self.on_battery,
-                      battery_percent=50.0, user_paused=user_paused)  # fmt: skip
-
-
-def make(world: World, store: object, tmp: Path) -> tuple[Node, Policy, ScriptedHost]:
-    host = ScriptedHost(world.clock)
-    policy = Policy(store, host, HW, tmp / "rules.json", wall=world.clock)  # type: ignore[arg-type]
-    cfg = NodeConfig(prefix="kt6", state_dir=tmp, device_name="vol1")
-    node = Node(
-        cfg, overlay=world.overlay, runtime=world.runtime, templates=PoolTemplates(),
-        platform=world.platform, store=world.store, policy=policy, wall=world.clock,
-    )  # fmt: skip
-    return node, policy, host
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
+from kalavai_like.volunteer.prefs import Prefs
+from tests.support.agent_fakes import HW, World, make
 
 
 def container(world: World):  # type: ignore[no-untyped-def]

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from kalavai_like.agent.policy import MemoryPrefs
 from kalavai_like.cli.membership import limits_text, listed_devices
-from tests.agent.test_node import World
-from tests.prefs.test_policy import make
+from tests.support.agent_fakes import World, make
 
 HUB = {"name": "hub", "role": "hub", "state": "running", "left_at": None}
 BUSY = {"name": "alice", "role": "worker", "state": "running", "left_at": None}

@@ -14,7 +14,7 @@ import pytest
 
 from kalavai_like.agent.store import holder_pid
 from kalavai_like.home.paths import under
-from tests.e2e.conftest import wait_for
+from tests.support.waiting import wait_for
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the agent runs as root")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kalavai_like.devtools.demo import run_demo
-from tests.e2e.conftest import needs_root_tools
+from tests.support.simulator import needs_root_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,
               needs_root_tools()]  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 
 from kalavai_like.devtools.simulator import Simulator
 from kalavai_like.net import Overlay
-from tests.e2e.conftest import needs_root_tools
+from tests.support.simulator import needs_root_tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, needs_root_tools()]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kalavai_like.gui.menu import icon_state, menu_model, tooltip
-from tests.gui.states import snapshots
+from tests.support.tray_states import snapshots
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from kalavai_like.errors import SystemProblem
 from kalavai_like.home import keystore
 from kalavai_like.home.keystore import FileKeystore, Keystore, MemoryKeystore
-from tests.client.secret_service import secret_service
 
 
 def contract(store: Keystore) -> None:
@@ -76,26 +72,6 @@ def test_a_chainer_with_no_backends_is_no_keyring(monkeypatch):
 def test_file_keystore_only_when_chosen(tmp_path):
     store = keystore.open_keystore("file", tmp_path / "t.json")
     assert isinstance(store, FileKeystore)
-
-
-@pytest.fixture
-def real_secret_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    import keyring
-    from keyring.backends import SecretService
-
-    with secret_service(tmp_path) as env:
-        for name in ("DBUS_SESSION_BUS_ADDRESS", "HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
-            monkeypatch.setenv(name, env[name])
-        # keyring caches which backends are viable at first use in this process, so pick the
-        # real Secret Service explicitly (its priority check raises if the service is absent).
-        # Detection itself is tested in a fresh process in tests/cli/test_keyring.py.
-        assert SecretService.Keyring.priority > 0
-        previous = keyring.get_keyring()
-        keyring.set_keyring(SecretService.Keyring())
-        try:
-            yield tmp_path
-        finally:
-            keyring.set_keyring(previous)
 
 
 @pytest.mark.keyring

@@ -1,4 +1,5 @@
-"""A fake platform and an in-memory store for fast Node tests.
+"""Fakes for fast Node tests: a platform, an in-memory store, a `World` of fakes to build Nodes
+on (runtime, overlay, clock), and a Node with the real Policy over a scripted host.
 
 `FakePlatform` plays the device side of docs/API.md; tests/agent/test_platform_contract.py
 runs the same assertions against it and against the real platform server on loopback.
@@ -6,14 +7,25 @@ runs the same assertions against it and against the real platform server on loop
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kalavai_like import tokens
+from kalavai_like.agent.composition import PoolTemplates
+from kalavai_like.agent.node import Node, NodeConfig
+from kalavai_like.agent.policy import Policy
+from kalavai_like.client.records import JoinRequest
+from kalavai_like.container.fake import FakeRuntime
 from kalavai_like.errors import AuthError, PlatformUnavailable, TokenError
+from kalavai_like.net import generate_keypair
+from kalavai_like.net.fake import FakeNetwork, FakeOverlay
+from kalavai_like.volunteer.prefs import Hardware
+from kalavai_like.volunteer.rules import Inputs
 
 URL = "http://platform.test"
 
@@ -149,3 +161,74 @@ class MemoryStore:
 
     def save(self, data: dict[str, Any]) -> None:
         self.data = data
+
+
+class Clock:
+    """A settable clock (`t`), injected as the Node's wall and monotonic time."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class World:
+    """Fakes for one Node under test: platform, overlay, runtime, store and clock."""
+
+    def __init__(self, tmp: Path, *, reachable: bool = True, images: tuple[str, ...] | None = None):
+        self.clock = Clock()
+        self.platform = FakePlatform()
+        hub_key = generate_keypair().public
+        self.platform.hub = {"public_key": hub_key, "endpoint": "198.18.0.2:51820"}
+        self.net = FakeNetwork(assume_reachable=reachable)
+        self.overlay = FakeOverlay(network=self.net)
+        kw = {} if images is None else {"images": images}
+        self.runtime = FakeRuntime(clock=self.clock, **kw)
+        self.store = MemoryStore()
+        self.tmp = tmp
+
+    def node(self) -> Node:
+        cfg = NodeConfig(prefix="kt6", state_dir=self.tmp, device_name="vol1")
+        return Node(
+            cfg, overlay=self.overlay, runtime=self.runtime, templates=PoolTemplates(),
+            platform=self.platform, store=self.store, wall=self.clock,
+        )  # fmt: skip
+
+    def join(self, node: Node, token: str | None = None) -> None:
+        req = JoinRequest(token or self.platform.mint(), "klu_x", cpus=1, memory_bytes=2**30)
+        node.join(req)
+
+    def leftovers(self) -> list[str]:
+        return [c.info.name for c in self.runtime.containers.values()] + [
+            n.netns for n in self.overlay.spokes
+        ]
+
+
+HW = Hardware(cores=2, memory_bytes=23 * 2**30)
+
+
+class ScriptedHost:
+    """Rule inputs from the world's clock; tests change idle time and power."""
+
+    def __init__(self, clock: object) -> None:
+        self.clock = clock
+        self.idle: float | None = None
+        self.on_battery = False
+
+    def inputs(self, worker_cpu_seconds: float | None, user_paused: bool = False) -> Inputs:
+        now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)  # type: ignore[operator]
+        return Inputs(now=now, idle_seconds=self.idle, on_battery=self.on_battery,
+                      battery_percent=50.0, user_paused=user_paused)  # fmt: skip
+
+
+def make(world: World, store: object, tmp: Path) -> tuple[Node, Policy, ScriptedHost]:
+    """A Node on `world` with the real Policy (prefs in `store`) over a scripted host."""
+    host = ScriptedHost(world.clock)
+    policy = Policy(store, host, HW, tmp / "rules.json", wall=world.clock)  # type: ignore[arg-type]
+    cfg = NodeConfig(prefix="kt6", state_dir=tmp, device_name="vol1")
+    node = Node(
+        cfg, overlay=world.overlay, runtime=world.runtime, templates=PoolTemplates(),
+        platform=world.platform, store=world.store, policy=policy, wall=world.clock,
+    )  # fmt: skip
+    return node, policy, host

@@ -39,14 +39,6 @@ def netns_exists(ns: str) -> bool:
     return os.path.exists(f"/run/netns/{ns}")
 
 
-def wait_for(cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def ping(ns: str, addr: str, count: int = 1, wait: float = 2.0) -> bool:
     """One ping from inside `ns` (IPv4 or IPv6); True when a reply came back."""
     res = subprocess.run(
@@ -132,7 +124,7 @@ class SimHost:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.netns}", "--",
-             sys.executable, "-m", "tests.net.hostctl"],
+             sys.executable, "-m", "tests.support.hostctl"],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
 

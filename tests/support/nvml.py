@@ -1,7 +1,7 @@
 """A scripted stand-in for the `pynvml` module (nvidia-ml-py), for GPU accounting tests.
 
 It raises the real pynvml error classes, so code catching `nvml.NVMLError` behaves the same
-against it and against the real library; tests/sampler/test_gpu.py runs the same contract
+against it and against the real library; tests/usage/test_gpu.py runs the same contract
 against both.
 """
 

@@ -1,5 +1,6 @@
-"""A runner that answers engine calls from files recorded from real podman 4.3 (see recorded/),
-so the runtime's parsing and error translation are tested without podman."""
+"""A runner that answers engine calls from files recorded from real podman 4.3 (see
+tests/container/recorded/), so the runtime's parsing and error translation are tested without
+podman."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from kalavai_like.container.engine import RunResult
 
-RECORDED = Path(__file__).parent / "recorded"
+RECORDED = Path(__file__).resolve().parents[1] / "container" / "recorded"
 
 
 def recorded(name: str) -> str:

@@ -3,6 +3,7 @@
 `secret_service(tmp)` starts `dbus-daemon --session` and `gnome-keyring-daemon --unlock`
 with HOME, XDG_DATA_HOME and XDG_RUNTIME_DIR under `tmp`, waits until the keyring owns its
 bus name, yields the environment to use, and stops both processes (by PID) afterwards.
+`as_keyring` makes it the `keyring` library's backend in this process for a test.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests.support.processes import stop
 
 NEEDED = ("dbus-daemon", "dbus-send", "gnome-keyring-daemon", "dbus-run-session")
 
@@ -43,17 +46,6 @@ def _owned(env: dict[str, str]) -> bool:
         timeout=10,
     )
     return result.returncode == 0 and "boolean true" in result.stdout
-
-
-def _stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
 
 
 def isolated_env(tmp: Path) -> dict[str, str]:
@@ -109,5 +101,28 @@ def secret_service(tmp: Path) -> Iterator[dict[str, str]]:
             time.sleep(0.05)
         yield env
     finally:
-        _stop(keyring_daemon)
-        _stop(bus)
+        stop(keyring_daemon)
+        stop(bus)
+
+
+@contextmanager
+def as_keyring(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A private Secret Service under `tmp`, as this process's keyring backend (restored after)."""
+    import keyring
+    from keyring.backends import SecretService
+
+    # keyring caches which backends are viable at first use in this process: let that happen
+    # outside the private bus (or it would list a Secret Service that is gone after the test),
+    # then pick the real Secret Service explicitly (its priority check raises if it is absent).
+    # Detection itself is tested in a fresh process in tests/cli/test_keyring.py.
+    previous = keyring.get_keyring()
+    with secret_service(tmp) as env:
+        for name in ("DBUS_SESSION_BUS_ADDRESS", "HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
+            monkeypatch.setenv(name, env[name])
+        monkeypatch.delenv("KALAVAI_LIKE_API_TOKEN", raising=False)
+        assert SecretService.Keyring.priority > 0
+        keyring.set_keyring(SecretService.Keyring())
+        try:
+            yield
+        finally:
+            keyring.set_keyring(previous)

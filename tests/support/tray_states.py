@@ -1,5 +1,5 @@
-"""Status snapshots of each tray state, as the agent reports them (shared by the GUI tests
-and the screenshot script)."""
+"""Status snapshots of each tray state, as the agent reports them, and the hardware the tray
+tests assume (shared by the GUI tests and the screenshot script)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import time
 
 from kalavai_like.client.records import Condition, NodeStatus, WorkerStatus
 from kalavai_like.gui.menu import Snapshot
+from kalavai_like.volunteer.prefs import Hardware
 
 EMAIL = "alice@example.org"
+HW = Hardware(cores=4, memory_bytes=8 * 2**30, gpus=0)
 
 
 def worker(**changes: object) -> WorkerStatus:

@@ -15,7 +15,7 @@ from kalavai_like.usage.gpu import (
     gpu_count,
     worker_pids,
 )
-from tests.sampler.fake_nvml import FakeGpu, FakeNVML
+from tests.support.nvml import FakeGpu, FakeNVML
 
 CID = "3f" * 32
 OTHER = "9c" * 32

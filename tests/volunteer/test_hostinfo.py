@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from kalavai_like.volunteer.hostinfo import Host, LoadMeter, hardware, idle_seconds, power
-from tests.sampler.fake_nvml import FakeGpu, FakeNVML
+from tests.support.nvml import FakeGpu, FakeNVML
 
 RECORDED = Path(__file__).parent / "recorded"
 IDLE_SINCE = 1709558400.0  # IdleSinceHint in loginctl_session_2_idle.txt

@@ -16,8 +16,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from kalavai_like.cli.credits import read_csv
 from kalavai_like.client.platform import PlatformClient
 from kalavai_like.platform.local import start_local_platform
-from tests.credit.conftest import Burn, needs_root_tools, runtime
-from tests.e2e.conftest import wait_for
+from tests.support.simulator import Burn, needs_root_tools, runtime
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,
               needs_root_tools()]  # fmt: skip

@@ -19,8 +19,8 @@ import pytest
 from kalavai_like.platform import credentials
 from kalavai_like.platform.local import LocalPlatform, start_local_platform
 from kalavai_like.platform.web.session import SESSION_AGE
-from tests.platform.client import Api, unique
-from tests.web.conftest import PASSWORD, form_csrf, nav
+from tests.support.platform_api import Api, unique
+from tests.support.web import PASSWORD, form_csrf, nav
 
 pytestmark = pytest.mark.chromium
 

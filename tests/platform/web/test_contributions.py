@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.platform.client import Api
-from tests.web.conftest import heartbeat, nav, seed_history
+from tests.support.platform_api import Api
+from tests.support.web import heartbeat, nav, seed_history
 
 pytestmark = pytest.mark.chromium
 SERIES = ["cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.platform.client import Api
-from tests.web.conftest import heartbeat, nav
+from tests.support.platform_api import Api
+from tests.support.web import heartbeat, nav
 
 pytestmark = pytest.mark.chromium
 

@@ -3,7 +3,6 @@ join command; the copied token is a valid single-use token that enrols a device.
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 from collections.abc import Callable
@@ -13,24 +12,10 @@ import pytest
 
 from kalavai_like import tokens
 from kalavai_like.platform.local import LocalPlatform
-from tests.platform.client import Api, unique, wg_key
-from tests.web.conftest import PASSWORD, nav, sign_up
+from tests.support.platform_api import Api, unique, wg_key
+from tests.support.web import PASSWORD, click_join_and_copy, nav, sign_up
 
 pytestmark = pytest.mark.chromium
-
-
-def click_join_and_copy(page: Any, pool_name: str) -> str:
-    """On the community page: Join the pool, press Copy, and return the clipboard's text."""
-    nav(page, "Community pools")
-    row = page.get_by_role("row").filter(has_text=pool_name)
-    row.get_by_role("button", name="Join").click()
-    page.wait_for_url(re.compile(r".*/join$"))
-    copy = page.get_by_role("button", name="Copy")
-    copy.click()
-    page.wait_for_function("document.querySelector('button.copy').textContent === 'Copied'")
-    copied = str(page.evaluate("navigator.clipboard.readText()"))
-    assert copied == page.locator("#join-command").inner_text().strip()
-    return copied
 
 
 def test_signup_join_copy_redeems_once(

@@ -7,46 +7,28 @@ Everything is named `klw...` and removed by name/PID at the end, even on failure
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import shutil
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kalavai_like.devtools.simulator import PASSWORD, Simulator
-from tests.web.conftest import VIEWPORT, launch, nav, sign_up
-from tests.web.test_join import click_join_and_copy
+from tests.support.simulator import needs_root_tools, simulated
+from tests.support.waiting import wait_for
+from tests.support.web import VIEWPORT, click_join_and_copy, launch, nav, sign_up
 
 PREFIX = "klw"
-ROOT_TOOLS = ("nsenter", "ip", "podman", "wireguard-go", "wg")
 pytestmark = [
     pytest.mark.chromium,
     pytest.mark.e2e,
     pytest.mark.netns,
     pytest.mark.podman,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.geteuid() != 0 or not all(shutil.which(t) for t in ROOT_TOOLS),
-        reason="needs root, podman, wireguard-go",
-    ),
+    needs_root_tools(),
 ]
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def in_thread(fn: Callable[[], Any]) -> Any:
@@ -58,7 +40,6 @@ def in_thread(fn: Callable[[], Any]) -> Any:
 
 def _start(sim: Simulator) -> None:
     """A platform and a seed running a public dask pool, plus an empty volunteer host."""
-    sim.agent_settings = {"sample_interval": 1.0, "heartbeat_interval": 1.0}
     sim.start_network()
     seed, vol = sim.add_host("seed"), sim.add_host("vol")
     sim.start_platform()
@@ -73,18 +54,9 @@ def _start(sim: Simulator) -> None:
 
 @pytest.fixture
 def sim() -> Iterator[Simulator]:
-    base = Path(f"/run/kalavai-like/test-{PREFIX}")
-    stale = Simulator.load(base)
-    if stale is not None:  # an interrupted earlier run
-        in_thread(stale.close)
-    sim = Simulator(PREFIX, base)
-    try:
-        in_thread(lambda: _start(sim))
-        yield sim
-    finally:
-        in_thread(sim.close)
-        left = in_thread(sim.leftovers)
-        assert not left, f"left behind: {left}"
+    settings = {"sample_interval": 1.0, "heartbeat_interval": 1.0}
+    with simulated(PREFIX, settings, _start, run=in_thread) as s:
+        yield s
 
 
 def test_copied_join_command_joins_in_the_simulator(sim: Simulator, playwright_driver: Any) -> None:
@@ -115,20 +87,32 @@ def test_copied_join_command_joins_in_the_simulator(sim: Simulator, playwright_d
             return str(card.locator("[data-state]").get_attribute("data-state"))
 
         nav(page, "My devices")
-        wait_for(lambda: page_state() == "running", what="the page shows the device running")
+        wait_for(
+            lambda: page_state() == "running", timeout=30, what="the page shows the device running"
+        )
         assert page.get_by_text(status.worker.address).is_visible()
 
         # Paused with the CLI on the machine: the page shows it paused.
         sim.cli(vol, "pool", "pause")
-        wait_for(lambda: page_state() == "paused", what="the page shows the CLI's pause")
+        wait_for(
+            lambda: page_state() == "paused", timeout=30, what="the page shows the CLI's pause"
+        )
         sim.cli(vol, "pool", "resume")
-        wait_for(lambda: page_state() == "running", what="the page shows the resume")
+        wait_for(lambda: page_state() == "running", timeout=30, what="the page shows the resume")
 
         # Paused from the page: the agent learns it from its next heartbeat and pauses.
         page.get_by_role("button", name=re.compile("^Pause")).click()
-        wait_for(lambda: sim.client(vol).status().state == "paused", what="the agent pauses")
-        wait_for(lambda: page_state() == "paused", what="the page shows the device paused")
+        wait_for(
+            lambda: sim.client(vol).status().state == "paused", timeout=30, what="the agent pauses"
+        )
+        wait_for(
+            lambda: page_state() == "paused", timeout=30, what="the page shows the device paused"
+        )
         page.get_by_role("button", name=re.compile("^Resume")).click()
-        wait_for(lambda: sim.client(vol).status().state == "running", what="the agent resumes")
+        wait_for(
+            lambda: sim.client(vol).status().state == "running",
+            timeout=30,
+            what="the agent resumes",
+        )
     finally:
         browser.close()

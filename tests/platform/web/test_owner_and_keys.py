@@ -11,8 +11,8 @@ import pytest
 
 from kalavai_like import tokens
 from kalavai_like.platform.local import LocalPlatform
-from tests.platform.client import Api
-from tests.web.conftest import heartbeat, nav
+from tests.support.platform_api import Api
+from tests.support.web import heartbeat, nav
 
 pytestmark = pytest.mark.chromium
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.platform.client import Api, wg_key
-from tests.web.conftest import PASSWORD, heartbeat, nav, screenshot_dir, seed_history
+from tests.support.platform_api import Api, wg_key
+from tests.support.web import PASSWORD, heartbeat, nav, screenshot_dir, seed_history
 
 pytestmark = pytest.mark.chromium
 
