@@ -14,7 +14,7 @@ import pytest
 
 from kalavai_like.errors import SystemProblem
 from tests.support import netsim as sim
-from tests.support.overlay_pool import Pool
+from tests.support.overlay_pool import Member, Pool
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
@@ -141,13 +141,19 @@ def test_third_spoke_joins_live_without_disturbing_the_others(two_spokes: Pool) 
     assert len(after) == 3
 
 
-def test_internet_policy_reaches_public_addresses_but_no_private_ones(two_spokes: Pool) -> None:
-    pool = two_spokes
+def internet_spoke(pool: Pool) -> Member:
+    """s3 on h3 with the internet policy: the one an earlier test made, or a new one."""
     s3 = pool.members.get("s3")
     if s3 is None or s3.host.spoke_status("kt4d", "s3") is None:
         s3 = pool.member("h3", "s3", 4, policy="internet")
         pool.publish()
         s3.host.up_spoke(s3.cfg)
+    return s3
+
+
+def test_internet_policy_reaches_public_addresses_but_no_private_ones(two_spokes: Pool) -> None:
+    pool = two_spokes
+    s3 = internet_spoke(pool)
     assert sim.ping(s3.ns, sim.INTERNET)
     assert sim.ping(s3.ns, "10.42.0.1")
     for addr in (sim.LAN, "198.18.0.13", "198.18.0.12", "198.18.0.1",
@@ -218,11 +224,7 @@ def test_down_is_idempotent_and_leaves_nothing(two_spokes: Pool) -> None:
 
 def test_host_rules_still_guard_the_lan_if_the_namespace_rules_are_gone(two_spokes: Pool) -> None:
     pool = two_spokes
-    s3 = pool.members.get("s3")
-    if s3 is None or s3.host.spoke_status("kt4d", "s3") is None:
-        s3 = pool.member("h3", "s3", 4, policy="internet")
-        pool.publish()
-        s3.host.up_spoke(s3.cfg)
+    s3 = internet_spoke(pool)
     sim.sh("ip", "netns", "exec", s3.ns, "nft", "delete", "table", "inet", "kalavai")
     try:
         assert sim.ping(s3.ns, sim.INTERNET)
