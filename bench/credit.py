@@ -25,21 +25,17 @@ import time
 import uuid
 from pathlib import Path
 
-from kalavai_like.container import ContainerRuntime, RuntimeConfig
-from kalavai_like.container.spec import ContainerSpec
-from kalavai_like.usage.ledger import GIB, Ledger
-from kalavai_like.usage.sampler import Sampler
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kalavai_like.container import ContainerRuntime, RuntimeConfig  # noqa: E402
+from kalavai_like.container.spec import ContainerSpec  # noqa: E402
+from kalavai_like.usage.ledger import GIB, Ledger  # noqa: E402
+from kalavai_like.usage.sampler import Sampler  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 IMAGE = "localhost/kalavai-like/busybox:latest"
 MIB = 2**20
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def start(runtime: ContainerRuntime, name: str, command: str, cpus: float) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kalavai_like.devtools.simulator import Simulator  # noqa: E402
+from tests.support.simulator import simulated, start_hosts  # noqa: E402
 
 
 def pct(values: list[float], q: float) -> float:
@@ -38,15 +38,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     args = ap.parse_args()
-    sim = Simulator("kt6b", Path("/run/kalavai-like/bench-kt6b"))
-    sim.agent_settings = {"sample_interval": 5.0, "heartbeat_interval": 10.0}
-    try:
-        sim.start_network()
-        seed, vol = sim.add_host("seed"), sim.add_host("vol")
-        sim.start_platform()
-        for h in (seed, vol):
-            sim.start_agent(h)
-            sim.signup(h)
+    settings = {"sample_interval": 5.0, "heartbeat_interval": 10.0}
+    base = Path("/run/kalavai-like/bench-kt6b")
+    with simulated("kt6b", settings, start_hosts("seed", "vol"), base=base) as sim:
+        seed, vol = sim.hosts["seed"], sim.hosts["vol"]
         sim.cli(seed, "pool", "start", "bench", "--template", "dask",
                 "--endpoint", f"{seed.address}:51820")  # fmt: skip
         cli_join, agent_join, cli_pause, cli_resume, api_pause, api_resume = ([] for _ in range(6))
@@ -80,11 +75,6 @@ def main() -> None:
         show("LocalAPI pause (NodeClient)", api_pause)
         show("LocalAPI resume (NodeClient)", api_resume)
         print(f"{'CLI process start (--version)':<38} {startup * 1000:7.0f} ms")
-    finally:
-        sim.close()
-        left = sim.leftovers()
-        if left:
-            print("LEFT BEHIND:", left)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kalavai_like.net import generate_keypair  # noqa: E402
-from tests.net import conftest, sim  # noqa: E402
+from tests.support.overlay_pool import build_pool  # noqa: E402
+from tests.support.waiting import wait_for  # noqa: E402
 
 RUNS = 10
 IPERF_SECONDS = 4
@@ -88,7 +89,7 @@ def bare_pair(ns: tuple[str, str], underlay: tuple[str, str], tag: str) -> Itera
             argv = ["ip", "netns", "exec", ns[i], "wireguard-go", "-f", ifname]
             proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             pids.append(proc.pid)
-            sim.wait_for(lambda n=ifname: Path(f"/var/run/wireguard/{n}.sock").exists())
+            wait_for(lambda n=ifname: Path(f"/var/run/wireguard/{n}.sock").exists(), timeout=10)
             key_file = Path(f"/run/kt4-bench-key{i}")
             key_file.touch(mode=0o600)
             key_file.write_text(keys[i].private)
@@ -105,11 +106,11 @@ def bare_pair(ns: tuple[str, str], underlay: tuple[str, str], tag: str) -> Itera
         for pid in pids:
             subprocess.run(["kill", str(pid)], check=False)
             with contextlib.suppress(Exception):
-                sim.wait_for(lambda p=pid: not Path(f"/proc/{p}").exists(), timeout=5)
+                wait_for(lambda p=pid: not Path(f"/proc/{p}").exists(), timeout=5)
 
 
 def main() -> None:
-    for pool in conftest.build_pool("b", ("h1",)):
+    for pool in build_pool("b", ("h1",)):
         m = pool.member("h1", "s1", 2)
         pool.publish()
         times = []

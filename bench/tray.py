@@ -20,13 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+
+from tests.support.processes import stop  # noqa: E402
 
 
 def start_agent(home: Path) -> int | None:
-    sys.path.insert(0, str(ROOT))
     from kalavai_like.client.local import start_background
     from kalavai_like.errors import KalavaiError
     from kalavai_like.home.paths import under
@@ -52,15 +54,6 @@ def launch(home: Path) -> tuple[subprocess.Popen[str], float]:
         proc.kill()
         raise SystemExit(f"the tray did not come up (said {line!r})")
     return proc, elapsed
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ from kalavai_like.agent.localapi import LocalAPIServer
 from kalavai_like.client.local import NodeClient
 from kalavai_like.errors import InvalidInput
 from kalavai_like.usage.ledger import Counters, Ledger, LedgerRow, Sample
-from tests.agent.test_node import World
+from tests.support.agent_fakes import World
 
 
 def _rows(*spec: tuple[float, float, str]) -> list[LedgerRow]:

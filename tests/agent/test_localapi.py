@@ -21,7 +21,7 @@ from kalavai_like.agent.localapi import LocalAPIServer
 from kalavai_like.client.local import NodeClient
 from kalavai_like.client.records import JoinRequest
 from kalavai_like.errors import AgentUnavailable, NotFound
-from tests.agent.test_node import World
+from tests.support.agent_fakes import World
 
 ROOT = Path(__file__).resolve().parents[2]
 

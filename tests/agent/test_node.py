@@ -10,7 +10,6 @@ import pytest
 from kalavai_like.agent.composition import PoolTemplates
 from kalavai_like.agent.node import Node, NodeConfig
 from kalavai_like.client.records import JoinRequest, StartPoolRequest
-from kalavai_like.container.fake import FakeRuntime
 from kalavai_like.errors import (
     Conflict,
     KalavaiError,
@@ -20,51 +19,7 @@ from kalavai_like.errors import (
     TokenError,
 )
 from kalavai_like.net import generate_keypair
-from kalavai_like.net.fake import FakeNetwork, FakeOverlay
-from tests.agent.fakes import URL, FakePlatform, MemoryStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-class World:
-    def __init__(self, tmp: Path, *, reachable: bool = True, images: tuple[str, ...] | None = None):
-        self.clock = Clock()
-        self.platform = FakePlatform()
-        hub_key = generate_keypair().public
-        self.platform.hub = {"public_key": hub_key, "endpoint": "198.18.0.2:51820"}
-        self.net = FakeNetwork(assume_reachable=reachable)
-        self.overlay = FakeOverlay(network=self.net)
-        kw = {} if images is None else {"images": images}
-        self.runtime = FakeRuntime(clock=self.clock, **kw)
-        self.store = MemoryStore()
-        self.tmp = tmp
-
-    def node(self) -> Node:
-        cfg = NodeConfig(prefix="kt6", state_dir=self.tmp, device_name="vol1")
-        return Node(
-            cfg, overlay=self.overlay, runtime=self.runtime, templates=PoolTemplates(),
-            platform=self.platform, store=self.store, wall=self.clock,
-        )  # fmt: skip
-
-    def join(self, node: Node, token: str | None = None) -> None:
-        req = JoinRequest(token or self.platform.mint(), "klu_x", cpus=1, memory_bytes=2**30)
-        node.join(req)
-
-    def leftovers(self) -> list[str]:
-        return [c.info.name for c in self.runtime.containers.values()] + [
-            n.netns for n in self.overlay.spokes
-        ]
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
+from tests.support.agent_fakes import URL, World
 
 
 def test_join_runs_worker_and_first_heartbeat_is_acked(world: World) -> None:

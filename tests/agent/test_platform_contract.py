@@ -1,5 +1,5 @@
-"""Keeps tests/agent/fakes.FakePlatform honest: the same assertions run against it and against
-the real platform server on loopback through `HttpPlatform`, the agent's real port."""
+"""Keeps tests/support/agent_fakes.FakePlatform honest: the same assertions run against it and
+against the real platform server on loopback through `HttpPlatform`, the agent's real port."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from kalavai_like.agent.composition import HttpPlatform
 from kalavai_like.client.platform import PlatformClient
 from kalavai_like.errors import AuthError, TokenError
 from kalavai_like.net import generate_keypair
-from tests.agent.fakes import URL, FakePlatform
+from tests.support.agent_fakes import URL, FakePlatform
 
 
 class Side:

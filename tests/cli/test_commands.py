@@ -9,7 +9,7 @@ import time
 import pytest
 
 from kalavai_like import tokens
-from tests.client.fixtures import Cli, make_cli, unique_email
+from tests.support.cli import Cli, make_cli, unique_email
 
 
 def signed_up(cli: Cli, url: str, tag: str) -> str:

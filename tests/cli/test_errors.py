@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.client.fixtures import closed_port_url, make_cli, unique_email
+from tests.support.cli import make_cli, unique_email
+from tests.support.http import closed_port_url
 
 
 def no_traceback(r) -> None:

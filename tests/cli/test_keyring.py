@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.fixtures import unique_email
-from tests.client.secret_service import isolated_env, require
+from tests.support.cli import unique_email
+from tests.support.secret_service import isolated_env, require
 
 pytestmark = pytest.mark.keyring
 

@@ -21,7 +21,8 @@ from kalavai_like.errors import (
     PlatformUnavailable,
     TokenError,
 )
-from tests.client.fixtures import closed_port_url, unique_email
+from tests.support.cli import unique_email
+from tests.support.http import closed_port_url
 
 
 def test_account_round_trip_on_the_real_platform(local_platform):

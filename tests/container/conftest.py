@@ -3,18 +3,13 @@ removed (with their volumes) however the test ends, and the locally built images
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from kalavai_like.container import ContainerRuntime, RuntimeConfig
-
-PREFIX = "kt5-"
-BUSYBOX = "localhost/kalavai-like/busybox:latest"
-DASK = "localhost/kalavai-like/dask:latest"
-BOINC = "localhost/kalavai-like/boinc:latest"
+from tests.support.containers import BOINC, BUSYBOX, DASK, PREFIX, engine
 
 
 @pytest.fixture(scope="session")
@@ -25,12 +20,6 @@ def podman_config() -> RuntimeConfig:
 @pytest.fixture
 def podman(podman_config: RuntimeConfig) -> ContainerRuntime:
     return ContainerRuntime(podman_config)
-
-
-def _engine(config: RuntimeConfig, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        config.command(*args), capture_output=True, text=True, env=config.environ(), check=False
-    )
 
 
 @pytest.fixture
@@ -47,18 +36,13 @@ def names(podman_config: RuntimeConfig) -> Iterator[Callable[[str], str]]:
         yield make
     finally:
         for name in made:
-            _engine(podman_config, "rm", "-f", "-t", "0", name)
-            _engine(podman_config, "volume", "rm", "-f", name)
+            engine(podman_config, "rm", "-f", "-t", "0", name)
+            engine(podman_config, "volume", "rm", "-f", name)
 
 
 @pytest.fixture(scope="session")
 def built_images(podman_config: RuntimeConfig) -> None:
     """Fails with the fix when packaging/images/build has not made the images."""
     for image in (BUSYBOX, DASK, BOINC):
-        if _engine(podman_config, "image", "exists", image).returncode != 0:
+        if engine(podman_config, "image", "exists", image).returncode != 0:
             pytest.fail(f"{image} is missing: run packaging/images/build (scripts/setup does)")
-
-
-def engine(config: RuntimeConfig, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run one engine command directly (for checks from outside the runtime layer)."""
-    return _engine(config, *args)

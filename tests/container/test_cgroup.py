@@ -21,6 +21,14 @@ def fake_proc(tmp: Path, cgroup_lines: str, mountinfo: str) -> Path:
     return proc
 
 
+def v2_files(d: Path, cpu_stat: str, memory_current: str, memory_stat: str) -> None:
+    """A cgroup v2 directory holding the three files the reader uses."""
+    d.mkdir(parents=True)
+    (d / "cpu.stat").write_text(cpu_stat)
+    (d / "memory.current").write_text(memory_current)
+    (d / "memory.stat").write_text(memory_stat)
+
+
 def test_v1_hybrid_reads_cpuacct_and_memory_minus_inactive_file(tmp_path: Path) -> None:
     root = tmp_path / "cg"
     cpu = root / "cpuacct" / "libpod_parent" / CID
@@ -52,11 +60,12 @@ def test_v1_hybrid_reads_cpuacct_and_memory_minus_inactive_file(tmp_path: Path) 
 
 def test_v2_reads_usage_usec_and_memory_current(tmp_path: Path) -> None:
     root = tmp_path / "cg"
-    d = root / "machine.slice" / f"{CID}.scope"
-    d.mkdir(parents=True)
-    (d / "cpu.stat").write_text("usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n")
-    (d / "memory.current").write_text("8388608\n")
-    (d / "memory.stat").write_text("anon 1\nfile 2\ninactive_file 1048576\nactive_file 3\n")
+    v2_files(
+        root / "machine.slice" / f"{CID}.scope",
+        "usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n",
+        "8388608\n",
+        "anon 1\nfile 2\ninactive_file 1048576\nactive_file 3\n",
+    )
     proc = fake_proc(
         tmp_path,
         f"0::/machine.slice/{CID}.scope\n",
@@ -70,11 +79,7 @@ def test_v2_reads_usage_usec_and_memory_current(tmp_path: Path) -> None:
 
 def test_a_mount_of_a_subtree_is_joined_correctly(tmp_path: Path) -> None:
     root = tmp_path / "cg"
-    d = root / f"{CID}.scope"
-    d.mkdir(parents=True)
-    (d / "cpu.stat").write_text("usage_usec 1000000\n")
-    (d / "memory.current").write_text("100\n")
-    (d / "memory.stat").write_text("inactive_file 0\n")
+    v2_files(root / f"{CID}.scope", "usage_usec 1000000\n", "100\n", "inactive_file 0\n")
     proc = fake_proc(
         tmp_path,
         f"0::/machine.slice/{CID}.scope\n",

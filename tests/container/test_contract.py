@@ -13,7 +13,8 @@ from kalavai_like.container import ContainerRuntime, ContainerSpec
 from kalavai_like.container.fake import FakeRuntime
 from kalavai_like.container.spec import MEMBERSHIP_LABEL
 from kalavai_like.errors import Conflict, NotFound, SystemProblem
-from tests.container.conftest import BUSYBOX, PREFIX
+from tests.support.containers import BUSYBOX, PREFIX
+from tests.support.waiting import wait_for
 
 BUSY = ["sh", "-c", "echo started; while :; do :; done"]
 
@@ -54,14 +55,6 @@ def make_spec(**kw: Any) -> ContainerSpec:
     }
     base.update(kw)
     return ContainerSpec(**base)
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 def test_lifecycle_find_ensure_pause_stop_remove(rt: Any) -> None:

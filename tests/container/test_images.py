@@ -6,28 +6,20 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kalavai_like.container import ContainerRuntime, Limits
 from kalavai_like.container.templates import render, render_head
-from tests.container.conftest import engine
+from tests.support.containers import engine
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.podman, pytest.mark.usefixtures("built_images")]
 ROOT = Path(__file__).resolve().parents[2]
 HEAD = "10.99.0.1"
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.2)
 
 
 @pytest.fixture

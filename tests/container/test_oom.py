@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kalavai_like.container.oom import KernelOomLog
-from tests.container.recorded_runner import RECORDED
+from tests.support.recorded_runner import RECORDED
 
 OOM_ID = "4479237a458ad7093ffda3f7c73068f64d6d816f6f1af8c0dd864bb122aced79"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,10 @@ from kalavai_like.container.config import cgroup_version
 from kalavai_like.container.spec import MEMBERSHIP_LABEL
 from kalavai_like.container.supervisor import RestartPolicy, Supervisor
 from kalavai_like.errors import SystemProblem
-from tests.container.conftest import BUSYBOX, engine
+from tests.support.containers import BUSYBOX, engine
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.podman, pytest.mark.usefixtures("built_images")]
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.05)
 
 
 def spec(name: str, command: list[str], **kw: object) -> ContainerSpec:
@@ -46,11 +38,13 @@ def test_cpus_1_gives_one_core_second_per_second(podman: ContainerRuntime, names
     # Two busy loops against a one-core limit: the quota, not the workload, sets the pace.
     busy = ["sh", "-c", "while :; do :; done & while :; do :; done"]
     info = podman.run(spec(names("cpu"), busy, cpus=1.0))
-    wait_for(lambda: podman.usage(info.id).cpu_seconds > 0.2, what="the workload to start")
+    wait_for(
+        lambda: podman.usage(info.id).cpu_seconds > 0.2, timeout=30, what="the workload to start"
+    )
     rates, spare = [], []
     # Other work on this shared 2-core machine can starve the container below its quota. The
     # ceiling (the limit) must hold in every window; the floor must hold unless the host had no
-    # idle CPU to give (then the quota is not what held the workload back).
+    # idle CPU to give (then the quota is not what held the workload back, and the test skips).
     for _ in range(3):
         t0, u0, idle0 = time.monotonic(), podman.usage(info.id).cpu_seconds, host_idle_seconds()
         while time.monotonic() - t0 < 3.0:  # measuring over a window, not waiting for an event
@@ -62,7 +56,12 @@ def test_cpus_1_gives_one_core_second_per_second(podman: ContainerRuntime, names
         if rates[-1] >= 0.9:
             break
     best = max(range(len(rates)), key=lambda i: rates[i] + spare[i])
-    assert rates[best] >= 0.9 or rates[best] + spare[best] < 0.9, (
+    if rates[best] < 0.9 and rates[best] + spare[best] < 0.9:
+        pytest.skip(
+            f"CPU floor not checked: the host had only {spare} idle cores beside the worker's "
+            f"{rates} core-seconds per second (the ceiling held)"
+        )
+    assert rates[best] >= 0.9, (
         f"core-seconds per second {rates} while the host had {spare} idle cores"
     )
 
@@ -84,7 +83,7 @@ def test_memory_limit_is_enforced_and_oom_is_a_clear_status(
     s = spec(names("oom"), hog, memory_bytes=32 * 2**20)
     sup = Supervisor(podman, s, RestartPolicy(max_crashes=1))
     info = sup.start()
-    wait_for(lambda: sup.tick().state == "gave_up", what="the OOM kill")
+    wait_for(lambda: sup.tick().state == "gave_up", timeout=30, what="the OOM kill")
     assert "last exit code 137 (out of memory: limit 32 MiB)" in sup.status.message
     st = podman.state(info.container_id or "")
     assert st.exit_code == 137 and st.oom_killed, st
@@ -146,7 +145,7 @@ def test_hardening_holds_inside_the_container(podman: ContainerRuntime, names) -
     )
     name = names("hard")
     info = podman.run(spec(name, ["sh", "-c", probe], data_volume=name, pids_limit=77))
-    wait_for(lambda: "done" in podman.logs(info.id), what="the probe output")
+    wait_for(lambda: "done" in podman.logs(info.id), timeout=30, what="the probe output")
     out = podman.logs(info.id)
     assert "uid=1000" in out
     assert "CapEff:\t0000000000000000" in out and "CapPrm:\t0000000000000000" in out
@@ -177,7 +176,9 @@ def test_a_pause_survives_an_agent_restart(podman_config: RuntimeConfig, names) 
     assert fresh.usage(info.id).cpu_seconds == frozen
     fresh.unpause(s.name)
     assert fresh.state(info.id).state == "running"
-    wait_for(lambda: fresh.usage(info.id).cpu_seconds > frozen, what="the counter to move")
+    wait_for(
+        lambda: fresh.usage(info.id).cpu_seconds > frozen, timeout=30, what="the counter to move"
+    )
     fresh.pause(info.id)
     fresh.stop(info.id, timeout=5)  # a paused worker still stops (thawed for SIGTERM)
     assert fresh.state(info.id).state == "exited"

@@ -11,7 +11,7 @@ from kalavai_like.container import ContainerRuntime, ContainerSpec, RunResult, R
 from kalavai_like.container.oom import KernelOomLog
 from kalavai_like.container.spec import MEMBERSHIP_LABEL
 from kalavai_like.errors import Conflict, InvalidInput, NotFound, SystemProblem
-from tests.container.recorded_runner import RECORDED, RecordedRunner, recorded
+from tests.support.recorded_runner import RECORDED, RecordedRunner, recorded
 
 CONFIG = RuntimeConfig(
     engine="podman",

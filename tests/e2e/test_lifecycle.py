@@ -10,17 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from kalavai_like.container.config import RuntimeConfig
-from kalavai_like.container.runtime import ContainerRuntime
 from kalavai_like.devtools.simulator import _containers
-from tests.e2e.conftest import Pool, needs_root_tools, wait_for
+from tests.support.simulator import Pool, needs_root_tools, runtime
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,
               needs_root_tools()]  # fmt: skip
-
-
-def runtime() -> ContainerRuntime:
-    return ContainerRuntime(RuntimeConfig.detect("podman", probe=False))
 
 
 def traces(node_prefix: str) -> list[str]:

@@ -1,5 +1,5 @@
 """Fixtures for the tray tests: a tray context on a home of its own (the agent socket and the
-platform may be real or absent), and a real Secret Service for the log-in test."""
+platform may be real or absent). The real platform and Secret Service: tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -10,10 +10,7 @@ import pytest
 
 from kalavai_like.client.local import NodeClient, socket_path
 from kalavai_like.home.instance import Home
-from kalavai_like.volunteer.prefs import Hardware
-from tests.client.fixtures import local_platform  # noqa: F401
-
-HW = Hardware(cores=4, memory_bytes=8 * 2**30, gpus=0)
+from tests.support.tray_states import HW
 
 
 @pytest.fixture
@@ -104,24 +101,3 @@ def tray_for(make_ctx, qtbot) -> Iterator[Callable[..., object]]:
                 t.window.close()
             if t.contributions is not None:
                 t.contributions.close()
-
-
-@pytest.fixture
-def real_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The real Secret Service (gnome-keyring) on a private D-Bus, as the keyring backend."""
-    import keyring
-    from keyring.backends import SecretService
-
-    from tests.client.secret_service import secret_service
-
-    with secret_service(tmp_path / "kr") as env:
-        for name in ("DBUS_SESSION_BUS_ADDRESS", "HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR"):
-            monkeypatch.setenv(name, env[name])
-        monkeypatch.delenv("KALAVAI_LIKE_API_TOKEN", raising=False)
-        assert SecretService.Keyring.priority > 0
-        previous = keyring.get_keyring()
-        keyring.set_keyring(SecretService.Keyring())
-        try:
-            yield tmp_path
-        finally:
-            keyring.set_keyring(previous)

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.processes import stop
+
 SCREEN = (1100, 760)
 
 
@@ -35,16 +37,6 @@ def _start_x(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
         xvfb.kill()
         raise RuntimeError("Xvfb did not start")
     return xvfb, f":{number}"
-
-
-def _stop(p: subprocess.Popen[bytes] | None) -> None:
-    if p is not None and p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(10)
 
 
 def take(out: Path) -> dict:
@@ -74,8 +66,8 @@ def take(out: Path) -> dict:
             raise RuntimeError(f"screenshot child failed:\n{proc.stderr[-3000:]}")
         return json.loads(proc.stdout.strip().splitlines()[-1])
     finally:
-        _stop(trayer)
-        _stop(xvfb)
+        stop(trayer)
+        stop(xvfb)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -100,8 +92,7 @@ def child(out: Path, tmp: Path) -> dict:
     from kalavai_like.gui.context import Context, Credit
     from kalavai_like.gui.tray import Tray
     from kalavai_like.home.instance import Home
-    from tests.gui.conftest import HW
-    from tests.gui.states import EMAIL, snapshots, worker
+    from tests.support.tray_states import EMAIL, HW, snapshots, worker
 
     app = QApplication([])
     app.setQuitOnLastWindowClosed(False)

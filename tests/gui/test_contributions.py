@@ -14,8 +14,8 @@ from kalavai_like.client.platform import PlatformClient
 from kalavai_like.client.records import NodeStatus
 from kalavai_like.gui.contributions import ContributionsWindow
 from kalavai_like.gui.series import UsageSeries
-from tests.client.fixtures import unique_email
-from tests.gui.states import worker
+from tests.support.cli import unique_email
+from tests.support.tray_states import worker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -119,7 +119,7 @@ def agent_with_history(tmp_path):
     from pathlib import Path
 
     from kalavai_like.agent.localapi import LocalAPIServer
-    from tests.agent.test_node import World
+    from tests.support.agent_fakes import World
 
     world = World(tmp_path / "agent")
     world.clock.t = time.time() - 3000

@@ -13,8 +13,8 @@ from kalavai_like.client.platform import PlatformClient
 from kalavai_like.gui.join import JoinDialog
 from kalavai_like.gui.login import LoginDialog
 from kalavai_like.gui.preferences import PreferencesDialog
-from tests.client.fixtures import unique_email
-from tests.gui.conftest import HW
+from tests.support.cli import unique_email
+from tests.support.tray_states import HW
 
 PLATFORM = "http://127.0.0.1:8700"
 
@@ -141,7 +141,7 @@ def test_login_puts_the_token_in_the_real_keyring(
 
 
 def test_login_says_when_the_platform_is_unreachable(tmp_path, make_ctx, qtbot):
-    from tests.client.fixtures import closed_port_url
+    from tests.support.http import closed_port_url
 
     ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n')
     dlg = LoginDialog(ctx)

@@ -20,7 +20,7 @@ from kalavai_like.gui.login import LoginDialog
 from kalavai_like.gui.menu import icon_state
 from kalavai_like.gui.tray import LeaveDialog, Tray
 from kalavai_like.home.instance import Home
-from tests.gui.conftest import HW
+from tests.support.tray_states import HW
 
 pytestmark = [
     pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,

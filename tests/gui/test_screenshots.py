@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtGui import QImage
 
 from tests.gui.screenshots import take
-from tests.gui.states import snapshots
+from tests.support.tray_states import snapshots
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

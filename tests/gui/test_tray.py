@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kalavai_like.gui.menu import icon_state, menu_model, tooltip
-from tests.gui.states import snapshots
+from tests.support.tray_states import snapshots
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -63,6 +63,15 @@ def test_the_six_icons_are_distinct_images(tmp_path, make_ctx, tray_for):
             assert images[a] != images[b], f"{a} and {b} look the same"
 
 
+def notified_after(tray, qtbot, key: str):  # type: ignore[no-untyped-def]
+    """Open the menu, trigger the action `key`, and return the notification the tray sent."""
+    tray.menu.aboutToShow.emit()
+    action = next(a for a in tray.menu.actions() if a.data() == key)
+    with qtbot.waitSignal(tray.notified, timeout=10000) as got:
+        action.trigger()
+    return got
+
+
 def test_a_menu_action_runs_off_the_gui_thread_and_reports_failure(
     tmp_path, make_ctx, tray_for, qtbot
 ):
@@ -70,10 +79,7 @@ def test_a_menu_action_runs_off_the_gui_thread_and_reports_failure(
     ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n')
     tray = tray_for(ctx)
     tray.snapshot = snapshots()["contributing"]
-    tray.menu.aboutToShow.emit()
-    pause = next(a for a in tray.menu.actions() if a.data() == "pause_1h")
-    with qtbot.waitSignal(tray.notified, timeout=10000) as got:
-        pause.trigger()
+    got = notified_after(tray, qtbot, "pause_1h")
     assert got.args[0].title.startswith("Pause failed: The kalavai-like agent is not running")
     assert got.args[0].level == "error"
 
@@ -87,10 +93,7 @@ def test_resume_says_which_rule_still_holds_the_worker(tmp_path, make_ctx, tray_
     ctx.node.resume = lambda: held  # what NodeClient.resume returns in that case
     tray = tray_for(ctx)
     tray.snapshot = snapshots()["paused-by-you"]
-    tray.menu.aboutToShow.emit()
-    resume = next(a for a in tray.menu.actions() if a.data() == "resume")
-    with qtbot.waitSignal(tray.notified, timeout=10000) as got:
-        resume.trigger()
+    got = notified_after(tray, qtbot, "resume")
     assert got.args[0].title == "Still paused"
     assert got.args[0].text.startswith("Resumed your pause, but computer in use")
 

@@ -22,7 +22,8 @@ from kalavai_like.net import (
     generate_keypair,
 )
 from kalavai_like.net.fake import FakeNetwork, FakeOverlay
-from tests.net import conftest, sim
+from tests.support import overlay_pool
+from tests.support.waiting import wait_for
 
 PREFIX = "kt4a"
 
@@ -40,8 +41,8 @@ class Harness:
         cfg = SpokeConfig(
             prefix=PREFIX, name=name, private_key=keys.private, address=f"10.42.0.{index}/16",
             address6=f"fd42::{index}/64",
-            hub_public_key=_pub(self.hub_cfg), hub_endpoint=conftest.HUB_ENDPOINT,
-            pool_subnet=conftest.POOL4, pool_subnet6=conftest.POOL6,
+            hub_public_key=_pub(self.hub_cfg), hub_endpoint=overlay_pool.HUB_ENDPOINT,
+            pool_subnet=overlay_pool.POOL4, pool_subnet6=overlay_pool.POOL6,
         )  # fmt: skip
         cfg = dataclasses.replace(cfg, **changes)
         if known:
@@ -62,7 +63,7 @@ def _fake_harness() -> Iterator[Harness]:
     worker = FakeOverlay(local_routes=["198.18.0.0/24"], network=network)
     keys = generate_keypair()
     hub_cfg = HubConfig("kt4c", "hub", keys.private, "10.42.0.1/16", "fd42::1/64", 51820,
-                        conftest.POOL4, conftest.POOL6)  # fmt: skip
+                        overlay_pool.POOL4, overlay_pool.POOL6)  # fmt: skip
     hub.up_hub(hub_cfg)
 
     def crash(overlay: Any, prefix: str, name: str) -> None:
@@ -72,12 +73,12 @@ def _fake_harness() -> Iterator[Harness]:
 
 
 def _real_harness() -> Iterator[Harness]:
-    for pool in conftest.build_pool("k", ("h1",)):
+    for pool in overlay_pool.build_pool("k", ("h1",)):
 
         def crash(overlay: Any, prefix: str, name: str) -> None:
             st = overlay.spoke_status(prefix, name) or overlay.hub_status(prefix, name)
             os.kill(st.pid, signal.SIGKILL)
-            sim.wait_for(lambda: not overlay.spoke_status(prefix, name).process_alive)
+            wait_for(lambda: not overlay.spoke_status(prefix, name).process_alive, timeout=10)
 
         yield Harness(pool.hub_host, pool.hosts["h1"], pool.hub_cfg, crash)
 

@@ -13,8 +13,9 @@ import subprocess
 import pytest
 
 from kalavai_like.errors import SystemProblem
-from tests.net import sim
-from tests.net.conftest import Pool
+from tests.support import netsim as sim
+from tests.support.overlay_pool import Member, Pool
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -91,10 +92,10 @@ def test_cleanup_stops_an_interface_a_crash_left_in_the_host_namespace(two_spoke
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        sim.wait_for(lambda: "kt4e-s9w" in sim.links(host.netns), what="interface")
+        wait_for(lambda: "kt4e-s9w" in sim.links(host.netns), timeout=10, what="interface")
         left = host.cleanup("kt4e")
         assert proc.pid in left.processes
-        sim.wait_for(lambda: "kt4e-s9w" not in sim.links(host.netns), what="interface gone")
+        wait_for(lambda: "kt4e-s9w" not in sim.links(host.netns), timeout=10, what="interface gone")
         assert sim.leftovers("kt4e") == []
     finally:
         proc.kill()
@@ -140,13 +141,19 @@ def test_third_spoke_joins_live_without_disturbing_the_others(two_spokes: Pool) 
     assert len(after) == 3
 
 
-def test_internet_policy_reaches_public_addresses_but_no_private_ones(two_spokes: Pool) -> None:
-    pool = two_spokes
+def internet_spoke(pool: Pool) -> Member:
+    """s3 on h3 with the internet policy: the one an earlier test made, or a new one."""
     s3 = pool.members.get("s3")
     if s3 is None or s3.host.spoke_status("kt4d", "s3") is None:
         s3 = pool.member("h3", "s3", 4, policy="internet")
         pool.publish()
         s3.host.up_spoke(s3.cfg)
+    return s3
+
+
+def test_internet_policy_reaches_public_addresses_but_no_private_ones(two_spokes: Pool) -> None:
+    pool = two_spokes
+    s3 = internet_spoke(pool)
     assert sim.ping(s3.ns, sim.INTERNET)
     assert sim.ping(s3.ns, "10.42.0.1")
     for addr in (sim.LAN, "198.18.0.13", "198.18.0.12", "198.18.0.1",
@@ -159,7 +166,7 @@ def test_dead_wireguard_go_is_restarted_by_ensure(two_spokes: Pool) -> None:
     st = s1.host.spoke_status("kt4a", "s1")
     assert st is not None and st.pid is not None
     os.kill(st.pid, signal.SIGKILL)
-    sim.wait_for(lambda: not s1.host.spoke_status("kt4a", "s1").process_alive, what="death")
+    wait_for(lambda: not s1.host.spoke_status("kt4a", "s1").process_alive, timeout=10, what="death")
     assert not sim.ping(s1.ns, "10.42.0.1")
     repaired = s1.host.ensure_spoke(s1.cfg)
     assert repaired.process_alive and repaired.pid != st.pid
@@ -217,11 +224,7 @@ def test_down_is_idempotent_and_leaves_nothing(two_spokes: Pool) -> None:
 
 def test_host_rules_still_guard_the_lan_if_the_namespace_rules_are_gone(two_spokes: Pool) -> None:
     pool = two_spokes
-    s3 = pool.members.get("s3")
-    if s3 is None or s3.host.spoke_status("kt4d", "s3") is None:
-        s3 = pool.member("h3", "s3", 4, policy="internet")
-        pool.publish()
-        s3.host.up_spoke(s3.cfg)
+    s3 = internet_spoke(pool)
     sim.sh("ip", "netns", "exec", s3.ns, "nft", "delete", "table", "inet", "kalavai")
     try:
         assert sim.ping(s3.ns, sim.INTERNET)
@@ -238,7 +241,9 @@ def test_restarted_hub_gets_its_peers_back_and_spokes_reconnect(two_spokes: Pool
     st = pool.hub_host.hub_status("kt4c", "hub")
     assert st is not None and st.pid is not None
     os.kill(st.pid, signal.SIGKILL)
-    sim.wait_for(lambda: not pool.hub_host.hub_status("kt4c", "hub").process_alive, what="death")
+    wait_for(
+        lambda: not pool.hub_host.hub_status("kt4c", "hub").process_alive, timeout=10, what="death"
+    )
     peers = [m.peer for m in pool.members.values()]
     repaired = pool.hub_host.ensure_hub(pool.hub_cfg, peers)
     assert repaired.process_alive and repaired.address == "10.42.0.1/16"

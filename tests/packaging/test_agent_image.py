@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from kalavai_like.container.config import RuntimeConfig
-from tests.packaging.conftest import REPO, wait_for
+from tests.support import REPO
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.podman, pytest.mark.e2e]
 NAME = "kpi-agent"  # the test's container, removed by name

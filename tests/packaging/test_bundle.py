@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.client.fixtures import unique_email
-from tests.client.secret_service import secret_service
-from tests.packaging.conftest import wait_for
+from tests.support.cli import unique_email
+from tests.support.secret_service import secret_service
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 PREFIX = "kpb"  # names of anything the bundled agent would create

@@ -17,8 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kalavai_like.devtools.simulator import Simulator
-from tests.e2e.conftest import needs_root_tools
-from tests.packaging.conftest import wait_for
+from tests.support.simulator import needs_root_tools, simulated
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,
               needs_root_tools()]  # fmt: skip
@@ -27,17 +27,11 @@ METRICS_PORT = 9464
 
 
 @pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Simulator]:
-    s = Simulator(PREFIX, Path(f"/run/kalavai-like/test-{PREFIX}"))
-    s.agent_settings = {"sample_interval": 1.0, "heartbeat_interval": 1.0,
-                        "check_interval": 2.0, "handshake_timeout": 5.0}  # fmt: skip
-    try:
-        s.start_network()
+def sim() -> Iterator[Simulator]:
+    settings = {"sample_interval": 1.0, "heartbeat_interval": 1.0,
+                "check_interval": 2.0, "handshake_timeout": 5.0}  # fmt: skip
+    with simulated(PREFIX, settings) as s:
         yield s
-    finally:
-        s.close()
-        left = s.leftovers()
-        assert not left, f"left behind: {left}"
 
 
 def used(sim: Simulator, seed, token_id: str) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.packaging.conftest import REPO
+from tests.support import REPO
 
 INSTALL = REPO / "packaging" / "install.sh"
 WATCHED = ["/opt", "/usr/local", "/etc/systemd/system", "/etc/xdg", "/etc/kalavai-like",

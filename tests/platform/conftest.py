@@ -1,7 +1,8 @@
 """Fixtures that run the REAL platform server on loopback, on SQLite and on PostgreSQL.
 
-Other suites can use them with `pytest_plugins = ["tests.platform.conftest"]` in their
-conftest, or call `kalavai_like.platform.local.start_local_platform` directly.
+tests/platform/web/conftest.py overrides `platform` with its own, so `api` and `platform_sql`
+serve the page tests too. Other suites use `local_platform` (tests/conftest.py) or call
+`kalavai_like.platform.local.start_local_platform` directly.
 """
 
 from __future__ import annotations
@@ -9,12 +10,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from kalavai_like.platform.local import LocalPlatform, start_local_platform
-from tests.platform.client import Api
+from tests.support.platform_api import Api
 
 PG_HOST = "/var/run/postgresql"
 
@@ -56,13 +56,6 @@ def make_postgres_url() -> Iterator[Callable[[], str]]:
 def postgres_url(make_postgres_url: Callable[[], str]) -> str:
     """One PostgreSQL database shared by this test session."""
     return make_postgres_url()
-
-
-@pytest.fixture
-def local_platform(tmp_path: Path) -> Iterator[LocalPlatform]:
-    """A fresh platform on SQLite in this test's temporary directory."""
-    with start_local_platform(tmp_path / "platform") as platform:
-        yield platform
 
 
 BACKENDS = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.platform.client import Api, unique
+from tests.support.platform_api import Api, unique
 
 
 def test_sign_up_log_in_me_log_out(api: Api) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kalavai_like.platform.local import LocalPlatform, start_local_platform
-from tests.platform.client import Api, wg_key
+from tests.support.platform_api import Api, wg_key
 
 
 def test_concurrent_joins_get_distinct_addresses(api: Api) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.platform.client import Api, Caller
+from tests.support.platform_api import Api, Caller
 
 PUBLIC = {("POST", "/api/v1/accounts"), ("POST", "/api/v1/sessions"), ("GET", "/healthz")}
 ZERO_ID = "0" * 32

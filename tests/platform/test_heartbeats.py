@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.platform.client import Api, Caller, User
+from tests.support.platform_api import Api, Caller, User
 
 
 def _device(api: Api, **fields: Any) -> tuple[User, User, dict[str, Any], Caller, float]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from kalavai_like import tokens
-from tests.platform.client import Api, wg_key
+from tests.support.platform_api import Api, wg_key
 
 
 def test_full_lifecycle(api: Api) -> None:

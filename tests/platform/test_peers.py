@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.platform.client import Api
+from tests.support.platform_api import Api
 
 
 def test_long_poll_wakes_on_join_and_leave(api: Api) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kalavai_like.platform.local import LocalPlatform
-from tests.platform.client import Api
+from tests.support.platform_api import Api
 
 pytestmark = pytest.mark.slow
 

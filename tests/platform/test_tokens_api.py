@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from kalavai_like import tokens
-from tests.platform.client import Api
+from tests.support.platform_api import Api
 
 
 def _race(api: Api, token: str, n: int) -> Counter[int]:

@@ -1,1 +1,0 @@
-from tests.client.fixtures import local_platform, tiny_server  # noqa: F401
