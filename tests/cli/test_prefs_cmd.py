@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from tests.client.fixtures import make_cli
+from tests.support.cli import make_cli
 
 
 def test_without_an_agent_show_reads_the_saved_prefs_and_set_changes_nothing(tmp_path):

@@ -50,8 +50,7 @@ def prefs_agent(tmp_path: Path) -> Iterator[Callable[[Path], Path]]:
     from kalavai_like.agent.localapi import LocalAPIServer
     from kalavai_like.agent.node import Node, NodeConfig
     from kalavai_like.agent.policy import Policy, PrefsFile
-    from tests.agent.test_node import World
-    from tests.prefs.test_policy import ScriptedHost
+    from tests.support.agent_fakes import ScriptedHost, World
 
     started: list[tuple[LocalAPIServer, Node, Path]] = []
 
