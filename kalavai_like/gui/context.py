@@ -16,10 +16,11 @@ from kalavai_like.client import account as accounts
 from kalavai_like.client.account import logged_in
 from kalavai_like.client.local import NodeClient
 from kalavai_like.client.records import JoinRequest, JoinResult
+from kalavai_like.container.spec import Limits
 from kalavai_like.errors import AuthError, KalavaiError, NotFound
 from kalavai_like.gui.bridge import Bridge
 from kalavai_like.home.instance import Home
-from kalavai_like.volunteer.prefs import Hardware, Limits, Prefs
+from kalavai_like.volunteer.prefs import Hardware, Prefs
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalavai_like.volunteer.prefs import Hardware, Limits, Prefs, format_duration
+from kalavai_like.container.spec import Limits
+from kalavai_like.volunteer.prefs import Hardware, Prefs, format_duration
 from kalavai_like.volunteer.schedule import format_when
 
 BATTERY_BAND = 5.0
