@@ -7,6 +7,8 @@ RAM uses GiB (2**30 bytes), like `podman --memory 4g` and the preference sizes.
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,17 +24,16 @@ class Counters:
     gpu_seconds: float = 0.0
 
     def __add__(self, other: Counters) -> Counters:
-        return Counters(
-            self.cpu_seconds + other.cpu_seconds,
-            self.ram_gb_seconds + other.ram_gb_seconds,
-            self.gpu_seconds + other.gpu_seconds,
-        )
+        return self._each(other, operator.add)
 
     def __sub__(self, other: Counters) -> Counters:
+        return self._each(other, operator.sub)
+
+    def _each(self, other: Counters, op: Callable[[float, float], float]) -> Counters:
         return Counters(
-            self.cpu_seconds - other.cpu_seconds,
-            self.ram_gb_seconds - other.ram_gb_seconds,
-            self.gpu_seconds - other.gpu_seconds,
+            op(self.cpu_seconds, other.cpu_seconds),
+            op(self.ram_gb_seconds, other.ram_gb_seconds),
+            op(self.gpu_seconds, other.gpu_seconds),
         )
 
     def to_dict(self) -> dict[str, float]:

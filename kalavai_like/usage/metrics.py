@@ -107,22 +107,16 @@ def render(snapshot: Mapping[str, Any]) -> str:
 
 def _worker(out: _Exposition, worker: Mapping[str, Any], at: Any) -> None:
     labels = {"pool": str(worker.get("pool_name", "")), "device": str(worker.get("device_id", ""))}
-    totals = worker.get("totals") or {}
-    pending = worker.get("pending") or {}
-    for short, key, words in _RESOURCES:
-        out.family(
-            f"contributed_{short}_seconds",
-            "counter",
-            f"{words} given to the pool, measured on this node",
-            [(labels, totals.get(key))],
-        )
-    for short, key, words in _RESOURCES:
-        out.family(
-            f"pending_{short}_seconds",
-            "gauge",
-            f"{words} measured but not yet acknowledged by the platform",
-            [(labels, pending.get(key))],
-        )
+    counted = (
+        ("contributed", "counter", "given to the pool, measured on this node", "totals"),
+        ("pending", "gauge", "measured but not yet acknowledged by the platform", "pending"),
+    )
+    for prefix, kind, what, field in counted:
+        counts = worker.get(field) or {}
+        for short, key, words in _RESOURCES:
+            out.family(
+                f"{prefix}_{short}_seconds", kind, f"{words} {what}", [(labels, counts.get(key))]
+            )
     values = _worker_values(worker, at)
     for name, help_text in _WORKER_GAUGES.items():
         out.family(name, "gauge", help_text, [(labels, values[name])])
