@@ -25,6 +25,17 @@ class Names:
     prefix: str
     name: str
 
+    @classmethod
+    def checked(cls, prefix: str, name: str) -> Names:
+        """The names of `name` under `prefix`.
+
+        Raises:
+            InvalidInput: the prefix or the name is malformed.
+        """
+        validate.prefix(prefix)
+        validate.name(name, prefix)
+        return cls(prefix, name)
+
     @property
     def stem(self) -> str:
         return f"{self.prefix}-{self.name}"
@@ -89,7 +100,7 @@ class _Endpoint:
         return Names(self.prefix, self.name)
 
     def _check(self, pool_subnet: str, pool_subnet6: str | None, mtu: int, backend: str) -> None:
-        """Raises InvalidInput for the first bad field, in the order of the fields."""
+        """Raises InvalidInput naming the first malformed field found."""
         validate.prefix(self.prefix)
         validate.name(self.name, self.prefix)
         validate.key(self.private_key, "private_key")
