@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 raise NotFound("No such endpoint", self.path)
         except KalavaiError as exc:
-            self._send_error(404 if isinstance(exc, NotFound) else 400, exc)
+            self._send_error(exc.local_status, exc)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -274,12 +274,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 raise NotFound("No such endpoint", self.path)
             self._send_json(200, result.to_dict())
-        except AuthError as exc:
-            self._send_error(403, exc)
-        except NotFound as exc:
-            self._send_error(404, exc)
         except KalavaiError as exc:
-            self._send_error(409 if exc.exit_code == 6 else 400, exc)
+            self._send_error(exc.local_status, exc)
         except (TypeError, KeyError) as exc:
             self._send_error(400, InvalidInput("Bad request", f"missing or bad field: {exc}"))
         except (BrokenPipeError, ConnectionResetError):

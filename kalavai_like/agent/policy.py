@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kalavai_like.client.records import RuleReason
+from kalavai_like.container.spec import Limits
 from kalavai_like.errors import Condition, InvalidInput, KalavaiError
 from kalavai_like.home.files import write_json
-from kalavai_like.volunteer.prefs import Hardware, Limits, Prefs
+from kalavai_like.volunteer.prefs import Hardware, Prefs
 from kalavai_like.volunteer.rules import Decision, Inputs, RuleEngine, RuleState
 
 if TYPE_CHECKING:

@@ -83,15 +83,8 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 def error_from(payload: dict[str, Any]) -> errors.KalavaiError:
-    """The project error an `{"error": ...}` payload describes."""
-    kind = str(payload.get("kind", "KalavaiError"))
-    title, message = str(payload.get("title", "Agent error")), str(payload.get("message", ""))
-    if kind == "TokenError":
-        return errors.TokenError(str(payload.get("reason", "unknown")), title, message)
-    cls = getattr(errors, kind, None)
-    if not (isinstance(cls, type) and issubclass(cls, errors.KalavaiError)):
-        cls = errors.KalavaiError
-    return cls(title, message)
+    """The project error an agent's `{"error": ...}` payload describes."""
+    return errors.error_from_dict(payload, title="Agent error")
 
 
 class NodeClient:

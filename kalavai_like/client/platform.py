@@ -17,13 +17,12 @@ from urllib.parse import quote
 
 from kalavai_like import __version__
 from kalavai_like.errors import (
+    PLATFORM_KINDS,
     AuthError,
-    Conflict,
     InvalidInput,
-    KalavaiError,
-    NotFound,
     PlatformUnavailable,
-    TokenError,
+    error_for_status,
+    error_from_dict,
 )
 
 if TYPE_CHECKING:
@@ -31,21 +30,6 @@ if TYPE_CHECKING:
 
 API = "/api/v1"
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-_KINDS: dict[str, type[KalavaiError]] = {
-    "InvalidInput": InvalidInput,
-    "AuthError": AuthError,
-    "NotFound": NotFound,
-    "Conflict": Conflict,
-    "PlatformUnavailable": PlatformUnavailable,
-}
-_BY_STATUS: dict[int, type[KalavaiError]] = {
-    400: InvalidInput,
-    401: AuthError,
-    403: AuthError,
-    404: NotFound,
-    409: Conflict,
-    422: InvalidInput,
-}
 _CAUSES = [
     (re.compile(r"refused", re.I), "connection refused"),
     (
@@ -237,22 +221,17 @@ class PlatformClient:
             )
         if status == 429:
             raise AuthError("Too many attempts", _retry_after(response))
-        kind = _BY_STATUS.get(status, InvalidInput)
+        kind = error_for_status(status)
         raise kind(f"HTTP {status} from {self.base_url}", response.reason or "Request refused.")
 
     def _error(self, status: int, error: dict[str, Any], response: requests.Response) -> Exception:
         title = str(error.get("title"))[:200]
         message = str(error.get("message") or "")[:2000]
-        kind = str(error.get("kind") or "")
         if status == 429:
             message = f"{message} {_retry_after(response)}".strip()
             return AuthError(title, message)
-        if kind == "TokenError" or error.get("reason"):
-            return TokenError(str(error.get("reason") or "unknown"), title, message)
-        cls = _KINDS.get(kind) or (
-            PlatformUnavailable if status >= 500 else _BY_STATUS.get(status, InvalidInput)
-        )
-        return cls(title, message)
+        wire = {**error, "title": title, "message": message}
+        return error_from_dict(wire, kinds=PLATFORM_KINDS, default=error_for_status(status))
 
     # -- accounts ---------------------------------------------------------------------------
 

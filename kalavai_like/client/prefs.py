@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kalavai_like.container.spec import Limits
 from kalavai_like.errors import KalavaiError
-from kalavai_like.volunteer.prefs import KEYS, Hardware, Limits, Prefs
+from kalavai_like.volunteer.prefs import KEYS, Hardware, Prefs
 
 if TYPE_CHECKING:
     from kalavai_like.home.instance import Home

@@ -4,9 +4,10 @@ its measured usage. Plain dataclasses, no I/O; the runtime turns a spec into CLI
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from kalavai_like.errors import InvalidInput
 
@@ -31,11 +32,17 @@ _TMPFS = re.compile(r"^/[A-Za-z0-9_./-]{0,255}(:[A-Za-z0-9=,]{1,64})?$")
 
 @dataclass(frozen=True)
 class Limits:
-    """The volunteer's limits for one worker: cores, bytes of memory, GPUs (0 = none)."""
+    """The volunteer's limits for one worker: cores, bytes of memory, GPUs (0 = none).
+
+    kalavai_like.volunteer.prefs computes them from the preferences; the runtime applies them.
+    """
 
     cpus: float
     memory_bytes: int
     gpus: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

@@ -121,50 +121,61 @@ def render(
         "gpus": limits.gpus,
         "data_volume": f"kalavai-data-{membership_id}",
     }
-    if t.name == "dask":
-        if not head_address:
-            raise InvalidInput("No pool head", "A dask worker needs the head's overlay address.")
-        _check(_HOST, head_address, "head address")
-        command = [
-            "dask", "worker", f"tcp://{_host_port(head_address, DASK_PORT)}",
-            "--nthreads", str(max(1, math.ceil(limits.cpus))),
-            "--memory-limit", str(int(limits.memory_bytes * DASK_MEMORY_FRACTION)),
-            "--name", membership_id,
-            "--local-directory", "/data/dask",
-            "--no-nanny", "--no-dashboard",
-        ]  # fmt: skip
-        return ContainerSpec(command=command, pids_limit=512, workdir="/data", **common)
-    if t.name == "boinc":
-        env = {"BOINC_DATA_DIR": "/data/boinc", "BOINC_NCPUS": str(max(1, math.ceil(limits.cpus)))}
-        url = params.get("project_url")
-        if url:
-            _check(_URL, str(url), "BOINC project URL")
-            key = str(params.get("weak_key") or "")
-            _check(_WEAK_KEY, key, "BOINC weak account key")
-            env.update(BOINC_PROJECT_URL=str(url), BOINC_WEAK_KEY=key)
-        password = str(params.get("gui_rpc_password") or "")
-        if "\n" in password or len(password) > 256:
-            raise InvalidInput("Bad GUI RPC password", "Use one line of at most 256 characters.")
-        if password:
-            env["BOINC_GUI_RPC_PASSWORD"] = password
-        return ContainerSpec(
-            command=["/usr/local/bin/kalavai-boinc"], env=env, pids_limit=1024, **common
-        )
-    generic_command = params.get("command")
-    if (
-        not isinstance(generic_command, list)
-        or not generic_command
-        or not all(isinstance(a, str) for a in generic_command)
-    ):
+    worker = _WORKERS[t.name](params, membership_id, limits, head_address)
+    return ContainerSpec(**common, **worker)
+
+
+def _dask_worker(
+    params: dict[str, Any], membership_id: str, limits: Limits, head_address: str | None
+) -> dict[str, Any]:
+    """`dask worker` joined to the head's scheduler, with threads and memory from `limits`."""
+    if not head_address:
+        raise InvalidInput("No pool head", "A dask worker needs the head's overlay address.")
+    _check(_HOST, head_address, "head address")
+    command = [
+        "dask", "worker", f"tcp://{_host_port(head_address, DASK_PORT)}",
+        "--nthreads", str(max(1, math.ceil(limits.cpus))),
+        "--memory-limit", str(int(limits.memory_bytes * DASK_MEMORY_FRACTION)),
+        "--name", membership_id,
+        "--local-directory", "/data/dask",
+        "--no-nanny", "--no-dashboard",
+    ]  # fmt: skip
+    return {"command": command, "pids_limit": 512, "workdir": "/data"}
+
+
+def _boinc_worker(
+    params: dict[str, Any], membership_id: str, limits: Limits, head_address: str | None
+) -> dict[str, Any]:
+    """The BOINC client, attached to `project_url` with `weak_key` when given."""
+    env = {"BOINC_DATA_DIR": "/data/boinc", "BOINC_NCPUS": str(max(1, math.ceil(limits.cpus)))}
+    url = params.get("project_url")
+    if url:
+        _check(_URL, str(url), "BOINC project URL")
+        key = str(params.get("weak_key") or "")
+        _check(_WEAK_KEY, key, "BOINC weak account key")
+        env.update(BOINC_PROJECT_URL=str(url), BOINC_WEAK_KEY=key)
+    password = str(params.get("gui_rpc_password") or "")
+    if "\n" in password or len(password) > 256:
+        raise InvalidInput("Bad GUI RPC password", "Use one line of at most 256 characters.")
+    if password:
+        env["BOINC_GUI_RPC_PASSWORD"] = password
+    return {"command": ["/usr/local/bin/kalavai-boinc"], "env": env, "pids_limit": 1024}
+
+
+def _generic_worker(
+    params: dict[str, Any], membership_id: str, limits: Limits, head_address: str | None
+) -> dict[str, Any]:
+    """The pool's own `command` (a list of strings) and `env`."""
+    command = params.get("command")
+    if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
         raise InvalidInput("No command", "A generic pool names its command as a list of strings.")
-    generic_env = params.get("env") or {}
-    if not isinstance(generic_env, dict):
+    env = params.get("env") or {}
+    if not isinstance(env, dict):
         raise InvalidInput("Bad environment", "The generic template's env must be a mapping.")
-    return ContainerSpec(
-        command=list(generic_command),
-        env={str(k): str(v) for k, v in generic_env.items()},
-        **common,
-    )
+    return {"command": list(command), "env": {str(k): str(v) for k, v in env.items()}}
+
+
+_WORKERS = {"dask": _dask_worker, "boinc": _boinc_worker, "generic": _generic_worker}
 
 
 def render_head(

@@ -2,8 +2,7 @@
 
 A platform (SQLite), a seed running a `dask` pool, and two volunteers (alice, bob) that sign
 up and join, each a simulated host (kalavai_like.devtools.simulator). A real Dask computation is
-then
-submitted from inside the pool's head container; the scheduler's record of which worker holds
+then submitted from inside the pool's head container; the scheduler's record of which worker holds
 which result shows that both volunteers computed, over the overlay. Then bob pauses and
 resumes, and the pool's workers and each volunteer's contributed totals are printed. At the
 end (or on Ctrl-C, or on failure) everything is removed; `--keep` leaves it running.
@@ -19,7 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from kalavai_like.devtools.simulator import Simulator
+from kalavai_like.devtools.simulator import SimHost, Simulator
 from kalavai_like.errors import KalavaiError, SystemProblem
 
 Say = Callable[[str], None]
@@ -113,12 +112,39 @@ def run_demo(prefix: str = "kldemo", keep: bool = False, say: Say = print) -> di
             say("Nothing left behind." if not left else f"Left behind: {', '.join(left)}")
 
 
+class _Steps:
+    """Says each step with the seconds since the demo began."""
+
+    def __init__(self, say: Say) -> None:
+        self.say = say
+        self.t0 = time.monotonic()
+
+    def __call__(self, text: str) -> None:
+        self.say(f"[{time.monotonic() - self.t0:6.1f} s] {text}")
+
+
 def _run(sim: Simulator, say: Say) -> dict[str, Any]:
-    t0 = time.monotonic()
+    step = _Steps(say)
+    seed, vols, out = _start_pool(sim, step)
+    device_of = _join(sim, vols, out["token"], step)
+    step(f"Submitting a Dask computation of {TASKS} tasks from the pool head...")
+    job = run_dask_job(sim, out["head"], out["address"], len(vols))
+    per_volunteer = {device_of.get(k, k): n for k, n in job["per_worker"].items()}
+    step(f"Result {job['sum']}; tasks per volunteer (scheduler's record): {per_volunteer}")
+    missing = [v.short for v in vols if per_volunteer.get(v.short, 0) == 0]
+    if missing:
+        raise KalavaiError("A volunteer did no work", f"No task ran on {', '.join(missing)}.")
+    paused_state, resumed_state = _pause_and_resume(sim, seed, vols[-1], step)
+    totals, credit = _report(sim, seed, vols, say)
+    step("Demo complete")
+    return {
+        "per_volunteer": per_volunteer, "sum": job["sum"], "totals": totals, "credit": credit,
+        "paused_state": paused_state, "resumed_state": resumed_state,
+    }  # fmt: skip
 
-    def step(text: str) -> None:
-        say(f"[{time.monotonic() - t0:6.1f} s] {text}")
 
+def _start_pool(sim: Simulator, step: _Steps) -> tuple[SimHost, list[SimHost], dict[str, Any]]:
+    """The hosts, the platform, an agent signed up on each, and the seed's dask pool."""
     step("Creating simulated hosts: seed, alice, bob (one network namespace each)")
     sim.start_network()
     seed = sim.add_host("seed")
@@ -135,7 +161,11 @@ def _run(sim: Simulator, say: Say) -> dict[str, Any]:
                        "--endpoint", f"{seed.address}:51820")  # fmt: skip
     step(f"seed: pool 'demo' started, hub {out['address']} at {out['endpoint']}, "
          f"Dask scheduler in {out['head']}")  # fmt: skip
-    token = out["token"]
+    return seed, vols, out
+
+
+def _join(sim: Simulator, vols: list[SimHost], token: str, step: _Steps) -> dict[str, str]:
+    """Each volunteer joins with `token`; returns the volunteer's name per device id."""
     device_of: dict[str, str] = {}
     for v in vols:
         step(f"{v.short}: kalavai-like pool join <token> --cpus 1 --memory 1g")
@@ -143,16 +173,13 @@ def _run(sim: Simulator, say: Say) -> dict[str, Any]:
                     input=token + "\n")  # fmt: skip
         for line in p.stdout.splitlines():
             if line.startswith("["):
-                say(f"           {v.short} | {line}")
+                step.say(f"           {v.short} | {line}")
         device_of[sim.client(v).status().worker.device_id] = v.short
-    step(f"Submitting a Dask computation of {TASKS} tasks from the pool head...")
-    job = run_dask_job(sim, out["head"], out["address"], len(vols))
-    per_volunteer = {device_of.get(k, k): n for k, n in job["per_worker"].items()}
-    step(f"Result {job['sum']}; tasks per volunteer (scheduler's record): {per_volunteer}")
-    missing = [v.short for v in vols if per_volunteer.get(v.short, 0) == 0]
-    if missing:
-        raise KalavaiError("A volunteer did no work", f"No task ran on {', '.join(missing)}.")
-    bob = vols[-1]
+    return device_of
+
+
+def _pause_and_resume(sim: Simulator, seed: SimHost, bob: SimHost, step: _Steps) -> tuple[str, str]:
+    """bob pauses, then resumes; returns the states the platform saw after each."""
     started = time.monotonic()
     sim.cli(bob, "pool", "pause")
     paused_ms = (time.monotonic() - started) * 1000
@@ -164,6 +191,13 @@ def _run(sim: Simulator, say: Say) -> dict[str, Any]:
     step(f"bob: pool resume ({(time.monotonic() - started) * 1000:.0f} ms)")
     resumed_state = _platform_state(sim, seed, "bob", "running")
     step(f"platform sees bob as '{resumed_state}'")
+    return paused_state, resumed_state
+
+
+def _report(
+    sim: Simulator, seed: SimHost, vols: list[SimHost], say: Say
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pool's workers, alice's status and each volunteer's totals and credit."""
     say("")
     say("$ kalavai-like pool workers   (on the seed, as the pool owner)")
     say(sim.cli(seed, "pool", "workers").stdout.rstrip())
@@ -179,14 +213,12 @@ def _run(sim: Simulator, say: Say) -> dict[str, Any]:
         say(f"{v.short}: contributed {t['cpu_seconds']:.2f} CPU core-seconds, "
             f"{t['ram_gb_seconds']:.3f} RAM GiB-seconds ({st.state}); platform granted "
             f"{granted.get('credit', 0.0):.6f} credit")  # fmt: skip
-    step("Demo complete")
-    return {
-        "per_volunteer": per_volunteer, "sum": job["sum"], "totals": totals, "credit": credit,
-        "paused_state": paused_state, "resumed_state": resumed_state,
-    }  # fmt: skip
+    return totals, credit
 
 
-def _platform_state(sim: Simulator, seed: Any, name: str, want: str, timeout: float = 15.0) -> str:
+def _platform_state(
+    sim: Simulator, seed: SimHost, name: str, want: str, timeout: float = 15.0
+) -> str:
     """The state the platform records for volunteer `name`, once it is `want` (or timeout)."""
     deadline = time.monotonic() + timeout
     state = "unknown"

@@ -48,8 +48,9 @@ def _bad(key: str, value: Any, why: str) -> InvalidInput:
 
 
 @dataclass(frozen=True)
-class PlatformSettings:
-    """The platform this instance talks to by default, and how patiently."""
+class PlatformConnection:
+    """How this instance reaches its platform (the `[platform]` table): the URL and how
+    patiently. The platform server's own settings are kalavai_like.platform.settings."""
 
     url: str = DEFAULT_PLATFORM
     connect_timeout: float = 5.0
@@ -121,7 +122,7 @@ class Settings:
     """All settings of one instance. `prefs` is the raw [prefs] table (volunteer.prefs)."""
 
     keystore: str = "keyring"
-    platform: PlatformSettings = field(default_factory=PlatformSettings)
+    platform: PlatformConnection = field(default_factory=PlatformConnection)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     prefs: dict[str, Any] = field(default_factory=dict)
@@ -141,7 +142,7 @@ class Settings:
         data = dict(data)
         sections: dict[str, Any] = {}
         for name, kind in (
-            ("platform", PlatformSettings),
+            ("platform", PlatformConnection),
             ("network", NetworkSettings),
             ("runtime", RuntimeSettings),
         ):

@@ -25,6 +25,17 @@ class Names:
     prefix: str
     name: str
 
+    @classmethod
+    def checked(cls, prefix: str, name: str) -> Names:
+        """The names of `name` under `prefix`.
+
+        Raises:
+            InvalidInput: the prefix or the name is malformed.
+        """
+        validate.prefix(prefix)
+        validate.name(name, prefix)
+        return cls(prefix, name)
+
     @property
     def stem(self) -> str:
         return f"{self.prefix}-{self.name}"
@@ -74,37 +85,44 @@ class BackendInfo:
     version: str
 
 
-def _check_common(prefix: str, name: str, private_key: str, mtu: int, backend: str) -> None:
-    validate.prefix(prefix)
-    validate.name(name, prefix)
-    validate.key(private_key, "private_key")
-    validate.choice(backend, BACKENDS, "backend")
-
-
-def _check_pool(
-    address: str, address6: str | None, pool_subnet: str, pool_subnet6: str | None, mtu: int
-) -> None:
-    validate.interface_address(address, 4, "address")
-    validate.network(pool_subnet, 4, "pool_subnet")
-    validate.inside(address, pool_subnet, "address")
-    if (address6 is None) != (pool_subnet6 is None):
-        raise InvalidInput("Invalid address", "address6 and pool_subnet6 must be given together")
-    if address6 is not None and pool_subnet6 is not None:
-        validate.interface_address(address6, 6, "address6")
-        validate.network(pool_subnet6, 6, "pool_subnet6")
-        validate.inside(address6, pool_subnet6, "address6")
-    validate.mtu(mtu, ipv6=address6 is not None)
-
-
 @dataclass(frozen=True)
-class SpokeConfig:
-    """One membership on a worker: a namespace with WireGuard to the pool's hub."""
+class _Endpoint:
+    """What a spoke and a hub both are: one membership's names, key and overlay addresses."""
 
     prefix: str
     name: str
     private_key: str = field(repr=False)
     address: str
     address6: str | None
+
+    @property
+    def names(self) -> Names:
+        return Names(self.prefix, self.name)
+
+    def _check(self, pool_subnet: str, pool_subnet6: str | None, mtu: int, backend: str) -> None:
+        """Raises InvalidInput naming the first malformed field found."""
+        validate.prefix(self.prefix)
+        validate.name(self.name, self.prefix)
+        validate.key(self.private_key, "private_key")
+        validate.choice(backend, BACKENDS, "backend")
+        address, address6 = self.address, self.address6
+        validate.interface_address(address, 4, "address")
+        validate.network(pool_subnet, 4, "pool_subnet")
+        validate.inside(address, pool_subnet, "address")
+        if (address6 is None) != (pool_subnet6 is None):
+            why = "address6 and pool_subnet6 must be given together"
+            raise InvalidInput("Invalid address", why)
+        if address6 is not None and pool_subnet6 is not None:
+            validate.interface_address(address6, 6, "address6")
+            validate.network(pool_subnet6, 6, "pool_subnet6")
+            validate.inside(address6, pool_subnet6, "address6")
+        validate.mtu(mtu, ipv6=address6 is not None)
+
+
+@dataclass(frozen=True)
+class SpokeConfig(_Endpoint):
+    """One membership on a worker: a namespace with WireGuard to the pool's hub."""
+
     hub_public_key: str
     hub_endpoint: str
     pool_subnet: str
@@ -115,27 +133,17 @@ class SpokeConfig:
     backend: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_common(self.prefix, self.name, self.private_key, self.mtu, self.backend)
-        _check_pool(self.address, self.address6, self.pool_subnet, self.pool_subnet6, self.mtu)
+        self._check(self.pool_subnet, self.pool_subnet6, self.mtu, self.backend)
         validate.key(self.hub_public_key, "hub_public_key")
         validate.endpoint(self.hub_endpoint)
         validate.choice(self.policy, POLICIES, "policy")
         validate.keepalive(self.keepalive)
 
-    @property
-    def names(self) -> Names:
-        return Names(self.prefix, self.name)
-
 
 @dataclass(frozen=True)
-class HubConfig:
+class HubConfig(_Endpoint):
     """A pool's hub: WireGuard at overlay .1 in its own namespace, reached on listen_port."""
 
-    prefix: str
-    name: str
-    private_key: str = field(repr=False)
-    address: str
-    address6: str | None
     listen_port: int
     pool_subnet: str
     pool_subnet6: str | None
@@ -143,13 +151,8 @@ class HubConfig:
     backend: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_common(self.prefix, self.name, self.private_key, self.mtu, self.backend)
-        _check_pool(self.address, self.address6, self.pool_subnet, self.pool_subnet6, self.mtu)
+        self._check(self.pool_subnet, self.pool_subnet6, self.mtu, self.backend)
         validate.port(self.listen_port, "listen_port")
-
-    @property
-    def names(self) -> Names:
-        return Names(self.prefix, self.name)
 
 
 @dataclass(frozen=True)
@@ -183,8 +186,8 @@ class Peer:
 
 
 @dataclass(frozen=True)
-class SpokeStatus:
-    """A spoke as it is now. `netns_path` is what a container joins (`--network ns:PATH`)."""
+class _EndpointStatus:
+    """What a spoke's and a hub's statuses both say first: where the tunnel is, its address."""
 
     prefix: str
     name: str
@@ -193,6 +196,12 @@ class SpokeStatus:
     interface: str
     address: str | None
     address6: str | None
+
+
+@dataclass(frozen=True)
+class SpokeStatus(_EndpointStatus):
+    """A spoke as it is now. `netns_path` is what a container joins (`--network ns:PATH`)."""
+
     latest_handshake_age: float | None  # seconds; None before the first handshake
     rx_bytes: int
     tx_bytes: int
@@ -218,16 +227,9 @@ class PeerStatus:
 
 
 @dataclass(frozen=True)
-class HubStatus:
+class HubStatus(_EndpointStatus):
     """A hub as it is now. The pool's head container joins `netns_path`."""
 
-    prefix: str
-    name: str
-    netns: str
-    netns_path: str
-    interface: str
-    address: str | None
-    address6: str | None
     listen_port: int | None
     peers: tuple[PeerStatus, ...]
     backend: str

@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kalavai_like.errors import Conflict, InvalidInput, SystemProblem
+from kalavai_like.errors import Conflict, SystemProblem
 from kalavai_like.net import validate
 from kalavai_like.net.cleanup import Leftovers
 from kalavai_like.net.config import (
@@ -56,12 +56,6 @@ class _Hub:
     alive: bool = True
 
 
-def _names(prefix: str, name: str) -> Names:
-    validate.prefix(prefix)
-    validate.name(name, prefix)
-    return Names(prefix, name)
-
-
 class FakeOverlay:
     """In-memory hubs and spokes for one simulated host."""
 
@@ -82,21 +76,15 @@ class FakeOverlay:
         return self.backend
 
     def check_subnet_free(self, subnet: str) -> None:
-        try:
-            net = ipaddress.ip_network(subnet, strict=True)
-        except ValueError:
-            raise InvalidInput(
-                "Invalid subnet", f"{subnet!r} is not a subnet like 10.42.0.0/16"
-            ) from None
-        for route in self.local_routes:
-            if route.version == net.version and route.overlaps(net):
-                raise Conflict(
-                    "Pool subnet overlaps a local network",
-                    f"pool subnet {net} overlaps the local route {route}",
-                )
+        validate.subnet_free(subnet, lambda: self.local_routes)
 
-    def _taken(self, names: Names) -> bool:
-        return names in self.spokes or names in self.hubs
+    def _claim(self, cfg: SpokeConfig | HubConfig) -> None:
+        """Refuse what the real `up_*` refuses before building anything."""
+        self.check_subnet_free(cfg.pool_subnet)
+        if cfg.pool_subnet6:
+            self.check_subnet_free(cfg.pool_subnet6)
+        if cfg.names in self.spokes or cfg.names in self.hubs:
+            raise Conflict("Already up", f"namespace {cfg.names.netns} exists: bring it down first")
 
     def _handshake(self, cfg: SpokeConfig) -> bool:
         port = int(cfg.hub_endpoint.rpartition(":")[2])
@@ -108,11 +96,7 @@ class FakeOverlay:
 
     def up_spoke(self, cfg: SpokeConfig, handshake_timeout: float = 10.0) -> SpokeStatus:
         self.calls.append(f"up_spoke {cfg.name}")
-        self.check_subnet_free(cfg.pool_subnet)
-        if cfg.pool_subnet6:
-            self.check_subnet_free(cfg.pool_subnet6)
-        if self._taken(cfg.names):
-            raise Conflict("Already up", f"namespace {cfg.names.netns} exists: bring it down first")
+        self._claim(cfg)
         if not self._handshake(cfg):
             raise SystemProblem(
                 f"Bringing up {cfg.names.stem} failed while waiting for the first handshake",
@@ -124,10 +108,10 @@ class FakeOverlay:
 
     def down_spoke(self, prefix: str, name: str) -> None:
         self.calls.append(f"down_spoke {name}")
-        self.spokes.pop(_names(prefix, name), None)
+        self.spokes.pop(Names.checked(prefix, name), None)
 
     def spoke_status(self, prefix: str, name: str) -> SpokeStatus | None:
-        names = _names(prefix, name)
+        names = Names.checked(prefix, name)
         return self._spoke_status(names) if names in self.spokes else None
 
     def _spoke_status(self, names: Names) -> SpokeStatus:
@@ -143,7 +127,7 @@ class FakeOverlay:
 
     def crash(self, prefix: str, name: str) -> None:
         """Play a wireguard-go (spoke or hub) that died."""
-        names = _names(prefix, name)
+        names = Names.checked(prefix, name)
         target = self.spokes.get(names) or self.hubs.get(names)
         if target is None:
             raise KeyError(names)
@@ -169,11 +153,7 @@ class FakeOverlay:
 
     def up_hub(self, cfg: HubConfig) -> HubStatus:
         self.calls.append(f"up_hub {cfg.name}")
-        self.check_subnet_free(cfg.pool_subnet)
-        if cfg.pool_subnet6:
-            self.check_subnet_free(cfg.pool_subnet6)
-        if self._taken(cfg.names):
-            raise Conflict("Already up", f"namespace {cfg.names.netns} exists: bring it down first")
+        self._claim(cfg)
         hub = _Hub(cfg, next(_pids))
         self.hubs[cfg.names] = hub
         self._publish(hub)
@@ -184,31 +164,22 @@ class FakeOverlay:
 
     def set_peers(self, prefix: str, name: str, peers: Sequence[Peer]) -> None:
         self.calls.append(f"set_peers {name}")
-        names = _names(prefix, name)
+        names = Names.checked(prefix, name)
         hub = self.hubs.get(names)
         if hub is None or not hub.alive:
             raise SystemProblem("WireGuard show allowed-ips failed", f"{names.wg} is not running")
-        seen: set[str] = set()
-        ips: set[str] = set()
-        for p in peers:
-            if p.public_key in seen:
-                raise InvalidInput("Duplicate peer", f"public key {p.public_key} is listed twice")
-            seen.add(p.public_key)
-            for ip in p.allowed_ips:
-                if ip in ips:
-                    raise InvalidInput("Duplicate peer address", f"{ip} is given to two peers")
-                ips.add(ip)
+        validate.peers(peers)
         hub.peers.clear()
         hub.peers.update({p.public_key: p for p in peers})
 
     def down_hub(self, prefix: str, name: str) -> None:
         self.calls.append(f"down_hub {name}")
-        hub = self.hubs.pop(_names(prefix, name), None)
+        hub = self.hubs.pop(Names.checked(prefix, name), None)
         if hub is not None:
             self.network.hubs.pop(hub.cfg.listen_port, None)
 
     def hub_status(self, prefix: str, name: str) -> HubStatus | None:
-        names = _names(prefix, name)
+        names = Names.checked(prefix, name)
         return self._hub_status(names) if names in self.hubs else None
 
     def _hub_status(self, names: Names) -> HubStatus:

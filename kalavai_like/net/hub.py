@@ -12,8 +12,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from kalavai_like.errors import Conflict, InvalidInput, SystemProblem
-from kalavai_like.net import firewall, namespace, spoke, wireguard
+from kalavai_like.errors import Conflict, SystemProblem
+from kalavai_like.net import firewall, namespace, spoke, validate, wireguard
 from kalavai_like.net.config import BackendInfo, HubConfig, HubStatus, Names, Peer, PeerStatus
 from kalavai_like.net.runner import CommandRunner
 from kalavai_like.net.steps import Steps
@@ -68,22 +68,6 @@ def down(runner: CommandRunner, names: Names) -> None:
     spoke.down(runner, names)
 
 
-def _check_peers(peers: Sequence[Peer]) -> None:
-    keys: set[str] = set()
-    ips: dict[str, str] = {}
-    for p in peers:
-        if p.public_key in keys:
-            raise InvalidInput("Duplicate peer", f"public key {p.public_key} is listed twice")
-        keys.add(p.public_key)
-        for ip in p.allowed_ips:
-            if ip in ips:
-                raise InvalidInput(
-                    "Duplicate peer address",
-                    f"{ip} is given to two peers ({ips[ip]}, {p.public_key})",
-                )
-            ips[ip] = p.public_key
-
-
 def _norm(ips: Sequence[str]) -> frozenset[str]:
     return frozenset(str(ipaddress.ip_network(ip, strict=False)) for ip in ips)
 
@@ -97,7 +81,7 @@ def set_peers(
         InvalidInput: duplicate keys or addresses.
         NotFound-like SystemProblem: the hub interface is not running.
     """
-    _check_peers(peers)
+    validate.peers(peers)
     kind, _ = spoke.backend_of(names, backend)
     dev = Device(names.wg, names.netns, kind)
     current = {k: _norm(p.allowed_ips) for k, p in wireguard.read_device(runner, dev)[1].items()}

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from kalavai_like.net import hub, spoke, validate
+from kalavai_like.net import hub, spoke
 from kalavai_like.net.cleanup import Leftovers
 from kalavai_like.net.cleanup import cleanup as _cleanup
 from kalavai_like.net.config import (
@@ -44,12 +44,6 @@ class OverlayAPI(Protocol):
     def cleanup(self, prefix: str) -> Leftovers: ...
     def check_subnet_free(self, subnet: str) -> None: ...
     def probe_backend(self) -> BackendInfo: ...
-
-
-def _names(prefix: str, name: str) -> Names:
-    validate.prefix(prefix)
-    validate.name(name, prefix)
-    return Names(prefix, name)
 
 
 class Overlay:
@@ -88,13 +82,13 @@ class Overlay:
     def down_spoke(self, prefix: str, name: str) -> None:
         """Remove the membership's namespace, interfaces, process and rules. Idempotent."""
         with self._lock:
-            spoke.down(self.runner, _names(prefix, name))
+            spoke.down(self.runner, Names.checked(prefix, name))
 
     def spoke_status(self, prefix: str, name: str) -> SpokeStatus | None:
         """The spoke as it is now; None when it does not exist."""
         with self._lock:
             self.runner.reap()
-            return spoke.status(self.runner, _names(prefix, name), self.probe_backend())
+            return spoke.status(self.runner, Names.checked(prefix, name), self.probe_backend())
 
     def _spoke_status(self, names: Names, hub_key: str | None) -> SpokeStatus:
         self.runner.reap()
@@ -119,16 +113,16 @@ class Overlay:
     def set_peers(self, prefix: str, name: str, peers: Sequence[Peer]) -> None:
         """Apply the peer list as a diff; unchanged peers keep their sessions."""
         with self._lock:
-            hub.set_peers(self.runner, _names(prefix, name), self.probe_backend(), peers)
+            hub.set_peers(self.runner, Names.checked(prefix, name), self.probe_backend(), peers)
 
     def down_hub(self, prefix: str, name: str) -> None:
         with self._lock:
-            hub.down(self.runner, _names(prefix, name))
+            hub.down(self.runner, Names.checked(prefix, name))
 
     def hub_status(self, prefix: str, name: str) -> HubStatus | None:
         with self._lock:
             self.runner.reap()
-            return hub.status(self.runner, _names(prefix, name), self.probe_backend())
+            return hub.status(self.runner, Names.checked(prefix, name), self.probe_backend())
 
     def _hub_status(self, names: Names) -> HubStatus:
         st = hub.status(self.runner, names, self.probe_backend())

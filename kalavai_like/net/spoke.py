@@ -16,8 +16,8 @@ import ipaddress
 import socket
 import time
 
-from kalavai_like.errors import Conflict, InvalidInput, KalavaiError, SystemProblem
-from kalavai_like.net import firewall, namespace, wireguard
+from kalavai_like.errors import Conflict, KalavaiError, SystemProblem
+from kalavai_like.net import firewall, namespace, validate, wireguard
 from kalavai_like.net.config import BackendInfo, Names, SpokeConfig, SpokeStatus
 from kalavai_like.net.runner import CommandRunner
 from kalavai_like.net.steps import Steps
@@ -31,25 +31,7 @@ def check_subnet_free(subnet: str) -> None:
         InvalidInput: the subnet is malformed.
         Conflict: it overlaps a local route (named in the message).
     """
-    try:
-        net = ipaddress.ip_network(subnet, strict=True)
-    except ValueError:
-        raise InvalidInput(
-            "Invalid subnet", f"{subnet!r} is not a subnet like 10.42.0.0/16"
-        ) from None
-    for route in namespace.host_routes():
-        if route.version == net.version and route.overlaps(net):
-            raise Conflict(
-                "Pool subnet overlaps a local network",
-                f"pool subnet {net} overlaps the local route {route}: this machine already uses "
-                "those addresses, so the pool needs a different subnet",
-            )
-    for addr in namespace.host_addresses():
-        if addr.version == net.version and addr.ip in net and not addr.ip.is_loopback:
-            raise Conflict(
-                "Pool subnet overlaps a local network",
-                f"pool subnet {net} contains this machine's address {addr}",
-            )
+    validate.subnet_free(subnet, namespace.host_routes, namespace.host_addresses)
 
 
 def resolve_hub(endpoint: str) -> str:

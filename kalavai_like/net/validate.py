@@ -10,8 +10,13 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
-from kalavai_like.errors import InvalidInput
+from kalavai_like.errors import Conflict, InvalidInput
+
+if TYPE_CHECKING:
+    from kalavai_like.net.config import Peer
 
 IFNAMSIZ = 15  # usable characters in a Linux interface name
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
@@ -67,14 +72,16 @@ def interface_address(value: str, version: int, field: str) -> str:
     return str(iface)
 
 
+def _subnet(value: str, why: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise InvalidInput("Invalid subnet", why) from None
+
+
 def network(value: str, version: int, field: str) -> str:
     """Check a subnet in CIDR form with no host bits set, e.g. 10.42.0.0/16."""
-    try:
-        net = ipaddress.ip_network(value, strict=True)
-    except ValueError:
-        raise InvalidInput(
-            "Invalid subnet", f"{field} {value!r} is not an IPv{version} subnet like 10.42.0.0/16"
-        ) from None
+    net = _subnet(value, f"{field} {value!r} is not an IPv{version} subnet like 10.42.0.0/16")
     if net.version != version:
         raise InvalidInput("Invalid subnet", f"{field} {value!r} is not an IPv{version} subnet")
     if net.prefixlen == 0:
@@ -160,3 +167,52 @@ def choice(value: str, allowed: tuple[str, ...], field: str) -> str:
             f"Invalid {field}", f"{field} {value!r} must be one of {', '.join(allowed)}"
         )
     return value
+
+
+def subnet_free(
+    subnet: str,
+    routes: Callable[[], Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]],
+    addresses: Callable[[], Iterable[ipaddress.IPv4Interface | ipaddress.IPv6Interface]] = tuple,
+) -> None:
+    """Refuse a pool subnet that overlaps one of this machine's `routes()` or `addresses()`
+    (each read only when needed).
+
+    Raises:
+        InvalidInput: the subnet is malformed.
+        Conflict: it overlaps a local route or address (named in the message).
+    """
+    net = _subnet(subnet, f"{subnet!r} is not a subnet like 10.42.0.0/16")
+    for route in routes():
+        if route.version == net.version and route.overlaps(net):
+            raise Conflict(
+                "Pool subnet overlaps a local network",
+                f"pool subnet {net} overlaps the local route {route}: this machine already uses "
+                "those addresses, so the pool needs a different subnet",
+            )
+    for addr in addresses():
+        if addr.version == net.version and addr.ip in net and not addr.ip.is_loopback:
+            raise Conflict(
+                "Pool subnet overlaps a local network",
+                f"pool subnet {net} contains this machine's address {addr}",
+            )
+
+
+def peers(listed: Sequence[Peer]) -> None:
+    """Refuse a hub's peer list that names a key, or gives an address, twice.
+
+    Raises:
+        InvalidInput: naming the key or the address (and the two peers given it).
+    """
+    keys: set[str] = set()
+    ips: dict[str, str] = {}
+    for p in listed:
+        if p.public_key in keys:
+            raise InvalidInput("Duplicate peer", f"public key {p.public_key} is listed twice")
+        keys.add(p.public_key)
+        for ip in p.allowed_ips:
+            if ip in ips:
+                raise InvalidInput(
+                    "Duplicate peer address",
+                    f"{ip} is given to two peers ({ips[ip]}, {p.public_key})",
+                )
+            ips[ip] = p.public_key

@@ -21,6 +21,7 @@ import asyncio
 import collections
 import contextlib
 import sqlite3
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -30,7 +31,7 @@ from kalavai_like.errors import PlatformUnavailable
 from kalavai_like.platform import heartbeats
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import now
-from kalavai_like.platform.problems import Problem, unauthorized
+from kalavai_like.platform.problems import Problem
 from kalavai_like.platform.schemas import HeartbeatIn
 
 _COLUMNS = (
@@ -41,21 +42,7 @@ _COLUMNS = (
     "memory_bytes",
     "gpus",
     "desired_state",
-    "last_seq",
-    "base_cpu",
-    "base_ram",
-    "base_gpu",
-    "base_at",
-    "measured_cpu",
-    "measured_ram",
-    "measured_gpu",
-    "granted_cpu",
-    "granted_ram",
-    "granted_gpu",
-    "credit",
-    "measured_credit",
-    "recent_avg",
-    "recent_avg_time",
+    *heartbeats.LEDGER,
     "created_at",
 )
 _KEYS = (*_COLUMNS, "w_cpu", "w_ram", "w_gpu")
@@ -144,8 +131,14 @@ def _reply(d: Any, seq: int, *, duplicate: bool, t: float) -> bytes:
     return heartbeats.reply(d, seq, duplicate=duplicate, t=t).model_dump_json().encode()
 
 
-def _params(d: dict[str, Any], digest: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {"device_id": d["id"], "digest": digest, "old_seq": d["last_seq"], **values}
+def _device(row: Sequence[Any] | None) -> dict[str, Any] | None:
+    """The device row as read by _SELECT (None: no such device)."""
+    return None if row is None else dict(zip(_KEYS, row, strict=True))
+
+
+def _params(o: heartbeats.Outcome, digest: str) -> dict[str, Any]:
+    """The compare-and-set update's parameters: applies only if `last_seq` is as read."""
+    return {"device_id": o.d["id"], "digest": digest, "old_seq": o.d["last_seq"], **o.values}
 
 
 class PostgresHeartbeats:
@@ -241,21 +234,15 @@ class PostgresHeartbeats:
                 return reply
         for _ in range(_ATTEMPTS):
             await cur.execute(self._select, {"digest": digest})
-            row = await cur.fetchone()
-            if row is None:
-                raise unauthorized(heartbeats.UNKNOWN_DEVICE)
-            d = dict(zip(_KEYS, row, strict=True))
-            t = now()
-            if hb.seq <= d["last_seq"]:  # a replay or an old heartbeat: counted already
-                return _reply(d, hb.seq, duplicate=True, t=t)
-            values, usage = heartbeats.apply(d, hb, t, self._tolerance)
-            params = _params(d, digest, values)
-            if usage is None:
-                await cur.execute(self._update, params)
+            o = heartbeats.attempt(_device(await cur.fetchone()), hb, self._tolerance)
+            if o.replay:
+                return _reply(o.d, hb.seq, duplicate=True, t=o.t)
+            if o.usage is None:
+                await cur.execute(self._update, _params(o, digest))
             else:
-                await cur.execute(self._update_and_upsert, {**params, **usage})
+                await cur.execute(self._update_and_upsert, {**_params(o, digest), **o.usage})
             if cur.rowcount == 1:
-                return self._accepted(digest, {**d, **values}, hb.seq, t)
+                return self._accepted(digest, o.after, hb.seq, o.t)
         raise _busy()
 
     async def _record_known(
@@ -264,8 +251,13 @@ class PostgresHeartbeats:
         """One round trip from the remembered row; None if the row changed since."""
         t = now()
         values, usage = heartbeats.apply(d, hb, t, self._tolerance)
-        params = _params(d, digest, values)
-        params.update(w_cpu=d["w_cpu"], w_ram=d["w_ram"], w_gpu=d["w_gpu"])
+        o = heartbeats.Outcome(d, t, replay=False, values=values, usage=usage)
+        params = {
+            **_params(o, digest),
+            "w_cpu": d["w_cpu"],
+            "w_ram": d["w_ram"],
+            "w_gpu": d["w_gpu"],
+        }
         if usage is None:
             await cur.execute(self._known_update, params)
         else:
@@ -273,7 +265,7 @@ class PostgresHeartbeats:
         row = await cur.fetchone()
         if row is None:
             return None
-        return self._accepted(digest, {**d, **values, "desired_state": row[0]}, hb.seq, t)
+        return self._accepted(digest, {**o.after, "desired_state": row[0]}, hb.seq, t)
 
     def _accepted(self, digest: str, d: dict[str, Any], seq: int, t: float) -> bytes:
         if len(self._known) >= _KNOWN_MAX:
@@ -329,17 +321,12 @@ class SqliteHeartbeats:
 
     def _apply(self, conn: sqlite3.Connection, digest: str, hb: HeartbeatIn) -> bytes:
         row = conn.execute(_SELECT, {"digest": digest}).fetchone()
-        if row is None:
-            raise unauthorized(heartbeats.UNKNOWN_DEVICE)
-        d = dict(zip(_KEYS, row, strict=True))
-        t = now()
-        if hb.seq <= d["last_seq"]:  # a replay or an old heartbeat: counted already
-            return _reply(d, hb.seq, duplicate=True, t=t)
-        values, usage = heartbeats.apply(d, hb, t, self._tolerance)
-        conn.execute(_UPDATE, _params(d, digest, values))
-        if usage is not None:
-            conn.execute(_UPSERT, usage)
-        return _reply({**d, **values}, hb.seq, duplicate=False, t=t)
+        o = heartbeats.attempt(_device(row), hb, self._tolerance)
+        if not o.replay:
+            conn.execute(_UPDATE, _params(o, digest))
+            if o.usage is not None:
+                conn.execute(_UPSERT, o.usage)
+        return _reply(o.after, hb.seq, duplicate=o.replay, t=o.t)
 
     async def close(self) -> None:
         self._thread.shutdown(wait=True)

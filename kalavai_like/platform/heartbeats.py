@@ -11,6 +11,7 @@ concurrent heartbeats of different devices never contend for one row.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,15 +30,13 @@ _P = Pool.__table__.c
 _DAY = UsageDay.__table__
 UNKNOWN_DEVICE = "This device credential is unknown or the device left its pool."
 ADDED = ("cpu", "ram", "gpu", "credit", "clamped_cpu", "clamped_ram", "clamped_gpu")
-UPDATED = (
+# The device's credit ledger: `apply` reads each of these columns and writes each back.
+LEDGER = (
     "last_seq",
     "base_cpu",
     "base_ram",
     "base_gpu",
     "base_at",
-    "last_heartbeat_at",
-    "state",
-    "reason",
     "measured_cpu",
     "measured_ram",
     "measured_gpu",
@@ -49,6 +48,7 @@ UPDATED = (
     "recent_avg",
     "recent_avg_time",
 )
+UPDATED = (*LEDGER, "last_heartbeat_at", "state", "reason")
 
 # Built once: with bound parameters SQLAlchemy compiles each statement only once.
 _SELECT = (
@@ -93,6 +93,38 @@ def day_of(ts: float) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One heartbeat against the device row as read (`d`, with its pool's weights) at `t`:
+    a replay, counted already, or the device's new `values` and the `usage` for its day row."""
+
+    d: Mapping[Any, Any]
+    t: float
+    replay: bool
+    values: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] | None = None
+
+    @property
+    def after(self) -> dict[Any, Any]:
+        """The device row once the outcome is written."""
+        return {**self.d, **self.values}
+
+
+def attempt(d: Mapping[Any, Any] | None, hb: HeartbeatIn, tolerance: float) -> Outcome:
+    """The outcome of `hb` for the device row `d` read for its credential, now.
+
+    Raises:
+        Problem: 401 if no device was read (unknown credential, or the device left).
+    """
+    if d is None:
+        raise unauthorized(UNKNOWN_DEVICE)
+    t = now()
+    if hb.seq <= d["last_seq"]:  # a replay or an out-of-order old heartbeat: counted already
+        return Outcome(d, t, replay=True)
+    values, usage = apply(d, hb, t, tolerance)
+    return Outcome(d, t, replay=False, values=values, usage=usage)
+
+
 def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn) -> HeartbeatOut:
     """Apply one heartbeat from the device holding `credential`.
 
@@ -102,16 +134,12 @@ def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn
     digest = credentials.digest(credential)
     with db.write_connection() as conn:
         d = conn.execute(_SELECT, {"digest": digest}).mappings().first()
-        if d is None:
-            raise unauthorized(UNKNOWN_DEVICE)
-        t = now()
-        if hb.seq <= d["last_seq"]:  # a replay or an out-of-order old heartbeat: counted already
-            return reply(d, hb.seq, duplicate=True, t=t)
-        values, usage = apply(d, hb, t, cfg.clamp_tolerance)
-        conn.execute(_UPDATE, {"device_id": d["id"], **values})
-        if usage is not None:
-            conn.execute(_UPSERT[db.dialect], usage)
-        return reply({**d, **values}, hb.seq, duplicate=False, t=t)
+        o = attempt(d, hb, cfg.clamp_tolerance)
+        if not o.replay:
+            conn.execute(_UPDATE, {"device_id": o.d["id"], **o.values})
+            if o.usage is not None:
+                conn.execute(_UPSERT[db.dialect], o.usage)
+        return reply(o.after, hb.seq, duplicate=o.replay, t=o.t)
 
 
 def apply(
@@ -165,7 +193,12 @@ def apply(
     }
     if not any(measured):
         return values, None
-    usage = {
+    return values, _day_usage(d, t, cut, granted_credit)
+
+
+def _day_usage(d: Mapping[Any, Any], t: float, cut: Any, granted_credit: float) -> dict[str, Any]:
+    """What one heartbeat adds to the device's row for the UTC day of `t`."""
+    return {
         "device_id": d["id"],
         "day": day_of(t),
         "user_id": d["user_id"],
@@ -178,7 +211,6 @@ def apply(
         "clamped_ram": cut.clamped[1],
         "clamped_gpu": cut.clamped[2],
     }
-    return values, usage
 
 
 def reply(d: Any, seq: int, *, duplicate: bool, t: float) -> HeartbeatOut:

@@ -1,7 +1,8 @@
 """HTTP errors: project errors become `{"error": {...}}` JSON with the right status code.
 
-Endpoints raise `Problem(status, KalavaiError)` (or a bare KalavaiError, mapped by type);
-library errors (validation, database) are translated here, at the HTTP boundary.
+Endpoints raise `Problem(status, KalavaiError)` (or a bare KalavaiError, answered with its
+`http_status`: kalavai_like.errors owns that mapping); library errors (validation, database)
+are translated here, at the HTTP boundary.
 """
 
 from __future__ import annotations
@@ -17,24 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kalavai_like.errors import (
     AuthError,
-    Conflict,
     InvalidInput,
     KalavaiError,
     NotFound,
     PlatformUnavailable,
-    TokenError,
 )
 
 log = logging.getLogger(__name__)
-
-_TOKEN_STATUS = {"unknown": 404, "expired": 410, "used_up": 410, "revoked": 410}
-_TYPE_STATUS: list[tuple[type[KalavaiError], int]] = [
-    (AuthError, 401),
-    (NotFound, 404),
-    (Conflict, 409),
-    (PlatformUnavailable, 503),
-    (InvalidInput, 400),
-]
 
 
 class Problem(Exception):
@@ -68,15 +58,6 @@ def not_found(what: str) -> Problem:
     return Problem(404, NotFound(f"No such {what}", f"No {what} like that exists for you."))
 
 
-def status_of(error: KalavaiError) -> int:
-    if isinstance(error, TokenError):
-        return _TOKEN_STATUS.get(error.reason, 400)
-    for kind, status in _TYPE_STATUS:
-        if isinstance(error, kind):
-            return status
-    return 500
-
-
 def error_response(status: int, error: KalavaiError, headers: Any = None) -> JSONResponse:
     return JSONResponse({"error": error.to_dict()}, status_code=status, headers=headers)
 
@@ -90,7 +71,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(KalavaiError)
     async def _kalavai(_req: Request, exc: KalavaiError) -> JSONResponse:
-        return error_response(status_of(exc), exc)
+        return error_response(exc.http_status, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,4 +1,6 @@
-"""Platform settings: where the data lives, the public URL, and the tunable policy knobs."""
+"""The platform server's own settings: where its data lives, its public URL, and the tunable
+policy knobs. (How a client reaches a platform is kalavai_like.home.settings.PlatformConnection.)
+"""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from kalavai_like.tokens import normalize_platform_url
 
 @dataclass(frozen=True)
 class PlatformSettings:
-    """Everything `create_app` needs. Times are in seconds."""
+    """Everything the server's `create_app` needs. Times are in seconds."""
 
     data_dir: Path
     public_url: str

@@ -68,6 +68,20 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+# The worker's single-sample gauges, in exposition order: name -> help text.
+_WORKER_GAUGES = {
+    "credit": "Credit granted by the platform",
+    "credit_recent_average": "Recent average credit per day (7-day half-life)",
+    "handshake_age_seconds": "Seconds since the last WireGuard handshake with the pool's hub",
+    "heartbeat_lag_seconds": "Seconds since the platform last acknowledged a heartbeat",
+    "acked_sequence": "Last heartbeat sequence number acknowledged",
+    "live_cpu_cores": "CPU cores the worker used over the last interval",
+    "limit_cpus": "CPU cores the worker may use",
+    "limit_memory_bytes": "Memory the worker may use",
+    "limit_gpus": "GPUs the worker may use",
+}
+
+
 def render(snapshot: Mapping[str, Any]) -> str:
     """The snapshot as Prometheus text exposition (ends with a newline)."""
     out = _Exposition()
@@ -79,77 +93,8 @@ def render(snapshot: Mapping[str, Any]) -> str:
         [({"state": s}, 1.0 if s == state else 0.0) for s in STATES],
     )
     worker = snapshot.get("worker") or {}
-    labels = {"pool": str(worker.get("pool_name", "")), "device": str(worker.get("device_id", ""))}
     if worker:
-        totals = worker.get("totals") or {}
-        pending = worker.get("pending") or {}
-        for short, key, words in _RESOURCES:
-            out.family(
-                f"contributed_{short}_seconds",
-                "counter",
-                f"{words} given to the pool, measured on this node",
-                [(labels, totals.get(key))],
-            )
-        for short, key, words in _RESOURCES:
-            out.family(
-                f"pending_{short}_seconds",
-                "gauge",
-                f"{words} measured but not yet acknowledged by the platform",
-                [(labels, pending.get(key))],
-            )
-        granted = worker.get("granted") or {}
-        out.family(
-            "credit", "gauge", "Credit granted by the platform", [(labels, granted.get("credit"))]
-        )
-        out.family(
-            "credit_recent_average",
-            "gauge",
-            "Recent average credit per day (7-day half-life)",
-            [(labels, granted.get("recent_average"))],
-        )
-        out.family(
-            "handshake_age_seconds",
-            "gauge",
-            "Seconds since the last WireGuard handshake with the pool's hub",
-            [(labels, worker.get("handshake_age"))],
-        )
-        last, at = worker.get("last_heartbeat_at"), snapshot.get("at")
-        lag = at - last if isinstance(at, int | float) and isinstance(last, int | float) else None
-        out.family(
-            "heartbeat_lag_seconds",
-            "gauge",
-            "Seconds since the platform last acknowledged a heartbeat",
-            [(labels, lag)],
-        )
-        out.family(
-            "acked_sequence",
-            "gauge",
-            "Last heartbeat sequence number acknowledged",
-            [(labels, worker.get("acked_seq"))],
-        )
-        out.family(
-            "live_cpu_cores",
-            "gauge",
-            "CPU cores the worker used over the last interval",
-            [(labels, worker.get("live_cpu_cores"))],
-        )
-        out.family(
-            "limit_cpus", "gauge", "CPU cores the worker may use", [(labels, worker.get("cpus"))]
-        )
-        out.family(
-            "limit_memory_bytes",
-            "gauge",
-            "Memory the worker may use",
-            [(labels, worker.get("memory_bytes"))],
-        )
-        out.family("limit_gpus", "gauge", "GPUs the worker may use", [(labels, worker.get("gpus"))])
-        reasons = [r.get("code") for r in worker.get("reasons") or [] if isinstance(r, Mapping)]
-        out.family(
-            "pause_reason",
-            "gauge",
-            "1 for each active reason the node is paused",
-            [({**labels, "code": str(c)}, 1.0) for c in dict.fromkeys(reasons) if c],
-        )
+        _worker(out, worker, snapshot.get("at"))
     codes = [c.get("code") for c in snapshot.get("conditions") or [] if isinstance(c, Mapping)]
     out.family(
         "condition",
@@ -158,3 +103,45 @@ def render(snapshot: Mapping[str, Any]) -> str:
         [({"code": str(c)}, 1.0) for c in dict.fromkeys(codes) if c],
     )
     return "\n".join(out.lines) + "\n"
+
+
+def _worker(out: _Exposition, worker: Mapping[str, Any], at: Any) -> None:
+    labels = {"pool": str(worker.get("pool_name", "")), "device": str(worker.get("device_id", ""))}
+    counted = (
+        ("contributed", "counter", "given to the pool, measured on this node", "totals"),
+        ("pending", "gauge", "measured but not yet acknowledged by the platform", "pending"),
+    )
+    for prefix, kind, what, field in counted:
+        counts = worker.get(field) or {}
+        for short, key, words in _RESOURCES:
+            out.family(
+                f"{prefix}_{short}_seconds", kind, f"{words} {what}", [(labels, counts.get(key))]
+            )
+    values = _worker_values(worker, at)
+    for name, help_text in _WORKER_GAUGES.items():
+        out.family(name, "gauge", help_text, [(labels, values[name])])
+    reasons = [r.get("code") for r in worker.get("reasons") or [] if isinstance(r, Mapping)]
+    out.family(
+        "pause_reason",
+        "gauge",
+        "1 for each active reason the node is paused",
+        [({**labels, "code": str(c)}, 1.0) for c in dict.fromkeys(reasons) if c],
+    )
+
+
+def _worker_values(worker: Mapping[str, Any], at: Any) -> dict[str, Any]:
+    """The value of each of `_WORKER_GAUGES` (None when the snapshot lacks it)."""
+    granted = worker.get("granted") or {}
+    last = worker.get("last_heartbeat_at")
+    lag = at - last if isinstance(at, int | float) and isinstance(last, int | float) else None
+    return {
+        "credit": granted.get("credit"),
+        "credit_recent_average": granted.get("recent_average"),
+        "handshake_age_seconds": worker.get("handshake_age"),
+        "heartbeat_lag_seconds": lag,
+        "acked_sequence": worker.get("acked_seq"),
+        "live_cpu_cores": worker.get("live_cpu_cores"),
+        "limit_cpus": worker.get("cpus"),
+        "limit_memory_bytes": worker.get("memory_bytes"),
+        "limit_gpus": worker.get("gpus"),
+    }

@@ -10,12 +10,12 @@ percentages 50% as kalavai_like.units reads them, on/off, weekly schedules
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from kalavai_like.container.spec import Limits
 from kalavai_like.errors import InvalidInput
 from kalavai_like.units import (
     format_duration,
@@ -38,18 +38,6 @@ class Hardware:
     cores: int
     memory_bytes: int
     gpus: int = 0
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resources the worker may use now: passed to the container runtime's update."""
-
-    cpus: float
-    memory_bytes: int
-    gpus: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from kalavai_like.container.spec import Limits
 from kalavai_like.units import format_duration
-from kalavai_like.volunteer.prefs import Hardware, Limits, Prefs
+from kalavai_like.volunteer.prefs import Hardware, Prefs
 from kalavai_like.volunteer.schedule import format_when
 
 BATTERY_BAND = 5.0
@@ -106,31 +107,37 @@ class Decision:
 def _load_rule(
     inputs: Inputs, prefs: Prefs, state: RuleState, ts: float
 ) -> tuple[RuleState, float | None]:
-    """Debounced load rule: the new state and when it would next change by time alone."""
+    """Debounced load rule: the new state and when it would next change by time alone.
+
+    Running, a load above the limit for `load_pause_after` s pauses; paused, a load at or
+    below it for `load_resume_after` s resumes. The other side of the limit restarts the wait.
+    """
     limit = prefs.load_pause
     load = inputs.load_percent
     if limit is None:
         return RuleState(battery_running=state.battery_running), None
     if load is None:
         return state, None  # no reading this time: keep what we had
-    high = load > limit
-    if not state.load_paused:
-        if not high:
-            return dataclasses.replace(state, load_high_since=None), None
-        since = state.load_high_since if state.load_high_since is not None else ts
-        if ts - since >= prefs.load_pause_after:
-            return dataclasses.replace(
-                state, load_paused=True, load_high_since=None, load_low_since=None
-            ), None
-        return dataclasses.replace(state, load_high_since=since), since + prefs.load_pause_after
-    if high:
-        return dataclasses.replace(state, load_low_since=None), None
-    since = state.load_low_since if state.load_low_since is not None else ts
-    if ts - since >= prefs.load_resume_after:
-        return dataclasses.replace(
-            state, load_paused=False, load_low_since=None, load_high_since=None
-        ), None
-    return dataclasses.replace(state, load_low_since=since), since + prefs.load_resume_after
+    paused = state.load_paused
+    if paused:
+        since_field, wait, crossing = "load_low_since", prefs.load_resume_after, load <= limit
+    else:
+        since_field, wait, crossing = "load_high_since", prefs.load_pause_after, load > limit
+    if not crossing:
+        return _with(state, since_field, None), None
+    started = getattr(state, since_field)
+    since: float = ts if started is None else started
+    if ts - since >= wait:
+        flipped = dataclasses.replace(
+            state, load_paused=not paused, load_high_since=None, load_low_since=None
+        )
+        return flipped, None
+    return _with(state, since_field, since), since + wait
+
+
+def _with(state: RuleState, name: str, value: float | None) -> RuleState:
+    changes: dict[str, Any] = {name: value}
+    return dataclasses.replace(state, **changes)
 
 
 def evaluate(
@@ -139,48 +146,13 @@ def evaluate(
     """Decides running or paused, the limits and the reasons; returns the new state too."""
     state = state or RuleState()
     now = inputs.now
-    ts = now.timestamp()
     reasons: list[Reason] = []
-    checks: list[dt.datetime] = []
-
-    if inputs.user_paused:
-        reasons.append(Reason("paused_by_you", "paused by you"))
-    until = prefs.paused_until
-    if until is not None and until > now:
-        reasons.append(
-            Reason("paused_until", f"paused by you until {format_when(until, now)}", until)
-        )
-        checks.append(until)
-
-    idle = inputs.idle_seconds is None or inputs.idle_seconds >= prefs.idle_after
-    if not idle and inputs.idle_seconds is not None:
-        checks.append(now + dt.timedelta(seconds=prefs.idle_after - inputs.idle_seconds))
-    if prefs.idle_only and not idle:
-        after = format_duration(prefs.idle_after)
-        reasons.append(Reason("in_use", f"computer in use (computes after {after} without input)"))
-
-    battery_running = False
-    if prefs.battery_pause and inputs.on_battery:
-        pct = inputs.battery_percent
-        threshold = prefs.battery_resume
-        if threshold is not None and pct is not None:
-            floor = threshold - BATTERY_BAND if state.battery_running else threshold
-            battery_running = pct >= floor
-        if not battery_running:
-            notes = [f"{pct:.0f}%"] if pct is not None else []
-            notes += [f"resumes on AC or at {threshold:g}%"] if threshold is not None else []
-            detail = f" ({'; '.join(notes)})" if notes else ""
-            reasons.append(Reason("on_battery", f"on battery{detail}"))
-
-    if not prefs.schedule.allows(now):
-        back = prefs.schedule.next_change(now)
-        when = f" (resumes {format_when(back, now)})" if back else ""
-        reasons.append(Reason("schedule", f"outside your schedule{when}", back))
-    change = prefs.schedule.next_change(now)
-    if change is not None:
-        checks.append(change)
-
-    new_state, load_check = _load_rule(inputs, prefs, state, ts)
+    checks: list[dt.datetime] = []  # times the decision may change by the clock alone
+    _pause_rules(inputs, prefs, reasons, checks)
+    idle = _idle_rule(inputs, prefs, reasons, checks)
+    battery_running = _battery_rule(inputs, prefs, state, reasons)
+    _schedule_rule(prefs, now, reasons, checks)
+    new_state, load_check = _load_rule(inputs, prefs, state, now.timestamp())
     new_state = dataclasses.replace(new_state, battery_running=battery_running)
     if load_check is not None:
         checks.append(dt.datetime.fromtimestamp(load_check, now.tzinfo))
@@ -197,6 +169,7 @@ def evaluate(
             )
         )
     profile = prefs.idle if idle else prefs.in_use
+    until = prefs.paused_until
     decision = Decision(
         desired="paused" if pausing else "running",
         reasons=tuple(reasons),
@@ -206,6 +179,63 @@ def evaluate(
         pause_expired=until is not None and until <= now,
     )
     return decision, new_state
+
+
+def _pause_rules(
+    inputs: Inputs, prefs: Prefs, reasons: list[Reason], checks: list[dt.datetime]
+) -> None:
+    """Paused by the volunteer: with no end, or until an instant."""
+    if inputs.user_paused:
+        reasons.append(Reason("paused_by_you", "paused by you"))
+    until, now = prefs.paused_until, inputs.now
+    if until is not None and until > now:
+        reasons.append(
+            Reason("paused_until", f"paused by you until {format_when(until, now)}", until)
+        )
+        checks.append(until)
+
+
+def _idle_rule(
+    inputs: Inputs, prefs: Prefs, reasons: list[Reason], checks: list[dt.datetime]
+) -> bool:
+    """Whether the computer is idle (unknown idle time counts as idle); pauses if idle-only."""
+    idle = inputs.idle_seconds is None or inputs.idle_seconds >= prefs.idle_after
+    if not idle and inputs.idle_seconds is not None:
+        checks.append(inputs.now + dt.timedelta(seconds=prefs.idle_after - inputs.idle_seconds))
+    if prefs.idle_only and not idle:
+        after = format_duration(prefs.idle_after)
+        reasons.append(Reason("in_use", f"computer in use (computes after {after} without input)"))
+    return idle
+
+
+def _battery_rule(inputs: Inputs, prefs: Prefs, state: RuleState, reasons: list[Reason]) -> bool:
+    """Pauses on battery unless the charge allows running; returns that it does."""
+    battery_running = False
+    if prefs.battery_pause and inputs.on_battery:
+        pct = inputs.battery_percent
+        threshold = prefs.battery_resume
+        if threshold is not None and pct is not None:
+            floor = threshold - BATTERY_BAND if state.battery_running else threshold
+            battery_running = pct >= floor
+        if not battery_running:
+            notes = [f"{pct:.0f}%"] if pct is not None else []
+            notes += [f"resumes on AC or at {threshold:g}%"] if threshold is not None else []
+            detail = f" ({'; '.join(notes)})" if notes else ""
+            reasons.append(Reason("on_battery", f"on battery{detail}"))
+    return battery_running
+
+
+def _schedule_rule(
+    prefs: Prefs, now: dt.datetime, reasons: list[Reason], checks: list[dt.datetime]
+) -> None:
+    """Pauses outside the weekly schedule; its next change is a time to check again."""
+    if not prefs.schedule.allows(now):
+        back = prefs.schedule.next_change(now)
+        when = f" (resumes {format_when(back, now)})" if back else ""
+        reasons.append(Reason("schedule", f"outside your schedule{when}", back))
+    change = prefs.schedule.next_change(now)
+    if change is not None:
+        checks.append(change)
 
 
 @dataclass

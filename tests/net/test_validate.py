@@ -85,3 +85,34 @@ def test_private_key_never_shows_in_errors_or_repr() -> None:
     with pytest.raises(InvalidInput) as err:
         dataclasses.replace(cfg, private_key=KEYS.private[:-2] + "!!")
     assert KEYS.private[:-2] not in str(err.value)
+
+
+def test_subnet_free_reads_routes_and_addresses_only_when_needed() -> None:
+    import ipaddress
+
+    from kalavai_like.errors import Conflict
+    from kalavai_like.net import validate
+
+    def unread() -> list[ipaddress.IPv4Network]:
+        raise AssertionError("read although the subnet is malformed or already refused")
+
+    with pytest.raises(InvalidInput, match=r"is not a subnet like 10\.42\.0\.0/16"):
+        validate.subnet_free("10.42.0.1/16", unread, unread)
+    routes = [ipaddress.ip_network("10.42.7.0/24")]
+    with pytest.raises(Conflict, match=r"overlaps the local route 10\.42\.7\.0/24"):
+        validate.subnet_free("10.42.0.0/16", lambda: routes, unread)
+    addrs = [ipaddress.ip_interface("10.43.0.9/32"), ipaddress.ip_interface("127.0.0.1/8")]
+    with pytest.raises(Conflict, match=r"contains this machine's address 10\.43\.0\.9/32"):
+        validate.subnet_free("10.43.0.0/16", lambda: routes, lambda: addrs)
+    validate.subnet_free("10.44.0.0/16", lambda: routes, lambda: addrs)
+
+
+def test_peer_lists_name_each_key_and_address_once() -> None:
+    from kalavai_like.net import validate
+
+    a, b = generate_keypair().public, generate_keypair().public
+    validate.peers([Peer(a, "10.42.0.5/32"), Peer(b, "10.42.0.6/32")])
+    with pytest.raises(InvalidInput, match="is listed twice"):
+        validate.peers([Peer(a, "10.42.0.5/32"), Peer(a, "10.42.0.6/32")])
+    with pytest.raises(InvalidInput, match=r"10\.42\.0\.5/32 is given to two peers"):
+        validate.peers([Peer(a, "10.42.0.5/32"), Peer(b, "10.42.0.5/32")])

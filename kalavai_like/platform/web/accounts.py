@@ -6,7 +6,7 @@ policy, log-in throttle (429 with Retry-After), hashed tokens and keys.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +22,7 @@ from kalavai_like.platform.web import session
 from kalavai_like.platform.web.render import PageRoute, hex_id, page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+Form = TypeVar("Form", Credentials, LogIn)
 
 
 def _safe_next(target: str | None) -> str:
@@ -60,15 +61,25 @@ def signup_form(request: Request) -> Response:
     return _form_page(request, "signup.html", title="Sign up", email="")
 
 
-@router.post("/signup")
-async def signup(request: Request) -> Response:
+async def _posted(
+    request: Request, model: type[Form]
+) -> tuple[dict[str, str], str, Form | ValidationError]:
+    """A posted email-and-password form (CSRF checked): the form, the email as typed, and the
+    `model` it makes, or why it makes none."""
     form = await session.read_form(request)
     session.check_anonymous_csrf(request, form)
     email = form.get("email", "").strip()
     try:
-        body = Credentials(email=email, password=form.get("password", ""))
+        return form, email, model(email=email, password=form.get("password", ""))
     except ValidationError as exc:
-        return _form_page(request, "signup.html", 400, _message(exc), title="Sign up", email=email)
+        return form, email, exc
+
+
+@router.post("/signup")
+async def signup(request: Request) -> Response:
+    form, email, body = await _posted(request, Credentials)
+    if isinstance(body, ValidationError):
+        return _form_page(request, "signup.html", 400, _message(body), title="Sign up", email=email)
     if form.get("password") != form.get("password2"):
         error = "The two passwords differ."
         return _form_page(request, "signup.html", 400, error, title="Sign up", email=email)
@@ -87,14 +98,9 @@ def login_form(request: Request, next: str | None = None) -> Response:
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    form = await session.read_form(request)
-    session.check_anonymous_csrf(request, form)
-    email = form.get("email", "").strip()
-    try:
-        body = LogIn(email=email, password=form.get("password", ""))
-    except ValidationError:
-        body = None
-    return await _log_in(request, body, _safe_next(form.get("next")), email)
+    form, email, body = await _posted(request, LogIn)
+    login = None if isinstance(body, ValidationError) else body
+    return await _log_in(request, login, _safe_next(form.get("next")), email)
 
 
 async def _log_in(request: Request, body: LogIn | None, target: str, email: str = "") -> Response:

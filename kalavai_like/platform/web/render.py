@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from kalavai_like.errors import KalavaiError, NotFound
-from kalavai_like.platform.problems import Problem, not_found, status_of
+from kalavai_like.platform.problems import Problem, not_found
 from kalavai_like.platform.web.session import LoginRequired, WebUser
 
 _env = jinja2.Environment(
@@ -124,7 +124,7 @@ class PageRoute(APIRoute):
                 response.headers.update(exc.headers or {})
                 return response
             except KalavaiError as exc:
-                return error_page(request, status_of(exc), exc)
+                return error_page(request, exc.http_status, exc)
             except RequestValidationError:
                 return error_page(
                     request,
