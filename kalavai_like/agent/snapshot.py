@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kalavai_like.agent.policy import Policy
 from kalavai_like.agent.seed import PeerFollower
 from kalavai_like.agent.state import SeedRole
 from kalavai_like.agent.worker import WorkerSession
@@ -15,7 +16,8 @@ def worker_status(
     w: WorkerSession, spoke: SpokeStatus | None, read_at: float, running_since: float | None,
     now: float, extra: dict[str, Any],
 ) -> WorkerStatus:  # fmt: skip
-    """The worker as the user sees it; `spoke` is its overlay as read at `read_at`."""
+    """The worker as the user sees it; `spoke` is its overlay as read at `read_at`; `extra`
+    holds what the rules decide (`policy_status`, the pause's until and reason)."""
     m = w.m
     age = spoke.latest_handshake_age if spoke is not None else None
     return WorkerStatus(
@@ -24,13 +26,25 @@ def worker_status(
         overlay=f"{m.prefix}-{m.name}w", netns=f"{m.prefix}-{m.name}",
         container=w.container, container_state=w.container_state,
         handshake_age=None if age is None else age + (now - read_at),
-        joined_at=m.joined_at, running_since=running_since,
-        paused_until=m.paused_until, pause_reason=m.pause_reason, cpus=m.cpus,
+        joined_at=m.joined_at, running_since=running_since, cpus=m.cpus,
         memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals().to_dict(),
         pending=w.ledger.pending_counters().to_dict(),
         last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
         live_cpu_cores=w.live.cpu_cores, network=backend_label(spoke) if spoke else "", **extra,
     )  # fmt: skip
+
+
+def policy_status(w: WorkerSession, p: Policy | None) -> dict[str, Any]:
+    """The worker's limits, grants, live use and the rules' reasons, for the status."""
+    granted = dict(w.platform_granted)
+    lv = w.live
+    live = {"cpu_cores": lv.cpu_cores, "memory_bytes": lv.memory_bytes,
+            "gpu_fraction": lv.gpu_fraction} if lv else {}  # fmt: skip
+    if p is None:
+        return {"granted": granted, "live": live}
+    lim = p.applied or p.limits_for(w.m)
+    limits = {**lim.to_dict(), "profile": p.decision.profile if p.decision else ""}
+    return {"granted": granted, "reasons": p.reasons(), "limits": limits, "live": live}
 
 
 def seed_status(

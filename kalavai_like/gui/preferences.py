@@ -125,7 +125,9 @@ class PreferencesDialog(QDialog):
         try:
             current = settings_mod.load(home.paths.settings_file)
             table = {**current.prefs, **prefs.to_toml()}
-            table.pop("paused_until", None)  # pauses are the tray menu's business
+            table.pop("paused_until", None)  # pauses are the tray menu's: keep a timed one
+            if "paused_until" in current.prefs:
+                table["paused_until"] = current.prefs["paused_until"]
             new = current.replace(prefs=table)
             settings_mod.save(home.paths.settings_file, new)
             home.settings = new
