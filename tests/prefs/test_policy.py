@@ -201,6 +201,17 @@ def _joined(world: World, tmp: Path) -> tuple[Node, MemoryPrefs]:
     return node, store
 
 
+def _restarted_paused_until(world: World, store: MemoryPrefs, tmp: Path, until: float) -> Node:
+    """A new agent on the same files; its first status reads the timed pause to `until`."""
+    again, _, _ = make(world, store, tmp)
+    again.restore()
+    st = again.status()
+    assert st.state == "paused" and st.reason == f"paused until {_hhmm(until)}"
+    assert st.worker is not None and st.worker.paused_until == until
+    assert container(world).info.state == "paused"
+    return again
+
+
 def _tick_after(world: World, node: Node, seconds: float) -> None:
     world.clock.t += seconds
     node.wakeup.set()
@@ -270,12 +281,7 @@ def test_a_timed_pause_reads_the_same_right_after_an_agent_restart(
     node.pause(3600)
     until = world.clock.t + 3600
     node.close()
-    again, _, _ = make(world, store, tmp_path)
-    again.restore()
-    st = again.status()
-    assert st.state == "paused" and st.reason == f"paused until {_hhmm(until)}"
-    assert st.worker is not None and st.worker.paused_until == until
-    assert container(world).info.state == "paused"
+    _restarted_paused_until(world, store, tmp_path, until)
 
 
 def test_a_state_file_that_kept_the_timed_pause_in_the_membership_still_counts_down(
@@ -287,11 +293,7 @@ def test_a_state_file_that_kept_the_timed_pause_in_the_membership_still_counts_d
     until = world.clock.t + 600  # as an agent before this one wrote it
     m = world.store.data["membership"]  # type: ignore[index]
     m.update(paused_until=until, pause_reason=f"paused until {_hhmm(until)}")
-    again, _, _ = make(world, store, tmp_path)
-    again.restore()
-    st = again.status()
-    assert st.state == "paused" and st.reason == f"paused until {_hhmm(until)}"
-    assert st.worker is not None and st.worker.paused_until == until
+    again = _restarted_paused_until(world, store, tmp_path, until)
     assert "paused_until" not in world.store.data["membership"]  # type: ignore[index]
     _tick_after(world, again, 600)
     assert again.status().state == "running" and container(world).info.state == "running"
