@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kalavai_like.agent.localapi import LocalAPIServer
 from kalavai_like.agent.metrics_server import serve_from_settings
@@ -19,6 +19,9 @@ from kalavai_like.client.local import listen_path, log_path
 from kalavai_like.errors import KalavaiError
 from kalavai_like.home.paths import Paths
 from kalavai_like.home.settings import Settings
+
+if TYPE_CHECKING:
+    from kalavai_like.agent.node import Node
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +51,7 @@ def run_agent(
     node = None
     try:
         node = build_node(paths, settings, **overrides)
-        if threading.current_thread() is threading.main_thread():
-
-            def on_signal(signum: int, frame: FrameType | None) -> None:
-                stop.set()
-                node.wakeup.set()
-
-            signal.signal(signal.SIGTERM, on_signal)
-            signal.signal(signal.SIGINT, on_signal)
+        _stop_on_signals(stop, node)
         operator = str((settings.extra.get("agent") or {}).get("operator_group") or "")
         server = LocalAPIServer(listen_path(paths), node, operator or None).start()
         log.info("agent %d serving on %s", os.getpid(), listen_path(paths))
@@ -63,16 +59,7 @@ def run_agent(
         node.restore()
         if ready is not None:
             ready.set()
-        while not stop.is_set():
-            try:
-                delay = node.tick()
-            except KalavaiError as exc:
-                log.warning("reconcile: %s", exc)
-                delay = 5.0
-            except Exception:
-                log.exception("reconcile")
-                delay = 5.0
-            node.wakeup.wait(delay)
+        _reconcile(node, stop)
     finally:
         if metrics is not None:
             metrics.close()
@@ -84,3 +71,30 @@ def run_agent(
         logging.getLogger().removeHandler(handler)
         handler.close()
         lock.release()
+
+
+def _stop_on_signals(stop: threading.Event, node: Node) -> None:
+    """SIGTERM and SIGINT end the loop (signals reach the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        node.wakeup.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def _reconcile(node: Node, stop: threading.Event) -> None:
+    """The reconcile loop: one `tick()` whenever due or woken, until `stop` is set."""
+    while not stop.is_set():
+        try:
+            delay = node.tick()
+        except KalavaiError as exc:
+            log.warning("reconcile: %s", exc)
+            delay = 5.0
+        except Exception:
+            log.exception("reconcile")
+            delay = 5.0
+        node.wakeup.wait(delay)

@@ -6,9 +6,11 @@ and the user's pause, asks `kalavai_like.volunteer.rules` for a `Decision`, and 
 
 - limits: the decision's profile limits, never above what the membership declared at join,
   go to `runtime.update` on the running container (never a restart), only when they change;
-- a rule pause (schedule, battery, idle-only, load, a timed pause set as a preference) freezes
-  the worker and stops accrual without touching the user's own desired state, so the worker
-  resumes by itself when the rule lifts; the user's pause stays the `Node`'s business;
+- a rule pause (schedule, battery, idle-only, load, a timed pause) freezes the worker and stops
+  accrual without touching the user's own desired state, so the worker resumes by itself when
+  the rule lifts; the user's open-ended pause stays the `Node`'s business;
+- the timed pause (`pool pause --for`, the tray's timed pauses, `prefs set paused_until`) is
+  the `paused_until` preference: held like any rule, and cleared by `evaluate` once it ends;
 - the reasons go to the status snapshot.
 
 The rule engine's debounce memory and whether a rule holds the worker are persisted to
@@ -137,6 +139,11 @@ def _to_local(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch).astimezone()
 
 
+def pause_text(until: float) -> str:
+    """The node's reason during a timed pause: "paused until 15:00" (local time)."""
+    return "paused until " + time.strftime("%H:%M", time.localtime(until))
+
+
 class Policy:
     """See the module docstring. Driven by the `Node` under its lock."""
 
@@ -211,14 +218,34 @@ class Policy:
         return new
 
     def replace(self, table: dict[str, Any]) -> Prefs:
-        """Replace every preference with a `[prefs]` TOML table (the tray's dialog).
+        """Replace every preference with a `[prefs]` TOML table (the tray's dialog); a table
+        without `paused_until` leaves a timed pause as it is (pauses are the tray menu's).
 
         Raises:
             InvalidInput: a key or value is invalid, or beyond this machine.
         """
         new = Prefs.from_toml(table, self.hardware)
+        if "paused_until" not in table:
+            new = dataclasses.replace(new, paused_until=self.prefs().paused_until)
         self.store.save(new)
         return new
+
+    # ---- the timed pause -------------------------------------------------------------------
+    # `pool pause --for`, the tray's timed pauses and `prefs set paused_until` are one thing:
+    # the `paused_until` preference. The rule engine holds the worker until then, and
+    # `evaluate` clears it once it has passed.
+
+    def paused_until(self) -> float | None:
+        """When the timed pause ends (epoch seconds), or None."""
+        until = self.prefs().paused_until
+        return until.timestamp() if until is not None else None
+
+    def pause_until(self, until: float | None) -> None:
+        """Start (or move, or with None end) the timed pause, saved with the preferences."""
+        at = _to_local(until).replace(microsecond=0) if until is not None else None
+        prefs = self.prefs()
+        if prefs.paused_until != at:
+            self.store.save(dataclasses.replace(prefs, paused_until=at))
 
     # ---- the tick -------------------------------------------------------------------------
 
@@ -232,21 +259,15 @@ class Policy:
         )
 
     def evaluate(self, m: Membership, worker_cpu_seconds: float | None) -> Decision:
-        """Decide from the host's inputs, the user's pause and the preferences."""
+        """Decide from the host's inputs, the user's pause and the preferences; a timed pause
+        that has ended is cleared here (the one place that ends it)."""
         prefs = self.prefs()
-        user_paused = m.desired == "paused" and not m.paused_until
-        effective = prefs
-        if m.desired == "paused" and m.paused_until:
-            until = _to_local(m.paused_until)
-            if prefs.paused_until is None or prefs.paused_until < until:
-                effective = dataclasses.replace(prefs, paused_until=until)
-        inputs = self.host.inputs(worker_cpu_seconds, user_paused)
+        inputs = self.host.inputs(worker_cpu_seconds, m.desired == "paused")
         before = self.engine.state
-        decision = self.engine.decide(inputs, effective)
+        decision = self.engine.decide(inputs, prefs)
         if decision.pause_expired and prefs.paused_until is not None:
-            with_no_pause = dataclasses.replace(prefs, paused_until=None)
             try:
-                self.store.save(with_no_pause)
+                self.store.save(dataclasses.replace(prefs, paused_until=None))
             except (KalavaiError, OSError) as exc:
                 log.warning("could not clear the expired pause: %s", exc)
         if self.engine.state != before:
@@ -288,6 +309,9 @@ class Policy:
             log.warning("rules not evaluated on resume: %s", exc)
             return None
         if decision.desired != "paused":
+            if self.holding:  # nothing holds the worker any more: the caller thaws it
+                self.holding = False
+                self._save_state()
             return None
         if not self.holding:
             self.holding = True
@@ -302,11 +326,15 @@ class Policy:
             w.container_state = "paused"
 
     def forget(self) -> None:
-        """The membership ended: nothing is held any more."""
+        """The membership ended: nothing is held any more, and a timed pause is over."""
         self.applied, self.decision = None, None
         if self.holding:
             self.holding = False
             self._save_state()
+        try:
+            self.pause_until(None)
+        except (KalavaiError, OSError) as exc:
+            log.warning("could not clear the timed pause: %s", exc)
 
     def _apply_limits(self, m: Membership, w: WorkerSession, runtime: LimitsRuntime) -> None:
         lim = self.limits_for(m)
@@ -330,7 +358,8 @@ class Policy:
     def reason_text(self) -> str:
         """The pausing reasons in one line (the node's `reason` while a rule holds it)."""
         d = self.decision
-        texts = [r.text for r in d.pausing] if d else []
+        texts = [pause_text(r.until.timestamp()) if r.code == "paused_until" and r.until
+                 else r.text for r in d.pausing] if d else []  # fmt: skip
         return "; ".join(texts) or "paused by your preferences"
 
     def reasons(self) -> list[RuleReason]:

@@ -1,14 +1,17 @@
 """The ports the `Node` is composed from: what it needs of the platform, the container
 runtime, the pool templates and its store. The composition root (kalavai_like.agent.composition)
-plugs in the real ones; tests plug in fakes. The overlay port is `kalavai_like.net.OverlayAPI`.
+plugs in the real ones; tests plug in fakes. The overlay port is `kalavai_like.net.OverlayAPI`;
+`Ports` bundles the four the node's parts share.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kalavai_like.container.runtime import WorkerRuntime
 from kalavai_like.container.spec import ContainerSpec, Limits
+from kalavai_like.net import OverlayAPI
 
 
 class PlatformPort(Protocol):
@@ -85,3 +88,13 @@ class StorePort(Protocol):
 
     def load(self) -> dict[str, Any] | None: ...
     def save(self, data: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The system pieces a node drives, as one bundle its parts share."""
+
+    overlay: OverlayAPI
+    runtime: RuntimePort
+    templates: TemplatePort
+    platform: PlatformPort

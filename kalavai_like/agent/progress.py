@@ -1,5 +1,5 @@
 """Progress of a multi-step node operation (join, pool start): each step reported with its
-time as it happens, an undo action per completed step, and the error that names the step."""
+time as it happens, and the undo actions of kalavai_like.rollback for what it set up."""
 
 from __future__ import annotations
 
@@ -8,32 +8,24 @@ import logging
 from collections.abc import Callable
 
 from kalavai_like.client.records import Step
-from kalavai_like.errors import KalavaiError
+from kalavai_like.rollback import Rollback
 
 log = logging.getLogger(__name__)
 OnStep = Callable[[Step], None]
 
 
-def rephrase(exc: KalavaiError, title: str, message: str) -> KalavaiError:
-    """The same error type (and reason) with a new title and message."""
-    new = type(exc).__new__(type(exc))
-    new.__dict__.update(exc.__dict__)
-    new.title, new.message = title, message
-    new.args = (f"{title}: {message}",)
-    return new
-
-
-class Progress:
-    """Reports each step with its time and keeps the undo actions of a multi-step operation."""
+class Progress(Rollback):
+    """Reports each step with its time; `current` names the step under way (for errors)."""
 
     def __init__(self, on_step: OnStep | None, wall: Callable[[], float]) -> None:
+        super().__init__()
         self.done: list[Step] = []
         self.current = "starting"
         self._on_step = on_step
         self._wall = wall
-        self._undo: list[tuple[str, Callable[[], None]]] = []
 
-    def step(self, text: str, *, current: str | None = None) -> None:
+    def report(self, text: str, *, current: str | None = None) -> None:
+        """A step is done (`text`); `current` (default: `text`) names what comes next."""
         s = Step(self._wall(), text)
         self.done.append(s)
         self.current = current or text
@@ -41,17 +33,3 @@ class Progress:
         if self._on_step is not None:
             with contextlib.suppress(Exception):  # a gone client must not break the join
                 self._on_step(s)
-
-    def undo(self, what: str, action: Callable[[], None]) -> None:
-        self._undo.append((what, action))
-
-    def rollback(self) -> list[str]:
-        left: list[str] = []
-        while self._undo:
-            what, action = self._undo.pop()
-            try:
-                action()
-            except Exception as exc:
-                log.warning("rollback: could not undo %s: %s", what, exc)
-                left.append(f"{what} ({exc})")
-        return left

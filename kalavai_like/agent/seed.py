@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kalavai_like.agent import specs
-from kalavai_like.agent.ports import PlatformPort, RuntimePort, TemplatePort
+from kalavai_like.agent.ports import PlatformPort, Ports
 from kalavai_like.agent.progress import Progress
 from kalavai_like.agent.state import SeedRole
 from kalavai_like.client.records import SeedResult, bare, with_prefixlen
@@ -113,14 +113,11 @@ class SeedRunner:
     rest up, adopts it after a restart, repairs it on each check and tears it down.
     """
 
-    def __init__(
-        self, *, overlay: OverlayAPI, runtime: RuntimePort, templates: TemplatePort,
-        platform: PlatformPort, backend: str = "auto", peers_wait: float = 25.0,
-    ) -> None:  # fmt: skip
-        self._overlay = overlay
-        self._runtime = runtime
-        self._templates = templates
-        self._platform = platform
+    def __init__(self, ports: Ports, *, backend: str = "auto", peers_wait: float = 25.0) -> None:
+        self._overlay = ports.overlay
+        self._runtime = ports.runtime
+        self._templates = ports.templates
+        self._platform = ports.platform
         self._backend = backend
         self._peers_wait = peers_wait
         self.follower: PeerFollower | None = None
@@ -137,14 +134,14 @@ class SeedRunner:
             KalavaiError: a step failed (the caller rolls `steps` back).
         """
         steps.undo("hub device", lambda: self._platform.leave(s.platform, s.credential))
-        steps.step(f"Bringing up the hub at {bare(s.address)}, UDP {s.listen_port}",
-                   current="bringing up the hub")  # fmt: skip
+        steps.report(f"Bringing up the hub at {bare(s.address)}, UDP {s.listen_port}",
+                     current="bringing up the hub")  # fmt: skip
         self.network = backend_label(self._overlay.up_hub(hub_config(s, self._backend)))
         steps.undo("hub network", lambda: self._overlay.down_hub(s.prefix, s.name))
         spec = self.head_spec(s)
         if spec is not None:
-            steps.step(f"Starting the pool head {spec.name} ({spec.image})",
-                       current="starting the head container")  # fmt: skip
+            steps.report(f"Starting the pool head {spec.name} ({spec.image})",
+                         current="starting the head container")  # fmt: skip
             steps.undo("head container", lambda: self._runtime.remove(spec.name))
             info = self._runtime.ensure(spec)
             self.head_state = info.state

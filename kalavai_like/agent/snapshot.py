@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from kalavai_like.agent.policy import Policy
 from kalavai_like.agent.seed import PeerFollower
 from kalavai_like.agent.state import SeedRole
 from kalavai_like.agent.worker import WorkerSession
-from kalavai_like.client.records import SeedStatus, WorkerStatus, bare
+from kalavai_like.client.records import (
+    Granted,
+    LimitsNow,
+    LiveUse,
+    SeedStatus,
+    WorkerStatus,
+    bare,
+    record_from,
+)
 from kalavai_like.net import SpokeStatus, backend_label
 
 
@@ -15,7 +24,8 @@ def worker_status(
     w: WorkerSession, spoke: SpokeStatus | None, read_at: float, running_since: float | None,
     now: float, extra: dict[str, Any],
 ) -> WorkerStatus:  # fmt: skip
-    """The worker as the user sees it; `spoke` is its overlay as read at `read_at`."""
+    """The worker as the user sees it; `spoke` is its overlay as read at `read_at`; `extra`
+    holds what the rules decide (`policy_status`, the pause's until and reason)."""
     m = w.m
     age = spoke.latest_handshake_age if spoke is not None else None
     return WorkerStatus(
@@ -24,13 +34,26 @@ def worker_status(
         overlay=f"{m.prefix}-{m.name}w", netns=f"{m.prefix}-{m.name}",
         container=w.container, container_state=w.container_state,
         handshake_age=None if age is None else age + (now - read_at),
-        joined_at=m.joined_at, running_since=running_since,
-        paused_until=m.paused_until, pause_reason=m.pause_reason, cpus=m.cpus,
+        joined_at=m.joined_at, running_since=running_since, cpus=m.cpus,
         memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals(),
         pending=w.ledger.pending_counters(),
         last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
         live_cpu_cores=w.live.cpu_cores, network=backend_label(spoke) if spoke else "", **extra,
     )  # fmt: skip
+
+
+def policy_status(w: WorkerSession, p: Policy | None) -> dict[str, Any]:
+    """The typed status parts from the rules and the platform: reasons, granted, limits, live
+    (see WorkerStatus)."""
+    granted = record_from(Granted, w.platform_granted) if w.platform_granted else None
+    lv = w.live
+    live = LiveUse(lv.cpu_cores, lv.memory_bytes, lv.gpu_fraction) if lv else None
+    if p is None:
+        return {"granted": granted, "live": live}
+    lim = p.applied or p.limits_for(w.m)
+    profile = p.decision.profile if p.decision else ""
+    limits = LimitsNow(lim.cpus, lim.memory_bytes, lim.gpus, profile)
+    return {"granted": granted, "reasons": p.reasons(), "limits": limits, "live": live}
 
 
 def seed_status(

@@ -14,8 +14,9 @@ from kalavai_like.client.records import Record
 
 
 @dataclass
-class Membership(Record):
-    """A worker membership as persisted: everything needed to restore it after a restart."""
+class PoolDevice(Record):
+    """What a worker membership and a seed role share: this node as one device of a pool, with
+    its platform credential, WireGuard keys, names and overlay addresses."""
 
     device_id: str
     pool_id: str
@@ -30,6 +31,17 @@ class Membership(Record):
     address6: str | None
     subnet: str
     subnet6: str | None
+
+
+@dataclass
+class Membership(PoolDevice):
+    """A worker membership as persisted: everything needed to restore it after a restart.
+
+    `desired` is the user's own wish; a timed pause is not kept here but as the `paused_until`
+    preference, held and lifted by the rules (kalavai_like.agent.policy). State files written
+    before kept `paused_until` here; `from_dict` drops it and the node carries it over.
+    """
+
     hub_public_key: str
     hub_endpoint: str
     template: str
@@ -40,7 +52,6 @@ class Membership(Record):
     gpus: int
     joined_at: float
     desired: Literal["running", "paused"] = "running"
-    paused_until: float | None = None
     pause_reason: str = ""
     platform_desired: str = "running"  # last desired_state seen from the platform
 
@@ -51,22 +62,9 @@ class Membership(Record):
 
 
 @dataclass
-class SeedRole(Record):
+class SeedRole(PoolDevice):
     """This node as a pool's hub and head, as persisted."""
 
-    device_id: str
-    pool_id: str
-    pool_name: str
-    platform: str
-    credential: str = field(repr=False)
-    private_key: str = field(repr=False)
-    public_key: str
-    prefix: str
-    name: str
-    address: str
-    address6: str | None
-    subnet: str
-    subnet6: str | None
     endpoint: str
     listen_port: int
     template: str
@@ -92,3 +90,11 @@ class Persisted(Record):
     def from_dict(cls, data: dict[str, Any]) -> Persisted:
         m, s = data.get("membership"), data.get("seed")
         return cls(Membership.from_dict(m) if m else None, SeedRole.from_dict(s) if s else None)
+
+
+def legacy_paused_until(data: dict[str, Any] | None) -> float | None:
+    """The end of a timed pause in a state file written when the membership kept it (before it
+    became the `paused_until` preference), or None."""
+    m = (data or {}).get("membership") or {}
+    until = m.get("paused_until")
+    return float(until) if until and m.get("desired") == "paused" else None

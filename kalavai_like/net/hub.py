@@ -16,8 +16,8 @@ from kalavai_like.errors import Conflict, SystemProblem
 from kalavai_like.net import firewall, namespace, spoke, validate, wireguard
 from kalavai_like.net.config import BackendInfo, HubConfig, HubStatus, Names, Peer, PeerStatus
 from kalavai_like.net.runner import CommandRunner
-from kalavai_like.net.steps import Steps
 from kalavai_like.net.wireguard import Device, PeerSpec
+from kalavai_like.rollback import Rollback
 
 
 def _start(runner: CommandRunner, cfg: HubConfig, dev: Device) -> None:
@@ -46,7 +46,7 @@ def up(runner: CommandRunner, cfg: HubConfig, backend: BackendInfo) -> None:
         spoke.check_subnet_free(cfg.pool_subnet6)
     if namespace.exists(n.netns):
         raise Conflict("Already up", f"namespace {n.netns} exists: bring it down first")
-    steps = Steps(f"Bringing up hub {n.stem}")
+    steps = Rollback(f"Bringing up hub {n.stem}")
     dev = spoke.device(n, backend)
     with steps.step("creating the namespace"):
         namespace.create(n.netns)
@@ -136,7 +136,7 @@ def ensure(
     elif not namespace.link_exists(n.netns, n.wg) or (
         backend.kind == "userspace" and wireguard.find_pid(n.wg) is None
     ):
-        steps = Steps(f"Repairing hub {n.stem}")
+        steps = Rollback(f"Repairing hub {n.stem}")
         with steps.step("restarting WireGuard"):
             spoke.stop_device(runner, n)
             _start(runner, cfg, spoke.device(n, backend))

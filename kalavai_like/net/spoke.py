@@ -20,8 +20,8 @@ from kalavai_like.errors import Conflict, KalavaiError, SystemProblem
 from kalavai_like.net import firewall, namespace, validate, wireguard
 from kalavai_like.net.config import BackendInfo, Names, SpokeConfig, SpokeStatus
 from kalavai_like.net.runner import CommandRunner
-from kalavai_like.net.steps import Steps
 from kalavai_like.net.wireguard import Device, PeerSpec
+from kalavai_like.rollback import Rollback
 
 
 def check_subnet_free(subnet: str) -> None:
@@ -101,7 +101,9 @@ def _host_nets() -> list[str]:
     return sorted(nets)
 
 
-def configure(runner: CommandRunner, cfg: SpokeConfig, dev: Device, hub: str, steps: Steps) -> None:
+def configure(
+    runner: CommandRunner, cfg: SpokeConfig, dev: Device, hub: str, steps: Rollback
+) -> None:
     """Firewalls, egress, WireGuard config and addresses; every part idempotent."""
     n = cfg.names
     host_nets = _host_nets() if cfg.policy == "internet" else []
@@ -165,7 +167,7 @@ def up(
     hub = resolve_hub(cfg.hub_endpoint)
     if namespace.exists(n.netns):
         raise Conflict("Already up", f"namespace {n.netns} exists: bring it down first")
-    steps = Steps(f"Bringing up {n.stem}")
+    steps = Rollback(f"Bringing up {n.stem}")
     dev = device(n, backend)
     with steps.step("creating the namespace"):
         namespace.create(n.netns)
@@ -263,7 +265,7 @@ def ensure(
         return True
     hub = resolve_hub(cfg.hub_endpoint)
     dev = device(n, backend)
-    steps = Steps(f"Repairing {n.stem}")
+    steps = Rollback(f"Repairing {n.stem}")
     rebuilt = False
     healthy = namespace.link_exists(n.netns, n.wg) and (
         backend.kind == "kernel" or wireguard.find_pid(n.wg) is not None

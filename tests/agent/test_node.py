@@ -221,3 +221,23 @@ def test_crashed_worker_is_restarted_and_counting_continues_then_gives_up(tmp_pa
     assert any(c.code == "worker_crashed" for c in st.conditions)
     node.stop()
     assert world.leftovers() == []
+
+
+def test_a_timed_pause_needs_the_preferences(world: World) -> None:
+    node = world.node()  # built without a policy: no preferences, so no timed pause
+    world.join(node)
+    with pytest.raises(SystemProblem, match="Preferences unavailable"):
+        node.pause(60)
+    assert node.status().state == "running"
+
+
+def test_the_nodes_parts_touch_no_private_state_but_their_own() -> None:
+    import ast
+
+    import kalavai_like.agent.node as package
+
+    for path in Path(package.__file__).parent.glob("*.py"):
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.Attribute) and n.attr.startswith("_") and n.attr[1] != "_":
+                own = isinstance(n.value, ast.Name) and n.value.id == "self"
+                assert own, f"{path.name}:{n.lineno} reaches into another part's {n.attr}"

@@ -6,11 +6,13 @@ tests/e2e/credit/test_pool_credit.py.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
 
 from kalavai_like.agent.localapi import LocalAPIServer
+from kalavai_like.agent.node import Node
 from kalavai_like.agent.policy import MemoryPrefs, PrefsFile
 from kalavai_like.client.local import NodeClient
 from kalavai_like.errors import InvalidInput
@@ -150,3 +152,128 @@ def test_prefs_file_keeps_other_settings_and_is_reread_when_edited(tmp_path: Pat
     assert fresh.load().get("cpu") == "1"
     path.write_text(text.replace('cpu = "50%"', 'cpu = "lots"'))
     assert fresh.load().get("cpu") == "1" and fresh.problem is not None
+
+
+# ---- the timed pause: `pool pause --for`, the tray's timed pauses, `prefs set paused_until` ---
+
+
+def _hhmm(ts: float) -> str:
+    return time.strftime("%H:%M", time.localtime(ts))
+
+
+def _joined(world: World, tmp: Path) -> tuple[Node, MemoryPrefs]:
+    store = MemoryPrefs()
+    node, _, _ = make(world, store, tmp)
+    world.join(node)
+    return node, store
+
+
+def _restarted_paused_until(world: World, store: MemoryPrefs, tmp: Path, until: float) -> Node:
+    """A new agent on the same files; its first status reads the timed pause to `until`."""
+    again, _, _ = make(world, store, tmp)
+    again.restore()
+    st = again.status()
+    assert st.state == "paused" and st.reason == f"paused until {_hhmm(until)}"
+    assert st.worker is not None and st.worker.paused_until == until
+    assert container(world).info.state == "paused"
+    return again
+
+
+def _tick_after(world: World, node: Node, seconds: float) -> None:
+    world.clock.t += seconds
+    node.wakeup.set()
+    node.tick()
+
+
+def test_a_timed_pause_is_the_paused_until_preference_and_ends_by_itself(
+    world: World, tmp_path: Path
+) -> None:
+    node, store = _joined(world, tmp_path)
+    result = node.pause(3600)
+    assert result.state == "paused" and not result.already
+    until = world.clock.t + 3600
+    st = node.status()
+    assert st.state == "paused" and st.reason == f"paused until {_hhmm(until)}"
+    assert st.worker is not None and st.worker.paused_until == until
+    assert st.worker.pause_reason == f"paused until {_hhmm(until)}"
+    assert container(world).info.state == "paused"
+    assert store.prefs.paused_until is not None and store.prefs.paused_until.timestamp() == until
+    assert world.store.data["membership"]["desired"] == "running"  # type: ignore[index]
+    frozen = st.worker.totals.cpu_seconds
+    _tick_after(world, node, 60)
+    beat = world.platform.heartbeats[-1]
+    assert beat["state"] == "paused" and beat["reason"] == f"paused until {_hhmm(until)}"
+    st = node.status()
+    assert [r.code for r in st.worker.reasons] == ["paused_until"]  # type: ignore[union-attr]
+    assert st.worker.totals.cpu_seconds == pytest.approx(frozen)  # type: ignore[union-attr]
+    assert node.pause(1800).already  # a new length moves the end
+    assert node.status().worker.paused_until == world.clock.t + 1800  # type: ignore[union-attr]
+    _tick_after(world, node, 1800)
+    st = node.status()
+    assert st.state == "running" and container(world).info.state == "running"
+    assert st.worker is not None and st.worker.paused_until is None
+    assert store.prefs.paused_until is None and world.platform.heartbeats[-1]["state"] == "running"
+
+
+def test_resume_ends_a_timed_pause_and_the_user_pauses_replace_each_other(
+    world: World, tmp_path: Path
+) -> None:
+    node, store = _joined(world, tmp_path)
+    node.pause(3600)
+    result = node.resume()
+    assert result.state == "running" and not result.already
+    assert container(world).info.state == "running" and store.prefs.paused_until is None
+    assert node.resume().already
+    node.pause()  # open-ended, then for a while: the worker stays frozen throughout
+    assert node.pause(600).already
+    st = node.status()
+    assert st.reason == f"paused until {_hhmm(world.clock.t + 600)}"
+    assert container(world).info.state == "paused"
+    assert world.store.data["membership"]["desired"] == "running"  # type: ignore[index]
+    again = node.pause()  # and back to open-ended
+    assert again.already and container(world).info.state == "paused"
+    st = node.status()
+    assert st.reason == "paused by the user" and st.worker is not None
+    assert st.worker.paused_until is None and store.prefs.paused_until is None
+    assert [r.code for r in st.worker.reasons] == ["paused_by_you"]
+    _tick_after(world, node, 900)
+    assert node.status().state == "paused" and container(world).info.state == "paused"
+    assert node.resume().state == "running" and container(world).info.state == "running"
+
+
+def test_a_timed_pause_reads_the_same_right_after_an_agent_restart(
+    world: World, tmp_path: Path
+) -> None:
+    node, store = _joined(world, tmp_path)
+    node.pause(3600)
+    until = world.clock.t + 3600
+    node.close()
+    _restarted_paused_until(world, store, tmp_path, until)
+
+
+def test_a_state_file_that_kept_the_timed_pause_in_the_membership_still_counts_down(
+    world: World, tmp_path: Path
+) -> None:
+    node, store = _joined(world, tmp_path)
+    node.pause()
+    node.close()
+    until = world.clock.t + 600  # as an agent before this one wrote it
+    m = world.store.data["membership"]  # type: ignore[index]
+    m.update(paused_until=until, pause_reason=f"paused until {_hhmm(until)}")
+    again = _restarted_paused_until(world, store, tmp_path, until)
+    assert "paused_until" not in world.store.data["membership"]  # type: ignore[index]
+    _tick_after(world, again, 600)
+    assert again.status().state == "running" and container(world).info.state == "running"
+
+
+def test_the_trays_dialog_keeps_a_timed_pause_and_leaving_the_pool_ends_it(
+    world: World, tmp_path: Path
+) -> None:
+    node, store = _joined(world, tmp_path)
+    node.pause(3600)
+    flat = node.set_prefs({"cpu": "50%"})  # the dialog's table has no paused_until
+    assert flat["paused_until"] != "off" and node.status().state == "paused"
+    node.stop()
+    assert store.prefs.paused_until is None  # leaving ends everything of the pool
+    world.join(node)
+    assert node.status().state == "running"

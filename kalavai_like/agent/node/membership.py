@@ -1,23 +1,45 @@
-"""A worker membership's lifecycle on a node: join (with its steps and rollback), pause,
-resume (a rule may keep holding the worker) and leaving the pool."""
+"""A worker membership's lifecycle on a node: join (with its steps and rollback), pause (open-
+ended, or for a while through the rules' timed pause), resume (a rule may keep holding the
+worker), adopting the worker after a restart, and leaving the pool."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-import time
 from collections.abc import Callable
 
 from kalavai_like import tokens
-from kalavai_like.agent.node.core import NodeCore
-from kalavai_like.agent.progress import OnStep, Progress, rephrase
+from kalavai_like.agent import specs
+from kalavai_like.agent.node.rules import Rules
+from kalavai_like.agent.node.shared import Shared
+from kalavai_like.agent.progress import OnStep, Progress
 from kalavai_like.agent.state import Membership
+from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.client.records import ActionResult, JoinRequest, JoinResult, bare
+from kalavai_like.container.spec import ContainerInfo
+from kalavai_like.container.supervisor import RestartPolicy, Supervisor
 from kalavai_like.errors import Conflict, KalavaiError, SystemProblem
+from kalavai_like.net import KeyPair, SpokeConfig
+
+log = logging.getLogger(__name__)
 
 
-class WorkerMembership(NodeCore):
-    """Join, pause, resume and leave the one worker membership (under the node's lock)."""
+def _paused(already: bool) -> ActionResult:
+    if already:
+        return ActionResult("paused", "already paused", already=True)
+    return ActionResult("paused", "paused: the worker is frozen and accrues nothing")
+
+
+class WorkerMembership:
+    """Join, pause, resume, adopt and leave the one worker membership (under the node's lock)."""
+
+    def __init__(self, shared: Shared, rules: Rules, keygen: Callable[[], KeyPair]) -> None:
+        self._sh = shared
+        self._rules = rules
+        self._keygen = keygen
+
+    # ---- join -----------------------------------------------------------------------------
 
     def join(self, req: JoinRequest, on_step: OnStep | None = None) -> JoinResult:
         """Redeem a join token, bring up the overlay and the worker, send the first heartbeat.
@@ -26,151 +48,233 @@ class WorkerMembership(NodeCore):
             Conflict: this node already works for a pool.
             KalavaiError: a step failed (named in the title); everything it set up was undone.
         """
-        with self._lock:
-            if self._p.membership is not None:
+        sh = self._sh
+        with sh.lock:
+            if sh.persisted.membership is not None:
                 raise Conflict(
                     "Already in a pool",
-                    f"This node works for pool {self._p.membership.pool_name}. "
+                    f"This node works for pool {sh.persisted.membership.pool_name}. "
                     "Run `kalavai-like pool stop` first.",
                 )
-            steps = Progress(on_step, self._wall)
-            self._set_state("joining", "joining a pool")
+            steps = Progress(on_step, sh.wall)
+            sh.set_state("joining", "joining a pool")
             try:
                 result = self._join(req, steps)
             except KalavaiError as exc:
-                left = steps.rollback()
-                self._p.membership = None
-                self._worker = None
-                self._set_state("idle", f"last join failed: {exc.title}")
-                note = (
-                    " Everything the join set up was removed."
-                    if not left
-                    else " Could not remove: " + "; ".join(left) + "."
-                )
-                detail = f"{exc.title}: {exc.message}" if exc.message else exc.title
-                raise rephrase(exc, f"Join failed while {steps.current}", detail + note) from exc
-            self._set_state("running", "contributing")
+                err = steps.failed(exc, f"Join failed while {steps.current}",
+                                   " Everything the join set up was removed.")  # fmt: skip
+                sh.persisted.membership = None
+                sh.worker = None
+                sh.set_state("idle", f"last join failed: {exc.title}")
+                raise err from exc
+            sh.set_state("running", "contributing")
             return result
 
     def _join(self, req: JoinRequest, steps: Progress) -> JoinResult:
+        sh, platform = self._sh, self._sh.ports.platform
         steps.current = "checking the token"
         tok = tokens.parse(req.token)
-        steps.step(f"Token format is correct (pool {tok.pool_name} at {tok.platform})")
+        steps.report(f"Token format is correct (pool {tok.pool_name} at {tok.platform})")
         steps.current = "generating WireGuard keys"
         keys = self._keygen()
-        steps.step("Registering this machine with the platform", current="registering")
-        red = self._platform.redeem(
+        steps.report("Registering this machine with the platform", current="registering")
+        red = platform.redeem(
             tok.platform,
             req.api_token,
             token=req.token,
             public_key=keys.public,
-            name=req.device_name or self.config.device_name or os.uname().nodename,
+            name=req.device_name or sh.config.device_name or os.uname().nodename,
             cores=max(1, min(math.ceil(req.cpus), os.cpu_count() or 1)),  # never above the host
             memory_bytes=req.memory_bytes,
             gpus=req.gpus,
         )
-        m = self._membership_from(red, tok.platform, keys, req)
+        m = specs.membership_from(red, tok.platform, keys, req, prefix=sh.config.prefix,
+                                  name=sh.config.worker_name, joined_at=sh.wall())  # fmt: skip
         if not red.get("hub"):
-            self._platform.leave(m.platform, m.credential)
+            platform.leave(m.platform, m.credential)
             raise Conflict(
                 "The pool has no hub yet",
                 f"Pool {m.pool_name} is not started: its owner runs `kalavai-like pool start`.",
             )
-        steps.undo("device at the platform", lambda: self._platform.leave(m.platform, m.credential))
-        steps.step(f"Using {bare(m.address)} address for worker")
-        steps.step(f"Joining private network (hub {m.hub_endpoint})", current="joining the network")
-        up = self._overlay.up_spoke(self._spoke_config(m), self.config.handshake_timeout)
-        self._spoke = (up, self._wall())
+        steps.undo("device at the platform", lambda: platform.leave(m.platform, m.credential))
+        steps.report(f"Using {bare(m.address)} address for worker")
+        steps.report(f"Joining private network (hub {m.hub_endpoint})",
+                     current="joining the network")  # fmt: skip
+        up = sh.ports.overlay.up_spoke(self.spoke_config(m), sh.config.handshake_timeout)
+        sh.spoke = (up, sh.wall())
         steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
-        steps.step("Connected to the hub (first WireGuard handshake done)")
-        spec = self._worker_spec(m)
-        steps.step(f"Starting worker container {spec.name} ({spec.image})",
-                   current="starting the worker container")  # fmt: skip
-        steps.undo("worker container", lambda: self._runtime.remove(spec.name))
-        supervisor = self._supervisor(spec)
-        info = self._runtime.state(supervisor.start().container_id or spec.name)
+        steps.report("Connected to the hub (first WireGuard handshake done)")
+        supervisor = self.supervisor(m)
+        spec = supervisor.spec
+        steps.report(f"Starting worker container {spec.name} ({spec.image})",
+                     current="starting the worker container")  # fmt: skip
+        steps.undo("worker container", lambda: sh.ports.runtime.remove(spec.name))
+        info = sh.ports.runtime.state(supervisor.start().container_id or spec.name)
         if info.state != "running":
             raise SystemProblem(
                 "Worker container did not start", f"{spec.name}: {info.describe_exit()}."
             )
-        self._p.membership = m
-        self._save()
-        steps.undo("saved membership", self._forget_membership)
+        sh.persisted.membership = m
+        sh.save()
+        steps.undo("saved membership", self._forget)
         w = self._start_session(m, info, supervisor)
-        self._running_since = self._wall()
-        steps.step("Worker is running", current="sending the first heartbeat")
+        sh.running_since = sh.wall()
+        steps.report("Worker is running", current="sending the first heartbeat")
         w.sample()
         w.heartbeat("running")
-        self._schedule_all()
-        steps.step("First heartbeat acknowledged: contributing to the pool")
+        sh.schedule_all()
+        steps.report("First heartbeat acknowledged: contributing to the pool")
         return JoinResult(m.pool_name, bare(m.address) or "", m.device_id, spec.name, steps.done)
 
+    # ---- pause and resume -----------------------------------------------------------------
+
     def pause(self, for_seconds: float | None = None, reason: str = "") -> ActionResult:
-        """Freeze the worker and stop accrual (optionally for a while).
+        """Freeze the worker and stop accrual, until resumed or for `for_seconds`.
 
         Raises:
             NotFound: this node is not in a pool.
+            SystemProblem: a timed pause on a node without preferences.
         """
-        with self._lock:
-            m, w = self._need_worker()
-            until = self._wall() + for_seconds if for_seconds else None
-            why = reason or ("paused until " + time.strftime("%H:%M", time.localtime(until))
-                             if until else "paused by the user")  # fmt: skip
-            if m.desired == "paused":
-                m.paused_until, m.pause_reason = until, why
-                self._save()
-                self._set_state("paused", why)
-                return ActionResult("paused", "already paused", already=True)
-            self._runtime.pause(w.container_id)
+        with self._sh.lock:
+            m, w = self._sh.need_worker()
+            if for_seconds:
+                return self._pause_for(m, w, self._sh.wall() + for_seconds)
+            why = reason or "paused by the user"
+            timed = self._rules.paused_until() is not None
+            if timed:  # an open-ended pause replaces the timed one; the worker stays frozen
+                self._rules.pause_until(None)
+            if m.desired == "paused" or timed:
+                m.desired, m.pause_reason = "paused", why
+                self._sh.save()
+                self._sh.set_state("paused", why)
+                if timed:
+                    self._rules.apply(m, w)  # the rules let go; the user's pause holds now
+                return _paused(True)
+            self._sh.ports.runtime.pause(w.container_id)
             w.container_state = "paused"
             w.set_running(False)
-            m.desired, m.paused_until, m.pause_reason = "paused", until, why
-            self._save()
-            self._running_since = None
-            self._set_state("paused", why)
-            self.wakeup.set()
-            return ActionResult("paused", "paused: the worker is frozen and accrues nothing")
+            m.desired, m.pause_reason = "paused", why
+            self._sh.save()
+            self._sh.running_since = None
+            self._sh.set_state("paused", why)
+            self._sh.wakeup.set()
+            return _paused(False)
+
+    def _pause_for(self, m: Membership, w: WorkerSession, until: float) -> ActionResult:
+        """The timed pause: the rules hold the worker until `until`, then let it go."""
+        already = self._rules.paused_by_user(m)
+        before = self._rules.paused_until()
+        self._rules.pause_until(until)
+        try:
+            if m.desired == "paused":  # the open-ended pause becomes a timed one, still frozen
+                m.desired, m.pause_reason = "running", ""
+                self._rules.hold_on_resume(m, w)
+                self._sh.save()
+                self._sh.set_state("paused", self._rules.reason_text())
+            else:
+                self._rules.hold_now(m, w)
+        except KalavaiError:
+            self._rules.pause_until(before)
+            raise
+        self._sh.running_since = None
+        self._sh.wakeup.set()
+        return _paused(already)
 
     def resume(self) -> ActionResult:
-        """Thaw the worker and restart accrual.
+        """Thaw the worker and restart accrual (ends a timed pause too).
 
         Raises:
             NotFound: this node is not in a pool.
         """
-        with self._lock:
-            m, w = self._need_worker()
-            if m.desired == "running":
-                if self._policy is not None and self._policy.holding:
-                    why = self._policy.reason_text()
+        sh = self._sh
+        with sh.lock:
+            m, w = sh.need_worker()
+            timed = self._rules.paused_until()
+            if m.desired == "running" and timed is None:
+                if self._rules.holding():
+                    why = self._rules.reason_text()
                     return ActionResult("paused", f"not paused by you: {why} holds the worker",
                                         already=True)  # fmt: skip
                 return ActionResult("running", "already running", already=True)
-            before = m.desired, m.paused_until, m.pause_reason
-            m.desired, m.paused_until, m.pause_reason = "running", None, ""
-            held = self._policy.hold_on_resume(m, w) if self._policy is not None else None
+            before = m.desired, m.pause_reason
+            if timed is not None:
+                self._rules.pause_until(None)
+            m.desired, m.pause_reason = "running", ""
+            held = self._rules.hold_on_resume(m, w)
             if held:  # the worker stays frozen; the rule lifts by itself
-                self._save()
-                self._set_state("paused", held)
-                self.wakeup.set()
+                sh.save()
+                sh.set_state("paused", held)
+                sh.wakeup.set()
                 return ActionResult(
                     "paused", f"resumed your pause, but {held} still holds the worker"
                 )
             try:
-                self._runtime.unpause(w.container_id)
+                sh.ports.runtime.unpause(w.container_id)
             except KalavaiError:
-                m.desired, m.paused_until, m.pause_reason = before
+                m.desired, m.pause_reason = before
+                if timed is not None:
+                    self._rules.pause_until(timed)
                 raise
             w.container_state = "running"
             w.set_running(True)
-            self._save()
-            self._running_since = self._wall()
-            self._set_state("running", "contributing")
-            self.wakeup.set()
+            sh.save()
+            sh.running_since = sh.wall()
+            sh.set_state("running", "contributing")
+            sh.wakeup.set()
             return ActionResult("running", "resumed: the worker runs again")
 
-    def _leave_worker(self, m: Membership) -> list[str]:
+    # ---- after a restart ------------------------------------------------------------------
+
+    def adopt(self, m: Membership) -> None:
+        """Restore the overlay with the same address and adopt (or restart) the container.
+
+        Raises:
+            KalavaiError: the overlay or the container could not be restored.
+        """
+        sh, runtime = self._sh, self._sh.ports.runtime
+        sh.ports.overlay.ensure_spoke(self.spoke_config(m), sh.config.handshake_timeout)
+        supervisor = self.supervisor(m)
+        info = runtime.state(supervisor.start().container_id or "")
+        if self._rules.desired(m) == "paused" and info.state != "paused":
+            runtime.pause(info.id)
+        elif self._rules.desired(m) == "running" and info.state == "paused":
+            runtime.unpause(info.id)
+        info = runtime.state(info.id)
+        w = self._start_session(m, info, supervisor)
+        self._rules.adopted(m, w)
+        w.sample()
+        if m.desired == "paused":
+            sh.set_state("paused", m.pause_reason or "paused")
+        else:
+            sh.running_since = sh.wall()
+            sh.set_state("running", "contributing")
+            self._rules.apply(m, w)  # a rule holding the worker names itself at once
+
+    def carry_over(self, until: float) -> None:
+        """A state file from before timed pauses were preferences paused until `until`: carry
+        the countdown over to the rules' timed pause (resume when it has passed)."""
+        m = self._sh.persisted.membership
+        if m is None or m.desired != "paused" or self._sh.worker is None:
+            return
+        try:
+            left = until - self._sh.wall()
+            if left > 0:
+                self.pause(for_seconds=left)
+            else:
+                self.resume()
+        except KalavaiError as exc:
+            log.warning("timed pause not carried over: %s", exc)
+
+    # ---- leave ----------------------------------------------------------------------------
+
+    def leave(self) -> list[str]:
+        """Final heartbeat, worker and network removed, device deregistered, membership
+        forgotten; returns what could not be removed."""
+        sh, m = self._sh, self._sh.persisted.membership
+        if m is None:
+            return []
         warnings: list[str] = []
-        w = self._worker
+        w = sh.worker
         if w is not None:
             try:
                 w.sample()
@@ -178,9 +282,9 @@ class WorkerMembership(NodeCore):
             except KalavaiError as exc:
                 warnings.append(f"final heartbeat not sent ({exc.title}); usage kept locally")
         actions: list[tuple[str, Callable[[], None]]] = [
-            ("worker container", lambda: self._runtime.remove(self._worker_spec(m).name)),
+            ("worker container", lambda: sh.ports.runtime.remove(self._spec_name(m))),
             ("network", lambda: self._down_spoke(m)),
-            ("device at the platform", lambda: self._platform.leave(m.platform, m.credential)),
+            ("device at the platform", lambda: sh.ports.platform.leave(m.platform, m.credential)),
         ]
         for what, action in actions:
             try:
@@ -189,9 +293,42 @@ class WorkerMembership(NodeCore):
                 warnings.append(f"{what}: {exc.title}: {exc.message}")
         if w is not None:
             w.close()
-        if self._policy is not None:
-            self._policy.forget()
-        self._worker = None
-        self._running_since = None
-        self._forget_membership()
+        self._rules.forget()
+        sh.worker = None
+        sh.running_since = None
+        self._forget()
         return warnings
+
+    # ---- the worker's parts ---------------------------------------------------------------
+
+    def spoke_config(self, m: Membership) -> SpokeConfig:
+        return specs.spoke_config(m, self._sh.config.backend)
+
+    def supervisor(self, m: Membership) -> Supervisor:
+        """A crash supervisor for the membership's worker container."""
+        c = self._sh.config
+        policy = RestartPolicy(max_crashes=c.max_crashes, initial_backoff=c.restart_backoff)
+        return Supervisor(self._sh.ports.runtime, specs.worker_spec(self._sh.ports.templates, m),
+                          policy)  # fmt: skip
+
+    def _start_session(self, m: Membership, info: ContainerInfo, sup: Supervisor) -> WorkerSession:
+        """The worker session of a running (or adopted) container, with its supervisor."""
+        sh = self._sh
+        w = WorkerSession(
+            m, info, runtime=sh.ports.runtime, platform=sh.ports.platform,
+            ledger_path=sh.config.ledger_path, wall=sh.wall, mono=sh.mono,
+            live_window=sh.config.sample_interval,
+        )  # fmt: skip
+        w.supervisor = sup
+        sh.worker = w
+        return w
+
+    def _spec_name(self, m: Membership) -> str:
+        return specs.worker_spec(self._sh.ports.templates, m).name
+
+    def _down_spoke(self, m: Membership) -> None:
+        self._sh.ports.overlay.down_spoke(m.prefix, m.name)
+
+    def _forget(self) -> None:
+        self._sh.persisted.membership = None
+        self._sh.save()

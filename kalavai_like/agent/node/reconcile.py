@@ -9,128 +9,133 @@ import logging
 import time
 
 from kalavai_like.agent.node.membership import WorkerMembership
-from kalavai_like.agent.node.seeding import PoolSeeding
-from kalavai_like.agent.state import Membership, Persisted
+from kalavai_like.agent.node.rules import Rules
+from kalavai_like.agent.node.seeding import Seeding
+from kalavai_like.agent.node.shared import Shared
+from kalavai_like.agent.state import Membership, Persisted, legacy_paused_until
 from kalavai_like.agent.worker import WorkerSession
-from kalavai_like.errors import KalavaiError
+from kalavai_like.errors import Condition, KalavaiError
 
 log = logging.getLogger(__name__)
 
 
-class Reconciler(WorkerMembership, PoolSeeding):
+class Reconciler:
     """Make reality match the persisted desired state (under the node's lock)."""
+
+    def __init__(
+        self, shared: Shared, membership: WorkerMembership, seeding: Seeding, rules: Rules
+    ) -> None:
+        self._sh = shared
+        self._membership = membership
+        self._seeding = seeding
+        self._rules = rules
 
     def restore(self) -> None:
         """Load the persisted desired state and make reality match it (after any restart)."""
-        with self._lock:
-            data = self._store.load()
-            self._p = Persisted.from_dict(data) if data else Persisted()
-            m, s = self._p.membership, self._p.seed
+        sh = self._sh
+        with sh.lock:
+            data = sh.store.load()
+            sh.persisted = Persisted.from_dict(data) if data else Persisted()
+            m, s = sh.persisted.membership, sh.persisted.seed
             if m is not None:
                 try:
-                    self._adopt_worker(m)
+                    self._membership.adopt(m)
                 except KalavaiError as exc:
-                    self._set_state("error", f"{exc.title}: {exc.message}")
+                    sh.set_state("error", f"{exc.title}: {exc.message}")
+                until = legacy_paused_until(data)
+                if until is not None:
+                    self._membership.carry_over(until)
             if s is not None:
                 try:
-                    self._seed.adopt(s)
+                    self._seeding.adopt()
                 except KalavaiError as exc:
-                    self._set_state("error", f"seed: {exc.title}: {exc.message}")
-            self._schedule_all()
-            self._notify()
-
-    def _adopt_worker(self, m: Membership) -> None:
-        self._overlay.ensure_spoke(self._spoke_config(m), self.config.handshake_timeout)
-        supervisor = self._supervisor(self._worker_spec(m))
-        info = self._runtime.state(supervisor.start().container_id or "")
-        if self._desired(m) == "paused" and info.state != "paused":
-            self._runtime.pause(info.id)
-        elif self._desired(m) == "running" and info.state == "paused":
-            self._runtime.unpause(info.id)
-        info = self._runtime.state(info.id)
-        w = self._start_session(m, info, supervisor)
-        if self._policy is not None:
-            self._policy.adopted(m, w)
-        w.sample()
-        if m.desired == "paused":
-            self._set_state("paused", m.pause_reason or "paused")
-        else:
-            self._running_since = self._wall()
-            self._set_state("running", "contributing")
+                    sh.set_state("error", f"seed: {exc.title}: {exc.message}")
+            sh.schedule_all()
+            sh.notify()
 
     def tick(self) -> float:
         """One pass of the reconcile loop; returns the seconds until the next is due."""
-        with self._lock:
+        sh = self._sh
+        with sh.lock:
             now = time.monotonic()
-            m, w = self._p.membership, self._worker
+            m, w = sh.persisted.membership, sh.worker
             if m is not None and w is not None:
                 self._tick_worker(m, w, now)
-            elif m is not None and self._due("retry", now, self.config.check_interval):
+            elif m is not None and sh.due("retry", now, sh.config.check_interval):
                 with contextlib.suppress(KalavaiError):
-                    self._adopt_worker(m)
-            if self._p.seed is not None and self._due("seed", now, self.config.check_interval):
-                self._seed.check(self._p.seed)
-            nxt = min(self._next.values(), default=now + self.config.check_interval)
-            return max(0.05, nxt - time.monotonic())
+                    self._membership.adopt(m)
+            if sh.persisted.seed is not None and sh.due("seed", now, sh.config.check_interval):
+                self._seeding.check()
+            return max(0.05, sh.next_due(now) - time.monotonic())
 
     def _tick_worker(self, m: Membership, w: WorkerSession, now: float) -> None:
-        if m.desired == "paused" and m.paused_until and self._wall() >= m.paused_until:
-            self.resume()
-        if self._due("check", now, self.config.check_interval):
+        sh, c = self._sh, self._sh.config
+        if sh.due("check", now, c.check_interval):
             self._check_worker(m, w)
-        if self.wakeup.is_set() or self._due("policy", now, self.config.sample_interval):
-            self._apply_policy(m, w)
-        if self._due("sample", now, self.config.sample_interval):
+        if sh.wakeup.is_set() or sh.due("policy", now, c.sample_interval):
+            self._rules.apply(m, w)  # this also ends a timed pause whose time has come
+        if sh.due("sample", now, c.sample_interval):
             w.sample()
-        if self.wakeup.is_set() or self._due("heartbeat", now, self.config.heartbeat_interval):
-            self.wakeup.clear()
+        if sh.wakeup.is_set() or sh.due("heartbeat", now, c.heartbeat_interval):
+            sh.wakeup.clear()
             self._heartbeat(m, w)
-        self._notify()
+        sh.notify()
 
     def _heartbeat(self, m: Membership, w: WorkerSession) -> None:
         w.sample()
         try:
-            desired = w.heartbeat(*self._beat_state(m))
+            desired = w.heartbeat(*self._rules.beat_state(m))
         except KalavaiError as exc:
             log.warning("heartbeat failed: %s", exc)
             return
-        self._save()  # platform_desired may have moved
-        if desired == "paused" and m.desired == "running":
-            self.pause(reason="paused from the platform")
-        elif desired == "running" and m.desired == "paused":
-            self.resume()
+        self._sh.save()  # platform_desired may have moved
+        by_user = self._rules.paused_by_user(m)
+        if desired == "paused" and not by_user:
+            self._membership.pause(reason="paused from the platform")
+        elif desired == "running" and by_user:
+            self._membership.resume()
 
     def _check_worker(self, m: Membership, w: WorkerSession) -> None:
-        st = self._overlay.spoke_status(m.prefix, m.name)
+        sh, runtime = self._sh, self._sh.ports.runtime
+        st = sh.ports.overlay.spoke_status(m.prefix, m.name)
         if st is None or not st.healthy:
             log.warning("overlay of %s unhealthy: repairing", m.pool_name)
             try:
-                cfg = self._spoke_config(m)
-                st = self._overlay.ensure_spoke(cfg, self.config.handshake_timeout)
+                cfg = self._membership.spoke_config(m)
+                st = sh.ports.overlay.ensure_spoke(cfg, sh.config.handshake_timeout)
             except KalavaiError as exc:
-                self._set_state("error", f"{exc.title}: {exc.message}")
+                sh.set_state("error", f"{exc.title}: {exc.message}")
                 return
-        self._spoke = (st, self._wall())
-        sup = w.supervisor or self._supervisor(self._worker_spec(m))
+        sh.spoke = (st, sh.wall())
+        sup = w.supervisor or self._membership.supervisor(m)
         w.supervisor = sup
         sv = sup.tick() if sup.status.state != "stopped" else sup.start()
         self._supervision(sv.message if sv.state in ("backing_off", "gave_up") else "")
         if sv.state == "gave_up":
             w.container_state = "gave up"
-            self._set_state("error", sv.message)
+            sh.set_state("error", sv.message)
             return
         if sv.state == "backing_off" or sv.container_id is None:
             w.container_state = "restarting"
             return
-        info = self._runtime.state(sv.container_id)
+        info = runtime.state(sv.container_id)
         if info.id != w.container_id:
             log.warning("worker %s replaced after a crash", w.container)
             w.replace_container(info)
-        if self._desired(m) == "paused" and info.state == "running":
-            self._runtime.pause(info.id)
-        elif self._desired(m) == "running" and info.state == "paused":
-            self._runtime.unpause(info.id)
-        w.container_state = "paused" if self._desired(m) == "paused" else info.state
-        if self._state == "error":
-            self._set_state(*(("paused", m.pause_reason) if m.desired == "paused"
-                              else ("running", "contributing")))  # fmt: skip
+        desired = self._rules.desired(m)
+        if desired == "paused" and info.state == "running":
+            runtime.pause(info.id)
+        elif desired == "running" and info.state == "paused":
+            runtime.unpause(info.id)
+        w.container_state = "paused" if desired == "paused" else info.state
+        if sh.state == "error":
+            sh.set_state(*(("paused", m.pause_reason) if m.desired == "paused"
+                           else ("running", "contributing")))  # fmt: skip
+
+    def _supervision(self, message: str) -> None:
+        """The worker-crash condition: set while the supervisor backs off or gave up."""
+        sh = self._sh
+        sh.conditions = [c for c in sh.conditions if c.code != "worker_crashed"]
+        if message:
+            fix = "Check the worker's log (podman logs) and the pool's template."
+            sh.conditions.append(Condition("worker_crashed", "Worker crashed", f"{message}. {fix}"))

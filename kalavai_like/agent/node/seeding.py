@@ -1,18 +1,29 @@
 """The node's seed role: register the hub with the platform, bring up the hub and the head
-(kalavai_like.agent.seed.SeedRunner), follow the peer list, and tear it all down."""
+(kalavai_like.agent.seed.SeedRunner, which this part owns), follow the peer list, adopt and
+repair it after a restart, report it, and tear it all down."""
 
 from __future__ import annotations
 
-from kalavai_like.agent.node.core import NodeCore
-from kalavai_like.agent.progress import OnStep, Progress, rephrase
-from kalavai_like.agent.seed import seed_result
+from collections.abc import Callable
+
+from kalavai_like.agent import snapshot
+from kalavai_like.agent.node.shared import Shared
+from kalavai_like.agent.progress import OnStep, Progress
+from kalavai_like.agent.seed import SeedRunner, seed_result
 from kalavai_like.agent.state import SeedRole
-from kalavai_like.client.records import SeedResult, StartPoolRequest
-from kalavai_like.errors import Conflict, KalavaiError
+from kalavai_like.client.records import SeedResult, SeedStatus, StartPoolRequest
+from kalavai_like.errors import Condition, Conflict, KalavaiError
+from kalavai_like.net import KeyPair
 
 
-class PoolSeeding(NodeCore):
-    """Start and stop the seed role (under the node's lock)."""
+class Seeding:
+    """Start, adopt, check and stop the seed role (under the node's lock)."""
+
+    def __init__(self, shared: Shared, keygen: Callable[[], KeyPair]) -> None:
+        self._sh = shared
+        self._keygen = keygen
+        c = shared.config
+        self._runner = SeedRunner(shared.ports, backend=c.backend, peers_wait=c.peers_wait)
 
     def start_pool(self, req: StartPoolRequest, on_step: OnStep | None = None) -> SeedResult:
         """Become the pool's seed: register the hub, bring it up, start the head container.
@@ -21,31 +32,30 @@ class PoolSeeding(NodeCore):
             Conflict: this node is already the seed of another pool.
             KalavaiError: a step failed (named in the title); everything it set up was undone.
         """
-        with self._lock:
-            s = self._p.seed
+        sh = self._sh
+        with sh.lock:
+            s = sh.persisted.seed
             if s is not None:
                 if s.pool_id == req.pool_id:
                     return seed_result(s, already=True)
                 raise Conflict(
                     "Already a seed", f"This node runs pool {s.pool_name}; stop it first."
                 )
-            steps = Progress(on_step, self._wall)
+            steps = Progress(on_step, sh.wall)
             try:
                 seed = self._start_pool(req, steps)
             except KalavaiError as exc:
-                left = steps.rollback()
-                self._p.seed = None
-                note = "" if not left else " Could not remove: " + "; ".join(left) + "."
-                detail = f"{exc.title}: {exc.message}" if exc.message else exc.title
-                title = f"Pool start failed while {steps.current}"
-                raise rephrase(exc, title, detail + note) from exc
-            self._notify()
+                err = steps.failed(exc, f"Pool start failed while {steps.current}")
+                sh.persisted.seed = None
+                raise err from exc
+            sh.notify()
             return seed_result(seed, already=False)
 
     def _start_pool(self, req: StartPoolRequest, steps: Progress) -> SeedRole:
+        sh = self._sh
         keys = self._keygen()
-        steps.step("Registering the hub with the platform", current="registering the hub")
-        hub = self._platform.register_hub(
+        steps.report("Registering the hub with the platform", current="registering the hub")
+        hub = sh.ports.platform.register_hub(
             req.platform, req.api_token, req.pool_id, public_key=keys.public, endpoint=req.endpoint
         )
         pool = hub["pool"]
@@ -53,21 +63,59 @@ class PoolSeeding(NodeCore):
         seed = SeedRole(
             device_id=str(hub["device_id"]), pool_id=str(pool["id"]), pool_name=pool["name"],
             platform=req.platform, credential=hub["credential"], private_key=keys.private,
-            public_key=keys.public, prefix=self.config.prefix, name=self.config.hub_name,
+            public_key=keys.public, prefix=sh.config.prefix, name=sh.config.hub_name,
             address=str(hub["address"]), address6=hub.get("address6"), subnet=pool["subnet"],
             subnet6=pool.get("subnet6"), endpoint=req.endpoint, listen_port=port,
             template=pool["template"], params=dict(pool.get("params") or {}),
-            started_at=self._wall(),
+            started_at=sh.wall(),
         )  # fmt: skip
-        self._seed.start(seed, steps)
-        self._p.seed = seed
-        self._save()
-        steps.undo("saved seed", self._forget_seed)
-        self._seed.follow(seed)
-        steps.step("Following the platform's peer list")
+        self._runner.start(seed, steps)
+        sh.persisted.seed = seed
+        sh.save()
+        steps.undo("saved seed", self._forget)
+        self._runner.follow(seed)
+        steps.report("Following the platform's peer list")
         return seed
 
-    def _stop_seed(self, s: SeedRole) -> list[str]:
-        warnings = self._seed.stop(s)
-        self._forget_seed()
+    def adopt(self) -> None:
+        """After a restart: repair the hub, adopt the head, follow the peers again.
+
+        Raises:
+            KalavaiError: the hub could not be restored.
+        """
+        s = self._sh.persisted.seed
+        if s is not None:
+            self._runner.adopt(s)
+
+    def check(self) -> None:
+        """Restart a dead hub and a lost head container (errors are logged)."""
+        s = self._sh.persisted.seed
+        if s is not None:
+            self._runner.check(s)
+
+    def stop(self) -> list[str]:
+        """Tear the seed role down; returns what could not be removed."""
+        s = self._sh.persisted.seed
+        if s is None:
+            return []
+        warnings = self._runner.stop(s)
+        self._forget()
         return warnings
+
+    def status(self) -> SeedStatus | None:
+        s, r = self._sh.persisted.seed, self._runner
+        return snapshot.seed_status(s, r.follower, r.head_state, r.network) if s else None
+
+    def conditions(self) -> list[Condition]:
+        follower = self._runner.follower
+        if follower is not None and follower.condition is not None:
+            return [follower.condition]
+        return []
+
+    def close(self) -> None:
+        """Stop following the peer list (the hub keeps running)."""
+        self._runner.close()
+
+    def _forget(self) -> None:
+        self._sh.persisted.seed = None
+        self._sh.save()
