@@ -1,3 +1,3 @@
 """The node agent, complete: the `Node` state machine, its worker and seed sessions, the
 LocalAPI server, the daemon loop and its files. May import client, volunteer, usage, net,
-container, home, errors and tokens; never the frontends or the platform."""
+container, home, rollback, units, errors and tokens; never the frontends or the platform."""

@@ -1,5 +1,5 @@
 """Worker containers: the runtime layer (podman/docker CLI), cgroup usage, crash supervision,
-a fake runtime for tests, and the pool templates (dask, boinc, generic).
+a fake runtime for tests, and the pool templates (dask, boinc, generic). May import errors only.
 
 Its names load on first use, so importing `container.spec` (the volunteer's `Limits`) does not
 load the runtime.

@@ -38,7 +38,7 @@ class Keystore(Protocol):
 
 
 class MemoryKeystore:
-    """A keystore in a dict, for unit tests (kept honest by tests/client/test_keystore.py)."""
+    """A keystore in a dict, for unit tests (kept honest by tests/home/test_keystore.py)."""
 
     name = "memory"
 

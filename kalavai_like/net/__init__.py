@@ -1,4 +1,5 @@
 """The private overlay network: WireGuard hub and spokes, one namespace per membership.
+May import errors and rollback only: it knows nothing of tokens, the platform or the agent.
 
 Import what the agent needs from here; `Overlay` is the real thing, `FakeOverlay`
 (kalavai_like.net.fake) the in-memory stand-in with the same methods.
