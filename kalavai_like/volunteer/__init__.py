@@ -1,2 +1,2 @@
-"""The volunteer's rules, pure: preferences, the rule engine, schedules, host facts.
-May import usage, container (its `Limits`), units, errors; knows nothing of tokens, the platform or the frontends."""
+"""The volunteer's rules, pure: preferences, the rule engine, schedules, host facts. May
+import usage, container (its `Limits`), units, errors; never tokens, the platform, frontends."""
