@@ -66,10 +66,17 @@ def serve(
         float, typer.Option(help="Seconds a freed overlay address waits before reuse.")
     ] = 24 * 3600.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    knob: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="NAME=VALUE",
+            help="Tune a policy setting (repeat): pool_space, pool_prefix, max_pools_per_user, "
+            "max_devices_per_user, token_mints_per_hour... (docs/API.md lists them).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
-    from kalavai_like.platform.settings import PlatformSettings
-
     _check(port, workers, address_holdback)
     data = (data_dir or default_data_dir()).expanduser().resolve()
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -77,10 +84,7 @@ def serve(
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{sock.getsockname()[1]}"
     public = _public(public_url or url)
-    cfg = PlatformSettings(
-        data_dir=data, public_url=public, database_url=database_url,
-        address_holdback=address_holdback,
-    )  # fmt: skip
+    cfg = _settings(data, public, database_url, address_holdback, knob or [])
     dialect = _prepare(cfg)
     print(f"kalavai-like platform serving at {url} (public URL {public}, {dialect})", flush=True)
     _run(cfg, sock, workers, log_level)
@@ -93,6 +97,18 @@ def _check(port: int, workers: int, address_holdback: float) -> None:
         raise InvalidInput("Bad worker count", f"--workers must be 1-64; got {workers}.")
     if address_holdback < 0:
         raise InvalidInput("Bad hold-back", "--address-holdback must be 0 or more seconds.")
+
+
+def _settings(
+    data: Path, public: str, database_url: str, address_holdback: float, knobs: list[str]
+) -> PlatformSettings:
+    from kalavai_like.platform.settings import PlatformSettings, overrides
+
+    try:
+        tuned = {"address_holdback": address_holdback, **overrides(knobs)}
+        return PlatformSettings(data, public, database_url, **tuned)
+    except ValueError as exc:
+        raise InvalidInput("Bad --set", f"{exc}.") from None
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -277,6 +277,15 @@ class PlatformClient:
         body = {"name": name, "template": template, "params": params, "public": public}
         return self.request("POST", "/pools", json=body)  # type: ignore[no-any-return]
 
+    def set_pool_closed(self, id_or_name: str, closed: bool) -> dict[str, Any]:
+        """Close a pool you own to new members, or open it again; returns the pool."""
+        body = {"closed": closed}
+        return self.request("PATCH", f"/pools/{_seg(id_or_name)}", json=body)  # type: ignore[no-any-return]
+
+    def delete_pool(self, id_or_name: str) -> None:
+        """Delete a pool you own: its devices leave, its tokens stop working."""
+        self.request("DELETE", f"/pools/{_seg(id_or_name)}")
+
     def create_token(self, pool_id: str, uses: int, expires_in: int) -> dict[str, Any]:
         body = {"uses": uses, "expires_in": expires_in}
         return self.request("POST", f"/pools/{_seg(pool_id)}/tokens", json=body)  # type: ignore[no-any-return]

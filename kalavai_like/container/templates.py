@@ -52,6 +52,9 @@ class Template:
     default_limits: Limits
     has_head: bool
     description: str
+    # Parameters that are secrets: the platform shows them to the pool's owner and, in the
+    # worker spec, to its workers only (kalavai_like.platform.views.SECRET_PARAMS names them).
+    secret_params: tuple[str, ...] = ()
 
 
 TEMPLATES: dict[str, Template] = {
@@ -70,6 +73,7 @@ TEMPLATES: dict[str, Template] = {
         Limits(cpus=1.0, memory_bytes=2 * 2**30),
         False,
         "BOINC client attached to a volunteer-computing project",
+        secret_params=("weak_key", "gui_rpc_password"),
     ),
     "generic": Template(
         "generic",
@@ -78,6 +82,7 @@ TEMPLATES: dict[str, Template] = {
         Limits(cpus=1.0, memory_bytes=512 * 2**20),
         False,
         "Any image and command",
+        secret_params=("env",),
     ),
 }
 

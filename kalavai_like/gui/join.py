@@ -171,7 +171,8 @@ class JoinDialog(ContextDialog):
     def on_pools(self, pools: list[dict[str, Any]]) -> None:
         self.pools.setRowCount(len(pools))
         for row, p in enumerate(pools):
-            owner = (p.get("owner") or {}).get("email", "")
+            who = p.get("owner") or {}
+            owner = who.get("display") or who.get("email") or ""  # emails only to their owner
             cells = [p.get("name", ""), owner, p.get("template", ""), str(p.get("members", 0))]
             for col, text in enumerate(cells):
                 self.pools.setItem(row, col, QTableWidgetItem(str(text)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ SETTINGS_ENV = "KALAVAI_LIKE_PLATFORM_SETTINGS"
 
 def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     """Build the app. With `migrate`, the schema is upgraded to head at start-up."""
-    from kalavai_like.platform.api import accounts, credit, device, devices, pools
+    from kalavai_like.platform.api import accounts, credit, device, devices, lifecycle, pools
 
     db = Database(cfg.resolved_database_url)
 
@@ -63,7 +64,7 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     if store is not None:  # the hot path skips FastAPI's router
         app.add_middleware(HeartbeatRoute, store=store)
     web.install(app)
-    for module in (accounts, pools, devices, device, credit):
+    for module in (accounts, pools, lifecycle, devices, device, credit):
         app.include_router(module.router)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
@@ -83,14 +84,8 @@ def prepare(db: Database) -> None:
 
 
 def settings_to_env(cfg: PlatformSettings) -> str:
-    return json.dumps(
-        {
-            "data_dir": str(cfg.data_dir),
-            "public_url": cfg.public_url,
-            "database_url": cfg.database_url,
-            "address_holdback": cfg.address_holdback,
-        }
-    )
+    """Every setting, for the worker processes (they must enforce the same limits)."""
+    return json.dumps({**dataclasses.asdict(cfg), "data_dir": str(cfg.data_dir)})
 
 
 def app_from_env() -> FastAPI:

@@ -86,10 +86,12 @@ def start_local_platform(
     public_url: str | None = None,
     workers: int = 1,
     address_holdback: float | None = None,
+    settings: dict[str, object] | None = None,
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> LocalPlatform:
-    """Start `kalavai-like platform serve` and wait until /healthz answers.
+    """Start `kalavai-like platform serve` and wait until /healthz answers. `settings` are
+    PlatformSettings knobs (`--set NAME=VALUE`).
 
     Raises:
         PlatformUnavailable: the server exited or did not answer within `timeout` seconds.
@@ -102,6 +104,8 @@ def start_local_platform(
     args += ["--workers", str(workers)]
     if address_holdback is not None:
         args += ["--address-holdback", str(address_holdback)]
+    for name, value in (settings or {}).items():
+        args += ["--set", f"{name}={value}"]
     child_env = {**os.environ, **(env or {})}
     child_env.pop("KALAVAI_LIKE_DATABASE_URL", None)
     if database_url:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -92,7 +93,12 @@ class Pool(Base):
     template: Mapped[str] = mapped_column(String(16))
     params: Mapped[str] = mapped_column(Text, default="{}")
     public: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The pool's IPv4 subnet is 10.<subnet_index>.0.0/16; IPv6 is <ula>:<subnet_index hex>::/64.
+    # Closed to new members: redeeming a token fails for anyone but the owner.
+    closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The pool's IPv4 subnet (kalavai_like.platform.ipam); set for every pool (migration 0003
+    # gave older pools their 10.<subnet_index>.0.0/16), nullable only so SQLite could add it.
+    subnet: Mapped[str] = mapped_column(String(18), nullable=True)
+    # Its IPv6 subnet is <ula>:<subnet_index hex>::/64 (a reclaimed deleted pool's is negative).
     subnet_index: Mapped[int] = mapped_column(Integer, unique=True)
     weight_cpu: Mapped[float] = mapped_column(Float)
     weight_ram: Mapped[float] = mapped_column(Float)
@@ -101,6 +107,8 @@ class Pool(Base):
     hub_endpoint: Mapped[str | None] = mapped_column(String(300), nullable=True)
     peer_version: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[float] = mapped_column(Float, default=now)
+    # A deleted pool keeps its row for the credit earned in it; its name becomes its id.
+    deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class JoinTokenRow(Base):
@@ -116,6 +124,9 @@ class JoinTokenRow(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[float] = mapped_column(Float, default=now)
+
+    # Counts a user's recent mints (the minting rate limit).
+    __table_args__ = (Index("ix_join_tokens_creator_time", "created_by", "created_at"),)
 
 
 class Device(Base):

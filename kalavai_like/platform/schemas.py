@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+ID_LIKE = re.compile(r"^[0-9a-fA-F]{32}$")
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Label = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
@@ -57,7 +59,17 @@ def _check_endpoint(value: str) -> str:
     return value
 
 
+def _not_an_id(value: str) -> str:
+    if ID_LIKE.match(value):
+        raise ValueError(
+            "a pool name must not look like a pool id (32 hex digits): lookups take either, "
+            "so add a letter from g to z or a dash"
+        )
+    return value
+
+
 Params = Annotated[dict[str, Any], AfterValidator(_check_params)]
+PoolName = Annotated[Name, AfterValidator(_not_an_id)]
 Endpoint = Annotated[str, StringConstraints(max_length=300), AfterValidator(_check_endpoint)]
 
 
@@ -89,11 +101,15 @@ class Weights(In):
 
 
 class PoolIn(In):
-    name: Name
+    name: PoolName
     template: Literal["dask", "boinc", "generic"]
     params: Params = Field(default_factory=dict)
     public: bool = False
     weights: Weights | None = None
+
+
+class PoolUpdate(In):
+    closed: bool | None = None
 
 
 class HubIn(In):
@@ -194,13 +210,22 @@ class HubOut(BaseModel):
     address: str
 
 
+class PoolOwner(BaseModel):
+    """Who owns a pool: the email only for the owner, never for anyone else."""
+
+    id: str
+    display: str
+    email: str | None = None
+
+
 class PoolOut(BaseModel):
     id: str
     name: str
-    owner: UserRef
+    owner: PoolOwner
     template: str
     params: dict[str, Any]
     public: bool
+    closed: bool
     subnet: str
     subnet6: str
     weights: WeightsOut

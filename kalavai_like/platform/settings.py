@@ -4,20 +4,32 @@ policy knobs. (How a client reaches a platform is kalavai_like.home.settings.Pla
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from kalavai_like.tokens import normalize_platform_url
+
+# The fields `platform serve --set NAME=VALUE` may change, by their type's name.
+_CONVERT = {"int": int, "float": float, "str": str}
+_FIXED = {"data_dir", "public_url", "database_url"}
 
 
 @dataclass(frozen=True)
 class PlatformSettings:
-    """Everything the server's `create_app` needs. Times are in seconds."""
+    """Everything the server's `create_app` needs. Times are in seconds.
+
+    Raises:
+        ValueError: a knob out of range (the message names it).
+    """
 
     data_dir: Path
     public_url: str
     database_url: str = ""
-    # A freed overlay address is not given to another device before this much time has passed.
+    # A freed overlay address is not given to another device before this much time has passed;
+    # a deleted pool's subnet waits as long before another pool gets it.
     address_holdback: float = 24 * 3600.0
     # Failed log-ins: this many per email (or per client IP) within `login_window` -> 429.
     login_max_failures_per_email: int = 5
@@ -28,6 +40,32 @@ class PlatformSettings:
     default_weights: dict[str, float] = field(
         default_factory=lambda: {"cpu": 1.0, "ram": 0.1, "gpu": 10.0}
     )
+    # A new pool gets one free /pool_prefix of pool_space (4,096 pools of 4,094 hosts by
+    # default); pools made before keep their subnets.
+    pool_space: str = "10.0.0.0/8"
+    pool_prefix: int = 20
+    # Pools one account may own; a deleted pool counts until its subnet's hold-back ends.
+    max_pools_per_user: int = 20
+    # Live worker devices one user may have in one pool (its owner has no limit).
+    max_devices_per_user: int = 20
+    # Join tokens one user may mint per hour (the owner's tokens and public Join alike).
+    token_mints_per_hour: int = 60
+
+    def __post_init__(self) -> None:
+        try:
+            space = ipaddress.IPv4Network(self.pool_space)
+        except ValueError:
+            raise ValueError(
+                f"pool_space {self.pool_space!r} is not an IPv4 network like 10.0.0.0/8"
+            ) from None
+        if not space.prefixlen <= self.pool_prefix <= 30 or self.pool_prefix - space.prefixlen > 24:
+            raise ValueError(
+                f"pool_prefix must be from {space.prefixlen} (the pool space's own) to 30, and at "
+                f"most {space.prefixlen + 24}; got {self.pool_prefix}"
+            )
+        for name in ("max_pools_per_user", "max_devices_per_user", "token_mints_per_hour"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be 1 or more; got {getattr(self, name)}")
 
     @property
     def resolved_database_url(self) -> str:
@@ -38,6 +76,35 @@ class PlatformSettings:
     @property
     def platform_url(self) -> str:
         return normalize_platform_url(self.public_url)
+
+
+def tunable() -> dict[str, str]:
+    """The knobs `--set` may change, with their types' names."""
+    return {
+        f.name: str(f.type)
+        for f in fields(PlatformSettings)
+        if str(f.type) in _CONVERT and f.name not in _FIXED
+    }
+
+
+def overrides(items: Iterable[str]) -> dict[str, Any]:
+    """`NAME=VALUE` items (dashes or underscores in NAME) as typed settings fields.
+
+    Raises:
+        ValueError: an unknown name, no '=', or a value of the wrong type (the message says).
+    """
+    knobs = tunable()
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in knobs:
+            raise ValueError(f"{item!r}: use NAME=VALUE with NAME one of {', '.join(knobs)}")
+        try:
+            out[name] = _CONVERT[knobs[name]](value.strip())
+        except ValueError:
+            raise ValueError(f"{item!r}: {name} takes a number ({knobs[name]})") from None
+    return out
 
 
 def normalize_database_url(url: str) -> str:

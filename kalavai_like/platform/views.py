@@ -1,4 +1,4 @@
-"""Rows to response bodies: pools, hubs, devices and their totals."""
+"""Rows to response bodies: pools (as one viewer may see them), hubs, devices and totals."""
 
 from __future__ import annotations
 
@@ -15,10 +15,15 @@ from kalavai_like.platform.schemas import (
     HubOut,
     PoolDeviceOut,
     PoolOut,
+    PoolOwner,
     Totals,
     UserRef,
     WeightsOut,
 )
+
+# Template parameters only a pool's owner sees (workers get them in their worker spec).
+# kalavai_like.container.templates marks the same names per template (a test holds them equal).
+SECRET_PARAMS = frozenset({"weak_key", "gui_rpc_password", "env"})
 
 
 def iso(ts: float | None) -> str | None:
@@ -40,11 +45,20 @@ def hub_out(session: Session, pool: Pool) -> HubOut | None:
     return HubOut(
         public_key=hub.public_key,
         endpoint=pool.hub_endpoint,
-        address=ipam.address(pool.subnet_index, ipam.HUB_INDEX),
+        address=ipam.address(pool.subnet, ipam.HUB_INDEX),
     )
 
 
-def pools_out(session: Session, pools: list[Pool]) -> list[PoolOut]:
+def shown_params(pool: Pool, viewer: str) -> dict[str, object]:
+    """The pool's parameters: all for its owner, the secret ones left out for anyone else."""
+    params: dict[str, object] = json.loads(pool.params)
+    if viewer == pool.owner_id:
+        return params
+    return {k: v for k, v in params.items() if k not in SECRET_PARAMS}
+
+
+def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]:
+    """The pools as `viewer` (a user id) may see them: owners' emails and secrets only their own."""
     if not pools:
         return []
     ula = ipam.ula_prefix(session)
@@ -56,19 +70,20 @@ def pools_out(session: Session, pools: list[Pool]) -> list[PoolOut]:
             .group_by(Device.pool_id)
         ).all()
     )
-    owners = {
-        u.id: u
-        for u in session.scalars(select(User).where(User.id.in_({p.owner_id for p in pools})))
-    }
+    owns_any = any(p.owner_id == viewer for p in pools)
+    mine = session.scalar(select(User.email).where(User.id == viewer)) if owns_any else None
     return [
         PoolOut(
             id=p.id,
             name=p.name,
-            owner=UserRef(id=p.owner_id, email=owners[p.owner_id].email),
+            owner=PoolOwner(id=p.owner_id, display="you", email=mine)
+            if p.owner_id == viewer
+            else PoolOwner(id=p.owner_id, display="another user"),
             template=p.template,
-            params=json.loads(p.params),
+            params=shown_params(p, viewer),
             public=p.public,
-            subnet=ipam.subnet(p.subnet_index),
+            closed=p.closed,
+            subnet=p.subnet,
             subnet6=ipam.subnet6(ula, p.subnet_index),
             weights=WeightsOut(cpu=p.weight_cpu, ram=p.weight_ram, gpu=p.weight_gpu),
             members=int(members.get(p.id, 0)),
@@ -79,23 +94,22 @@ def pools_out(session: Session, pools: list[Pool]) -> list[PoolOut]:
     ]
 
 
-def pool_out(session: Session, pool: Pool) -> PoolOut:
-    return pools_out(session, [pool])[0]
+def pool_out(session: Session, pool: Pool, viewer: str) -> PoolOut:
+    return pools_out(session, [pool], viewer)[0]
 
 
-def device_out(session: Session, d: Device, pool_index: int | None = None) -> DeviceOut:
-    if pool_index is None:
-        pool_index = session.scalar(select(Pool.subnet_index).where(Pool.id == d.pool_id))
+def device_out(session: Session, d: Device, pool: Pool | None = None) -> DeviceOut:
+    pool = pool or session.get(Pool, d.pool_id)
     ula = ipam.ula_prefix(session)
-    has_addr = d.address_index is not None and pool_index is not None
+    has_addr = d.address_index is not None and pool is not None
     t = now()
     return DeviceOut(
         id=d.id,
         name=d.name,
         pool_id=d.pool_id,
         role=d.role,
-        address=ipam.address(pool_index, d.address_index) if has_addr else None,  # type: ignore[arg-type]
-        address6=ipam.address6(ula, pool_index, d.address_index) if has_addr else None,  # type: ignore[arg-type]
+        address=ipam.address(pool.subnet, d.address_index) if has_addr else None,  # type: ignore[arg-type,union-attr]
+        address6=ipam.address6(ula, pool.subnet_index, d.address_index) if has_addr else None,  # type: ignore[arg-type,union-attr]
         public_key=d.public_key,
         state=d.state,
         reason=d.reason,
@@ -126,6 +140,6 @@ def clamped_totals(d: Device) -> Totals:
     )
 
 
-def pool_device_out(session: Session, d: Device, owner: User, pool_index: int) -> PoolDeviceOut:
-    base = device_out(session, d, pool_index)
+def pool_device_out(session: Session, d: Device, owner: User, pool: Pool) -> PoolDeviceOut:
+    base = device_out(session, d, pool)
     return PoolDeviceOut(**base.model_dump(), user=UserRef(id=owner.id, email=owner.email))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,26 @@ def platform_sql(platform: LocalPlatform) -> Iterator[Callable[[str, dict[str, o
         yield run
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def tuned_platform(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Api]]:
+    """Starts platforms with their own settings (`--set`) on this test's backend; each gets a
+    fresh database. Returns an Api on each."""
+    started: list[LocalPlatform] = []
+
+    def start(**settings: object) -> Api:
+        url = request.getfixturevalue("make_postgres_url")() if backend == "postgres" else None
+        server = start_local_platform(
+            tmp_path / f"p{len(started)}", database_url=url, settings=settings
+        )
+        started.append(server)
+        return Api(server.url)
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

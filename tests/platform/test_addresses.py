@@ -3,6 +3,7 @@ held back after a leave; pool subnets unique."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,10 +24,8 @@ def test_concurrent_joins_get_distinct_addresses(api: Api) -> None:
     assert [r.status_code for r in results] == [201] * 40
     addresses = [r.json()["device"]["address"] for r in results]
     assert len(set(addresses)) == 40
-    prefix = pool["subnet"].rsplit(".", 2)[0]
-    assert sorted(addresses, key=lambda a: int(a.rsplit(".", 1)[1])) == [
-        f"{prefix}.0.{i}" for i in range(2, 42)
-    ]
+    base = ipaddress.IPv4Network(pool["subnet"]).network_address
+    assert sorted(addresses, key=ipaddress.IPv4Address) == [str(base + i) for i in range(2, 42)]
     assert len({r.json()["device"]["address6"] for r in results}) == 40
 
 
@@ -80,14 +79,17 @@ def test_address_is_reused_after_the_holdback(no_holdback_platform: LocalPlatfor
     assert c["device"]["address"] == a["device"]["address"]
 
 
-def test_pool_subnets_are_unique(api: Api) -> None:
-    owner = api.user()
+def test_pool_subnets_are_small_and_disjoint(api: Api) -> None:
+    """New pools get a /20 of 10.0.0.0/8 (4,096 of them), not one of 254 /16s."""
+    owners = [api.user() for _ in range(3)]
     with ThreadPoolExecutor(6) as ex:
-        pools = list(ex.map(lambda _: api.pool(owner), range(12)))
-    subnets = [p["subnet"] for p in pools]
-    assert len(set(subnets)) == 12
+        pools = list(ex.map(lambda i: api.pool(owners[i % 3]), range(12)))
+    subnets = [ipaddress.IPv4Network(p["subnet"]) for p in pools]
+    assert all(
+        s.prefixlen == 20 and s.subnet_of(ipaddress.IPv4Network("10.0.0.0/8")) for s in subnets
+    )
+    assert not any(a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1 :])
     assert len({p["subnet6"] for p in pools}) == 12
-    assert all(s.startswith("10.") and s.endswith(".0.0/16") for s in subnets)
 
 
 def test_pool_name_taken(api: Api) -> None:

@@ -3,6 +3,7 @@ credit and log-out, and a pool owner's view of it."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 
 from kalavai_like import tokens
@@ -12,12 +13,16 @@ from tests.support.platform_api import Api, wg_key
 def test_full_lifecycle(api: Api) -> None:
     owner = api.user()
     pool = api.pool(owner, public=True, weights={"cpu": 2.0, "ram": 0.5, "gpu": 10.0})
-    assert pool["subnet"].startswith("10.") and pool["subnet"].endswith(".0.0/16")
+    net = ipaddress.IPv4Network(pool["subnet"])
+    assert net.subnet_of(ipaddress.IPv4Network("10.0.0.0/8")) and net.prefixlen == 20
     assert pool["subnet6"].startswith("fd") and pool["subnet6"].endswith("::/64")
     assert pool["hub"] is None
     hub = api.hub(owner, pool)
-    prefix = pool["subnet"].rsplit(".", 2)[0]
-    assert hub["address"] == f"{prefix}.0.1"
+
+    def host(n: int) -> str:
+        return str(net.network_address + n)
+
+    assert hub["address"] == host(1)
     assert hub["credential"].startswith("kld_")
 
     minted = api.token(owner, pool)
@@ -35,14 +40,14 @@ def test_full_lifecycle(api: Api) -> None:
     assert r.status_code == 201, r.text
     joined = r.json()
     device = joined["device"]
-    assert device["address"] == f"{prefix}.0.2"
+    assert device["address"] == host(2)
     assert joined["hub"]["public_key"] == hub["pool"]["hub"]["public_key"]
-    assert joined["hub"]["address"] == f"{prefix}.0.1"
+    assert joined["hub"]["address"] == host(1)
     assert joined["hub"]["endpoint"] == "127.0.0.1:51820"
     assert joined["worker"] == {
         "template": "dask",
         "params": {},
-        "head_address": f"{prefix}.0.1",
+        "head_address": host(1),
         "limits": None,
     }
     assert joined["pool"]["subnet"] == pool["subnet"]
@@ -54,7 +59,7 @@ def test_full_lifecycle(api: Api) -> None:
     # the hub sees the worker in its peer list
     hub_caller = api.as_(hub["credential"])
     peers = hub_caller.get("/api/v1/device/peers").json()
-    assert [(p["public_key"], p["address"]) for p in peers["peers"]] == [(key, f"{prefix}.0.2")]
+    assert [(p["public_key"], p["address"]) for p in peers["peers"]] == [(key, host(2))]
 
     # heartbeats: 1 core-hour of CPU in one hour is impossible in 1 s, so wait a little and send
     # what fits under 4 cores x elapsed

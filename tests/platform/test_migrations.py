@@ -6,10 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
-from kalavai_like.platform.db import Database
+from kalavai_like.platform.db import Database, alembic_config
 from kalavai_like.platform.models import Base
 
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -28,3 +30,41 @@ def test_migrated_schema_matches_the_models(
     finally:
         db.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pools_made_before_keep_their_subnets(
+    kind: str, tmp_path: Path, make_postgres_url: Callable[[], str]
+) -> None:
+    """Migration 0003 gives every existing pool the 10.N.0.0/16 it had; its devices stay."""
+    url = f"sqlite:///{tmp_path / 'p.db'}" if kind == "sqlite" else make_postgres_url()
+    db = Database(url)
+    try:
+        with db.engine.begin() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0002")
+            for statement in OLD_ROWS.split(";")[:-1]:
+                conn.execute(text(statement))
+        db.migrate()
+        with db.engine.connect() as conn:
+            pools = conn.execute(text("SELECT name, subnet, closed, deleted_at FROM pools")).all()
+            devices = conn.execute(text("SELECT id, pool_id FROM devices")).all()
+    finally:
+        db.dispose()
+    assert pools == [("old", "10.37.0.0/16", False, None)]
+    assert devices == [("d" * 32, "p" * 32)]
+
+
+OLD_ROWS = """
+INSERT INTO users (id, email, password_hash, created_at) VALUES ('{u}', 'a@b.c', 'x', 0);
+INSERT INTO pools (id, name, owner_id, template, params, public, subnet_index, weight_cpu,
+    weight_ram, weight_gpu, peer_version, created_at)
+    VALUES ('{p}', 'old', '{u}', 'dask', '{{}}', false, 37, 1, 0.1, 10, 0, 0);
+INSERT INTO devices (id, user_id, pool_id, role, name, public_key, cores, memory_bytes, gpus,
+    state, desired_state, last_seq, base_cpu, base_ram, base_gpu, base_at, measured_cpu,
+    measured_ram, measured_gpu, granted_cpu, granted_ram, granted_gpu, measured_credit, credit,
+    recent_avg, recent_avg_time, created_at)
+    VALUES ('{d}', '{u}', '{p}', 'worker', 'w', 'k', 1, 0, 0, 'running', 'running', 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+""".format(u="u" * 32, p="p" * 32, d="d" * 32)

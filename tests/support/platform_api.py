@@ -38,6 +38,9 @@ class Caller:
     def delete(self, path: str, **kw: Any) -> httpx.Response:
         return self.api.http.delete(path, headers=self.headers, **kw)
 
+    def patch(self, path: str, json: Any = None, **kw: Any) -> httpx.Response:
+        return self.api.http.patch(path, json=json, headers=self.headers, **kw)
+
 
 @dataclass
 class User(Caller):

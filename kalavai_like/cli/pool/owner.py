@@ -83,15 +83,20 @@ def list_pools(json: JsonOpt = False) -> None:
             (
                 p["name"],
                 p["template"],
-                (p.get("owner") or {}).get("email", ""),
+                (p.get("owner") or {}).get("display", ""),
                 p.get("members", 0),
                 (p.get("hub") or {}).get("endpoint") or "not started",
-                "public" if p.get("public") else "private",
+                _visibility(p),
                 "yes" if p["id"] in mine_ids else "",
             )
             for p in sorted(rows.values(), key=lambda p: (p["id"] not in mine_ids, p["name"]))
         ],
     )
+
+
+def _visibility(pool: dict[str, Any]) -> str:
+    shown = "public" if pool.get("public") else "private"
+    return f"{shown}, closed" if pool.get("closed") else shown
 
 
 @app.command()

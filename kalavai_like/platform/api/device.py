@@ -56,7 +56,7 @@ def _peer_list(db: Database, pool_id: str) -> PeersOut:
                 Peer(
                     device_id=d.id,
                     public_key=d.public_key,
-                    address=ipam.address(pool.subnet_index, d.address_index),  # type: ignore[arg-type]
+                    address=ipam.address(pool.subnet, d.address_index),  # type: ignore[arg-type]
                     address6=ipam.address6(ula, pool.subnet_index, d.address_index),  # type: ignore[arg-type]
                 )
                 for d in rows

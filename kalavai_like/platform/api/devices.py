@@ -10,12 +10,18 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from kalavai_like.errors import Conflict, InvalidInput, TokenError
-from kalavai_like.platform import credentials, ipam, peers
-from kalavai_like.platform.api.pools import PoolKey, lookup_token, owned_pool, token_status
+from kalavai_like.platform import credentials, ipam, peers, quotas
+from kalavai_like.platform.api.pools import (
+    PoolKey,
+    check_open,
+    lookup_token,
+    owned_pool,
+    token_status,
+)
 from kalavai_like.platform.auth import Db, Enroller, User
 from kalavai_like.platform.models import AccountKey, Device, JoinTokenRow, Pool, now
 from kalavai_like.platform.models import User as UserRow
-from kalavai_like.platform.problems import not_found
+from kalavai_like.platform.problems import Problem, not_found
 from kalavai_like.platform.schemas import (
     DesiredIn,
     DeviceOut,
@@ -24,6 +30,7 @@ from kalavai_like.platform.schemas import (
     RedeemIn,
     WorkerSpec,
 )
+from kalavai_like.platform.settings import PlatformSettings
 from kalavai_like.platform.views import device_out, hub_out, pool_device_out, pool_out
 from kalavai_like.tokens import WORKER
 
@@ -39,6 +46,9 @@ _REFUSED = {
         "This platform does not know this token. Check you copied it whole, from this platform.",
     ),
 }
+
+
+POOL_DELETED = "Its owner deleted this pool, so nobody can join it. Join another pool."
 
 
 def refuse(reason: str) -> TokenError:
@@ -70,9 +80,13 @@ def claim(s: Session, row: JoinTokenRow, t: float) -> None:
 
 
 def _enrol(
-    s: Session, who: Enroller, pool: Pool, body: RedeemIn, credential: str, holdback: float
+    s: Session, who: Enroller, pool: Pool, body: RedeemIn, credential: str, cfg: PlatformSettings
 ) -> Device:
-    """Create the device, or revive the caller's device with that key or name in this pool."""
+    """Create the device, or revive the caller's device with that key or name in this pool.
+
+    Raises:
+        Problem: 409 past the user's device limit in this pool (not for the pool's owner).
+    """
     t = now()
     stranger = s.scalars(
         select(Device.id).where(
@@ -95,6 +109,8 @@ def _enrol(
         .order_by(case((Device.left_at.is_(None), 0), else_=1), Device.created_at.desc())
         .limit(1)
     ).first()
+    if (device is None or device.left_at is not None) and who.user_id != pool.owner_id:
+        quotas.check_devices(s, cfg, pool, who.user_id)
     if device is None:
         device = Device(user_id=who.user_id, pool_id=pool.id, role="worker")
         s.add(device)
@@ -106,7 +122,7 @@ def _enrol(
     device.last_seq, device.base_cpu, device.base_ram, device.base_gpu = 0, 0.0, 0.0, 0.0
     device.base_at = t
     s.flush()
-    device.address_index = ipam.allocate(s, pool.id, device.id, t, holdback)
+    device.address_index = ipam.allocate(s, pool, device.id, t, cfg.address_holdback)
     return device
 
 
@@ -122,9 +138,13 @@ def redeem(body: RedeemIn, who: Enroller, db: Db, request: Request) -> Redeemed:
         if row is None:
             raise refuse("unknown")
         t = now()
-        claim(s, row, t)
+        # The pool first, then the token: the order deleting a pool takes them in.
         pool = s.scalars(select(Pool).where(Pool.id == row.pool_id).with_for_update()).one()
-        device = _enrol(s, who, pool, body, credential, cfg.address_holdback)
+        if pool.deleted_at is not None:
+            raise Problem(410, TokenError("pool_deleted", "Pool deleted", POOL_DELETED))
+        check_open(pool, who.user_id)
+        claim(s, row, t)
+        device = _enrol(s, who, pool, body, credential, cfg)
         if who.kind == credentials.ACCOUNT_KEY:
             s.execute(
                 update(AccountKey).where(AccountKey.id == who.credential_id).values(last_used_at=t)
@@ -133,14 +153,14 @@ def redeem(body: RedeemIn, who: Enroller, db: Db, request: Request) -> Redeemed:
         s.flush()
         s.refresh(pool)
         result = Redeemed(
-            device=device_out(s, device, pool.subnet_index),
+            device=device_out(s, device, pool),
             credential=credential,
-            pool=pool_out(s, pool),
+            pool=pool_out(s, pool, who.user_id),
             hub=hub_out(s, pool),
-            worker=WorkerSpec(
+            worker=WorkerSpec(  # the one place a worker gets the pool's secret parameters
                 template=pool.template,
                 params=json.loads(pool.params),
-                head_address=ipam.address(pool.subnet_index, ipam.HUB_INDEX),
+                head_address=ipam.address(pool.subnet, ipam.HUB_INDEX),
             ),
         )
     request.app.state.peers.notify(pool.id)
@@ -167,7 +187,7 @@ def pool_devices(pool_key: PoolKey, who: User, db: Db) -> list[PoolDeviceOut]:
             .where(Device.pool_id == pool.id)
             .order_by(Device.created_at)
         ).all()
-        return [pool_device_out(s, d, u, pool.subnet_index) for d, u in rows]
+        return [pool_device_out(s, d, u, pool) for d, u in rows]
 
 
 def leave(s: Session, device: Device) -> None:

@@ -6,16 +6,16 @@ import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlalchemy import or_, select
+from sqlalchemy import case, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kalavai_like import tokens
 from kalavai_like.errors import Conflict, TokenError
-from kalavai_like.platform import credentials, ipam, peers
+from kalavai_like.platform import credentials, ipam, peers, quotas
 from kalavai_like.platform.auth import Db, Principal, Settings, User
 from kalavai_like.platform.models import Device, JoinTokenRow, Pool, now
-from kalavai_like.platform.problems import forbidden, not_found
+from kalavai_like.platform.problems import Problem, forbidden, not_found
 from kalavai_like.platform.schemas import (
     NAME_PATTERN,
     HubIn,
@@ -37,9 +37,22 @@ PoolKey = Annotated[str, Path(pattern=NAME_PATTERN, description="pool id or name
 TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
-def visible_pool(s: Session, who: Principal, key: str) -> Pool:
+def _by_key(s: Session, key: str, *, lock: bool = False) -> Pool | None:
+    """The live pool with id `key`, else the one named `key` (an id wins over a name that
+    looks like one, which older pools may have)."""
+    stmt = (
+        select(Pool)
+        .where(or_(Pool.id == key, Pool.name == key), Pool.deleted_at.is_(None))
+        .order_by(case((Pool.id == key, 0), else_=1))
+        .limit(1)
+    )
+    # FOR UPDATE serialises hub and address changes per pool on PostgreSQL (SQLite ignores it).
+    return s.scalars(stmt.with_for_update() if lock else stmt).first()
+
+
+def visible_pool(s: Session, who: Principal, key: str, *, lock: bool = False) -> Pool:
     """A pool the caller may see (public or owned), by id or name; else 404."""
-    pool = s.scalars(select(Pool).where(or_(Pool.id == key, Pool.name == key))).first()
+    pool = _by_key(s, key, lock=lock)
     if pool is None or not (pool.public or pool.owner_id == who.user_id):
         raise not_found("pool")
     return pool
@@ -47,40 +60,59 @@ def visible_pool(s: Session, who: Principal, key: str) -> Pool:
 
 def owned_pool(s: Session, who: Principal, key: str, *, lock: bool = False) -> Pool:
     """A pool the caller owns: 403 if it is someone else's public pool, 404 if hidden."""
-    stmt = select(Pool).where(or_(Pool.id == key, Pool.name == key))
-    # FOR UPDATE serialises hub and address changes per pool on PostgreSQL (SQLite ignores it).
-    pool = s.scalars(stmt.with_for_update() if lock else stmt).first()
-    if pool is None or not (pool.public or pool.owner_id == who.user_id):
-        raise not_found("pool")
+    pool = visible_pool(s, who, key, lock=lock)
     if pool.owner_id != who.user_id:
         raise forbidden("Only the pool's owner can do that.")
     return pool
 
 
+def check_open(pool: Pool, user_id: str) -> None:
+    """Refuse a new member of a closed pool (its owner may still add devices).
+
+    Raises:
+        Problem: 403 TokenError `pool_closed`.
+    """
+    if pool.closed and pool.owner_id != user_id:
+        raise Problem(
+            403,
+            TokenError(
+                "pool_closed",
+                "Pool closed to new members",
+                f"The owner of pool '{pool.name}' closed it to new members for now. "
+                "Ask them to open it again, or join another pool.",
+            ),
+        )
+
+
 @router.post("/pools", status_code=201, response_model=PoolOut)
 def create_pool(body: PoolIn, who: User, db: Db, cfg: Settings) -> PoolOut:
-    """Create a pool with its own /16 and ULA /64."""
+    """Create a pool with its own IPv4 subnet (from the pool space) and ULA /64."""
     weights = body.weights.model_dump() if body.weights else cfg.default_weights
     taken = Conflict("Pool name taken", f"A pool named '{body.name}' exists; pick another name.")
+    space = ipam.Space(cfg.pool_space, cfg.pool_prefix)
     for _attempt in range(5):
         try:
             with db.write() as s:
-                if s.scalars(select(Pool.id).where(Pool.name == body.name)).first():
+                t = now()
+                quotas.check_pools(s, cfg, who.user_id, t)
+                if _by_key(s, body.name) is not None:
                     raise taken
+                subnet, index = ipam.pick_subnet(s, body.name, space, t, cfg.address_holdback)
                 pool = Pool(
                     name=body.name,
                     owner_id=who.user_id,
                     template=body.template,
                     params=json.dumps(body.params),
                     public=body.public,
-                    subnet_index=ipam.pick_subnet(s, body.name),
+                    subnet=subnet,
+                    subnet_index=index,
                     weight_cpu=weights["cpu"],
                     weight_ram=weights["ram"],
                     weight_gpu=weights["gpu"],
                 )
                 s.add(pool)
                 s.flush()
-                return pool_out(s, pool)
+                return pool_out(s, pool, who.user_id)
         except IntegrityError:
             continue  # a concurrent create took the name or the subnet: look again
     raise taken
@@ -93,13 +125,16 @@ def list_pools(
     """Community (public) pools, or the pools you own."""
     with db.read() as s:
         where = Pool.public.is_(True) if scope == "community" else Pool.owner_id == who.user_id
-        return pools_out(s, list(s.scalars(select(Pool).where(where).order_by(Pool.created_at))))
+        rows = s.scalars(
+            select(Pool).where(where, Pool.deleted_at.is_(None)).order_by(Pool.created_at)
+        )
+        return pools_out(s, list(rows), who.user_id)
 
 
 @router.get("/pools/{pool_key}", response_model=PoolOut)
 def show_pool(pool_key: PoolKey, who: User, db: Db) -> PoolOut:
     with db.read() as s:
-        return pool_out(s, visible_pool(s, who, pool_key))
+        return pool_out(s, visible_pool(s, who, pool_key), who.user_id)
 
 
 @router.post("/pools/{pool_key}/hub", status_code=201, response_model=HubRegistered)
@@ -140,9 +175,9 @@ def register_hub(
         result = HubRegistered(
             device_id=hub.id,
             credential=credential,
-            address=ipam.address(pool.subnet_index, ipam.HUB_INDEX),
+            address=ipam.address(pool.subnet, ipam.HUB_INDEX),
             address6=ipam.address6(ula, pool.subnet_index, ipam.HUB_INDEX),
-            pool=pool_out(s, pool),
+            pool=pool_out(s, pool, who.user_id),
         )
     request.app.state.peers.notify(pool.id)
     return result
@@ -163,15 +198,33 @@ def join_token(pool_key: PoolKey, who: User, db: Db, cfg: Settings) -> TokenCrea
     """A fresh single-use, 1 h worker token of a public pool (or one you own): what the web
     page's Join reveals, for the tray app. A worker token only adds a worker."""
     with db.write() as s:
-        pool = visible_pool(s, who, pool_key)
-        return mint_token(s, cfg, pool, who.user_id, TokenIn(uses=1, expires_in=3600))
+        return mint_for_joiner(s, cfg, who, pool_key)[1]
+
+
+def mint_for_joiner(
+    s: Session, cfg: PlatformSettings, who: Principal, pool_key: str
+) -> tuple[Pool, TokenCreated]:
+    """The pool and a single-use 1 h worker token of it for `who` (Join: the API and the page).
+
+    Raises:
+        Problem: 404 no such pool for you, 403 closed, 429 past the minting rate.
+    """
+    pool = visible_pool(s, who, pool_key)
+    check_open(pool, who.user_id)
+    return pool, mint_token(s, cfg, pool, who.user_id, TokenIn(uses=1, expires_in=3600))
 
 
 def mint_token(
     s: Session, cfg: PlatformSettings, pool: Pool, user_id: str, body: TokenIn
 ) -> TokenCreated:
-    """Store a new worker token for `pool` (only its secret's hash); the text is in the reply."""
-    expires_at = int(now()) + body.expires_in
+    """Store a new worker token for `pool` (only its secret's hash); the text is in the reply.
+
+    Raises:
+        Problem: 429 past the user's minting rate (quotas.check_mints).
+    """
+    t = now()
+    quotas.check_mints(s, cfg, user_id, t)
+    expires_at = int(t) + body.expires_in
     text, parsed = tokens.mint(
         platform=cfg.platform_url, pool_id=pool.id, pool_name=pool.name, expires_at=expires_at
     )
@@ -183,6 +236,7 @@ def mint_token(
         uses=body.uses,
         expires_at=float(expires_at),
         created_by=user_id,
+        created_at=t,
     )
     s.add(row)
     s.flush()

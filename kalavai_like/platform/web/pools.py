@@ -68,12 +68,7 @@ def _community(request: Request, user: session.WebUser, **ctx: Any) -> Response:
     public = pools_api.list_pools(user.principal, db, "community")
     mine = pools_api.list_pools(user.principal, db, "mine")
     totals = contributed(db, [p.id for p in public + mine])
-    owners = {
-        p.id: "you"
-        if p.owner.id == user.principal.user_id
-        else credit_api.display_name(p.owner.email)
-        for p in public + mine
-    }
+    owners = {p.id: p.owner.display for p in public + mine}
     return page(
         request,
         "pools.html",
@@ -97,10 +92,7 @@ def _mint_for_joiner(request: Request, user: session.WebUser, pool_key: str) -> 
     """A fresh single-use, 1 h worker token of a public pool (or one the user owns)."""
     db, cfg = request.app.state.db, request.app.state.settings
     with db.write() as s:
-        pool = pools_api.visible_pool(s, user.principal, pool_key)
-        made = pools_api.mint_token(
-            s, cfg, pool, user.principal.user_id, TokenIn(uses=1, expires_in=3600)
-        )
+        pool, made = pools_api.mint_for_joiner(s, cfg, user.principal, pool_key)
         return pool.name, made
 
 
@@ -135,7 +127,7 @@ def _owner_page(
     db = request.app.state.db
     who = user.principal
     with db.read() as s:
-        pool = pool_out(s, pools_api.owned_pool(s, who, pool_key))
+        pool = pool_out(s, pools_api.owned_pool(s, who, pool_key), who.user_id)
     workers = devices_api.pool_devices(pool.id, who, db)
     credit = credit_api.pool_credit(pool.id, who, db)
     granted = {row.device.id: row for row in credit.devices}
