@@ -9,15 +9,7 @@ import time
 import pytest
 
 from kalavai_like import tokens
-from tests.support.cli import Cli, make_cli, unique_email
-
-
-def signed_up(cli: Cli, url: str, tag: str) -> str:
-    email = unique_email(tag)
-    r = cli("signup", "--platform", url, "--email", email, "--password-stdin", input="password1\n")
-    assert r.returncode == 0, r.stderr
-    assert f"Logged in as {email}" in r.stderr
-    return email
+from tests.support.cli import Cli, make_cli, signed_up
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,41 +17,38 @@ from kalavai_like.platform.models import Base
 KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_migrated_schema_matches_the_models(
-    kind: str, tmp_path: Path, make_postgres_url: Callable[[], str]
-) -> None:
-    url = f"sqlite:///{tmp_path / 'p.db'}" if kind == "sqlite" else make_postgres_url()
+@pytest.fixture(params=KINDS)
+def empty_db(
+    request: pytest.FixtureRequest, tmp_path: Path, make_postgres_url: Callable[[], str]
+) -> Iterator[Database]:
+    """A new, empty database on each backend."""
+    url = f"sqlite:///{tmp_path / 'p.db'}" if request.param == "sqlite" else make_postgres_url()
     db = Database(url)
     try:
-        db.migrate()
-        with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        yield db
     finally:
         db.dispose()
+
+
+def test_migrated_schema_matches_the_models(empty_db: Database) -> None:
+    empty_db.migrate()
+    with empty_db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == [], f"models and migrations disagree: {diff}"
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_pools_made_before_keep_their_subnets(
-    kind: str, tmp_path: Path, make_postgres_url: Callable[[], str]
-) -> None:
+def test_pools_made_before_keep_their_subnets(empty_db: Database) -> None:
     """Migration 0003 gives every existing pool the 10.N.0.0/16 it had; its devices stay."""
-    url = f"sqlite:///{tmp_path / 'p.db'}" if kind == "sqlite" else make_postgres_url()
-    db = Database(url)
-    try:
-        with db.engine.begin() as conn:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "0002")
-            for statement in OLD_ROWS.split(";")[:-1]:
-                conn.execute(text(statement))
-        db.migrate()
-        with db.engine.connect() as conn:
-            pools = conn.execute(text("SELECT name, subnet, closed, deleted_at FROM pools")).all()
-            devices = conn.execute(text("SELECT id, pool_id FROM devices")).all()
-    finally:
-        db.dispose()
+    with empty_db.engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        for statement in OLD_ROWS.split(";")[:-1]:
+            conn.execute(text(statement))
+    empty_db.migrate()
+    with empty_db.engine.connect() as conn:
+        pools = conn.execute(text("SELECT name, subnet, closed, deleted_at FROM pools")).all()
+        devices = conn.execute(text("SELECT id, pool_id FROM devices")).all()
     assert pools == [("old", "10.37.0.0/16", False, None)]
     assert devices == [("d" * 32, "p" * 32)]
 

@@ -8,8 +8,6 @@ from collections.abc import Callable
 
 import pytest
 
-from kalavai_like.container.templates import TEMPLATES
-from kalavai_like.platform.views import SECRET_PARAMS
 from tests.support.platform_api import Api
 
 BOINC = {
@@ -54,6 +52,9 @@ def test_workers_get_secrets_in_their_worker_spec_only(api: Api) -> None:
 
 def test_every_templates_secret_parameters_are_hidden_by_the_platform() -> None:
     """The platform cannot import the container layer: its list must cover the templates'."""
+    from kalavai_like.container.templates import TEMPLATES
+    from kalavai_like.platform.views import SECRET_PARAMS
+
     marked = {name for t in TEMPLATES.values() for name in t.secret_params}
     assert {"weak_key", "gui_rpc_password"} <= marked <= SECRET_PARAMS
 
@@ -78,5 +79,7 @@ def test_an_id_wins_over_an_older_pool_named_like_it(
     platform_sql(
         "UPDATE pools SET name = :n WHERE id = :id", {"n": target["id"], "id": squatter["id"]}
     )
+    # PostgreSQL writes an updated row anew at the table's end: the squatter now comes first
+    platform_sql("UPDATE pools SET public = public WHERE id = :id", {"id": target["id"]})
     for _ in range(3):
         assert api.user().get(f"/api/v1/pools/{target['id']}").json()["id"] == target["id"]

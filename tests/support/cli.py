@@ -52,3 +52,12 @@ def make_cli(tmp: Path, name: str = "home", settings: str = 'keystore = "file"\n
     cli = Cli(tmp / name, base_env(tmp))
     cli.settings(settings)
     return cli
+
+
+def signed_up(cli: Cli, url: str, tag: str) -> str:
+    """Sign a new account up (and log it in) through the CLI; its email."""
+    email = unique_email(tag)
+    r = cli("signup", "--platform", url, "--email", email, "--password-stdin", input="password1\n")
+    assert r.returncode == 0, r.stderr
+    assert f"Logged in as {email}" in r.stderr
+    return email
