@@ -114,10 +114,10 @@ def tuned_platform(
     fresh database. Returns an Api on each."""
     started: list[LocalPlatform] = []
 
-    def start(**settings: object) -> Api:
+    def start(workers: int = 1, **settings: object) -> Api:
         url = request.getfixturevalue("make_postgres_url")() if backend == "postgres" else None
         server = start_local_platform(
-            tmp_path / f"p{len(started)}", database_url=url, settings=settings
+            tmp_path / f"p{len(started)}", database_url=url, settings=settings, workers=workers
         )
         started.append(server)
         return Api(server.url)

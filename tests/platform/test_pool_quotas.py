@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
+
 from tests.support.platform_api import Api, wg_key
 
 
@@ -21,6 +23,16 @@ def test_pools_per_account_are_capped(tuned_platform: Callable[..., Api]) -> Non
     assert "at most 3" in error["message"] and "pool delete" in error["message"]
     # everyone else still creates pools
     assert api.pool(api.user())["subnet"]
+
+
+def test_every_worker_process_enforces_the_limits(tuned_platform: Callable[..., Api]) -> None:
+    api = tuned_platform(workers=2, max_pools_per_user=1)
+    owner = api.user()
+    api.pool(owner)
+    for i in range(6):  # new connections: uvicorn's workers take turns
+        with httpx.Client(base_url=api.url, headers=owner.headers) as fresh:
+            r = fresh.post("/api/v1/pools", json={"name": f"more-{i}", "template": "dask"})
+        assert r.status_code == 409, r.text
 
 
 def test_a_small_space_runs_out_and_deleting_frees_it_after_the_holdback(

@@ -10,10 +10,10 @@ import pytest
 
 
 def serve(
-    data_dir: Path, port: str, env: dict[str, str] | None = None
+    data_dir: Path, port: str, env: dict[str, str] | None = None, extra: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     """`kalavai-like platform serve --port PORT --data-dir DATA_DIR`, as a person runs it."""
-    argv = ["platform", "serve", "--port", port, "--data-dir", str(data_dir)]
+    argv = ["platform", "serve", "--port", port, "--data-dir", str(data_dir), *extra]
     return subprocess.run(
         [sys.executable, "-m", "kalavai_like", *argv],
         capture_output=True,
@@ -28,6 +28,23 @@ def test_bad_port_is_refused(port: str, tmp_path: Path) -> None:
     r = serve(tmp_path, port)
     assert r.returncode == 2
     assert "Bad port" in r.stderr and "1-65535" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("knob", "said"),
+    [
+        ("pool_prefix=31", "pool_prefix must be from 8"),
+        ("pool_space=10.0.0.0/33", "not an IPv4 network"),
+        ("max_pools_per_user=0", "max_pools_per_user must be 1 or more"),
+        ("max-devices-per-user=many", "takes a number"),
+        ("no_such_knob=1", "token_mints_per_hour"),
+    ],
+)
+def test_bad_setting_is_refused(knob: str, said: str, tmp_path: Path) -> None:
+    r = serve(tmp_path, "0", extra=("--set", knob))
+    assert r.returncode == 2
+    assert "Bad --set" in r.stderr and said in r.stderr
     assert "Traceback" not in r.stderr
 
 
