@@ -65,21 +65,34 @@ def serve(
     address_holdback: Annotated[
         float, typer.Option(help="Seconds a freed overlay address waits before reuse.")
     ] = 24 * 3600.0,
+    signups_per_hour: Annotated[
+        int,
+        typer.Option(
+            help="Accounts one client address may create per hour.",
+            envvar="KALAVAI_LIKE_SIGNUPS_PER_HOUR",
+        ),
+    ] = 20,
+    session_idle_days: Annotated[
+        float, typer.Option(help="Days a log-in (CLI or web) lasts unused; each use renews it.")
+    ] = 30.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
+    from kalavai_like.platform.db import private_dir
     from kalavai_like.platform.settings import PlatformSettings
 
     _check(port, workers, address_holdback)
+    _check_limits(signups_per_hour, session_idle_days)
     data = (data_dir or default_data_dir()).expanduser().resolve()
-    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(data)
     sock = _listen(host, port)
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{sock.getsockname()[1]}"
     public = _public(public_url or url)
     cfg = PlatformSettings(
         data_dir=data, public_url=public, database_url=database_url,
-        address_holdback=address_holdback,
+        address_holdback=address_holdback, signups_per_address=signups_per_hour,
+        signup_window=3600.0, session_idle_lifetime=session_idle_days * 86400,
     )  # fmt: skip
     dialect = _prepare(cfg)
     print(f"kalavai-like platform serving at {url} (public URL {public}, {dialect})", flush=True)
@@ -93,6 +106,13 @@ def _check(port: int, workers: int, address_holdback: float) -> None:
         raise InvalidInput("Bad worker count", f"--workers must be 1-64; got {workers}.")
     if address_holdback < 0:
         raise InvalidInput("Bad hold-back", "--address-holdback must be 0 or more seconds.")
+
+
+def _check_limits(signups_per_hour: int, session_idle_days: float) -> None:
+    if signups_per_hour < 1:
+        raise InvalidInput("Bad sign-up limit", "--signups-per-hour must be 1 or more.")
+    if not 0.001 <= session_idle_days <= 3650:
+        raise InvalidInput("Bad session lifetime", "--session-idle-days must be 0.001-3650.")
 
 
 def _listen(host: str, port: int) -> socket.socket:

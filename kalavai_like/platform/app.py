@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 from collections.abc import AsyncIterator
@@ -83,14 +84,8 @@ def prepare(db: Database) -> None:
 
 
 def settings_to_env(cfg: PlatformSettings) -> str:
-    return json.dumps(
-        {
-            "data_dir": str(cfg.data_dir),
-            "public_url": cfg.public_url,
-            "database_url": cfg.database_url,
-            "address_holdback": cfg.address_holdback,
-        }
-    )
+    """Every setting, for the worker processes (`app_from_env`)."""
+    return json.dumps({**dataclasses.asdict(cfg), "data_dir": str(cfg.data_dir)})
 
 
 def app_from_env() -> FastAPI:

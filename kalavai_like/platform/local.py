@@ -86,6 +86,7 @@ def start_local_platform(
     public_url: str | None = None,
     workers: int = 1,
     address_holdback: float | None = None,
+    signups_per_hour: int | None = None,
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> LocalPlatform:
@@ -95,15 +96,18 @@ def start_local_platform(
         PlatformUnavailable: the server exited or did not answer within `timeout` seconds.
     """
     data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = data_dir / "server.log"
     args = [sys.executable, "-m", "kalavai_like", "platform", "serve"]
     args += ["--host", host, "--port", str(port), "--data-dir", str(data_dir)]
     args += ["--workers", str(workers)]
     if address_holdback is not None:
         args += ["--address-holdback", str(address_holdback)]
+    if signups_per_hour is not None:
+        args += ["--signups-per-hour", str(signups_per_hour)]
     child_env = {**os.environ, **(env or {})}
     child_env.pop("KALAVAI_LIKE_DATABASE_URL", None)
+    child_env.pop("KALAVAI_LIKE_SIGNUPS_PER_HOUR", None)
     if database_url:
         child_env["KALAVAI_LIKE_DATABASE_URL"] = database_url
     if public_url:
