@@ -75,6 +75,15 @@ def serve(
     session_idle_days: Annotated[
         float, typer.Option(help="Days a log-in (CLI or web) lasts unused; each use renews it.")
     ] = 30.0,
+    trusted_proxies: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated addresses of your reverse proxies: only requests from them "
+            "may say who the client is (X-Forwarded-For) and that it came over TLS. Default: "
+            "none (throttles count the connecting address).",
+            envvar="KALAVAI_LIKE_TRUSTED_PROXIES",
+        ),
+    ] = "",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
@@ -96,7 +105,7 @@ def serve(
     )  # fmt: skip
     dialect = _prepare(cfg)
     print(f"kalavai-like platform serving at {url} (public URL {public}, {dialect})", flush=True)
-    _run(cfg, sock, workers, log_level)
+    _run(cfg, sock, workers, log_level, trusted_proxies.replace(" ", ""))
 
 
 def _check(port: int, workers: int, address_holdback: float) -> None:
@@ -157,27 +166,25 @@ def _prepare(cfg: PlatformSettings) -> str:
     return str(db.dialect)
 
 
-def _run(cfg: PlatformSettings, sock: socket.socket, workers: int, log_level: str) -> None:
+def _run(
+    cfg: PlatformSettings, sock: socket.socket, workers: int, log_level: str, proxies: str
+) -> None:
+    """Serve on `sock`; proxy headers are believed only from the `proxies` named."""
     import os
 
     import uvicorn
 
     from kalavai_like.platform.app import SETTINGS_ENV, create_app, settings_to_env
 
+    fd, trusted = sock.fileno(), proxies or None
     if workers == 1:
         uvicorn.run(
-            create_app(cfg, migrate=False),
-            fd=sock.fileno(),
-            log_level=log_level,
-            proxy_headers=False,
-        )
+            create_app(cfg, migrate=False), fd=fd, log_level=log_level,
+            proxy_headers=bool(proxies), forwarded_allow_ips=trusted,
+        )  # fmt: skip
         return
     os.environ[SETTINGS_ENV] = settings_to_env(cfg)
     uvicorn.run(
-        "kalavai_like.platform.app:app_from_env",
-        factory=True,
-        fd=sock.fileno(),
-        workers=workers,
-        log_level=log_level,
-        proxy_headers=False,
-    )
+        "kalavai_like.platform.app:app_from_env", factory=True, fd=fd, workers=workers,
+        log_level=log_level, proxy_headers=bool(proxies), forwarded_allow_ips=trusted,
+    )  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kalavai_like.platform import credentials, sessions
@@ -63,9 +63,7 @@ def resolve(session: Session, credential: str) -> Principal:
     if kind == credentials.API_TOKEN:
         token = session.execute(
             select(ApiToken.id, ApiToken.user_id, ApiToken.expires_at).where(
-                ApiToken.token_hash == digest,
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now()),
+                ApiToken.token_hash == digest, sessions.live(now())
             )
         ).first()
         if token is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import Request
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
 from kalavai_like.platform import credentials
 from kalavai_like.platform.db import Database
@@ -47,6 +47,14 @@ def start(db: Database, cfg: PlatformSettings, user_id: str, request: Request, k
     return token
 
 
+def live(t: float) -> ColumnElement[bool]:
+    """Sessions neither revoked nor ended at time `t` (a WHERE clause)."""
+    return and_(
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > t),
+    )
+
+
 def renewal_due(expires_at: float | None, cfg: PlatformSettings) -> bool:
     """True when a session used now should have its end moved forward."""
     return expires_at is None or expires_at < now() + cfg.session_idle_lifetime - RENEW_AFTER
@@ -69,11 +77,7 @@ def listed(db: Database, user_id: str, current_id: str) -> list[SessionInfo]:
     with db.read() as s:
         rows = s.scalars(
             select(ApiToken)
-            .where(
-                ApiToken.user_id == user_id,
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > t),
-            )
+            .where(ApiToken.user_id == user_id, live(t))
             .order_by(ApiToken.last_used_at.desc(), ApiToken.created_at.desc())
         )
         return [
@@ -111,12 +115,7 @@ def revoke_others(db: Database, user_id: str, keep_id: str) -> int:
     with db.write() as s:
         result = s.execute(
             update(ApiToken)
-            .where(
-                ApiToken.user_id == user_id,
-                ApiToken.id != keep_id,
-                ApiToken.revoked_at.is_(None),
-                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > t),
-            )
+            .where(ApiToken.user_id == user_id, ApiToken.id != keep_id, live(t))
             .values(revoked_at=t)
         )
         return int(result.rowcount)  # type: ignore[attr-defined]

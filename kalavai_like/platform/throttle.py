@@ -13,9 +13,11 @@ Log-ins throttle the guesser, not the owner:
   `login_window` has passed without one.
 - Sign-ups: `signups_per_address` per client address within `signup_window`.
 
-The client address is the connecting peer (proxy headers are not trusted); IPv6 addresses count
-per /64, which one host usually has whole. Attempts are counted before the password is checked
-(and given back when it is right), so parallel guesses cannot slip past a limit.
+The client address is the connecting peer, or the client a trusted reverse proxy names
+(`platform serve --trusted-proxies`: the server resolves it before any route runs); IPv6
+addresses count per /64, which one host usually has whole. Attempts are counted before the
+password is checked (and given back when it is right), so parallel guesses cannot slip past a
+limit.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ Rows = dict[str, LoginFailure]
 
 
 def client_address(request: Request) -> str:
-    """The caller's address as this server sees it (proxy headers are not trusted)."""
+    """The caller's address: the peer's, or the one a trusted proxy forwarded."""
     return request.client.host if request.client else "unknown"
 
 

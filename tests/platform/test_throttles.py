@@ -107,3 +107,25 @@ def test_an_owners_own_typos_are_forgotten_when_the_password_is_right(api: Api) 
     assert _log_in(laptop, user.email, user.password).status_code == 200
     # The four typos no longer count: four more are still answered, not held up.
     assert [_log_in(laptop, user.email, WRONG).status_code for _ in range(4)] == [401] * 4
+
+
+def _sign_up_as(api: Api, forwarded_for: str) -> int:
+    email = f"{unique('fwd')}@example.org"
+    r = api.http.post(
+        "/api/v1/accounts",
+        json={"email": email, "password": "password1"},
+        headers={"X-Forwarded-For": forwarded_for},
+    )
+    return r.status_code
+
+
+def test_behind_a_trusted_proxy_each_client_counts_on_its_own(tmp_path: Path) -> None:
+    trusted = {"KALAVAI_LIKE_TRUSTED_PROXIES": "127.0.0.2"}
+    with start_local_platform(tmp_path / "p", signups_per_hour=3, env=trusted) as server:
+        proxy = Api(server.url, "127.0.0.2")
+        assert [_sign_up_as(proxy, "198.51.100.7") for _ in range(4)] == [201] * 3 + [429]
+        assert _sign_up_as(proxy, "198.51.100.8") == 201  # another client behind the proxy
+        # Anyone else's X-Forwarded-For is ignored: a bot cannot pick a new address each time.
+        bot = Api(server.url, "127.0.0.3")
+        codes = [_sign_up_as(bot, f"198.51.100.{n}") for n in range(20, 24)]
+        assert codes == [201] * 3 + [429]

@@ -6,7 +6,8 @@ It ends on the server after `session_idle_lifetime` unused, so a copied cookie d
 use renews it there, and each page renews the cookie's own lifetime to match.
 The cookie is HttpOnly, SameSite=Lax, and Secure when the platform is served over HTTPS
 (its configured public URL is https://, which is how an operator says a TLS proxy fronts it,
-or the request itself came in over TLS). Proxy headers are not trusted.
+or the request itself came in over TLS). Proxy headers count only from the proxies the
+operator names (`platform serve --trusted-proxies`).
 
 CSRF: every state-changing form carries a synchronizer token derived from the session secret
 (HMAC, so it is bound to that one session and cannot be guessed without the HttpOnly cookie);
