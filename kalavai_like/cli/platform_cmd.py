@@ -28,6 +28,27 @@ def default_data_dir() -> Path:
     return context.paths().data / "platform"
 
 
+SignupsOpt = Annotated[
+    int,
+    typer.Option(
+        help="Accounts one client address may create per hour.",
+        envvar="KALAVAI_LIKE_SIGNUPS_PER_HOUR",
+    ),
+]
+SessionDaysOpt = Annotated[
+    float, typer.Option(help="Days a log-in (CLI or web) lasts unused; each use renews it.")
+]
+ProxiesOpt = Annotated[
+    str,
+    typer.Option(
+        help="Comma-separated addresses of your reverse proxies: only requests from them may "
+        "say who the client is (X-Forwarded-For) and that it came over TLS. Default: none "
+        "(throttles count the connecting address).",
+        envvar="KALAVAI_LIKE_TRUSTED_PROXIES",
+    ),
+]
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -65,25 +86,9 @@ def serve(
     address_holdback: Annotated[
         float, typer.Option(help="Seconds a freed overlay address waits before reuse.")
     ] = 24 * 3600.0,
-    signups_per_hour: Annotated[
-        int,
-        typer.Option(
-            help="Accounts one client address may create per hour.",
-            envvar="KALAVAI_LIKE_SIGNUPS_PER_HOUR",
-        ),
-    ] = 20,
-    session_idle_days: Annotated[
-        float, typer.Option(help="Days a log-in (CLI or web) lasts unused; each use renews it.")
-    ] = 30.0,
-    trusted_proxies: Annotated[
-        str,
-        typer.Option(
-            help="Comma-separated addresses of your reverse proxies: only requests from them "
-            "may say who the client is (X-Forwarded-For) and that it came over TLS. Default: "
-            "none (throttles count the connecting address).",
-            envvar="KALAVAI_LIKE_TRUSTED_PROXIES",
-        ),
-    ] = "",
+    signups_per_hour: SignupsOpt = 20,
+    session_idle_days: SessionDaysOpt = 30.0,
+    trusted_proxies: ProxiesOpt = "",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
