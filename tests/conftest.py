@@ -16,13 +16,15 @@ import pytest
 
 from kalavai_like.platform.local import LocalPlatform, start_local_platform
 from tests.support.http import TinyServer, start_tiny_server
+from tests.support.platform_api import TEST_SIGNUPS_PER_HOUR
 from tests.support.secret_service import as_keyring
 
 
 @pytest.fixture(scope="session")
 def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     """The real platform server (`kalavai-like platform serve`) on a loopback port."""
-    with start_local_platform(tmp_path_factory.mktemp("platform")) as platform:
+    data = tmp_path_factory.mktemp("platform")
+    with start_local_platform(data, signups_per_hour=TEST_SIGNUPS_PER_HOUR) as platform:
         yield platform
 
 

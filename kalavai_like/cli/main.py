@@ -19,6 +19,7 @@ from kalavai_like.cli import (
     platform_cmd,
     pool,
     prefs_cmd,
+    sessions_cmd,
     token_cmd,
 )
 from kalavai_like.errors import KalavaiError
@@ -38,6 +39,7 @@ app.add_typer(account.app)  # signup, login, logout, whoami
 app.add_typer(pool.app, name="pool")
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(account_key.app, name="account-key")
+app.add_typer(sessions_cmd.app, name="sessions")
 app.add_typer(platform_cmd.app, name="platform")  # platform serve: runs the platform in-process
 app.add_typer(prefs_cmd.app, name="prefs")
 

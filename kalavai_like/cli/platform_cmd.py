@@ -28,6 +28,27 @@ def default_data_dir() -> Path:
     return context.paths().data / "platform"
 
 
+SignupsOpt = Annotated[
+    int,
+    typer.Option(
+        help="Accounts one client address may create per hour.",
+        envvar="KALAVAI_LIKE_SIGNUPS_PER_HOUR",
+    ),
+]
+SessionDaysOpt = Annotated[
+    float, typer.Option(help="Days a log-in (CLI or web) lasts unused; each use renews it.")
+]
+ProxiesOpt = Annotated[
+    str,
+    typer.Option(
+        help="Comma-separated addresses of your reverse proxies: only requests from them may "
+        "say who the client is (X-Forwarded-For) and that it came over TLS. Default: none "
+        "(throttles count the connecting address).",
+        envvar="KALAVAI_LIKE_TRUSTED_PROXIES",
+    ),
+]
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -65,6 +86,9 @@ def serve(
     address_holdback: Annotated[
         float, typer.Option(help="Seconds a freed overlay address waits before reuse.")
     ] = 24 * 3600.0,
+    signups_per_hour: SignupsOpt = 20,
+    session_idle_days: SessionDaysOpt = 30.0,
+    trusted_proxies: ProxiesOpt = "",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     knob: Annotated[
         list[str] | None,
@@ -77,17 +101,24 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
+    from kalavai_like.platform.db import private_dir
+
     _check(port, workers, address_holdback)
+    _check_limits(signups_per_hour, session_idle_days)
     data = (data_dir or default_data_dir()).expanduser().resolve()
-    data.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(data)
     sock = _listen(host, port)
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{sock.getsockname()[1]}"
     public = _public(public_url or url)
-    cfg = _settings(data, public, database_url, address_holdback, knob or [])
+    tuned = {
+        "address_holdback": address_holdback, "signups_per_address": signups_per_hour,
+        "signup_window": 3600.0, "session_idle_lifetime": session_idle_days * 86400,
+    }  # fmt: skip
+    cfg = _settings(data, public, database_url, tuned, knob or [])
     dialect = _prepare(cfg)
     print(f"kalavai-like platform serving at {url} (public URL {public}, {dialect})", flush=True)
-    _run(cfg, sock, workers, log_level)
+    _run(cfg, sock, workers, log_level, trusted_proxies.replace(" ", ""))
 
 
 def _check(port: int, workers: int, address_holdback: float) -> None:
@@ -99,14 +130,21 @@ def _check(port: int, workers: int, address_holdback: float) -> None:
         raise InvalidInput("Bad hold-back", "--address-holdback must be 0 or more seconds.")
 
 
+def _check_limits(signups_per_hour: int, session_idle_days: float) -> None:
+    if signups_per_hour < 1:
+        raise InvalidInput("Bad sign-up limit", "--signups-per-hour must be 1 or more.")
+    if not 0.001 <= session_idle_days <= 3650:
+        raise InvalidInput("Bad session lifetime", "--session-idle-days must be 0.001-3650.")
+
+
 def _settings(
-    data: Path, public: str, database_url: str, address_holdback: float, knobs: list[str]
+    data: Path, public: str, database_url: str, tuned: dict[str, float], knobs: list[str]
 ) -> PlatformSettings:
+    """The settings from the options, with `--set NAME=VALUE` knobs over them."""
     from kalavai_like.platform.settings import PlatformSettings, overrides
 
     try:
-        tuned = {"address_holdback": address_holdback, **overrides(knobs)}
-        return PlatformSettings(data, public, database_url, **tuned)
+        return PlatformSettings(data, public, database_url, **{**tuned, **overrides(knobs)})
     except ValueError as exc:
         raise InvalidInput("Bad --set", f"{exc}.") from None
 
@@ -153,27 +191,25 @@ def _prepare(cfg: PlatformSettings) -> str:
     return str(db.dialect)
 
 
-def _run(cfg: PlatformSettings, sock: socket.socket, workers: int, log_level: str) -> None:
+def _run(
+    cfg: PlatformSettings, sock: socket.socket, workers: int, log_level: str, proxies: str
+) -> None:
+    """Serve on `sock`; proxy headers are believed only from the `proxies` named."""
     import os
 
     import uvicorn
 
     from kalavai_like.platform.app import SETTINGS_ENV, create_app, settings_to_env
 
+    fd, trusted = sock.fileno(), proxies or None
     if workers == 1:
         uvicorn.run(
-            create_app(cfg, migrate=False),
-            fd=sock.fileno(),
-            log_level=log_level,
-            proxy_headers=False,
-        )
+            create_app(cfg, migrate=False), fd=fd, log_level=log_level,
+            proxy_headers=bool(proxies), forwarded_allow_ips=trusted,
+        )  # fmt: skip
         return
     os.environ[SETTINGS_ENV] = settings_to_env(cfg)
     uvicorn.run(
-        "kalavai_like.platform.app:app_from_env",
-        factory=True,
-        fd=sock.fileno(),
-        workers=workers,
-        log_level=log_level,
-        proxy_headers=False,
-    )
+        "kalavai_like.platform.app:app_from_env", factory=True, fd=fd, workers=workers,
+        log_level=log_level, proxy_headers=bool(proxies), forwarded_allow_ips=trusted,
+    )  # fmt: skip

@@ -254,6 +254,13 @@ class PlatformClient:
     def me(self) -> dict[str, Any]:
         return self.request("GET", "/me")  # type: ignore[no-any-return]
 
+    def sessions(self) -> list[dict[str, Any]]:
+        """The user's live log-in sessions (`current` marks the presenting one)."""
+        return self.request("GET", "/sessions")  # type: ignore[no-any-return]
+
+    def revoke_session(self, session_id: str) -> None:
+        self.request("DELETE", f"/sessions/{_seg(session_id)}")
+
     def create_account_key(self, name: str) -> dict[str, Any]:
         return self.request("POST", "/account-keys", json={"name": name})  # type: ignore[no-any-return]
 

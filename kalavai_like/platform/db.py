@@ -1,5 +1,9 @@
 """The database: engine set-up for SQLite (WAL) and PostgreSQL, sessions, and migrations.
 
+It holds emails and password hashes, so only its owner may read it: the data directory is
+0700 and a SQLite database 0600 (its -wal and -shm files take the database's mode), fixed on
+every start, or refused with a message when it cannot be.
+
 Write transactions on SQLite start with BEGIN IMMEDIATE (so a read-then-write transaction never
 fails half-way with a stale snapshot) and are also serialised inside the process with a lock,
 which is far cheaper than SQLite's busy-wait. On PostgreSQL they are plain READ COMMITTED
@@ -9,6 +13,8 @@ transactions; the code takes row locks (SELECT ... FOR UPDATE) where it reads be
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from importlib import resources
@@ -17,8 +23,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+
+from kalavai_like.errors import SystemProblem
 
 
 class Database:
@@ -87,9 +95,56 @@ def alembic_config() -> Config:
     return cfg
 
 
+def private_dir(path: Path) -> None:
+    """Make `path` a directory only its owner can enter (0700): create it, or fix its mode.
+
+    Raises:
+        SystemProblem: it cannot be made, is shared (sticky, like /tmp) or someone else's.
+    """
+    fix = f"Give the platform a directory of its own (--data-dir), or run `chmod 700 {path}`."
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = path.stat()
+        if st.st_mode & stat.S_ISVTX or st.st_uid != os.geteuid():
+            why = "is shared (sticky)" if st.st_mode & stat.S_ISVTX else "belongs to another user"
+            raise SystemProblem("Data directory not private", f"{path} {why}. {fix}")
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise SystemProblem(
+            "Data directory not private", f"{path}: {exc.strerror or exc}. {fix}"
+        ) from None
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite database file 0600 before SQLite does (it would make it 0644), or make
+    an existing one and its -wal and -shm files 0600.
+
+    Raises:
+        SystemProblem: the file cannot be created or made private.
+    """
+    name = make_url(url).database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_IMODE(each.stat().st_mode) != 0o600:
+                    os.chmod(each, 0o600)
+    except OSError as exc:
+        raise SystemProblem(
+            "Database not private",
+            f"{path}: {exc.strerror or exc}. Its owner can run `chmod 600 {path}`; or give "
+            "the platform a directory of its own (--data-dir).",
+        ) from None
+
+
 def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_size=10, max_overflow=30, pool_timeout=30)
+    private_sqlite_file(url)
     engine = create_engine(
         url, pool_size=20, max_overflow=20, connect_args={"check_same_thread": False}
     )

@@ -87,6 +87,7 @@ def start_local_platform(
     workers: int = 1,
     address_holdback: float | None = None,
     settings: dict[str, object] | None = None,
+    signups_per_hour: int | None = None,
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> LocalPlatform:
@@ -97,7 +98,7 @@ def start_local_platform(
         PlatformUnavailable: the server exited or did not answer within `timeout` seconds.
     """
     data_dir = Path(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = data_dir / "server.log"
     args = [sys.executable, "-m", "kalavai_like", "platform", "serve"]
     args += ["--host", host, "--port", str(port), "--data-dir", str(data_dir)]
@@ -106,8 +107,11 @@ def start_local_platform(
         args += ["--address-holdback", str(address_holdback)]
     for name, value in (settings or {}).items():
         args += ["--set", f"{name}={value}"]
+    if signups_per_hour is not None:
+        args += ["--signups-per-hour", str(signups_per_hour)]
     child_env = {**os.environ, **(env or {})}
     child_env.pop("KALAVAI_LIKE_DATABASE_URL", None)
+    child_env.pop("KALAVAI_LIKE_SIGNUPS_PER_HOUR", None)
     if database_url:
         child_env["KALAVAI_LIKE_DATABASE_URL"] = database_url
     if public_url:

@@ -55,8 +55,15 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    # Web sessions end server-side too; the CLI's tokens last until logged out (None).
+    # A log-in ends after a while unused: each use moves this forward (sessions.renew).
+    # None only on rows from before expiry existed, until their next use.
     expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Where the log-in came from, for the user's list of sessions: "web" (the session cookie)
+    # or "api" (the CLI, the tray, scripts), the client address and its User-Agent.
+    kind: Mapped[str] = mapped_column(String(8), default="api", server_default="api")
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class AccountKey(Base):
@@ -71,12 +78,15 @@ class AccountKey(Base):
 
 
 class LoginFailure(Base):
-    """Failed log-ins per key (`email:...` or `ip:...`) in the current window."""
+    """A throttle's counter per key (kalavai_like.platform.throttle): failed log-ins per client
+    address (`ip:`), per account (`email:`) and per address and account (`guess:`), and
+    sign-ups per client address (`signup:`). `last_at` is the latest counted attempt."""
 
     __tablename__ = "login_failures"
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
     window_start: Mapped[float] = mapped_column(Float)
+    last_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class PlatformMeta(Base):

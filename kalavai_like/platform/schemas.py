@@ -90,6 +90,11 @@ class LogIn(In):
     password: AnyPassword
 
 
+class PasswordChange(In):
+    current_password: AnyPassword
+    new_password: Password
+
+
 class AccountKeyIn(In):
     name: Label
 
@@ -181,6 +186,19 @@ class UserRef(BaseModel):
 class SessionOut(BaseModel):
     token: str
     user: UserRef
+
+
+class SessionInfo(BaseModel):
+    """One of a user's log-ins, as their list of sessions shows it (never the token)."""
+
+    id: str
+    kind: Literal["api", "web"]
+    created_at: str
+    last_used_at: str | None
+    expires_at: str | None
+    client_address: str | None
+    user_agent: str | None
+    current: bool
 
 
 class AccountKeyOut(BaseModel):

@@ -31,10 +31,21 @@ class PlatformSettings:
     # A freed overlay address is not given to another device before this much time has passed;
     # a deleted pool's subnet waits as long before another pool gets it.
     address_holdback: float = 24 * 3600.0
-    # Failed log-ins: this many per email (or per client IP) within `login_window` -> 429.
-    login_max_failures_per_email: int = 5
+    # Failed log-ins (kalavai_like.platform.throttle). A client address with this many within
+    # `login_window` gets 429 on every account until the window ends.
     login_max_failures_per_ip: int = 30
     login_window: float = 900.0
+    # Per account: after this many failures, an address that has failed on the account waits
+    # `login_delay` s before its next try, doubling with each further failure up to
+    # `login_max_delay`. Addresses that have not failed on it (the owner's) are not held up.
+    login_free_failures_per_account: int = 5
+    login_delay: float = 30.0
+    login_max_delay: float = 900.0
+    # Sign-ups: this many per client address within `signup_window` -> 429.
+    signups_per_address: int = 20
+    signup_window: float = 3600.0
+    # A log-in (API token or web session) ends after this long unused; each use renews it.
+    session_idle_lifetime: float = 30 * 86400.0
     # Measured usage may exceed declared hardware x elapsed time by this fraction (clock jitter).
     clamp_tolerance: float = 0.05
     default_weights: dict[str, float] = field(

@@ -24,7 +24,8 @@ def test_version_and_help():
     assert r.returncode == 0 and r.stdout.startswith("kalavai-like ")
     r = cli("-h")
     assert r.returncode == 0
-    for command in ("signup", "login", "logout", "whoami", "pool", "token", "account-key"):
+    for command in ("signup", "login", "logout", "whoami", "pool", "token", "account-key",
+                    "sessions"):  # fmt: skip
         assert command in r.stdout
     r = cli("pool", "-h")
     for command in ("list", "create", "token", "tokens", "revoke-token"):
@@ -240,3 +241,24 @@ def test_account_keys(owner):
     assert r.returncode == 0 and "already revoked" in r.stderr
     created = json.loads(cli("account-key", "create", "k2", "--json").stdout)
     assert created["key"].startswith("kla_")
+
+
+def test_sessions_list_and_revoke(owner, local_platform):
+    from tests.support.platform_api import Api
+
+    cli, email = owner
+    browser = Api(local_platform.url).log_in(email, "password1", {"User-Agent": "Firefox/128"})
+    listed = json.loads(cli("sessions", "--json").stdout)
+    assert len(listed) == 2
+    (mine,) = [s for s in listed if s["current"]]
+    (other,) = [s for s in listed if not s["current"]]
+    assert mine["user_agent"].startswith("kalavai-like/") and other["user_agent"] == "Firefox/128"
+    r = cli("sessions")
+    assert r.returncode == 0 and "Firefox/128" in r.stdout and "this one" in r.stdout
+    r = cli("sessions", "revoke", other["id"])
+    assert r.returncode == 0 and "logged out" in r.stderr
+    assert browser.get("/api/v1/me").status_code == 401
+    assert cli("sessions", "revoke", other["id"]).returncode == 0  # again: fine
+    r = cli("sessions", "revoke", mine["id"])
+    assert r.returncode == 2 and "kalavai-like logout" in r.stderr
+    assert [s["id"] for s in json.loads(cli("sessions", "--json").stdout)] == [mine["id"]]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kalavai_like.platform.local import LocalPlatform, start_local_platform
-from tests.support.platform_api import Api
+from tests.support.platform_api import TEST_SIGNUPS_PER_HOUR, Api
 
 PG_HOST = "/var/run/postgresql"
 
@@ -77,7 +77,9 @@ def platform(
     """One platform per backend for the session (tests make their own users and pools)."""
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
     data_dir = tmp_path_factory.mktemp(f"platform-{backend}")
-    with start_local_platform(data_dir, database_url=url, workers=1) as server:
+    with start_local_platform(
+        data_dir, database_url=url, workers=1, signups_per_hour=TEST_SIGNUPS_PER_HOUR
+    ) as server:
         yield server
 
 

@@ -48,6 +48,22 @@ def test_bad_setting_is_refused(knob: str, said: str, tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(
+    ("option", "title"),
+    [
+        ("--signups-per-hour=0", "Bad sign-up limit"),
+        ("--session-idle-days=0", "Bad session lifetime"),
+    ],
+)
+def test_bad_limits_are_refused(option: str, title: str, tmp_path: Path) -> None:
+    argv = ["platform", "serve", "--port", "0", "--data-dir", str(tmp_path), option]
+    r = subprocess.run(
+        [sys.executable, "-m", "kalavai_like", *argv], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2
+    assert title in r.stderr and "Traceback" not in r.stderr
+
+
 def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
     r = serve(
         tmp_path,

@@ -1,4 +1,5 @@
-"""Accounts: sign-up, log-in and log-out, the caller's profile, and account keys."""
+"""Accounts: sign-up (throttled per client address), log-in and log-out, the caller's sessions
+and password, the caller's profile, and account keys."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from kalavai_like.errors import AuthError, Conflict
-from kalavai_like.platform import credentials
-from kalavai_like.platform.auth import Db, LoginThrottle, Settings, User, find_user_by_email
+from kalavai_like.platform import credentials, sessions
+from kalavai_like.platform.auth import Db, Settings, User, find_user_by_email
 from kalavai_like.platform.models import AccountKey, ApiToken, now
 from kalavai_like.platform.models import User as UserRow
 from kalavai_like.platform.problems import Problem, not_found
@@ -20,10 +21,13 @@ from kalavai_like.platform.schemas import (
     AccountKeyOut,
     Credentials,
     LogIn,
+    PasswordChange,
+    SessionInfo,
     SessionOut,
     UserOut,
     UserRef,
 )
+from kalavai_like.platform.throttle import LoginThrottle, client_address, reserve_signup
 from kalavai_like.platform.views import iso, iso_req
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -35,8 +39,9 @@ def _user_out(u: UserRow) -> UserOut:
 
 
 @router.post("/accounts", status_code=201, response_model=UserOut)
-def sign_up(body: Credentials, db: Db) -> UserOut:
-    """Create an account."""
+def sign_up(body: Credentials, request: Request, db: Db, cfg: Settings) -> UserOut:
+    """Create an account (a few per client address per hour: 429 with Retry-After past it)."""
+    reserve_signup(db, cfg, client_address(request))
     email = body.email.lower()
     password_hash = credentials.hash_password(body.password)
     try:
@@ -54,29 +59,33 @@ def sign_up(body: Credentials, db: Db) -> UserOut:
 @router.post("/sessions", response_model=SessionOut)
 def log_in(body: LogIn, request: Request, db: Db, cfg: Settings) -> SessionOut:
     """Log in with email and password; returns an API token."""
-    return open_session(body, request, db, cfg, lifetime=None)
+    return open_session(body, request, db, cfg, "api")
 
 
 def open_session(
-    body: LogIn, request: Request, db: Db, cfg: Settings, lifetime: float | None
+    body: LogIn, request: Request, db: Db, cfg: Settings, kind: sessions.Kind
 ) -> SessionOut:
-    """Check the password (throttled) and mint a token that lasts `lifetime` s (None: until
-    logged out)."""
-    email = body.email.lower()
-    ip = request.client.host if request.client else "unknown"
-    throttle = LoginThrottle(db, cfg)
-    throttle.reserve(email, ip)
+    """Check the password (throttled) and start a session of `kind`."""
+    wrong = Problem(401, AuthError("Wrong email or password", "Check both and try again."))
+    user = _checked(body.email.lower(), body.password, request, db, cfg, wrong)
+    token = sessions.start(db, cfg, user.id, request, kind)
+    return SessionOut(token=token, user=UserRef(id=user.id, email=user.email))
+
+
+def _checked(
+    email: str, password: str, request: Request, db: Db, cfg: Settings, wrong: Problem
+) -> UserRow:
+    """The account if `password` is its password, else raise `wrong` (or 429: throttled)."""
+    throttle = LoginThrottle(db, cfg, email, client_address(request))
+    throttle.reserve()
     with db.read() as s:
         user = find_user_by_email(s, email)
-    if not credentials.password_matches(user.password_hash if user else None, body.password):
-        raise Problem(401, AuthError("Wrong email or password", "Check both and try again."))
+    # An unknown email is checked against a dummy hash: it takes as long as a wrong password.
+    if not credentials.password_matches(user.password_hash if user else None, password):
+        raise wrong
     assert user is not None
-    throttle.succeeded(email, ip)
-    token = credentials.new(credentials.API_TOKEN)
-    expires = now() + lifetime if lifetime is not None else None
-    with db.write() as s:
-        s.add(ApiToken(user_id=user.id, token_hash=credentials.digest(token), expires_at=expires))
-    return SessionOut(token=token, user=UserRef(id=user.id, email=user.email))
+    throttle.succeeded()
+    return user
 
 
 @router.delete("/sessions/current", status_code=204)
@@ -89,6 +98,45 @@ def log_out(who: User, db: Db) -> Response:
             .values(revoked_at=now())
         )
     return Response(status_code=204)
+
+
+@router.get("/sessions", response_model=list[SessionInfo])
+def list_sessions(who: User, db: Db) -> list[SessionInfo]:
+    """Where you are logged in: your live sessions (web and API), never their tokens."""
+    return sessions.listed(db, who.user_id, who.credential_id)
+
+
+@router.delete("/sessions/{session_id}", status_code=204)
+def revoke_session(session_id: Id, who: User, db: Db) -> Response:
+    """Log one of your sessions out, wherever it is. Safe to repeat."""
+    sessions.revoke(db, who.user_id, session_id)
+    return Response(status_code=204)
+
+
+@router.post("/me/password", status_code=204)
+def change_password(
+    body: PasswordChange, request: Request, who: User, db: Db, cfg: Settings
+) -> Response:
+    """Change your password; every other session is logged out (account keys are kept)."""
+    change_password_for(body, request, who, db, cfg)
+    return Response(status_code=204)
+
+
+def change_password_for(
+    body: PasswordChange, request: Request, who: User, db: Db, cfg: Settings
+) -> int:
+    """Check the current password (throttled like a log-in), set the new one and revoke the
+    user's other sessions; how many were revoked."""
+    with db.read() as s:
+        user = s.get(UserRow, who.user_id)
+    if user is None:
+        raise not_found("account")
+    wrong = Problem(403, AuthError("Wrong password", "The current password is not right."))
+    _checked(user.email, body.current_password, request, db, cfg, wrong)
+    new_hash = credentials.hash_password(body.new_password)
+    with db.write() as s:
+        s.execute(update(UserRow).where(UserRow.id == who.user_id).values(password_hash=new_hash))
+    return sessions.revoke_others(db, who.user_id, who.credential_id)
 
 
 @router.get("/me", response_model=UserOut)

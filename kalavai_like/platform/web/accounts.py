@@ -1,7 +1,8 @@
-"""Account pages: sign up, log in, log out, and account keys (for headless machines).
+"""Account pages: sign up, log in, log out, the Account page (where you are logged in, with
+revoke, and the password change), and account keys (for headless machines).
 
 Every action calls the API's own endpoint function, so the rules are the same: password
-policy, log-in throttle (429 with Retry-After), hashed tokens and keys.
+policy, sign-up and log-in throttles (429 with Retry-After), hashed tokens and keys.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from kalavai_like.errors import KalavaiError
+from kalavai_like.platform import sessions
 from kalavai_like.platform.api import accounts
 from kalavai_like.platform.auth import resolve
 from kalavai_like.platform.problems import Problem
-from kalavai_like.platform.schemas import AccountKeyIn, Credentials, LogIn
+from kalavai_like.platform.schemas import AccountKeyIn, Credentials, LogIn, PasswordChange
 from kalavai_like.platform.web import session
 from kalavai_like.platform.web.render import PageRoute, hex_id, page
+from kalavai_like.units import format_duration
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Form = TypeVar("Form", Credentials, LogIn)
@@ -40,6 +43,13 @@ def _form_page(
     response = page(request, template, None, status=status, error=error, form_csrf=csrf, **ctx)
     if new_secret:
         session.set_pre_session(response, request, new_secret)
+    return response
+
+
+def _problem_page(request: Request, template: str, exc: Problem, **ctx: object) -> Response:
+    """The form again, saying what the API said (429 keeps its Retry-After)."""
+    response = _form_page(request, template, exc.status, exc.error.message, **ctx)
+    response.headers.update(exc.headers or {})
     return response
 
 
@@ -83,9 +93,11 @@ async def signup(request: Request) -> Response:
     if form.get("password") != form.get("password2"):
         error = "The two passwords differ."
         return _form_page(request, "signup.html", 400, error, title="Sign up", email=email)
-    db = request.app.state.db
+    app = request.app
     try:
-        await run_in_threadpool(accounts.sign_up, body, db)
+        await run_in_threadpool(accounts.sign_up, body, request, app.state.db, app.state.settings)
+    except Problem as exc:
+        return _problem_page(request, "signup.html", exc, title="Sign up", email=email)
     except KalavaiError as exc:
         return _form_page(request, "signup.html", 409, exc.message, title="Sign up", email=email)
     return await _log_in(request, LogIn(email=email, password=body.password), "/pools")
@@ -110,13 +122,10 @@ async def _log_in(request: Request, body: LogIn | None, target: str, email: str 
     app = request.app
     try:
         out = await run_in_threadpool(
-            accounts.open_session, body, request, app.state.db, app.state.settings,
-            session.SESSION_AGE,
-        )  # fmt: skip
+            accounts.open_session, body, request, app.state.db, app.state.settings, "web"
+        )
     except Problem as exc:
-        response = _form_page(request, "login.html", exc.status, exc.error.message, **ctx)
-        response.headers.update(exc.headers or {})
-        return response
+        return _problem_page(request, "login.html", exc, **ctx)
     response = RedirectResponse(target, status_code=303)
     session.start_session(response, request, out.token)
     return response
@@ -182,3 +191,73 @@ async def revoke_key(request: Request, key_id: str) -> Response:
         accounts.revoke_account_key, hex_id(key_id), user.principal, request.app.state.db
     )
     return RedirectResponse("/keys", status_code=303)
+
+
+# ---- the Account page: sessions and password
+
+# Fixed messages after an action (a query word picks one; nothing from the URL is echoed).
+ACCOUNT_DONE = {
+    "revoked": "Session logged out.",
+    "password": "Password changed. Every other session was logged out.",
+}
+
+
+def _account_page(
+    request: Request, user: session.WebUser, status: int = 200, error: str = "", done: str = ""
+) -> Response:
+    db, cfg = request.app.state.db, request.app.state.settings
+    listed = sessions.listed(db, user.principal.user_id, user.principal.credential_id)
+    days = cfg.session_idle_lifetime / 86400
+    idle = f"{days:g} days" if days >= 2 else format_duration(cfg.session_idle_lifetime)
+    return page(
+        request, "account.html", user, status=status, title="My account", sessions=listed,
+        idle=idle, error=error, done=ACCOUNT_DONE.get(done, ""),
+    )  # fmt: skip
+
+
+@router.get("/account")
+def account(request: Request, done: str = "") -> Response:
+    return _account_page(request, session.current(request), done=done)
+
+
+@router.post("/account/sessions/{session_id}/revoke")
+async def revoke_session(request: Request, session_id: str) -> Response:
+    form = await session.read_form(request)
+    user = await run_in_threadpool(session.current, request)
+    session.check_csrf(request, form, user.csrf)
+    db = request.app.state.db
+    await run_in_threadpool(sessions.revoke, db, user.principal.user_id, hex_id(session_id))
+    if session_id == user.principal.credential_id:  # this browser's own: it is logged out
+        response = RedirectResponse("/login", status_code=303)
+        session.end_session(response)
+        return response
+    return RedirectResponse("/account?done=revoked", status_code=303)
+
+
+@router.post("/account/password")
+async def change_password(request: Request) -> Response:
+    form = await session.read_form(request)
+    user = await run_in_threadpool(session.current, request)
+    session.check_csrf(request, form, user.csrf)
+    if form.get("new") != form.get("new2"):
+        return await run_in_threadpool(
+            _account_page, request, user, 400, "The two new passwords differ."
+        )
+    try:
+        body = PasswordChange(current_password=form.get("current", ""), new_password=form["new"])
+    except (ValidationError, KeyError):
+        error = "The new password must be at least 8 characters."
+        return await run_in_threadpool(_account_page, request, user, 400, error)
+    app = request.app
+    try:
+        await run_in_threadpool(
+            accounts.change_password_for, body, request, user.principal, app.state.db,
+            app.state.settings,
+        )  # fmt: skip
+    except Problem as exc:
+        response = await run_in_threadpool(
+            _account_page, request, user, exc.status, exc.error.message
+        )
+        response.headers.update(exc.headers or {})
+        return response
+    return RedirectResponse("/account?done=password", status_code=303)

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 
 from kalavai_like.errors import KalavaiError, NotFound
 from kalavai_like.platform.problems import Problem, not_found
-from kalavai_like.platform.web.session import LoginRequired, WebUser
+from kalavai_like.platform.web.session import LoginRequired, WebUser, keep_session
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("kalavai_like.platform.web", "templates"),
@@ -83,7 +83,10 @@ def page(
     html = _env.get_template(template).render(
         user=user, path=request.url.path, csrf=user.csrf if user else "", **context
     )
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    if user is not None:
+        keep_session(response, request)
+    return response
 
 
 def error_page(request: Request, status: int, error: KalavaiError) -> HTMLResponse:

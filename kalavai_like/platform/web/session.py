@@ -2,10 +2,12 @@
 
 A web session IS an API token (`klu_`, minted by the API's own log-in): the cookie holds it,
 the platform stores only its hash, and log-out revokes it like `DELETE /sessions/current`.
-It expires on the server when the cookie does (SESSION_AGE), so a copied cookie dies too.
+It ends on the server after `session_idle_lifetime` unused, so a copied cookie dies too; each
+use renews it there, and each page renews the cookie's own lifetime to match.
 The cookie is HttpOnly, SameSite=Lax, and Secure when the platform is served over HTTPS
 (its configured public URL is https://, which is how an operator says a TLS proxy fronts it,
-or the request itself came in over TLS). Proxy headers are not trusted.
+or the request itself came in over TLS). Proxy headers count only from the proxies the
+operator names (`platform serve --trusted-proxies`).
 
 CSRF: every state-changing form carries a synchronizer token derived from the session secret
 (HMAC, so it is bound to that one session and cannot be guessed without the HttpOnly cookie);
@@ -25,12 +27,11 @@ from fastapi import Request, Response
 
 from kalavai_like.errors import AuthError, InvalidInput
 from kalavai_like.platform import credentials
-from kalavai_like.platform.auth import Principal, resolve
+from kalavai_like.platform.auth import Principal, authenticate
 from kalavai_like.platform.problems import Problem
 
 SESSION_COOKIE = "kl_session"
 PRE_COOKIE = "kl_pre"
-SESSION_AGE = 14 * 86400
 MAX_FORM_BYTES = 16 * 1024
 
 
@@ -70,10 +71,21 @@ def _set(response: Response, request: Request, name: str, value: str, max_age: i
     )
 
 
+def _age(request: Request) -> int:
+    return int(request.app.state.settings.session_idle_lifetime)
+
+
 def start_session(response: Response, request: Request, api_token: str) -> None:
     """Put a fresh API token in the session cookie and drop the pre-session cookie."""
-    _set(response, request, SESSION_COOKIE, api_token, SESSION_AGE)
+    _set(response, request, SESSION_COOKIE, api_token, _age(request))
     response.delete_cookie(PRE_COOKIE, path="/")
+
+
+def keep_session(response: Response, request: Request) -> None:
+    """The session was used: the browser keeps its cookie as long as the server keeps it."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if credentials.kind_of(token) == credentials.API_TOKEN:
+        _set(response, request, SESSION_COOKIE, token, _age(request))
 
 
 def end_session(response: Response) -> None:
@@ -102,11 +114,11 @@ def current(request: Request) -> WebUser:
     if credentials.kind_of(token) != credentials.API_TOKEN:
         raise LoginRequired
     db = request.app.state.db
+    try:
+        who = authenticate(db, request.app.state.settings, token)
+    except Problem:
+        raise LoginRequired from None
     with db.read() as s:
-        try:
-            who = resolve(s, token)
-        except Problem:
-            raise LoginRequired from None
         user = s.get(User, who.user_id)
         if user is None:
             raise LoginRequired

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kalavai_like.platform.local import LocalPlatform, start_local_platform
-from tests.support.platform_api import Api, User, unique
+from tests.support.platform_api import TEST_SIGNUPS_PER_HOUR, Api, User, unique
 from tests.support.web import CHROMIUM, PASSWORD, VIEWPORT, launch, log_in
 
 
@@ -37,7 +37,8 @@ def browser(playwright_driver: Any) -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def web_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform]:
     """One real platform (SQLite) per test module; tests make their own users and pools."""
-    with start_local_platform(tmp_path_factory.mktemp("web-platform")) as server:
+    data = tmp_path_factory.mktemp("web-platform")
+    with start_local_platform(data, signups_per_hour=TEST_SIGNUPS_PER_HOUR) as server:
         yield server
 
 
