@@ -1,4 +1,5 @@
-"""The database: engine set-up for SQLite (WAL) and PostgreSQL, sessions, and migrations.
+"""The database: engine set-up for SQLite (WAL) and PostgreSQL, sessions, oldest-first listing
+and migrations.
 
 Write transactions on SQLite start with BEGIN IMMEDIATE (so a read-then-write transaction never
 fails half-way with a stale snapshot) and are also serialised inside the process with a lock,
@@ -13,12 +14,23 @@ import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    ScalarResult,
+    create_engine,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, sessionmaker
+
+Row = TypeVar("Row")
 
 
 class Database:
@@ -78,6 +90,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def oldest_first(s: Session, model: type[Row], *where: ColumnElement[bool]) -> ScalarResult[Row]:
+    """The rows of `model` that match `where`, oldest (`created_at`) first."""
+    return s.scalars(select(model).where(*where).order_by(model.created_at))  # type: ignore[attr-defined]
 
 
 def alembic_config() -> Config:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response
-from sqlalchemy import select, update
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from kalavai_like.errors import AuthError, Conflict
 from kalavai_like.platform import credentials
+from kalavai_like.platform.api import HexId, revoke
 from kalavai_like.platform.auth import Db, LoginThrottle, Settings, User, find_user_by_email
+from kalavai_like.platform.db import oldest_first
 from kalavai_like.platform.models import AccountKey, ApiToken, now
 from kalavai_like.platform.models import User as UserRow
 from kalavai_like.platform.problems import Problem, not_found
@@ -27,7 +27,6 @@ from kalavai_like.platform.schemas import (
 from kalavai_like.platform.views import iso, iso_req
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
-Id = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
 def _user_out(u: UserRow) -> UserOut:
@@ -116,11 +115,7 @@ def create_account_key(body: AccountKeyIn, who: User, db: Db) -> AccountKeyCreat
 @router.get("/account-keys", response_model=list[AccountKeyOut])
 def list_account_keys(who: User, db: Db) -> list[AccountKeyOut]:
     with db.read() as s:
-        rows = s.scalars(
-            select(AccountKey)
-            .where(AccountKey.user_id == who.user_id)
-            .order_by(AccountKey.created_at)
-        )
+        rows = oldest_first(s, AccountKey, AccountKey.user_id == who.user_id)
         return [
             AccountKeyOut(
                 id=r.id,
@@ -134,11 +129,7 @@ def list_account_keys(who: User, db: Db) -> list[AccountKeyOut]:
 
 
 @router.delete("/account-keys/{key_id}", status_code=204)
-def revoke_account_key(key_id: Id, who: User, db: Db) -> Response:
+def revoke_account_key(key_id: HexId, who: User, db: Db) -> Response:
     with db.write() as s:
-        row = s.get(AccountKey, key_id)
-        if row is None or row.user_id != who.user_id:
-            raise not_found("account key")
-        if row.revoked_at is None:
-            row.revoked_at = now()
+        revoke(s, AccountKey, key_id, "account key", lambda row: row.user_id == who.user_id)
     return Response(status_code=204)
