@@ -1,4 +1,5 @@
-"""The database: engine set-up for SQLite (WAL) and PostgreSQL, sessions, and migrations.
+"""The database: engine set-up for SQLite (WAL) and PostgreSQL, sessions, oldest-first listing
+and migrations.
 
 It holds emails and password hashes, so only its owner may read it: the data directory is
 0700 and a SQLite database 0600 (its -wal and -shm files take the database's mode), fixed on
@@ -19,14 +20,26 @@ import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    ScalarResult,
+    create_engine,
+    event,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from kalavai_like.errors import SystemProblem
+
+Row = TypeVar("Row")
 
 
 class Database:
@@ -86,6 +99,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def oldest_first(s: Session, model: type[Row], *where: ColumnElement[bool]) -> ScalarResult[Row]:
+    """The rows of `model` that match `where`, oldest (`created_at`) first."""
+    return s.scalars(select(model).where(*where).order_by(model.created_at))  # type: ignore[attr-defined]
 
 
 def alembic_config() -> Config:

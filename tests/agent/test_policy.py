@@ -168,6 +168,13 @@ def _joined(world: World, tmp: Path) -> tuple[Node, MemoryPrefs]:
     return node, store
 
 
+def _paused(world: World, tmp: Path, seconds: float | None = None) -> tuple[Node, MemoryPrefs]:
+    """A joined node the user paused, for `seconds` or (without them) until resumed."""
+    node, store = _joined(world, tmp)
+    node.pause(seconds)
+    return node, store
+
+
 def _restarted_paused_until(world: World, store: MemoryPrefs, tmp: Path, until: float) -> Node:
     """A new agent on the same files; its first status reads the timed pause to `until`."""
     again, _, _ = make(world, store, tmp)
@@ -218,8 +225,7 @@ def test_a_timed_pause_is_the_paused_until_preference_and_ends_by_itself(
 def test_resume_ends_a_timed_pause_and_the_user_pauses_replace_each_other(
     world: World, tmp_path: Path
 ) -> None:
-    node, store = _joined(world, tmp_path)
-    node.pause(3600)
+    node, store = _paused(world, tmp_path, 3600)
     result = node.resume()
     assert result.state == "running" and not result.already
     assert container(world).info.state == "running" and store.prefs.paused_until is None
@@ -244,8 +250,7 @@ def test_resume_ends_a_timed_pause_and_the_user_pauses_replace_each_other(
 def test_a_timed_pause_reads_the_same_right_after_an_agent_restart(
     world: World, tmp_path: Path
 ) -> None:
-    node, store = _joined(world, tmp_path)
-    node.pause(3600)
+    node, store = _paused(world, tmp_path, 3600)
     until = world.clock.t + 3600
     node.close()
     _restarted_paused_until(world, store, tmp_path, until)
@@ -254,8 +259,7 @@ def test_a_timed_pause_reads_the_same_right_after_an_agent_restart(
 def test_a_state_file_that_kept_the_timed_pause_in_the_membership_still_counts_down(
     world: World, tmp_path: Path
 ) -> None:
-    node, store = _joined(world, tmp_path)
-    node.pause()
+    node, store = _paused(world, tmp_path)
     node.close()
     until = world.clock.t + 600  # as an agent before this one wrote it
     m = world.store.data["membership"]  # type: ignore[index]
@@ -269,8 +273,7 @@ def test_a_state_file_that_kept_the_timed_pause_in_the_membership_still_counts_d
 def test_the_trays_dialog_keeps_a_timed_pause_and_leaving_the_pool_ends_it(
     world: World, tmp_path: Path
 ) -> None:
-    node, store = _joined(world, tmp_path)
-    node.pause(3600)
+    node, store = _paused(world, tmp_path, 3600)
     flat = node.set_prefs({"cpu": "50%"})  # the dialog's table has no paused_until
     assert flat["paused_until"] != "off" and node.status().state == "paused"
     node.stop()

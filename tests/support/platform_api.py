@@ -113,3 +113,9 @@ class Api:
         r = self.redeem(who, token, **fields)
         assert r.status_code == 201, r.text
         return r.json()
+
+    def join_public(self, who: User, **fields: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """`who` joins a new public pool of a new owner: returns the pool and the join's reply."""
+        owner = self.user()
+        pool = self.pool(owner, public=True)
+        return pool, self.join(self.as_(who.credential), owner, pool, **fields)

@@ -3,15 +3,15 @@ and password, the caller's profile, and account keys."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response
-from sqlalchemy import select, update
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from kalavai_like.errors import AuthError, Conflict
 from kalavai_like.platform import credentials, sessions
+from kalavai_like.platform.api import HexId, revoke
 from kalavai_like.platform.auth import Db, Settings, User, find_user_by_email
+from kalavai_like.platform.db import oldest_first
 from kalavai_like.platform.models import AccountKey, ApiToken, now
 from kalavai_like.platform.models import User as UserRow
 from kalavai_like.platform.problems import Problem, not_found
@@ -31,7 +31,6 @@ from kalavai_like.platform.throttle import LoginThrottle, client_address, reserv
 from kalavai_like.platform.views import iso, iso_req
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
-Id = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
 def _user_out(u: UserRow) -> UserOut:
@@ -107,7 +106,7 @@ def list_sessions(who: User, db: Db) -> list[SessionInfo]:
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
-def revoke_session(session_id: Id, who: User, db: Db) -> Response:
+def revoke_session(session_id: HexId, who: User, db: Db) -> Response:
     """Log one of your sessions out, wherever it is. Safe to repeat."""
     sessions.revoke(db, who.user_id, session_id)
     return Response(status_code=204)
@@ -164,11 +163,7 @@ def create_account_key(body: AccountKeyIn, who: User, db: Db) -> AccountKeyCreat
 @router.get("/account-keys", response_model=list[AccountKeyOut])
 def list_account_keys(who: User, db: Db) -> list[AccountKeyOut]:
     with db.read() as s:
-        rows = s.scalars(
-            select(AccountKey)
-            .where(AccountKey.user_id == who.user_id)
-            .order_by(AccountKey.created_at)
-        )
+        rows = oldest_first(s, AccountKey, AccountKey.user_id == who.user_id)
         return [
             AccountKeyOut(
                 id=r.id,
@@ -182,11 +177,7 @@ def list_account_keys(who: User, db: Db) -> list[AccountKeyOut]:
 
 
 @router.delete("/account-keys/{key_id}", status_code=204)
-def revoke_account_key(key_id: Id, who: User, db: Db) -> Response:
+def revoke_account_key(key_id: HexId, who: User, db: Db) -> Response:
     with db.write() as s:
-        row = s.get(AccountKey, key_id)
-        if row is None or row.user_id != who.user_id:
-            raise not_found("account key")
-        if row.revoked_at is None:
-            row.revoked_at = now()
+        revoke(s, AccountKey, key_id, "account key", lambda row: row.user_id == who.user_id)
     return Response(status_code=204)

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from kalavai_like.platform import credit
 from kalavai_like.platform.api.pools import PoolKey, owned_pool
 from kalavai_like.platform.auth import Db, User
+from kalavai_like.platform.db import oldest_first
 from kalavai_like.platform.models import Device, Pool, UsageDay, now
 from kalavai_like.platform.models import User as UserRow
 from kalavai_like.platform.schemas import (
@@ -113,9 +114,7 @@ def my_devices(who: User, db: Db) -> list[DeviceCreditRow]:
     t = now()
     out = []
     with db.read() as s:
-        for d in s.scalars(
-            select(Device).where(Device.user_id == who.user_id).order_by(Device.created_at)
-        ):
+        for d in oldest_first(s, Device, Device.user_id == who.user_id):
             total = _Sum()
             total.add(d, t)
             out.append(

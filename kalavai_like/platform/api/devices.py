@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from kalavai_like.errors import Conflict, InvalidInput, TokenError
 from kalavai_like.platform import credentials, ipam, peers, quotas
+from kalavai_like.platform.api import HexId
 from kalavai_like.platform.api.pools import (
     PoolKey,
     check_open,
@@ -19,6 +19,7 @@ from kalavai_like.platform.api.pools import (
     token_status,
 )
 from kalavai_like.platform.auth import Db, Enroller, User
+from kalavai_like.platform.db import oldest_first
 from kalavai_like.platform.models import AccountKey, Device, JoinTokenRow, Pool, now
 from kalavai_like.platform.models import User as UserRow
 from kalavai_like.platform.problems import Problem, not_found
@@ -35,7 +36,6 @@ from kalavai_like.platform.views import device_out, hub_out, pool_device_out, po
 from kalavai_like.tokens import WORKER
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
-DeviceId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 _REFUSED = {
     "revoked": ("Join token revoked", "The pool owner revoked this token. Ask for a new one."),
@@ -170,9 +170,7 @@ def redeem(body: RedeemIn, who: Enroller, db: Db, request: Request) -> Redeemed:
 @router.get("/devices", response_model=list[DeviceOut])
 def my_devices(who: User, db: Db) -> list[DeviceOut]:
     with db.read() as s:
-        rows = s.scalars(
-            select(Device).where(Device.user_id == who.user_id).order_by(Device.created_at)
-        )
+        rows = oldest_first(s, Device, Device.user_id == who.user_id)
         return [device_out(s, d) for d in rows]
 
 
@@ -207,7 +205,7 @@ def _mine(s: Session, who: User, device_id: str) -> Device:
 
 
 @router.delete("/devices/{device_id}", status_code=204)
-def remove_device(device_id: DeviceId, who: User, db: Db, request: Request) -> Response:
+def remove_device(device_id: HexId, who: User, db: Db, request: Request) -> Response:
     """Remove one of your devices from its pool (idempotent)."""
     with db.write() as s:
         device = _mine(s, who, device_id)
@@ -218,7 +216,7 @@ def remove_device(device_id: DeviceId, who: User, db: Db, request: Request) -> R
 
 
 @router.post("/devices/{device_id}/desired", response_model=DeviceOut)
-def set_desired(device_id: DeviceId, body: DesiredIn, who: User, db: Db) -> DeviceOut:
+def set_desired(device_id: HexId, body: DesiredIn, who: User, db: Db) -> DeviceOut:
     """Ask a device to pause or resume; it learns this from its next heartbeat's reply."""
     with db.write() as s:
         device = _mine(s, who, device_id)

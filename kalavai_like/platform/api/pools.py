@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from kalavai_like import tokens
 from kalavai_like.errors import Conflict, TokenError
 from kalavai_like.platform import credentials, ipam, peers, quotas
+from kalavai_like.platform.api import HexId, revoke
 from kalavai_like.platform.auth import Db, Principal, Settings, User
+from kalavai_like.platform.db import oldest_first
 from kalavai_like.platform.models import Device, JoinTokenRow, Pool, now
 from kalavai_like.platform.problems import Problem, forbidden, not_found
 from kalavai_like.platform.schemas import (
@@ -34,7 +36,6 @@ from kalavai_like.platform.views import iso, iso_req, pool_out, pools_out
 
 router = APIRouter(prefix="/api/v1", tags=["pools"])
 PoolKey = Annotated[str, Path(pattern=NAME_PATTERN, description="pool id or name")]
-TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
 def _by_key(s: Session, key: str, *, lock: bool = False) -> Pool | None:
@@ -125,9 +126,7 @@ def list_pools(
     """Community (public) pools, or the pools you own."""
     with db.read() as s:
         where = Pool.public.is_(True) if scope == "community" else Pool.owner_id == who.user_id
-        rows = s.scalars(
-            select(Pool).where(where, Pool.deleted_at.is_(None)).order_by(Pool.created_at)
-        )
+        rows = oldest_first(s, Pool, where, Pool.deleted_at.is_(None))
         return pools_out(s, list(rows), who.user_id)
 
 
@@ -254,11 +253,7 @@ def mint_token(
 def list_tokens(pool_key: PoolKey, who: User, db: Db) -> list[TokenOut]:
     with db.read() as s:
         pool = owned_pool(s, who, pool_key)
-        rows = s.scalars(
-            select(JoinTokenRow)
-            .where(JoinTokenRow.pool_id == pool.id)
-            .order_by(JoinTokenRow.created_at)
-        )
+        rows = oldest_first(s, JoinTokenRow, JoinTokenRow.pool_id == pool.id)
         return [
             TokenOut(
                 id=r.id,
@@ -273,15 +268,11 @@ def list_tokens(pool_key: PoolKey, who: User, db: Db) -> list[TokenOut]:
 
 
 @router.delete("/pools/{pool_key}/tokens/{token_id}", status_code=204)
-def revoke_token(pool_key: PoolKey, token_id: TokenId, who: User, db: Db) -> Response:
+def revoke_token(pool_key: PoolKey, token_id: HexId, who: User, db: Db) -> Response:
     """Revoke a join token: it can enrol nobody from now on."""
     with db.write() as s:
         pool = owned_pool(s, who, pool_key)
-        row = s.get(JoinTokenRow, token_id)
-        if row is None or row.pool_id != pool.id:
-            raise not_found("token")
-        if row.revoked_at is None:
-            row.revoked_at = now()
+        revoke(s, JoinTokenRow, token_id, "token", lambda row: row.pool_id == pool.id)
     return Response(status_code=204)
 
 

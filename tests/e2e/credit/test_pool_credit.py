@@ -8,6 +8,8 @@ import json
 import signal
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from kalavai_like.client.credit import read_daily_csv
 from kalavai_like.client.platform import PlatformClient
 from kalavai_like.client.records import Granted, LimitsNow
+from kalavai_like.devtools.simulator import SimHost
 from kalavai_like.platform.local import start_local_platform
 from tests.support.simulator import Burn, needs_root_tools, runtime
 from tests.support.waiting import wait_for
@@ -43,10 +46,23 @@ def restart_agent(burn: Burn, vol: str, sig: int = signal.SIGTERM) -> None:
         wait_for(lambda: client.status().worker is not None, what="worker restored")
 
 
-def test_lowering_the_cpu_cap_cuts_measured_cpu_without_a_restart(burn: Burn) -> None:
-    v = burn.host("v1")
-    burn.join("v1", cpus="0.5")
+@contextmanager
+def joined(
+    burn: Burn, vol: str, cpus: str = "0.5", *, reset_prefs: bool = False
+) -> Iterator[SimHost]:
+    """Join `vol` to the pool; on the way out put its preferences back (if asked) and leave."""
+    v = burn.host(vol)
+    burn.join(vol, cpus=cpus)
     try:
+        yield v
+    finally:
+        if reset_prefs:
+            burn.sim.cli(v, "prefs", "reset", check=False)
+        burn.sim.cli(v, "pool", "stop", check=False)
+
+
+def test_lowering_the_cpu_cap_cuts_measured_cpu_without_a_restart(burn: Burn) -> None:
+    with joined(burn, "v1", cpus="0.5", reset_prefs=True) as v:
         cid = burn.container_id("v1")
         before = cpu_rate(cid)
         out = burn.sim.cli(v, "prefs", "set", "cpu", "0.25")
@@ -62,15 +78,10 @@ def test_lowering_the_cpu_cap_cuts_measured_cpu_without_a_restart(burn: Burn) ->
         assert shown["in_use.cpu"] == "0.25" and shown["idle.cpu"] == "0.25"
         bad = burn.sim.cli(v, "prefs", "set", "memory", "64G", check=False)
         assert bad.returncode != 0 and "exceeds this machine's" in bad.stderr
-    finally:
-        burn.sim.cli(v, "prefs", "reset", check=False)
-        burn.sim.cli(v, "pool", "stop", check=False)
 
 
 def test_a_schedule_that_excludes_now_pauses_and_pool_status_says_why(burn: Burn) -> None:
-    v = burn.host("v1")
-    burn.join("v1")
-    try:
+    with joined(burn, "v1", reset_prefs=True) as v:
         day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(dt.date.today().weekday() + 3) % 7]
         burn.sim.cli(v, "prefs", "set", "schedule", f"{day} 00:00-01:00")
         assert runtime().state(burn.container_id("v1")).state == "paused"
@@ -82,15 +93,10 @@ def test_a_schedule_that_excludes_now_pauses_and_pool_status_says_why(burn: Burn
         burn.sim.cli(v, "prefs", "reset", "schedule")
         assert runtime().state(burn.container_id("v1")).state == "running"
         assert burn.worker("v1").reasons == []
-    finally:
-        burn.sim.cli(v, "prefs", "reset", check=False)
-        burn.sim.cli(v, "pool", "stop", check=False)
 
 
 def test_a_timed_pause_survives_an_agent_restart_with_its_countdown(burn: Burn) -> None:
-    v = burn.host("v1")
-    burn.join("v1")
-    try:
+    with joined(burn, "v1") as v:
         burn.sim.cli(v, "pool", "pause", "--for", "1h")
         cid = burn.container_id("v1")
         restart_agent(burn, "v1", signal.SIGKILL)
@@ -101,16 +107,13 @@ def test_a_timed_pause_survives_an_agent_restart_with_its_countdown(burn: Burn) 
         (reason,) = burn.worker("v1").reasons
         left = dt.datetime.fromisoformat(reason.until or "").timestamp() - time.time()
         assert 3000 < left <= 3600
-    finally:
-        burn.sim.cli(v, "pool", "stop", check=False)
 
 
 def test_metrics_endpoint_parses_and_carries_the_contribution(burn: Burn) -> None:
     v = burn.host("v1")
     burn.set_agent("v1", metrics=f"{v.address}:9464")
     restart_agent(burn, "v1")
-    burn.join("v1")
-    try:
+    with joined(burn, "v1"):
         wait_for(lambda: (burn.worker("v1").granted or Granted()).credit > 0, what="credit granted")
         url = f"http://{v.address}:9464/metrics"
         with urllib.request.urlopen(url, timeout=5) as resp:
@@ -130,14 +133,10 @@ def test_metrics_endpoint_parses_and_carries_the_contribution(burn: Burn) -> Non
         assert samples[("kalavai_like_state", "running")] == 1.0
         assert samples[("kalavai_like_state", "paused")] == 0.0
         assert 0 <= samples[("kalavai_like_heartbeat_lag_seconds", "")] < 30
-    finally:
-        burn.sim.cli(v, "pool", "stop", check=False)
 
 
 def test_credits_csv_export_round_trips_the_json(burn: Burn, tmp_path: Path) -> None:
-    v = burn.host("v1")
-    burn.join("v1")
-    try:
+    with joined(burn, "v1") as v:
         wait_for(lambda: (burn.worker("v1").granted or Granted()).cpu_core_hours > 0, what="credit")
         path = v.home / "credits.csv"
         out = json.loads(burn.sim.cli(v, "credits", "--days", "7", "--json", "--csv",
@@ -149,16 +148,13 @@ def test_credits_csv_export_round_trips_the_json(burn: Burn, tmp_path: Path) -> 
         )
         human = burn.sim.cli(v, "credits").stdout
         assert "CPU core-hours" in human and "Granted per day" in human
-    finally:
-        burn.sim.cli(v, "pool", "stop", check=False)
 
 
 def test_kill9_between_a_sample_and_a_heartbeat_loses_and_doubles_nothing(burn: Burn) -> None:
     v = burn.host("v2")
     burn.set_agent("v2", heartbeat_interval=60.0)  # samples every second, heartbeats rarely
     restart_agent(burn, "v2")
-    burn.join("v2")
-    try:
+    with joined(burn, "v2"):
         acked = burn.worker("v2").acked_seq
         wait_for(lambda: burn.worker("v2").pending.cpu_seconds > 1.0, what="unsent samples")
         assert burn.worker("v2").acked_seq == acked  # sampled, not yet sent
@@ -169,8 +165,6 @@ def test_kill9_between_a_sample_and_a_heartbeat_loses_and_doubles_nothing(burn: 
         granted = burn.device("v2")["totals"]["cpu_core_hours"] * 3600
         assert granted == pytest.approx(truth, rel=0.01)
         assert burn.worker("v2").totals.cpu_seconds == pytest.approx(truth, rel=0.001)
-    finally:
-        burn.sim.cli(v, "pool", "stop", check=False)
 
 
 def test_a_device_claiming_64_cores_on_a_2_core_host_is_clamped_for_the_owner(burn: Burn) -> None:
@@ -206,10 +200,8 @@ def test_a_device_claiming_64_cores_on_a_2_core_host_is_clamped_for_the_owner(bu
 
 
 def test_exactly_once_across_two_minutes_without_the_platform(burn: Burn) -> None:
-    v = burn.host("v3")
     sim = burn.sim
-    burn.join("v3", cpus="0.25")
-    try:
+    with joined(burn, "v3", cpus="0.25") as v:
         wait_for(lambda: burn.worker("v3").acked_seq >= 3, what="heartbeats")
         old = sim.platform
         port = int(old.url.rsplit(":", 1)[1])
@@ -234,5 +226,3 @@ def test_exactly_once_across_two_minutes_without_the_platform(burn: Burn) -> Non
         assert after["recent_average"] <= dev["totals"]["recent_average"]  # only decays with time
         after.pop("recent_average"), dev["totals"].pop("recent_average")
         assert after == dev["totals"]
-    finally:
-        sim.cli(v, "pool", "stop", check=False)

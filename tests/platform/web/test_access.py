@@ -34,9 +34,7 @@ def victim(api: Api, logged_in: Callable[..., tuple[Any, Any]]) -> tuple[Any, An
     """A logged-in user with a private pool and a device in a public pool."""
     user, page = logged_in()
     private = api.pool(user, public=False)
-    owner = api.user()
-    public = api.pool(owner, public=True)
-    device = api.join(api.as_(user.credential), owner, public, name="victim-box")["device"]
+    device = api.join_public(user, name="victim-box")[1]["device"]
     return user, page, private, device
 
 

@@ -26,9 +26,7 @@ def test_paused_device_shows_paused_and_page_pause_reaches_device(
     api: Api, logged_in: Callable[..., tuple[Any, Any]]
 ) -> None:
     user, page = logged_in()
-    owner = api.user()
-    pool = api.pool(owner, public=True)
-    joined = api.join(api.as_(user.credential), owner, pool, name="desk", cores=4)
+    pool, joined = api.join_public(user, name="desk", cores=4)
     cred = joined["credential"]
 
     # The agent reports a pause the volunteer made on the machine (CLI or tray).
@@ -72,9 +70,7 @@ def test_devices_page_escapes_what_devices_report(
     api: Api, logged_in: Callable[..., tuple[Any, Any]]
 ) -> None:
     user, page = logged_in()
-    owner = api.user()
-    pool = api.pool(owner, public=True)
-    joined = api.join(api.as_(user.credential), owner, pool, name="box")
+    _, joined = api.join_public(user, name="box")
     evil = '<img src=x onerror="document.title=1"><script>document.title=2</script>'
     heartbeat(api, joined["credential"], 1, "error", reason=evil)
     nav(page, "My devices")
