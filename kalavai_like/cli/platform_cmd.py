@@ -143,13 +143,17 @@ def _run(cfg: PlatformSettings, sock: socket.socket, workers: int, log_level: st
     import uvicorn
 
     from kalavai_like.platform.app import SETTINGS_ENV, create_app, settings_to_env
+    from kalavai_like.platform.limits import BoundedHttpTools
 
+    # BoundedHttpTools answers 431 to a request head over uvicorn's limit for one.
     if workers == 1:
         uvicorn.run(
             create_app(cfg, migrate=False),
             fd=sock.fileno(),
             log_level=log_level,
             proxy_headers=False,
+            http=BoundedHttpTools,
+            h11_max_incomplete_event_size=cfg.max_head_bytes,
         )
         return
     os.environ[SETTINGS_ENV] = settings_to_env(cfg)
@@ -160,4 +164,6 @@ def _run(cfg: PlatformSettings, sock: socket.socket, workers: int, log_level: st
         workers=workers,
         log_level=log_level,
         proxy_headers=False,
+        http=BoundedHttpTools,
+        h11_max_incomplete_event_size=cfg.max_head_bytes,
     )

@@ -16,6 +16,7 @@ from kalavai_like import __version__
 from kalavai_like.platform import heartbeat_store, ipam, problems, web
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.heartbeat_route import HeartbeatRoute
+from kalavai_like.platform.limits import RequestLimits
 from kalavai_like.platform.peers import PeerWatch
 from kalavai_like.platform.schemas import ErrorOut, Health
 from kalavai_like.platform.settings import PlatformSettings
@@ -50,8 +51,10 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
             404: {"model": ErrorOut},
             409: {"model": ErrorOut},
             410: {"model": ErrorOut},
+            413: {"model": ErrorOut},
             422: {"model": ErrorOut},
             429: {"model": ErrorOut},
+            431: {"model": ErrorOut},
             503: {"model": ErrorOut},
         },
     )
@@ -65,6 +68,8 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     web.install(app)
     for module in (accounts, pools, devices, device, credit):
         app.include_router(module.router)
+    # Added last, so outermost: no route, the heartbeat's lean path included, reads more.
+    app.add_middleware(RequestLimits, max_body=cfg.max_body_bytes, max_depth=cfg.max_json_depth)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:
@@ -89,6 +94,9 @@ def settings_to_env(cfg: PlatformSettings) -> str:
             "public_url": cfg.public_url,
             "database_url": cfg.database_url,
             "address_holdback": cfg.address_holdback,
+            "max_body_bytes": cfg.max_body_bytes,
+            "max_head_bytes": cfg.max_head_bytes,
+            "max_json_depth": cfg.max_json_depth,
         }
     )
 
