@@ -5,6 +5,7 @@ connections (threads) at once while root still gets in."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -144,3 +145,22 @@ def test_one_user_cannot_hold_the_agents_threads(serve: Callable[..., Path]) -> 
     finally:
         stop(proc)
     wait_for(lambda: threading.active_count() <= before, what="the held connections to end")
+
+
+@pytest.mark.parametrize("cpus", ["NaN", "Infinity", '"2"', "true", "0"])
+def test_the_agent_refuses_a_join_with_cores_that_are_no_number(
+    serve: Callable[..., Path], cpus: str
+) -> None:
+    """Never trust the client: the LocalAPI's JSON may carry NaN, a string, anything."""
+    from kalavai_like import tokens
+
+    token, _ = tokens.mint(platform="http://127.0.0.1:9", pool_id="p1", pool_name="science",
+                           expires_at=4_000_000_000)  # fmt: skip
+    sock = serve(LocalAPILimits())
+    body = f'{{"token": "{token}", "api_token": "k", "cpus": {cpus}, "memory_bytes": 1073741824}}'
+    head = f"POST /localapi/v0/join HTTP/1.0\r\nContent-Length: {len(body)}\r\n\r\n"
+    answer = _ask(sock, (head + body).encode())
+    last = json.loads(answer.strip().splitlines()[-1])
+    assert last["error"]["title"] == "Bad CPU limit", last
+    assert "give a number above 0" in last["error"]["message"]
+    assert NodeClient(sock).status().state == "idle"
