@@ -31,6 +31,7 @@ import os
 import socket
 import socketserver
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from kalavai_like.errors import AuthError, InvalidInput, KalavaiError, NotFound
 
 log = logging.getLogger(__name__)
 WATCH_KEEPALIVE = 15.0
+LINGER = 1.0  # seconds a refused caller may go on sending its body (drained, not kept)
 PREFS_WRITES: dict[str, Any] = {
     "prefs/set": lambda node, b: node.set_pref(str(b["key"]), str(b["value"])),
     "prefs/reset": lambda node, b: node.reset_prefs(b.get("key") or None),
@@ -183,6 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             too_large = f"{declared} bytes; the agent takes at most {limit} bytes per request."
             self._send_error(413, InvalidInput("Request too large", too_large))
             return None
+        self._unread = False
         raw = self.rfile.read(int(declared)) if int(declared) else b"{}"
         if len(raw) < int(declared):
             raise InvalidInput("Bad request", "The body ended before its Content-Length.")
@@ -263,6 +266,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         # Refusals come before the body is read: a caller who may not write costs no memory.
+        self._unread = True
+        try:
+            self._post()
+        finally:
+            if self._unread:
+                self._linger()
+
+    def _linger(self) -> None:
+        """Drop what the caller still sends of a body refused unread: at most `max_body` bytes,
+        for at most LINGER seconds. Closing on it at once could fail the caller's send of it
+        before the caller reads the answer."""
+        declared = self.headers.get("Content-Length") or "0"
+        left = int(declared) if declared.isascii() and declared.isdigit() else 0
+        left = min(left, self.server.limits.max_body)
+        deadline = time.monotonic() + LINGER
+        with contextlib.suppress(OSError):
+            while left > 0 and (wait := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(wait)
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+
+    def _post(self) -> None:
         if self._refuse_browser():
             return
         try:
