@@ -10,10 +10,10 @@ unless one is passed in.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +27,10 @@ VERSION = 1
 WORKER = "worker"
 _CHECKSUM_LEN = 8
 _MAX_LEN = 4096
+_MAX_URL = 2048
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # pool ids are 32 hex digits, key ids 16
+_TIER = re.compile(r"[a-z]{1,16}")
+_LAST_EXPIRY = 253402300799  # 9999-12-31 23:59:59 UTC, the last second a date can show
 
 
 @dataclass(frozen=True)
@@ -58,10 +62,18 @@ class JoinToken:
 
 
 def normalize_platform_url(url: str) -> str:
-    """Canonical form used to compare platforms: lower-case scheme and host, no trailing slash."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """Canonical form used to compare platforms: lower-case scheme and host, no trailing slash.
+
+    Raises:
+        ValueError: not an http(s) URL with a host, or with a user, query, fragment, space or
+            control character (no platform URL has one), or a bad port.
+    """
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url!r}")
+    if "@" in parts.netloc or parts.query or parts.fragment or not url.isprintable() or " " in url:
+        raise ValueError(f"not a plain http(s) URL: {url!r}")
     port = parts.port
     default = {"http": 80, "https": 443}[parts.scheme]
     host = (parts.hostname or "").lower()
@@ -175,21 +187,53 @@ def parse(text: str) -> JoinToken:
         )
     try:
         bundle = json.loads(_b64decode(body[len(PREFIX) :]))
-        secret = _b64decode(bundle["s"])
-        token = JoinToken(
-            platform=normalize_platform_url(str(bundle["p"])),
-            pool_id=str(bundle["i"]),
-            pool_name=str(bundle["n"]),
-            key_id=str(bundle["k"]),
-            secret=secret,
-            expires_at=int(bundle["e"]),
-            tier=str(bundle.get("t", WORKER)),
-        )
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
+    except (ValueError, RecursionError):  # binascii and Unicode errors are ValueErrors
         raise _damaged("The token's checksum matches but its contents are unreadable") from None
-    if len(token.secret) != 32 or not token.key_id or not token.pool_id:
-        raise _damaged("The token's contents are incomplete")
-    return token
+    return _token_of(bundle)
+
+
+def _token_of(bundle: Any) -> JoinToken:
+    """The token a decoded bundle describes, every field checked: the checksum has no secret,
+    so anyone can build a token, and nothing in it may be trusted before this.
+
+    Raises:
+        TokenError: reason `damaged`, naming the field that is wrong.
+    """
+    if not isinstance(bundle, dict):
+        raise _damaged("The token's contents are not a set of fields")
+    try:
+        url = normalize_platform_url(_text(bundle.get("p"), _MAX_URL))
+    except ValueError:
+        raise _damaged("The token's platform is not a plain http(s) URL") from None
+    pool_id, key_id = _text(bundle.get("i"), 64), _text(bundle.get("k"), 64)
+    if not _ID.fullmatch(pool_id) or not _ID.fullmatch(key_id):
+        raise _damaged("The token's pool or key id is missing or malformed")
+    pool_name = _text(bundle.get("n"), 64)
+    if not pool_name or not pool_name.isprintable():
+        raise _damaged("The token's pool name is missing, too long or has control characters")
+    tier = _text(bundle.get("t", WORKER), 16)
+    if not _TIER.fullmatch(tier):
+        raise _damaged("The token's tier is not a known kind of token")
+    expires_at = bundle.get("e")
+    if type(expires_at) is not int or not 0 < expires_at <= _LAST_EXPIRY:
+        raise _damaged("The token's expiry is not a date")
+    secret = _secret_of(bundle.get("s"))
+    return JoinToken(url, pool_id, pool_name, key_id, secret, expires_at, tier)
+
+
+def _text(value: Any, limit: int) -> str:
+    """`value` if it is text of at most `limit` characters, else "" (which no check passes)."""
+    return value if isinstance(value, str) and len(value) <= limit else ""
+
+
+def _secret_of(value: Any) -> bytes:
+    try:
+        secret = _b64decode(_text(value, 64))
+    except ValueError:  # binascii.Error
+        secret = b""
+    if len(secret) != 32:
+        raise _damaged("The token's secret is missing or the wrong length")
+    return secret
 
 
 def validate(text: str, *, now: float, platform: str | None = None) -> JoinToken:

@@ -30,7 +30,7 @@ def local_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPl
 
 @pytest.fixture
 def tiny_server() -> Iterator[Callable[[str], TinyServer]]:
-    """Start loopback HTTP servers that answer "500", "500json", "slow" or "html"."""
+    """Start loopback HTTP servers that answer as tests/support/http.py's CANNED says."""
     servers: list[TinyServer] = []
 
     def start(kind: str) -> TinyServer:

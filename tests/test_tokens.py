@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from kalavai_like import tokens
 from kalavai_like.errors import TokenError
+from tests.support.crafted import crafted_token
 
 PLATFORM = "http://127.0.0.1:8080"
 NOW = 1_800_000_000
@@ -144,3 +145,57 @@ def test_mutated_tokens_raise_only_token_errors(edits):
         return
     # A mutation that survives the checksum must decode to the same token.
     assert parsed.secret == tokens.parse(_VALID).secret
+
+
+def test_a_crafted_token_checks_out_like_a_minted_one():
+    parsed = tokens.validate(crafted_token(PLATFORM, e=NOW + 60), now=NOW, platform=PLATFORM)
+    assert parsed.pool_name == "science" and parsed.expires_at == NOW + 60
+
+
+CRAFTED = {
+    "expiry": [{"e": 10**30}, {"e": -1}, {"e": 0}, {"e": "soon"}, {"e": True}, {"e": 1e9},
+               {"e": None}],
+    "pool name": [{"n": "\x1b[2Jpwned"}, {"n": "a\nb"}, {"n": "x" * 65}, {"n": ""},
+                  {"n": "\u202eevil"}, {"n": 7}],
+    "platform": [{"p": "ftp://h"}, {"p": "http://u:pw@h"}, {"p": "http://h/\x1b"}, {"p": "http://"},
+                 {"p": "http://h:99999"}, {"p": "http://h?q=1"}, {"p": ["http://h"]},
+                 {"p": "http://" + "h" * 2100}],
+    "pool or key id": [{"i": "../x"}, {"i": ""}, {"k": "k" * 65}, {"k": 5}, {"i": None}],
+    "secret": [{"s": "short"}, {"s": 32}, {"s": "A" * 2000}],
+    "tier": [{"t": "X" * 100}, {"t": 1}],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "fields"), [(f, c) for f, cases in CRAFTED.items() for c in cases]
+)
+def test_every_field_of_a_crafted_token_is_checked(field, fields):
+    err = _reason(crafted_token(PLATFORM, **fields))
+    assert err.reason == "damaged", err
+    assert f"The token's {field}" in err.message and "Copy the whole token again" in err.message
+
+
+def test_crafted_contents_that_are_no_set_of_fields_are_damaged():
+    for bundle in ([1, 2], "x", 3, "[" * 2000):
+        body = "kl1_" + tokens._b64encode(
+            (bundle if isinstance(bundle, str) and bundle[0] == "[" else repr(bundle)).encode()
+        )
+        assert _reason(f"{body}.{tokens._checksum(body)}").reason == "damaged"
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(st.sampled_from(list("pinkset")), _JSON))
+def test_crafted_fields_raise_only_token_errors_and_parse_to_safe_text(fields):
+    try:
+        token = tokens.validate(crafted_token(PLATFORM, **fields), now=NOW, platform=PLATFORM)
+    except TokenError:
+        return
+    shown = token.describe()
+    assert all(str(v).isprintable() for v in shown.values()), shown

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kalavai_like.errors import KalavaiError
+from kalavai_like.errors import KalavaiError, SystemProblem
 
 if TYPE_CHECKING:
     from kalavai_like.home.paths import Paths
@@ -32,6 +32,14 @@ def run(prog: str, description: str | None, argv: list[str] | None, start: Start
         paths = paths_mod.resolve(args.home)
         settings = settings_mod.load(paths.settings_file)
         start(paths, settings, args.metrics, {"prefix": args.prefix} if args.prefix else {})
+    except OSError as exc:  # start-up or shutdown (a full disk, a directory not writable)
+        problem = SystemProblem(
+            "Agent cannot run",
+            f"{exc.filename or 'A file'}: {exc.strerror or exc}. Free disk space or check the "
+            "permissions of the home.",
+        )
+        print(f"Error: {problem.title}\n{problem.message}", file=sys.stderr)
+        return problem.exit_code
     except KalavaiError as exc:
         print(f"Error: {exc.title}\n{exc.message}", file=sys.stderr)
         return exc.exit_code

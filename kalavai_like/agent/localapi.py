@@ -1,10 +1,12 @@
 """The LocalAPI: HTTP/JSON over a unix socket in the home's run dir, in front of the `Node`.
 
-Who may do what is decided by the connecting process's credentials (SO_PEERCRED): everyone
-may read (status, watch, usage history); writes (join, pause, resume, stop, start a pool) are
-for root, the agent's own uid and members of the configured operator group. Any request
-carrying an Origin or Referer header is refused, so a web page can never drive the agent
-through a browser.
+Who may do what is decided by the connecting process's credentials (SO_PEERCRED,
+kalavai_like.agent.callers): everyone may read (status, watch, usage history); writes (join,
+pause, resume, stop, start a pool) are for root, the agent's own uid and members of the
+configured operator group, who are refused before their body is read. Any request carrying an
+Origin or Referer header is refused, so a web page can never drive the agent through a browser.
+Bodies, idle connections and the connections a user may hold at once are bounded
+(`LocalAPILimits`): a local user must not be able to exhaust the agent's memory or threads.
 
 Routes (all under /localapi/v0):
     GET  status          -> NodeStatus
@@ -22,28 +24,28 @@ Errors are `{"error": {kind, title, message, reason?}}` (in a stream: as its las
 from __future__ import annotations
 
 import contextlib
-import grp
 import json
 import logging
 import math
 import os
 import socket
 import socketserver
-import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from kalavai_like.agent.callers import Gate, LocalAPILimits, Peer, operator_gid, peer_of
 from kalavai_like.agent.node import Node
 from kalavai_like.client.local import PREFIX
 from kalavai_like.client.records import JoinRequest, StartPoolRequest, Step
 from kalavai_like.errors import AuthError, InvalidInput, KalavaiError, NotFound
 
 log = logging.getLogger(__name__)
-MAX_BODY = 64 * 1024
 WATCH_KEEPALIVE = 15.0
+LINGER = 1.0  # seconds a refused caller may go on sending its body (drained, not kept)
 PREFS_WRITES: dict[str, Any] = {
     "prefs/set": lambda node, b: node.set_pref(str(b["key"]), str(b["value"])),
     "prefs/reset": lambda node, b: node.reset_prefs(b.get("key") or None),
@@ -51,36 +53,6 @@ PREFS_WRITES: dict[str, Any] = {
     # the tray's dialog: the keys it names, every other one (a timed pause) kept
     "prefs/update": lambda node, b: node.set_prefs({**node.prefs(), **dict(b["values"])}),
 }
-
-
-def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
-    """(pid, uid, gid) of the process at the other end of a unix socket."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, uid, gid = struct.unpack("3i", raw)
-    return pid, uid, gid
-
-
-def _groups_of(pid: int) -> set[int]:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Groups:"):
-                return {int(g) for g in line.split()[1:]}
-    except (OSError, ValueError):
-        pass
-    return set()
-
-
-def operator_gid(group: str | None) -> int | None:
-    """The gid of the operator group (by name or number), None when unset or unknown."""
-    if not group:
-        return None
-    if group.isdigit():
-        return int(group)
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        log.warning("operator group %r does not exist: only root and the agent may write", group)
-        return None
 
 
 def _query_floats(path: str, *names: str) -> list[float]:
@@ -102,12 +74,51 @@ def _query_floats(path: str, *names: str) -> list[float]:
     return out
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+class _Server(socketserver.UnixStreamServer):
+    """One thread per admitted connection; `gate` bounds how many a caller may hold."""
+
     allow_reuse_address = False
     node: Node
     operator_gid: int | None
     closing: threading.Event
+    limits: LocalAPILimits
+    gate: Gate
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        peer = peer_of(request)
+        if not self.gate.enter(peer):
+            _turn_away(request, peer)
+            self.shutdown_request(request)
+            return
+        args = (request, client_address, peer)
+        threading.Thread(target=self._serve, args=args, name="localapi-conn", daemon=True).start()
+
+    def _serve(self, request: Any, client_address: Any, peer: Peer) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.gate.leave(peer)
+            self.shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.exception("localapi connection failed")
+
+
+def _turn_away(request: socket.socket, peer: Peer) -> None:
+    """A 503 to a caller holding too many connections, written without reading its request."""
+    log.warning("localapi: uid %d holds too many connections; one turned away", peer.uid)
+    error = KalavaiError(
+        "Too many connections",
+        "This user has too many connections open to the agent. Close some and retry.",
+    )
+    body = (json.dumps({"error": error.to_dict()}) + "\n").encode()
+    head = "HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    with contextlib.suppress(OSError):
+        request.settimeout(1.0)
+        request.sendall(head.encode() + body)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -118,17 +129,22 @@ class _Handler(BaseHTTPRequestHandler):
     def address_string(self) -> str:
         return "local"
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.limits.idle_timeout)  # each read and write
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("localapi: " + format, *args)
 
     # ---- authorisation ------------------------------------------------------------------
 
-    def _may_write(self) -> bool:
-        pid, uid, gid = peer_credentials(self.request)
-        if uid in (0, os.geteuid()):
-            return True
-        op = self.server.operator_gid
-        return op is not None and (gid == op or op in _groups_of(pid))
+    def _check_writer(self) -> None:
+        if not peer_of(self.request).may_write(self.server.operator_gid):
+            raise AuthError(
+                "Not allowed",
+                "Only root, the agent's user and the operator group may change the node; "
+                "run the command with sudo, or ask to be added to the operator group.",
+            )
 
     def _refuse_browser(self) -> bool:
         if self.headers.get("Origin") is not None or self.headers.get("Referer") is not None:
@@ -155,11 +171,25 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_error(self, status: int, exc: KalavaiError) -> None:
         self._send_json(status, {"error": exc.to_dict()})
 
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise InvalidInput("Request too large", f"{length} bytes; the limit is {MAX_BODY}.")
-        return self.rfile.read(length) if length else b"{}"
+    def _read_body(self) -> bytes | None:
+        """The body, or None after answering 413 (a body over the limit is never read).
+
+        Raises:
+            InvalidInput: no plain Content-Length, or the caller sent less than it said.
+        """
+        declared = self.headers.get("Content-Length") or "0"
+        if "Transfer-Encoding" in self.headers or not (declared.isascii() and declared.isdigit()):
+            raise InvalidInput("Bad request", "Send the body with a Content-Length in bytes.")
+        limit = self.server.limits.max_body
+        if int(declared) > limit:
+            too_large = f"{declared} bytes; the agent takes at most {limit} bytes per request."
+            self._send_error(413, InvalidInput("Request too large", too_large))
+            return None
+        self._unread = False
+        raw = self.rfile.read(int(declared)) if int(declared) else b"{}"
+        if len(raw) < int(declared):
+            raise InvalidInput("Bad request", "The body ended before its Content-Length.")
+        return raw
 
     def _body(self, raw: bytes) -> dict[str, Any]:
         try:
@@ -211,8 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise NotFound("No such endpoint", self.path)
         except KalavaiError as exc:
             self._send_error(exc.local_status, exc)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the caller went away, or sat idle past the limit
 
     def _send_metrics(self, node: Node) -> None:
         from kalavai_like.usage import metrics
@@ -235,21 +265,39 @@ class _Handler(BaseHTTPRequestHandler):
             self._line(node.status().to_dict())
 
     def do_POST(self) -> None:
+        # Refusals come before the body is read: a caller who may not write costs no memory.
+        self._unread = True
         try:
-            raw = self._read_body()  # read first: answering before it is read breaks the pipe
-        except KalavaiError as exc:
-            self._send_error(413, exc)
-            return
+            self._post()
+        finally:
+            if self._unread:
+                self._linger()
+
+    def _linger(self) -> None:
+        """Drop what the caller still sends of a body refused unread: at most `max_body` bytes,
+        for at most LINGER seconds. Closing on it at once could fail the caller's send of it
+        before the caller reads the answer."""
+        declared = self.headers.get("Content-Length") or "0"
+        left = int(declared) if declared.isascii() and declared.isdigit() else 0
+        left = min(left, self.server.limits.max_body)
+        deadline = time.monotonic() + LINGER
+        with contextlib.suppress(OSError):
+            while left > 0 and (wait := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(wait)
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+
+    def _post(self) -> None:
         if self._refuse_browser():
             return
         try:
             route = self._route()
-            if not self._may_write():
-                raise AuthError(
-                    "Not allowed",
-                    "Only root, the agent's user and the operator group may change the node; "
-                    "run the command with sudo, or ask to be added to the operator group.",
-                )
+            self._check_writer()
+            raw = self._read_body()
+            if raw is None:
+                return
             body = self._body(raw)
             node = self.server.node
             if route == "join":
@@ -278,8 +326,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(exc.local_status, exc)
         except (TypeError, KeyError) as exc:
             self._send_error(400, InvalidInput("Bad request", f"missing or bad field: {exc}"))
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            pass  # the caller went away, or sat idle past the limit
 
     def _streamed(self, call: Any) -> None:
         self._stream_start()
@@ -302,7 +350,13 @@ class _Handler(BaseHTTPRequestHandler):
 class LocalAPIServer:
     """Serves the LocalAPI for `node` on `path` in background threads."""
 
-    def __init__(self, path: Path, node: Node, operator_group: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        node: Node,
+        operator_group: str | None = None,
+        limits: LocalAPILimits | None = None,
+    ) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
@@ -314,6 +368,8 @@ class LocalAPIServer:
         self._server.node = node
         self._server.operator_gid = operator_gid(operator_group)
         self._server.closing = threading.Event()
+        self._server.limits = limits or LocalAPILimits()
+        self._server.gate = Gate(self._server.limits)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="localapi", daemon=True
         )

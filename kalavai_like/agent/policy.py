@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from kalavai_like.client.records import RuleReason
 from kalavai_like.container.spec import Limits
-from kalavai_like.errors import Condition, InvalidInput, KalavaiError
+from kalavai_like.errors import Condition, InvalidInput, KalavaiError, SystemProblem
 from kalavai_like.home.files import write_json
 from kalavai_like.volunteer.prefs import Hardware, Prefs
 from kalavai_like.volunteer.rules import Decision, Inputs, RuleEngine, RuleState
@@ -188,7 +188,7 @@ class Policy:
         data = {"rules": self.engine.state.to_dict(), "holding": self.holding}
         try:
             write_json(self.state_path, data)
-        except OSError as exc:
+        except SystemProblem as exc:  # a full disk: the rules go on from memory
             log.warning("rule state not saved: %s", exc)
 
     # ---- preferences ----------------------------------------------------------------------

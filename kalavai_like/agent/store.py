@@ -16,6 +16,8 @@ from kalavai_like.errors import Conflict, SystemProblem
 from kalavai_like.home.files import write_json
 from kalavai_like.home.paths import Paths
 
+log = logging.getLogger(__name__)
+
 
 def agent_dir(paths: Paths) -> Path:
     """The agent's private state directory (0700)."""
@@ -71,9 +73,12 @@ class AgentLock:
                 "An agent already runs for this home",
                 f"PID {holder} holds {self.path}. Stop it first, or use another --home.",
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
+        try:  # who holds it, for `holder_pid`; the flock alone is the lock
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:  # a full disk must not stop the agent from starting
+            log.warning("agent PID not written to %s: %s", self.path, exc)
         return self
 
     def release(self) -> None:

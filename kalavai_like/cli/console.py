@@ -2,7 +2,9 @@
 
 Data goes to stdout (`data`, `table`, `emit_json`); notes, warnings and errors go to stderr
 (`note`, `warn`, `error`). rich is imported only when something is printed for people, and
-`--json` output never touches it, so scripts start fast.
+`--json` output never touches it, so scripts start fast. Every string printed passes through
+`printable` (kalavai_like.client.text) or JSON's escaping, so no control character from a token,
+the platform or the agent ever reaches the terminal.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any
+
+from kalavai_like.client.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -36,9 +40,10 @@ def stderr() -> Console:
 
 
 def _escape(text: str) -> str:
+    """`text` as rich shows it literally: no markup, control characters made visible."""
     from rich.markup import escape
 
-    return escape(text)
+    return escape(printable(text))
 
 
 def emit_json(value: Any) -> None:
@@ -54,7 +59,7 @@ def data(text: str, *, style: str | None = None) -> None:
 
 def raw(text: str) -> None:
     """Exactly `text` on stdout (for values people copy: tokens, keys, commands)."""
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(printable(text) + "\n")
     sys.stdout.flush()
 
 
@@ -74,7 +79,8 @@ def warn(text: str) -> None:
 def error(title: str, message: str = "") -> None:
     """An error for people: bold title, then what to do."""
     if not sys.stderr.isatty():  # plain text in logs and pipes, no rich start-up cost
-        sys.stderr.write(f"Error: {title}\n" + (f"{message}\n" if message else ""))
+        text = f"Error: {title}\n" + (f"{message}\n" if message else "")
+        sys.stderr.write(printable(text))
         return
     console = stderr()
     console.print("[bold red]Error:[/] " + _escape(title))

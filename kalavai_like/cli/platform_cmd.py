@@ -200,16 +200,21 @@ def _run(
     import uvicorn
 
     from kalavai_like.platform.app import SETTINGS_ENV, create_app, settings_to_env
+    from kalavai_like.platform.limits import BoundedHttpTools
 
+    # BoundedHttpTools answers 431 to a request head over uvicorn's limit for one.
     fd, trusted = sock.fileno(), proxies or None
+    head = cfg.max_head_bytes
     if workers == 1:
         uvicorn.run(
             create_app(cfg, migrate=False), fd=fd, log_level=log_level,
-            proxy_headers=bool(proxies), forwarded_allow_ips=trusted,
+            proxy_headers=bool(proxies), forwarded_allow_ips=trusted, http=BoundedHttpTools,
+            h11_max_incomplete_event_size=head,
         )  # fmt: skip
         return
     os.environ[SETTINGS_ENV] = settings_to_env(cfg)
     uvicorn.run(
         "kalavai_like.platform.app:app_from_env", factory=True, fd=fd, workers=workers,
         log_level=log_level, proxy_headers=bool(proxies), forwarded_allow_ips=trusted,
+        http=BoundedHttpTools, h11_max_incomplete_event_size=head,
     )  # fmt: skip

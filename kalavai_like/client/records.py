@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Self, TypeVar
 
+from kalavai_like.container.spec import Limits
 from kalavai_like.errors import Condition
 from kalavai_like.usage.ledger import Counters
 
@@ -74,6 +75,11 @@ class JoinRequest(Record):
     memory_bytes: int
     gpus: int = 0
     device_name: str = ""
+
+    def __post_init__(self) -> None:
+        # Checked wherever one is made: by a frontend from its options, and again by the
+        # agent from the LocalAPI's JSON (which may carry NaN, a string, anything).
+        Limits(self.cpus, self.memory_bytes, self.gpus).check()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ its measured usage. Plain dataclasses, no I/O; the runtime turns a spec into CLI
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,6 +18,9 @@ ROLE_LABEL = "kalavai-like.role"
 
 # podman refuses less than 6 MiB of memory.
 MIN_MEMORY_BYTES = 6 * 1024 * 1024
+MAX_MEMORY_BYTES = 2**50
+MAX_CPUS = 1024
+MAX_GPUS = 64
 
 State = Literal["running", "paused", "exited", "missing"]
 
@@ -43,6 +47,32 @@ class Limits:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def check(self) -> None:
+        """Check each limit is a number in range (NaN and infinity are not); they may come
+        from a command line or another process.
+
+        Raises:
+            InvalidInput: naming the limit and its range.
+        """
+        if not _number(self.cpus, float) or not 0 < self.cpus <= MAX_CPUS:
+            raise InvalidInput(
+                "Bad CPU limit", f"{self.cpus!r} cores: give a number above 0, at most {MAX_CPUS}."
+            )
+        if not _number(self.memory_bytes, int) or not (
+            MIN_MEMORY_BYTES <= self.memory_bytes <= MAX_MEMORY_BYTES
+        ):
+            raise InvalidInput(
+                "Bad memory limit", f"{self.memory_bytes!r} bytes: give at least 6 MiB (6291456)."
+            )
+        if not _number(self.gpus, int) or not 0 <= self.gpus <= MAX_GPUS:
+            raise InvalidInput("Bad GPU count", f"{self.gpus!r}: give 0 to {MAX_GPUS}.")
+
+
+def _number(value: object, kind: type) -> bool:
+    """An int (for `kind` int) or an int or float (for float) that is finite; never a bool."""
+    allowed = (int, float) if kind is float else (int,)
+    return isinstance(value, allowed) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -85,16 +115,9 @@ class ContainerSpec:
                 raise InvalidInput("Bad label", f"Label {key!r} is not valid.")
         if self.netns_path is not None and not _PATH.match(self.netns_path):
             raise InvalidInput("Bad network namespace", f"{self.netns_path!r} is not a path.")
-        if not 0 < self.cpus <= 1024:
-            raise InvalidInput("Bad CPU limit", f"{self.cpus} cores: give more than 0.")
-        if not MIN_MEMORY_BYTES <= self.memory_bytes <= 2**50:
-            raise InvalidInput(
-                "Bad memory limit", f"{self.memory_bytes} bytes: give at least 6 MiB (6291456)."
-            )
+        Limits(self.cpus, self.memory_bytes, self.gpus).check()
         if not 1 <= self.pids_limit <= 1_000_000:
             raise InvalidInput("Bad process limit", f"{self.pids_limit}: give at least 1.")
-        if not 0 <= self.gpus <= 64:
-            raise InvalidInput("Bad GPU count", f"{self.gpus}: give 0 to 64.")
         if not _USER.match(self.user) or self.user.split(":")[0] == "0":
             raise InvalidInput("Bad user", "Workers run as a non-root uid:gid such as 1000:1000.")
         if self.data_volume is not None:

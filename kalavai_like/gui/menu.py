@@ -1,7 +1,9 @@
 """What the tray shows, as pure functions of one `Snapshot` (no Qt here, so it is tested
 without a display): the icon state, the tooltip that says what is happening and why it is not
 computing, the menu items (rebuilt on every `aboutToShow`, after vorta's `tray_menu.py`), and
-the desktop notification a change deserves.
+the desktop notification a change deserves. Their text passes through `printable`: pool
+names, reasons and conditions come from the agent, the platform or a token, and no control
+character from them reaches the tray or the window.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from kalavai_like.client.credit import amount_text, hours, totals_text
 from kalavai_like.client.records import NodeStatus
+from kalavai_like.client.text import printable
 
 APP = "kalavai-like"
 TOMORROW_AT = 8  # "Pause until tomorrow" resumes at 08:00 the next day
@@ -51,6 +54,10 @@ class MenuItem:
     enabled: bool = True
     separator: bool = False
     tip: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", printable(self.text))
+        object.__setattr__(self, "tip", printable(self.tip))
 
 
 SEPARATOR = MenuItem("", "", enabled=False, separator=True)
@@ -172,7 +179,7 @@ def tooltip(snap: Snapshot) -> str:
     elif s.state == "idle":
         lines.append("Join a pool to lend this computer.")
     lines += _problems(snap)
-    return "\n".join(lines)
+    return printable("\n".join(lines))
 
 
 # ---- the menu -----------------------------------------------------------------------------
@@ -256,6 +263,10 @@ class Notice:
     title: str
     text: str
     level: str = "info"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "title", printable(self.title))
+        object.__setattr__(self, "text", printable(self.text))
 
 
 def notice(prev: Snapshot | None, new: Snapshot) -> Notice | None:

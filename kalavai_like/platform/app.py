@@ -17,6 +17,7 @@ from kalavai_like import __version__
 from kalavai_like.platform import heartbeat_store, ipam, problems, web
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.heartbeat_route import HeartbeatRoute
+from kalavai_like.platform.limits import RequestLimits
 from kalavai_like.platform.peers import PeerWatch
 from kalavai_like.platform.schemas import ErrorOut, Health
 from kalavai_like.platform.settings import PlatformSettings
@@ -51,8 +52,10 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
             404: {"model": ErrorOut},
             409: {"model": ErrorOut},
             410: {"model": ErrorOut},
+            413: {"model": ErrorOut},
             422: {"model": ErrorOut},
             429: {"model": ErrorOut},
+            431: {"model": ErrorOut},
             503: {"model": ErrorOut},
         },
     )
@@ -66,6 +69,8 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     web.install(app)
     for module in (accounts, pools, lifecycle, devices, device, credit):
         app.include_router(module.router)
+    # Added last, so outermost: no route, the heartbeat's lean path included, reads more.
+    app.add_middleware(RequestLimits, max_body=cfg.max_body_bytes, max_depth=cfg.max_json_depth)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     def healthz() -> Health:

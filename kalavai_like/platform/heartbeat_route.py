@@ -15,10 +15,11 @@ import json
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kalavai_like.platform import credentials
 from kalavai_like.platform.heartbeat_store import HeartbeatStore
+from kalavai_like.platform.limits import read_body, replay
 from kalavai_like.platform.problems import Problem
 from kalavai_like.platform.schemas import HeartbeatIn
 
@@ -37,10 +38,10 @@ class HeartbeatRoute:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)  # RequestLimits, outside, has bounded it
         credential, hb = _well_formed(scope, body)
         if credential is None or hb is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         try:
             reply = await self.store.record(credentials.digest(credential), hb)
@@ -73,7 +74,9 @@ def _well_formed(scope: Scope, body: bytes) -> tuple[str | None, HeartbeatIn | N
         return None, None
     try:
         return credential, HeartbeatIn.model_validate(json.loads(body))
-    except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; RequestLimits refuses deep nesting
+    # first, but a RecursionError must never be this path's 500 either.
+    except (ValueError, ValidationError, RecursionError):
         return None, None
 
 
@@ -82,32 +85,6 @@ def _is_json(content_type: bytes | None) -> bool:
         return False
     media = content_type.split(b";", 1)[0].strip().lower()
     return media == b"application/json"
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives the already-read body once, then the connection's messages."""
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _send_error(send: Send, exc: Problem) -> None:

@@ -46,6 +46,12 @@ class PlatformSettings:
     signup_window: float = 3600.0
     # A log-in (API token or web session) ends after this long unused; each use renews it.
     session_idle_lifetime: float = 30 * 86400.0
+    # What one request may send, refused before it is held whole (kalavai_like.platform.limits):
+    # a body over `max_body_bytes` gets 413, a request line and headers over `max_head_bytes`
+    # 431, JSON nested over `max_json_depth` levels 400.
+    max_body_bytes: int = 1024 * 1024
+    max_head_bytes: int = 32 * 1024
+    max_json_depth: int = 32
     # Measured usage may exceed declared hardware x elapsed time by this fraction (clock jitter).
     clamp_tolerance: float = 0.05
     default_weights: dict[str, float] = field(

@@ -184,3 +184,18 @@ def test_notifications_only_on_changes() -> None:
     assert err is not None and err.level == "error"
     gone = notice(running, SNAPS["agent-down"])
     assert gone is not None and gone.title == "Agent stopped"
+
+
+def test_control_characters_never_reach_the_tray() -> None:
+    """A pool name or reason from a hostile platform shows as visible escapes everywhere."""
+    evil = "demo\x1b[2J\u202e\r"
+    snap = Snapshot(
+        status("running", "contributing", worker(pool_name=evil)), time.time(), account=EMAIL
+    )
+    shown = [tooltip(snap), *(i.text + i.tip for i in menu_model(snap))]
+    left = notice(snap, Snapshot(status("error", evil), time.time(), account=EMAIL))
+    assert left is not None
+    shown += [left.title, left.text]
+    assert "demo\\x1b[2J\\u202e\\x0d" in tooltip(snap)
+    for text in shown:
+        assert not any(c in text for c in "\x1b\u202e\r"), text

@@ -1,5 +1,6 @@
 """Loopback HTTP for client tests: a URL where nothing listens, and tiny servers that fail in
-chosen ways ("500", "500json", "slow" or "html")."""
+chosen ways ("500", "500json", "slow", "html", or "escapes": an error full of control
+characters, as a hostile platform might send)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,12 @@ CANNED = {
         "application/json",
         b'{"error": {"kind": "PlatformUnavailable", "title": "Database busy",'
         b' "message": "retry shortly"}}',
+    ),
+    "escapes": (
+        400,
+        "application/json",
+        b'{"error": {"kind": "InvalidInput", "title": "\\u001b[2JCleared",'
+        b' "message": "Owned\\u001b]0;title\\u0007 \\u202eevil\\r"}}',
     ),
     "html": (200, "text/html", b"<html>hello</html>"),
     "slow": (200, "application/json", b"{}"),

@@ -115,7 +115,7 @@ class WorkerMembership:
                 "Worker container did not start", f"{spec.name}: {info.describe_exit()}."
             )
         sh.persisted.membership = m
-        sh.save()
+        sh.save(required=True)
         steps.undo("saved membership", self._forget)
         w = self._start_session(m, info, supervisor)
         sh.running_since = sh.wall()

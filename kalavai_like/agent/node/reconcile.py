@@ -14,7 +14,7 @@ from kalavai_like.agent.node.seeding import Seeding
 from kalavai_like.agent.node.shared import Shared
 from kalavai_like.agent.state import Membership, Persisted, legacy_paused_until
 from kalavai_like.agent.worker import WorkerSession
-from kalavai_like.errors import Condition, KalavaiError
+from kalavai_like.errors import KalavaiError
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,5 @@ class Reconciler:
 
     def _supervision(self, message: str) -> None:
         """The worker-crash condition: set while the supervisor backs off or gave up."""
-        sh = self._sh
-        sh.conditions = [c for c in sh.conditions if c.code != "worker_crashed"]
-        if message:
-            fix = "Check the worker's log (podman logs) and the pool's template."
-            sh.conditions.append(Condition("worker_crashed", "Worker crashed", f"{message}. {fix}"))
+        fix = "Check the worker's log (podman logs) and the pool's template."
+        self._sh.flag("worker_crashed", "Worker crashed" if message else "", f"{message}. {fix}")

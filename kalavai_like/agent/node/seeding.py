@@ -71,7 +71,7 @@ class Seeding:
         )  # fmt: skip
         self._runner.start(seed, steps)
         sh.persisted.seed = seed
-        sh.save()
+        sh.save(required=True)
         steps.undo("saved seed", self._forget)
         self._runner.follow(seed)
         steps.report("Following the platform's peer list")

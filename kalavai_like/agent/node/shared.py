@@ -9,6 +9,7 @@ kalavai_like.agent.node.membership, .seeding, .rules and .reconcile.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.client.records import NodeState
 from kalavai_like.errors import Condition, NotFound, SystemProblem
 from kalavai_like.net import SpokeStatus
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -81,10 +84,36 @@ class Shared:
 
     # ---- announcing changes -------------------------------------------------------------
 
-    def save(self) -> None:
-        """Persist the desired state, then tell the watchers."""
-        self.store.save(self.persisted.to_dict())
+    def save(self, *, required: bool = False) -> None:
+        """Persist the desired state, then tell the watchers.
+
+        A write that fails (a full disk) does not stop the node, which goes on with what it
+        holds in memory: the `state_unsaved` condition says so until a save succeeds.
+
+        Raises:
+            SystemProblem: the write failed and the change is `required` on disk (a join or a
+                pool start, which must not be forgotten by the next agent).
+        """
+        try:
+            self.store.save(self.persisted.to_dict())
+        except SystemProblem as exc:
+            log.warning("state not saved: %s", exc)
+            self.flag("state_unsaved", "Agent state not saved", (
+                f"{exc.message} The node keeps running; if the agent stops before the state "
+                "is saved, it forgets the changes since (a pause, the platform's wishes)."
+            ))  # fmt: skip
+            self.notify()
+            if required:
+                raise
+            return
+        self.flag("state_unsaved")
         self.notify()
+
+    def flag(self, code: str, title: str = "", text: str = "") -> None:
+        """Set the node's own condition `code` (replacing it), or clear it without `title`."""
+        self.conditions = [c for c in self.conditions if c.code != code]
+        if title:
+            self.conditions.append(Condition(code, title, text))
 
     def set_state(self, state: NodeState, reason: str) -> None:
         self.state, self.reason = state, reason
