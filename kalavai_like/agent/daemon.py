@@ -53,7 +53,7 @@ def run_agent(
         node = build_node(paths, settings, **overrides)
         _stop_on_signals(stop, node)
         operator = str((settings.extra.get("agent") or {}).get("operator_group") or "")
-        server = LocalAPIServer(listen_path(paths), node, operator or None).start()
+        server = LocalAPIServer(listen_path(paths), node, operator_group=operator).start()
         log.info("agent %d serving on %s", os.getpid(), listen_path(paths))
         metrics = serve_from_settings(settings.extra.get("agent") or {}, node)  # opt-in
         node.restore()

@@ -354,7 +354,8 @@ class LocalAPIServer:
         self,
         path: Path,
         node: Node,
-        operator_group: str | None = None,
+        *,
+        operator_group: str = "",
         limits: LocalAPILimits | None = None,
     ) -> None:
         self.path = path

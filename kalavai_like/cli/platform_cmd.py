@@ -49,6 +49,40 @@ ProxiesOpt = Annotated[
 ]
 
 
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Where the SQLite database lives (default: the data dir of --home, else your OS's).",
+        envvar="KALAVAI_LIKE_PLATFORM_DATA_DIR",
+    ),
+]
+DatabaseOpt = Annotated[
+    str,
+    typer.Option(
+        help="postgresql://... to use PostgreSQL (default: SQLite in the data dir). "
+        "Prefer the environment variable: it keeps a password out of `ps`.",
+        envvar="KALAVAI_LIKE_DATABASE_URL",
+    ),
+]
+PublicUrlOpt = Annotated[
+    str,
+    typer.Option(
+        help="URL clients use to reach this platform (baked into join tokens). "
+        "Default: http://HOST:PORT.",
+        envvar="KALAVAI_LIKE_PUBLIC_URL",
+    ),
+]
+KnobOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="NAME=VALUE",
+        help="Tune a policy setting (repeat): pool_space, pool_prefix, max_pools_per_user, "
+        "max_devices_per_user, token_mints_per_hour... (docs/API.md lists them).",
+    ),
+]
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -56,30 +90,9 @@ def serve(
         int,
         typer.Option(help="TCP port (0 picks a free one).", envvar="KALAVAI_LIKE_PLATFORM_PORT"),
     ] = 8700,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            help="Where the SQLite database lives (default: the data dir of --home, else your "
-            "OS's).",
-            envvar="KALAVAI_LIKE_PLATFORM_DATA_DIR",
-        ),
-    ] = None,
-    database_url: Annotated[
-        str,
-        typer.Option(
-            help="postgresql://... to use PostgreSQL (default: SQLite in the data dir). "
-            "Prefer the environment variable: it keeps a password out of `ps`.",
-            envvar="KALAVAI_LIKE_DATABASE_URL",
-        ),
-    ] = "",
-    public_url: Annotated[
-        str,
-        typer.Option(
-            help="URL clients use to reach this platform (baked into join tokens). "
-            "Default: http://HOST:PORT.",
-            envvar="KALAVAI_LIKE_PUBLIC_URL",
-        ),
-    ] = "",
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = "",
+    public_url: PublicUrlOpt = "",
     workers: Annotated[
         int, typer.Option(help="Worker processes (use more than 1 with PostgreSQL).")
     ] = 1,
@@ -90,15 +103,7 @@ def serve(
     session_idle_days: SessionDaysOpt = 30.0,
     trusted_proxies: ProxiesOpt = "",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
-    knob: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="NAME=VALUE",
-            help="Tune a policy setting (repeat): pool_space, pool_prefix, max_pools_per_user, "
-            "max_devices_per_user, token_mints_per_hour... (docs/API.md lists them).",
-        ),
-    ] = None,
+    knob: KnobOpt = None,
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
     from kalavai_like.platform.db import private_dir

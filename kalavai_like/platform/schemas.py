@@ -359,54 +359,6 @@ class PeersOut(BaseModel):
     peers: list[Peer]
 
 
-class CreditMe(BaseModel):
-    measured: Totals
-    granted: Totals
-
-
-class DailyRow(Totals):
-    day: str
-
-
-class PoolCreditRow(Totals):
-    pool: PoolRef
-
-
-class DeviceRef(BaseModel):
-    id: str
-    name: str
-
-
-class DeviceCreditRow(Totals):
-    device: DeviceRef
-
-
-class PoolDeviceCreditRow(BaseModel):
-    device: DeviceRef
-    user: UserRef
-    granted: Totals
-    clamped: Totals
-
-
-class PoolCredit(BaseModel):
-    pool: PoolRef
-    measured: Totals
-    granted: Totals
-    clamped: Totals
-    devices: list[PoolDeviceCreditRow]
-
-
-class LeaderUser(BaseModel):
-    id: str
-    display: str
-
-
-class LeaderRow(BaseModel):
-    user: LeaderUser
-    credit: float
-    recent_average: float
-
-
 class Health(BaseModel):
     ok: bool
     version: str

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from kalavai_like.platform import credit
@@ -19,23 +20,61 @@ from kalavai_like.platform.auth import Db, User
 from kalavai_like.platform.db import oldest_first
 from kalavai_like.platform.models import Device, Pool, UsageDay, now
 from kalavai_like.platform.models import User as UserRow
-from kalavai_like.platform.schemas import (
-    CreditMe,
-    DailyRow,
-    DeviceCreditRow,
-    DeviceRef,
-    LeaderRow,
-    LeaderUser,
-    PoolCredit,
-    PoolCreditRow,
-    PoolDeviceCreditRow,
-    PoolRef,
-    Totals,
-    UserRef,
-)
+from kalavai_like.platform.schemas import PoolRef, Totals, UserRef
 from kalavai_like.platform.views import clamped_totals
 
 router = APIRouter(prefix="/api/v1", tags=["credit"])
+
+
+# ---- what the credit routes answer -------------------------------------------------------
+
+
+class CreditMe(BaseModel):
+    measured: Totals
+    granted: Totals
+
+
+class DailyRow(Totals):
+    day: str
+
+
+class PoolCreditRow(Totals):
+    pool: PoolRef
+
+
+class DeviceRef(BaseModel):
+    id: str
+    name: str
+
+
+class DeviceCreditRow(Totals):
+    device: DeviceRef
+
+
+class PoolDeviceCreditRow(BaseModel):
+    device: DeviceRef
+    user: UserRef
+    granted: Totals
+    clamped: Totals
+
+
+class PoolCredit(BaseModel):
+    pool: PoolRef
+    measured: Totals
+    granted: Totals
+    clamped: Totals
+    devices: list[PoolDeviceCreditRow]
+
+
+class LeaderUser(BaseModel):
+    id: str
+    display: str
+
+
+class LeaderRow(BaseModel):
+    user: LeaderUser
+    credit: float
+    recent_average: float
 
 
 class _Sum:

@@ -42,7 +42,5 @@ def downgrade() -> None:
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.drop_column("last_at")
     with op.batch_alter_table("api_tokens", schema=None) as batch_op:
-        batch_op.drop_column("user_agent")
-        batch_op.drop_column("client_address")
-        batch_op.drop_column("kind")
-        batch_op.drop_column("last_used_at")
+        for column in ("user_agent", "client_address", "kind", "last_used_at"):
+            batch_op.drop_column(column)
