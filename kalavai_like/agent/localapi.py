@@ -51,7 +51,9 @@ PREFS_WRITES: dict[str, Any] = {
     "prefs/reset": lambda node, b: node.reset_prefs(b.get("key") or None),
     "prefs/replace": lambda node, b: node.set_prefs(dict(b["table"])),
     # the tray's dialog: the keys it names, every other one (a timed pause) kept
-    "prefs/update": lambda node, b: node.set_prefs({**node.prefs(), **dict(b["values"])}),
+    "prefs/update": lambda node, b: node.update_prefs(
+        {str(k): str(v) for k, v in b["values"].items()}
+    ),
 }
 
 

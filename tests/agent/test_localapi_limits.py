@@ -87,7 +87,10 @@ socks = []
 for _ in range(count):
     s = socket.socket(socket.AF_UNIX)
     s.connect(path)
-    s.sendall(request)
+    try:
+        s.sendall(request)
+    except (BrokenPipeError, ConnectionResetError):  # turned away before we finished: read why
+        pass
     socks.append(s)
 answers, waiting = {}, list(socks)
 while waiting and select.select(waiting, [], [], float(sys.argv[4]))[0]:

@@ -192,8 +192,12 @@ class Node:
         return self._rules.reset_prefs(key)
 
     def set_prefs(self, table: dict[str, Any]) -> dict[str, str]:
-        """Replace every preference with a `[prefs]` table (the tray's dialog)."""
+        """Replace every preference with a `[prefs]` table."""
         return self._rules.set_prefs(table)
+
+    def update_prefs(self, values: dict[str, str]) -> dict[str, str]:
+        """Set the preferences `values` names, keeping the others (the tray's dialog)."""
+        return self._rules.update_prefs(values)
 
     # ---- leaving and closing --------------------------------------------------------------
 

@@ -65,6 +65,15 @@ class Rules:
             self.reapply()
             return prefs.to_flat()
 
+    def update_prefs(self, values: dict[str, str]) -> dict[str, str]:
+        """Set the preferences `values` names at once, keeping every other one (a timed pause);
+        read and written under the lock, so two updates never lose one another."""
+        with self._sh.lock:
+            policy = self._need()
+            prefs = policy.replace({**policy.prefs().to_flat(), **values})
+            self.reapply()
+            return prefs.to_flat()
+
     # ---- applying the rules ---------------------------------------------------------------
 
     def apply(self, m: Membership, w: WorkerSession) -> None:
