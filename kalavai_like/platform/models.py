@@ -46,6 +46,9 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[float] = mapped_column(Float, default=now)
+    # The platform's operator: trusts pools and suspends users. Never set by sign-up.
+    operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    suspended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class ApiToken(Base):
@@ -105,6 +108,12 @@ class Pool(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     # Closed to new members: redeeming a token fails for anyone but the owner.
     closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Marked by the platform's operator: the pool's witness counts beyond the pool itself.
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The owner's maxima for one device's declared hardware (None: the platform's default).
+    max_cores: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_memory_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_gpus: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The pool's IPv4 subnet (kalavai_like.platform.ipam); set for every pool (migration 0003
     # gave older pools their 10.<subnet_index>.0.0/16), nullable only so SQLite could add it.
     subnet: Mapped[str] = mapped_column(String(18), nullable=True)
