@@ -40,6 +40,7 @@ class Rollback:
     def __init__(self, operation: str = "") -> None:
         self.operation = operation
         self._undo: list[tuple[str, Callable[[], None]]] = []
+        self.left: list[str] = []  # what the last rollback could not undo
 
     def undo(self, what: str, action: Callable[[], None]) -> None:
         """Register how to undo the step just done (`what` names it in reports)."""
@@ -47,7 +48,7 @@ class Rollback:
 
     def rollback(self) -> list[str]:
         """Run every undo action, newest first; returns what stayed behind, and why."""
-        left: list[str] = []
+        left = self.left = []
         while self._undo:
             what, action = self._undo.pop()
             try:

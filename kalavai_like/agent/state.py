@@ -73,23 +73,51 @@ class SeedRole(PoolDevice):
 
 
 @dataclass
+class Unfinished(Record):
+    """A join or pool start under way, written down before each of its steps: what it may
+    have set up, so that the next agent undoes it after a crash (kalavai_like.agent.journal).
+    Empty fields are parts not (yet) set up, or already undone."""
+
+    operation: Literal["join", "pool start"]
+    started_at: float
+    role: Literal["spoke", "hub"]
+    prefix: str
+    name: str  # the namespace and WireGuard interface
+    network: bool = False  # bringing them up was started
+    container: str = ""  # the worker or head container's name, once starting it
+    platform: str = ""
+    credential: str = field(default="", repr=False)  # the device's, once registered
+
+    @property
+    def left(self) -> bool:
+        """Whether anything is left to undo."""
+        return bool(self.network or self.container or self.credential)
+
+
+@dataclass
 class Persisted(Record):
     """Everything the agent persists: the desired state the reconcile loop restores."""
 
     membership: Membership | None = None
     seed: SeedRole | None = None
+    unfinished: list[Unfinished] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "version": 1,
             "membership": self.membership.to_dict() if self.membership else None,
             "seed": self.seed.to_dict() if self.seed else None,
+            "unfinished": [u.to_dict() for u in self.unfinished],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Persisted:
         m, s = data.get("membership"), data.get("seed")
-        return cls(Membership.from_dict(m) if m else None, SeedRole.from_dict(s) if s else None)
+        return cls(
+            Membership.from_dict(m) if m else None,
+            SeedRole.from_dict(s) if s else None,
+            [Unfinished.from_dict(u) for u in data.get("unfinished") or []],
+        )
 
 
 def legacy_paused_until(data: dict[str, Any] | None) -> float | None:

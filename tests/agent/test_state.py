@@ -29,6 +29,9 @@ def test_state_round_trips_unchanged() -> None:
         "membership": {**MEMBERSHIP, "pause_reason": "paused by the user",
                        "platform_desired": "running"},
         "seed": SEED,
+        "unfinished": [{"operation": "join", "started_at": 990.0, "role": "spoke",
+                        "prefix": "kt", "name": "wk", "network": True, "container": "kt-wk",
+                        "platform": "http://127.0.0.1:1", "credential": "kld_y"}],
     }  # fmt: skip
     out = Persisted.from_dict(data).to_dict()
     assert out == data and list(out["membership"]) == list(data["membership"])

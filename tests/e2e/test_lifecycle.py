@@ -3,37 +3,16 @@ simulated hosts, real namespaces, wireguard-go and podman."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from kalavai_like.devtools.simulator import _containers
-from tests.support.simulator import Pool, needs_root_tools, runtime
+from tests.support.simulator import Pool, needs_root_tools, runtime, traces
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,
               needs_root_tools()]  # fmt: skip
-
-
-def traces(node_prefix: str) -> list[str]:
-    """What a membership of this node leaves on the machine: namespaces, wg sockets,
-    wireguard-go processes and containers carrying its prefix (the hub is `-hub`)."""
-    stem = f"{node_prefix}-wk"
-    found = [f"netns {n}" for n in os.listdir("/run/netns") if n.startswith(stem)]
-    if os.path.isdir("/var/run/wireguard"):
-        found += [f"sock {s}" for s in os.listdir("/var/run/wireguard") if s.startswith(stem)]
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[0].endswith(b"wireguard-go") and any(a.startswith(stem.encode()) for a in argv):
-            found.append(f"wireguard-go {pid}")
-    found += [f"container {c}" for c in _containers(node_prefix) if c.startswith(stem)]
-    return found
 
 
 def status(pool: Pool, vol: str) -> dict:

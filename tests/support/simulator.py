@@ -19,7 +19,7 @@ import pytest
 from kalavai_like.client.records import RuleReason, WorkerStatus
 from kalavai_like.container.config import RuntimeConfig
 from kalavai_like.container.runtime import ContainerRuntime
-from kalavai_like.devtools.simulator import SimHost, Simulator
+from kalavai_like.devtools.simulator import SimHost, Simulator, _containers
 from tests.support.waiting import wait_for
 
 ROOT_TOOLS = ("nsenter", "ip", "podman", "wireguard-go", "wg")
@@ -38,6 +38,24 @@ def needs_root_tools() -> pytest.MarkDecorator:
 def runtime() -> ContainerRuntime:
     """The host's podman, as the agents in the simulated hosts use it."""
     return ContainerRuntime(RuntimeConfig.detect("podman", probe=False))
+
+
+def traces(node_prefix: str) -> list[str]:
+    """What a membership of this node leaves on the machine: namespaces, wg sockets,
+    wireguard-go processes and containers carrying its prefix (the hub is `-hub`)."""
+    stem = f"{node_prefix}-wk"
+    found = [f"netns {n}" for n in os.listdir("/run/netns") if n.startswith(stem)]
+    if os.path.isdir("/var/run/wireguard"):
+        found += [f"sock {s}" for s in os.listdir("/var/run/wireguard") if s.startswith(stem)]
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"wireguard-go") and any(a.startswith(stem.encode()) for a in argv):
+            found.append(f"wireguard-go {pid}")
+    found += [f"container {c}" for c in _containers(node_prefix) if c.startswith(stem)]
+    return found
 
 
 def _here(fn: Callable[[], Any]) -> Any:

@@ -10,8 +10,9 @@ membership label, the overlay restored with the same address, the ledger resumed
 `Node` is a thin front over parts that are each handed the one explicit shared state
 (.shared.Shared: configuration, ports, lock, desired state, state and reason, the worker
 session, notifications): .membership (join, pause, resume, adopt, leave), .seeding (the seed
-role), .rules (preferences, the rule engine, the timed pause) and .reconcile (restore and
-the loop). No part reaches into another's private state.
+role), .rules (preferences, the rule engine, the timed pause), .journal (what an interrupted
+join or pool start left, undone after a crash) and .reconcile (restore and the loop). No
+part reaches into another's private state.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kalavai_like.agent import history, snapshot
+from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.membership import WorkerMembership
 from kalavai_like.agent.node.reconcile import Reconciler
 from kalavai_like.agent.node.rules import Rules
@@ -67,9 +69,10 @@ class Node:
         ports = Ports(overlay, runtime, templates, platform)
         self._sh = sh = Shared(config, ports, store, wall=wall, mono=mono)
         self._rules = Rules(sh, policy)
-        self._membership = WorkerMembership(sh, self._rules, keygen)
-        self._seeding = Seeding(sh, keygen)
-        self._reconciler = Reconciler(sh, self._membership, self._seeding, self._rules)
+        journal = Journal(sh)
+        self._membership = WorkerMembership(sh, self._rules, journal, keygen)
+        self._seeding = Seeding(sh, journal, keygen)
+        self._reconciler = Reconciler(sh, self._membership, self._seeding, self._rules, journal)
         self.config = config
         self.changed: threading.Condition = sh.changed  # notified on every state change
         self.wakeup: threading.Event = sh.wakeup  # asks the loop for a heartbeat now

@@ -11,10 +11,11 @@ from collections.abc import Callable
 
 from kalavai_like import tokens
 from kalavai_like.agent import specs
+from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.rules import Rules
 from kalavai_like.agent.node.shared import Shared
 from kalavai_like.agent.progress import OnStep, Progress
-from kalavai_like.agent.state import Membership
+from kalavai_like.agent.state import Membership, Unfinished
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.client.records import ActionResult, JoinRequest, JoinResult, bare
 from kalavai_like.container.spec import ContainerInfo
@@ -34,9 +35,12 @@ def _paused(already: bool) -> ActionResult:
 class WorkerMembership:
     """Join, pause, resume, adopt and leave the one worker membership (under the node's lock)."""
 
-    def __init__(self, shared: Shared, rules: Rules, keygen: Callable[[], KeyPair]) -> None:
+    def __init__(
+        self, shared: Shared, rules: Rules, journal: Journal, keygen: Callable[[], KeyPair]
+    ) -> None:
         self._sh = shared
         self._rules = rules
+        self._journal = journal
         self._keygen = keygen
 
     # ---- join -----------------------------------------------------------------------------
@@ -58,19 +62,24 @@ class WorkerMembership:
                 )
             steps = Progress(on_step, sh.wall)
             sh.set_state("joining", "joining a pool")
+            u: Unfinished | None = None
             try:
-                result = self._join(req, steps)
+                u = self._journal.begin("join", "spoke", sh.config.worker_name)
+                result = self._join(req, steps, u)
             except KalavaiError as exc:
                 err = steps.failed(exc, f"Join failed while {steps.current}",
                                    " Everything the join set up was removed.")  # fmt: skip
                 sh.persisted.membership = None
                 sh.worker = None
+                if u is not None:
+                    self._journal.settle(u, cleaned=not steps.left)
+                    sh.save()
                 sh.set_state("idle", f"last join failed: {exc.title}")
                 raise err from exc
             sh.set_state("running", "contributing")
             return result
 
-    def _join(self, req: JoinRequest, steps: Progress) -> JoinResult:
+    def _join(self, req: JoinRequest, steps: Progress, u: Unfinished) -> JoinResult:
         sh, platform = self._sh, self._sh.ports.platform
         steps.current = "checking the token"
         tok = tokens.parse(req.token)
@@ -90,6 +99,7 @@ class WorkerMembership:
         )
         m = specs.membership_from(red, tok.platform, keys, req, prefix=sh.config.prefix,
                                   name=sh.config.worker_name, joined_at=sh.wall())  # fmt: skip
+        self._journal.note(u, platform=m.platform, credential=m.credential)
         if not red.get("hub"):
             platform.leave(m.platform, m.credential)
             raise Conflict(
@@ -100,6 +110,7 @@ class WorkerMembership:
         steps.report(f"Using {bare(m.address)} address for worker")
         steps.report(f"Joining private network (hub {m.hub_endpoint})",
                      current="joining the network")  # fmt: skip
+        self._journal.note(u, network=True)
         up = sh.ports.overlay.up_spoke(self.spoke_config(m), sh.config.handshake_timeout)
         sh.spoke = (up, sh.wall())
         steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
@@ -108,6 +119,7 @@ class WorkerMembership:
         spec = supervisor.spec
         steps.report(f"Starting worker container {spec.name} ({spec.image})",
                      current="starting the worker container")  # fmt: skip
+        self._journal.note(u, container=spec.name)
         steps.undo("worker container", lambda: sh.ports.runtime.remove(spec.name))
         info = sh.ports.runtime.state(supervisor.start().container_id or spec.name)
         if info.state != "running":
@@ -115,6 +127,7 @@ class WorkerMembership:
                 "Worker container did not start", f"{spec.name}: {info.describe_exit()}."
             )
         sh.persisted.membership = m
+        self._journal.settle(u)  # in the same save: the membership owns what the join set up
         sh.save(required=True)
         steps.undo("saved membership", self._forget)
         w = self._start_session(m, info, supervisor)

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 
+from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.membership import WorkerMembership
 from kalavai_like.agent.node.rules import Rules
 from kalavai_like.agent.node.seeding import Seeding
@@ -23,12 +24,18 @@ class Reconciler:
     """Make reality match the persisted desired state (under the node's lock)."""
 
     def __init__(
-        self, shared: Shared, membership: WorkerMembership, seeding: Seeding, rules: Rules
+        self,
+        shared: Shared,
+        membership: WorkerMembership,
+        seeding: Seeding,
+        rules: Rules,
+        journal: Journal,
     ) -> None:
         self._sh = shared
         self._membership = membership
         self._seeding = seeding
         self._rules = rules
+        self._journal = journal
 
     def restore(self) -> None:
         """Load the persisted desired state and make reality match it (after any restart)."""
@@ -36,6 +43,7 @@ class Reconciler:
         with sh.lock:
             data = sh.store.load()
             sh.persisted = Persisted.from_dict(data) if data else Persisted()
+            self._journal.recover()  # first: what an interrupted join left blocks the next
             m, s = sh.persisted.membership, sh.persisted.seed
             if m is not None:
                 try:
@@ -66,6 +74,8 @@ class Reconciler:
                     self._membership.adopt(m)
             if sh.persisted.seed is not None and sh.due("seed", now, sh.config.check_interval):
                 self._seeding.check()
+            if sh.persisted.unfinished and sh.due("unfinished", now, sh.config.check_interval):
+                self._journal.retry()
             return max(0.05, sh.next_due(now) - time.monotonic())
 
     def _tick_worker(self, m: Membership, w: WorkerSession, now: float) -> None:

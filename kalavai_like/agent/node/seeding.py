@@ -7,10 +7,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kalavai_like.agent import snapshot
+from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.shared import Shared
 from kalavai_like.agent.progress import OnStep, Progress
 from kalavai_like.agent.seed import SeedRunner, seed_result
-from kalavai_like.agent.state import SeedRole
+from kalavai_like.agent.state import SeedRole, Unfinished
 from kalavai_like.client.records import SeedResult, SeedStatus, StartPoolRequest
 from kalavai_like.errors import Condition, Conflict, KalavaiError
 from kalavai_like.net import KeyPair
@@ -19,8 +20,9 @@ from kalavai_like.net import KeyPair
 class Seeding:
     """Start, adopt, check and stop the seed role (under the node's lock)."""
 
-    def __init__(self, shared: Shared, keygen: Callable[[], KeyPair]) -> None:
+    def __init__(self, shared: Shared, journal: Journal, keygen: Callable[[], KeyPair]) -> None:
         self._sh = shared
+        self._journal = journal
         self._keygen = keygen
         c = shared.config
         self._runner = SeedRunner(shared.ports, backend=c.backend, peers_wait=c.peers_wait)
@@ -42,16 +44,21 @@ class Seeding:
                     "Already a seed", f"This node runs pool {s.pool_name}; stop it first."
                 )
             steps = Progress(on_step, sh.wall)
+            u: Unfinished | None = None
             try:
-                seed = self._start_pool(req, steps)
+                u = self._journal.begin("pool start", "hub", sh.config.hub_name)
+                seed = self._start_pool(req, steps, u)
             except KalavaiError as exc:
                 err = steps.failed(exc, f"Pool start failed while {steps.current}")
                 sh.persisted.seed = None
+                if u is not None:
+                    self._journal.settle(u, cleaned=not steps.left)
+                    sh.save()
                 raise err from exc
             sh.notify()
             return seed_result(seed, already=False)
 
-    def _start_pool(self, req: StartPoolRequest, steps: Progress) -> SeedRole:
+    def _start_pool(self, req: StartPoolRequest, steps: Progress, u: Unfinished) -> SeedRole:
         sh = self._sh
         keys = self._keygen()
         steps.report("Registering the hub with the platform", current="registering the hub")
@@ -69,8 +76,13 @@ class Seeding:
             template=pool["template"], params=dict(pool.get("params") or {}),
             started_at=sh.wall(),
         )  # fmt: skip
+        head = self._runner.head_spec(seed)
+        # Both written down before either is set up: undoing a part never set up is harmless.
+        self._journal.note(u, platform=seed.platform, credential=seed.credential, network=True,
+                           container=head.name if head else "")  # fmt: skip
         self._runner.start(seed, steps)
         sh.persisted.seed = seed
+        self._journal.settle(u)  # in the same save: the seed owns what the start set up
         sh.save(required=True)
         steps.undo("saved seed", self._forget)
         self._runner.follow(seed)

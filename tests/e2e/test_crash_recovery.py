@@ -1,0 +1,63 @@
+"""An agent killed with SIGKILL in the middle of a join, through the real binaries: once it is
+started again, nothing of the join is left (namespace, wireguard-go, container, the device at
+the platform and in the hub's peer list) and the next join works."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.simulator import Pool, needs_root_tools, traces
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,
+              needs_root_tools()]  # fmt: skip
+
+
+def journal(home: Path) -> list[dict[str, Any]]:
+    """The agent's journal of unfinished operations, as its state file holds it."""
+    try:
+        data = json.loads((home / "state" / "agent" / "node.json").read_text())
+    except (OSError, ValueError):
+        return []
+    return list(data.get("unfinished") or [])
+
+
+@pytest.mark.parametrize("step", ["network", "container"])
+def test_an_agent_killed_mid_join_leaves_nothing_once_restarted(pool: Pool, step: str) -> None:
+    v, sim = pool.host("v2"), pool.sim
+    token = pool.fresh_token()
+    joined: dict[str, Any] = {}
+    join = threading.Thread(target=lambda: joined.update(proc=pool.join("v2", token, False)))
+    join.start()
+    try:
+        if step == "network":  # kill once wireguard-go runs, before the handshake is awaited
+            wait_for(lambda: any(t.startswith("wireguard-go") for t in traces(v.node_prefix)),
+                     timeout=60, interval=0.005, what="wireguard-go of the join")  # fmt: skip
+        else:  # kill as the worker container is being started
+            wait_for(lambda: any(u.get("container") for u in journal(v.home)),
+                     timeout=60, interval=0.005, what="the join's container step")  # fmt: skip
+        sim.kill_agent(v, signal.SIGKILL)
+        join.join(60)
+        assert joined["proc"].returncode != 0
+        new = pool.device("v2")
+        assert new["state"] == "joining"  # the wreck: the device is still in the hub's list
+        assert any(t.startswith("netns") for t in traces(v.node_prefix))
+
+        sim.start_agent(v)
+        wait_for(lambda: traces(v.node_prefix) == [], what="the interrupted join undone")
+        st = sim.cli_json(v, "pool", "status")
+        assert st["state"] == "idle" and "interrupted join was undone" in st["reason"]
+        (gone,) = [d for d in pool.devices() if d["id"] == new["id"]]
+        assert gone["state"] == "left"  # so out of the hub's peer list
+        pool.join("v2")  # the next join works at once
+        assert sim.cli_json(v, "pool", "status")["state"] == "running"
+    finally:
+        sim.cli(v, "pool", "stop", check=False)
+        join.join(60)
+    assert traces(v.node_prefix) == []
