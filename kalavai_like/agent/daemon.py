@@ -1,6 +1,9 @@
 """The agent daemon: one per home (lock), rotating log, the LocalAPI, and the reconcile loop
-that drives the `Node` until SIGTERM/SIGINT. Stopping the agent leaves the pool running (the
-worker, overlay and hub keep going and are adopted by the next agent); `pool stop` leaves it.
+that drives the `Node` until SIGTERM/SIGINT. Stopping the agent freezes the worker (nothing is
+lent unaccounted while no agent runs) and leaves word of it next to the socket; the overlay and
+the hub keep going, and the next agent adopts all of it and thaws the worker. A crash leaves the
+worker running, counted by its cgroup, and the next agent adopts it as it is. `pool stop` leaves
+the pool.
 """
 
 from __future__ import annotations
@@ -9,14 +12,16 @@ import logging
 import os
 import signal
 import threading
+import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from kalavai_like.agent.localapi import LocalAPIServer
 from kalavai_like.agent.metrics_server import serve_from_settings
 from kalavai_like.agent.store import AgentLock, setup_logging
-from kalavai_like.client.local import listen_path, log_path
+from kalavai_like.client.local import listen_path, log_path, stopped_path
 from kalavai_like.errors import KalavaiError
+from kalavai_like.home.files import write_json
 from kalavai_like.home.paths import Paths
 from kalavai_like.home.settings import Settings
 
@@ -49,6 +54,7 @@ def run_agent(
     server = None
     metrics = None
     node = None
+    stopped_path(listen_path(paths)).unlink(missing_ok=True)
     try:
         node = build_node(paths, settings, **overrides)
         _stop_on_signals(stop, node)
@@ -60,6 +66,7 @@ def run_agent(
         if ready is not None:
             ready.set()
         _reconcile(node, stop)
+        _leave_word(paths, node.freeze())
     finally:
         if metrics is not None:
             metrics.close()
@@ -71,6 +78,15 @@ def run_agent(
         logging.getLogger().removeHandler(handler)
         handler.close()
         lock.release()
+
+
+def _leave_word(paths: Paths, frozen_pool: str | None) -> None:
+    """Say, next to the socket, that the agent was stopped and which pool's worker is frozen."""
+    note = {"stopped_at": time.time(), "frozen_pool": frozen_pool}
+    try:
+        write_json(stopped_path(listen_path(paths)), note)
+    except KalavaiError as exc:
+        log.warning("could not leave word of the stop: %s", exc)
 
 
 def _stop_on_signals(stop: threading.Event, node: Node) -> None:

@@ -29,6 +29,7 @@ from kalavai_like.client.records import (
     Step,
     UsagePoint,
 )
+from kalavai_like.client.text import printable
 from kalavai_like.errors import AgentUnavailable
 from kalavai_like.home.paths import Paths
 
@@ -70,6 +71,25 @@ def log_path(paths: Paths) -> Path:
     return paths.logs / "agent.log"
 
 
+def stopped_path(socket_path: Path) -> Path:
+    """Where a gracefully stopped agent leaves word of it, next to its socket (no secrets)."""
+    return socket_path.parent / "agent-stopped.json"
+
+
+def stopped_note(socket_path: Path) -> str:
+    """What a gracefully stopped agent left behind, in words; empty when it left no word."""
+    try:
+        note = json.loads(stopped_path(socket_path).read_text(encoding="utf-8"))
+        at = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(note["stopped_at"])))
+        pool = printable(str(note.get("frozen_pool") or ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    if not pool:
+        return f"The agent was stopped at {at}. "
+    return (f"The agent was stopped at {at}; the worker of pool {pool} is frozen and lends "
+            "nothing until the agent runs again. ")  # fmt: skip
+
+
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float | None) -> None:
         super().__init__("localhost", timeout=timeout)
@@ -99,6 +119,7 @@ class NodeClient:
         home = f" --home {self.home_hint}" if self.home_hint else ""
         return errors.AgentUnavailable(
             "The kalavai-like agent is not running",
+            f"{stopped_note(self.socket_path)}"
             f"No agent answers at {self.socket_path} ({why}). Start it with "
             f"`sudo kalavai-like agent{home}` (or as a service), or add --start-agent to start "
             "it in the background.",

@@ -221,8 +221,13 @@ class Node:
             sh.set_state("idle", "not in a pool")
             return ActionResult("idle", "stopped: nothing of the pool is left", warnings=warnings)
 
+    def freeze(self) -> str | None:
+        """For a graceful agent stop: freeze the worker after a last heartbeat (the next agent
+        thaws it). Returns the pool's name when a worker was frozen."""
+        return self._membership.freeze()
+
     def close(self) -> None:
-        """Stop background threads and close files (the pool keeps running)."""
+        """Stop background threads and close files (the overlay and the hub keep running)."""
         with self._sh.lock:
             self._seeding.close()
             if self._sh.worker is not None:

@@ -278,6 +278,29 @@ class WorkerMembership:
         except KalavaiError as exc:
             log.warning("timed pause not carried over: %s", exc)
 
+    def freeze(self) -> str | None:
+        """The agent stops gracefully: a last heartbeat says so and the worker freezes, so the
+        machine lends nothing unaccounted (no ledger, no rules) while no agent runs; the next
+        agent's `adopt` thaws it. Returns the pool's name when a worker was frozen."""
+        sh = self._sh
+        with sh.lock:
+            m, w = sh.persisted.membership, sh.worker
+            if m is None or w is None or w.container_state != "running":
+                return None
+            try:
+                w.sample()
+                w.heartbeat("paused", "the agent was stopped")
+            except KalavaiError as exc:
+                log.warning("last heartbeat not sent (%s); usage kept locally", exc.title)
+            try:
+                sh.ports.runtime.pause(w.container_id)
+            except KalavaiError as exc:
+                log.warning("worker not frozen: %s", exc)
+                return None
+            w.container_state = "paused"
+            w.set_running(False)
+            return m.pool_name
+
     # ---- leave ----------------------------------------------------------------------------
 
     def leave(self) -> list[str]:

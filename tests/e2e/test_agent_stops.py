@@ -1,6 +1,7 @@
-"""An agent killed with SIGKILL in the middle of a join, through the real binaries: once it is
+"""Agents stopped through the real binaries. Killed with SIGKILL in the middle of a join: once
 started again, nothing of the join is left (namespace, wireguard-go, container, the device at
-the platform and in the hub's peer list) and the next join works."""
+the platform and in the hub's peer list) and the next join works. Stopped with SIGTERM (what
+`systemctl stop` sends): the worker freezes until the agent runs again."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.simulator import Pool, needs_root_tools, traces
+from tests.support.simulator import Pool, needs_root_tools, runtime, traces
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,
@@ -60,4 +61,25 @@ def test_an_agent_killed_mid_join_leaves_nothing_once_restarted(pool: Pool, step
     finally:
         sim.cli(v, "pool", "stop", check=False)
         join.join(60)
+    assert traces(v.node_prefix) == []
+
+
+def test_a_stopped_agent_freezes_its_worker_until_it_runs_again(pool: Pool) -> None:
+    v, sim = pool.host("v2"), pool.sim
+    pool.join("v2")
+    try:
+        name = f"{v.node_prefix}-wk"
+        cid = runtime().state(name).id
+        sim.kill_agent(v, signal.SIGTERM)
+        assert runtime().state(name).state == "paused"  # lends nothing unaccounted
+        down = sim.cli(v, "pool", "status", check=False)
+        assert down.returncode != 0
+        assert "the worker of pool demo is frozen" in " ".join(down.stderr.split())
+        assert pool.device("v2")["reason"] == "the agent was stopped"
+        sim.start_agent(v)
+        wait_for(lambda: runtime().state(name).state == "running", what="the worker thawed")
+        assert runtime().state(name).id == cid  # the same container, adopted
+        assert sim.cli_json(v, "pool", "status")["state"] == "running"
+    finally:
+        sim.cli(v, "pool", "stop", check=False)
     assert traces(v.node_prefix) == []

@@ -1,5 +1,6 @@
 """An agent killed in the middle of a join or a pool start: the next agent undoes what it left
-(namespace, WireGuard, container, the device at the platform), so the next join works."""
+(namespace, WireGuard, container, the device at the platform), so the next join works. An agent
+stopped gracefully freezes its worker, and the next one thaws it."""
 
 from __future__ import annotations
 
@@ -115,3 +116,19 @@ def test_a_pool_start_killed_midway_is_undone(world: World) -> None:
     assert all(d.left for d in world.platform.devices.values() if d.hub)
     assert "interrupted pool start was undone" in again.status().reason
     assert not again.start_pool(req).already  # starts afresh
+
+
+def test_a_stopped_agent_freezes_the_worker_and_the_next_thaws_it(world: World) -> None:
+    node = world.node()
+    world.join(node)
+    world.clock.t += 5
+    assert node.freeze() == "demo"
+    (c,) = world.runtime.containers.values()
+    assert c.info.state == "paused"  # nothing lent while no agent accounts for it
+    last = world.platform.heartbeats[-1]
+    assert last["state"] == "paused" and last["reason"] == "the agent was stopped"
+    node.close()
+    again = world.node()
+    again.restore()
+    assert c.info.state == "running" and again.status().state == "running"
+    assert len(world.runtime.containers) == 1
