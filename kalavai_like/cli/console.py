@@ -47,9 +47,39 @@ def _escape(text: str) -> str:
 
 
 def emit_json(value: Any) -> None:
-    """Machine output: JSON on stdout, one document, no colour."""
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+    """Machine output: JSON on stdout, one document, no colour; times in ISO 8601 UTC."""
+    text = json.dumps(iso_times(value), indent=2, sort_keys=True, default=str)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+_TIME_KEYS = frozenset({"at", "running_since", "paused_until"})
+
+
+def iso_times(value: Any, key: str = "") -> Any:
+    """`value` with every moment in one form, ISO 8601 in UTC ending in Z: the agent's epoch
+    seconds and the platform's or a token's offsets alike. A moment is a value under a key
+    ending in `_at` or named in _TIME_KEYS; other values and naive times are left as they are."""
+    if isinstance(value, dict):
+        return {k: iso_times(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [iso_times(v, key) for v in value]
+    if not (key.endswith("_at") or key in _TIME_KEYS) or isinstance(value, bool):
+        return value
+    from datetime import UTC, datetime
+
+    if isinstance(value, int | float) and value > 0:
+        moment = datetime.fromtimestamp(value, UTC)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+        if moment.tzinfo is None:
+            return value
+    else:
+        return value
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def data(text: str, *, style: str | None = None) -> None:

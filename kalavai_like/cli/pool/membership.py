@@ -15,6 +15,7 @@ import typer
 from kalavai_like.cli import console, context
 from kalavai_like.cli.options import JsonOpt, StartAgentOpt
 from kalavai_like.cli.pool.owner import parse_params
+from kalavai_like.cli.token_cmd import ARG_HELP
 from kalavai_like.client.account import logged_in
 from kalavai_like.errors import AuthError, InvalidInput, NotFound
 
@@ -103,7 +104,7 @@ def start(
 
 @app.command()
 def join(
-    token: Annotated[str, typer.Argument(help="The join token, or '-' to read it from stdin.")],
+    token: Annotated[str, typer.Argument(metavar="TOKEN|-|@PATH", help=ARG_HELP)],
     cpus: Annotated[float, typer.Option("--cpus", help="Cores to lend.", min=0.1)] = 1.0,
     memory: Annotated[str, typer.Option("--memory", help="Memory to lend: 512m, 2g.")] = "1g",
     gpus: Annotated[str, typer.Option("--gpus", help="GPUs to lend: a number or none.")] = "none",
