@@ -1,5 +1,6 @@
-"""People's notation for amounts: sizes (512M, 4G, 1.5GiB), durations (90, 30m, 1h30m, 2d, 1w)
-and percentages (50%), parsed and written back the one way every part of kalavai-like uses.
+"""People's notation for amounts: sizes (512M, 4G, 1.5GiB), durations (90, 30m, 1h30m, 2d, 1w),
+percentages (50%) and moments (15:00, tomorrow 08:00), parsed and written back the one way every
+part of kalavai-like uses.
 
 Sizes are powers of 1024 (K, M, G, T, like podman); a trailing B or iB is allowed and any case.
 A parse error is a `UnitError`: an InvalidInput (title "Invalid size" ...) that frontends show
@@ -8,6 +9,7 @@ as it is, and a ValueError whose text is the message, for parsers that add their
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 
@@ -101,3 +103,59 @@ def parse_percent(text: str, what: str = "value") -> float:
     if not 1 <= value <= 100:
         raise UnitError("Invalid percentage", f"{what} must be between 1% and 100%, not {text}")
     return value
+
+
+# ---- moments: when a timed pause ends, said and read the way people do ----------------
+
+ON_WORDS = frozenset({"on", "yes", "true", "1", "enabled"})
+OFF_WORDS = frozenset({"off", "no", "false", "0", "disabled", "none"})
+MORNING = 8  # "tomorrow" with no time: 08:00
+NIGHT_ENDS = 5  # until 05:00, "tomorrow" is the day that has just begun
+
+
+def parse_until(text: str, now: dt.datetime) -> dt.datetime | None:
+    """'off' -> None; '1h' -> now + 1h; '15:00' -> next 15:00; 'tomorrow [08:00]'; ISO time.
+
+    Raises:
+        ValueError: none of these (the text says what is accepted).
+    """
+    t = text.strip().lower()
+    if t in OFF_WORDS:
+        return None
+    tomorrow = t.startswith("tomorrow")
+    if tomorrow:
+        t = t.removeprefix("tomorrow").strip() or f"{MORNING:02d}:00"
+    if re.fullmatch(r"\d{1,2}:\d{2}", t):
+        h, m = map(int, t.split(":"))
+        if h > 23 or m > 59:
+            raise ValueError(f"{text!r} is not a time of day")
+        at = now.replace(hour=h, minute=m, second=0, microsecond=0)
+        # Before dawn "tomorrow" is the day that has just begun: at 00:50, "until tomorrow"
+        # means this morning, not the one after it.
+        if tomorrow and now.hour >= NIGHT_ENDS:
+            at += dt.timedelta(days=1)
+        return at if at > now else at + dt.timedelta(days=1)
+    if tomorrow:
+        raise ValueError(f"{text!r}: use tomorrow HH:MM")
+    try:
+        return now + dt.timedelta(seconds=parse_duration(t))
+    except ValueError:
+        pass
+    try:
+        at = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time (use 15:00, tomorrow 08:00, 1h or off)") from None
+    return at if at.tzinfo else at.replace(tzinfo=now.tzinfo)
+
+
+def format_when(at: dt.datetime, now: dt.datetime) -> str:
+    """'15:00' today, 'tomorrow 08:00', 'Mon 18:00' within a week, else the date."""
+    days = (at.date() - now.date()).days
+    hhmm = at.strftime("%H:%M")
+    if days == 0:
+        return hhmm
+    if days == 1:
+        return f"tomorrow {hhmm}"
+    if 0 < days < 7:
+        return f"{at.strftime('%a')} {hhmm}"
+    return at.strftime("%Y-%m-%d %H:%M")

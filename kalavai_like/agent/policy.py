@@ -35,6 +35,7 @@ from kalavai_like.client.records import RuleReason
 from kalavai_like.container.spec import Limits
 from kalavai_like.errors import Condition, InvalidInput, KalavaiError, SystemProblem
 from kalavai_like.home.files import write_json
+from kalavai_like.units import format_when
 from kalavai_like.volunteer.prefs import Hardware, Prefs
 from kalavai_like.volunteer.rules import Decision, Inputs, RuleEngine, RuleState
 
@@ -139,9 +140,10 @@ def _to_local(epoch: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch).astimezone()
 
 
-def pause_text(until: float) -> str:
-    """The node's reason during a timed pause: "paused until 15:00" (local time)."""
-    return "paused until " + time.strftime("%H:%M", time.localtime(until))
+def pause_text(until: float, now: float) -> str:
+    """The node's reason during a timed pause: "paused until 15:00", "... tomorrow 08:00"
+    (local time, with the day when it is not today)."""
+    return "paused until " + format_when(_to_local(until), _to_local(now))
 
 
 class Policy:
@@ -358,7 +360,8 @@ class Policy:
     def reason_text(self) -> str:
         """The pausing reasons in one line (the node's `reason` while a rule holds it)."""
         d = self.decision
-        texts = [pause_text(r.until.timestamp()) if r.code == "paused_until" and r.until
+        now = self._wall()
+        texts = [pause_text(r.until.timestamp(), now) if r.code == "paused_until" and r.until
                  else r.text for r in d.pausing] if d else []  # fmt: skip
         return "; ".join(texts) or "paused by your preferences"
 

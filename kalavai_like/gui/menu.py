@@ -15,6 +15,7 @@ from typing import Any
 from kalavai_like.client.credit import amount_text, hours, totals_text
 from kalavai_like.client.records import NodeStatus
 from kalavai_like.client.text import printable
+from kalavai_like.units import format_when, parse_until
 
 APP = "kalavai-like"
 TOMORROW_AT = 8  # "Pause until tomorrow" resumes at 08:00 the next day
@@ -67,12 +68,8 @@ SEPARATOR = MenuItem("", "", enabled=False, separator=True)
 
 
 def _clock(ts: float, now: float) -> str:
-    at, today = dt.datetime.fromtimestamp(ts), dt.datetime.fromtimestamp(now).date()
-    if at.date() == today:
-        return at.strftime("%H:%M")
-    if at.date() == today + dt.timedelta(days=1):
-        return at.strftime("tomorrow %H:%M")
-    return at.strftime("%a %d %b %H:%M")
+    local = dt.datetime.fromtimestamp(now).astimezone()
+    return format_when(dt.datetime.fromtimestamp(ts).astimezone(), local)
 
 
 def _sentence(text: str) -> str:
@@ -245,8 +242,9 @@ def pause_seconds(key: str, now: float) -> float | None:
     if key == "pause_3h":
         return 3 * 3600.0
     if key == "pause_tomorrow":
-        today = dt.datetime.fromtimestamp(now)
-        at = (today + dt.timedelta(days=1)).replace(hour=TOMORROW_AT, minute=0, second=0)
+        local = dt.datetime.fromtimestamp(now).astimezone()
+        at = parse_until(f"tomorrow {TOMORROW_AT:02d}:00", local)
+        assert at is not None
         return at.timestamp() - now
     if key == "pause":
         return None

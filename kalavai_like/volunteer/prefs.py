@@ -11,23 +11,24 @@ percentages 50% as kalavai_like.units reads them, on/off, weekly schedules
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kalavai_like.container.spec import Limits
 from kalavai_like.errors import InvalidInput
 from kalavai_like.units import (
+    OFF_WORDS,
+    ON_WORDS,
     format_duration,
     format_size,
     parse_duration,
     parse_percent,
     parse_size,
+    parse_until,
 )
 from kalavai_like.volunteer.schedule import Schedule
 
-_TRUE = {"on", "yes", "true", "1", "enabled"}
-_FALSE = {"off", "no", "false", "0", "disabled", "none"}
+_TRUE, _FALSE = ON_WORDS, OFF_WORDS
 MIN_MEMORY = 128 * 2**20
 
 
@@ -234,34 +235,6 @@ def parse_bool(text: str) -> bool:
     if t in _TRUE | _FALSE:
         return t in _TRUE
     raise ValueError(f"{text!r} is not on or off")
-
-
-def parse_until(text: str, now: dt.datetime) -> dt.datetime | None:
-    """'off' -> None; '1h' -> now + 1h; '15:00' -> next 15:00; 'tomorrow [08:00]'; ISO time."""
-    t = text.strip().lower()
-    if t in _FALSE:
-        return None
-    day_offset = 0
-    if t.startswith("tomorrow"):
-        day_offset, t = 1, t.removeprefix("tomorrow").strip() or "00:00"
-    if re.fullmatch(r"\d{1,2}:\d{2}", t):
-        h, m = map(int, t.split(":"))
-        if h > 23 or m > 59:
-            raise ValueError(f"{text!r} is not a time of day")
-        at = now.replace(hour=h, minute=m, second=0, microsecond=0)
-        at += dt.timedelta(days=day_offset)
-        return at if at > now else at + dt.timedelta(days=1)
-    if day_offset:
-        raise ValueError(f"{text!r}: use tomorrow HH:MM")
-    try:
-        return now + dt.timedelta(seconds=parse_duration(t))
-    except ValueError:
-        pass
-    try:
-        at = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"{text!r} is not a time (use 15:00, tomorrow 08:00, 1h or off)") from None
-    return at if at.tzinfo else at.replace(tzinfo=now.tzinfo)
 
 
 def _cpu(text: str) -> Amount:

@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kalavai_like.container.spec import Limits
-from kalavai_like.units import format_duration
+from kalavai_like.units import format_duration, format_when
 from kalavai_like.volunteer.prefs import Hardware, Prefs
-from kalavai_like.volunteer.schedule import format_when
 
 BATTERY_BAND = 5.0
 

@@ -118,16 +118,3 @@ class Schedule:
                 start = when.replace(second=0, microsecond=0)
                 return start + dt.timedelta(minutes=offset)
         return None
-
-
-def format_when(at: dt.datetime, now: dt.datetime) -> str:
-    """'15:00' today, 'tomorrow 08:00', 'Mon 18:00' within a week, else the date."""
-    days = (at.date() - now.date()).days
-    hhmm = at.strftime("%H:%M")
-    if days == 0:
-        return hhmm
-    if days == 1:
-        return f"tomorrow {hhmm}"
-    if 0 < days < 7:
-        return f"{DAYS[at.weekday()].capitalize()} {hhmm}"
-    return at.strftime("%Y-%m-%d %H:%M")

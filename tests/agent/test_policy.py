@@ -213,7 +213,8 @@ def test_a_timed_pause_is_the_paused_until_preference_and_ends_by_itself(
     st = node.status()
     assert [r.code for r in st.worker.reasons] == ["paused_until"]  # type: ignore[union-attr]
     assert st.worker.totals.cpu_seconds == pytest.approx(frozen)  # type: ignore[union-attr]
-    assert node.pause(1800).already  # a new length moves the end
+    moved = node.pause(1800)  # a new length moves the end, and says so
+    assert not moved.already and moved.message.startswith("pause moved: paused until ")
     assert node.status().worker.paused_until == world.clock.t + 1800  # type: ignore[union-attr]
     _tick_after(world, node, 1800)
     st = node.status()
@@ -231,13 +232,15 @@ def test_resume_ends_a_timed_pause_and_the_user_pauses_replace_each_other(
     assert container(world).info.state == "running" and store.prefs.paused_until is None
     assert node.resume().already
     node.pause()  # open-ended, then for a while: the worker stays frozen throughout
-    assert node.pause(600).already
+    timed = node.pause(600)
+    assert not timed.already and "(no longer until you resume)" in timed.message
     st = node.status()
     assert st.reason == f"paused until {_hhmm(world.clock.t + 600)}"
     assert container(world).info.state == "paused"
     assert world.store.data["membership"]["desired"] == "running"  # type: ignore[index]
     again = node.pause()  # and back to open-ended
-    assert again.already and container(world).info.state == "paused"
+    assert not again.already and container(world).info.state == "paused"
+    assert again.message.startswith("paused until you resume (no longer until ")
     st = node.status()
     assert st.reason == "paused by the user" and st.worker is not None
     assert st.worker.paused_until is None and store.prefs.paused_until is None
@@ -280,3 +283,21 @@ def test_the_trays_dialog_keeps_a_timed_pause_and_leaving_the_pool_ends_it(
     assert store.prefs.paused_until is None  # leaving ends everything of the pool
     world.join(node)
     assert node.status().state == "running"
+
+
+def test_a_second_timed_pause_moves_the_one_deadline_and_says_so(
+    world: World, tmp_path: Path
+) -> None:
+    node, store = _paused(world, tmp_path, 90)
+    later = node.pause(26 * 3600)
+    assert not later.already and later.message.startswith("pause moved: paused until ")
+    day = dt.datetime.fromtimestamp(world.clock.t + 26 * 3600).strftime("%H:%M")
+    st = node.status()
+    assert st.worker is not None
+    # one deadline, with its day, in every place that shows it
+    assert st.reason == f"paused until tomorrow {day}"  # 26 h away: never just "02:16"
+    (reason,) = st.worker.reasons
+    assert reason.text == "paused by you " + st.reason.removeprefix("paused ")
+    assert st.worker.paused_until == store.prefs.paused_until.timestamp()  # type: ignore[union-attr]
+    same = node.pause(26 * 3600)
+    assert same.already and same.message == "already " + st.reason

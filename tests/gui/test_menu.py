@@ -162,6 +162,9 @@ def test_pause_durations() -> None:
     assert pause_seconds("pause", now) is None
     tomorrow = pause_seconds("pause_tomorrow", now)
     assert time.localtime(now + tomorrow)[:5] == (2025, 3, 11, 8, 0)
+    # after midnight "tomorrow" is the coming morning, not 31 hours away
+    night = time.mktime((2025, 3, 11, 0, 50, 0, 0, 0, -1))
+    assert time.localtime(night + pause_seconds("pause_tomorrow", night))[:5] == (2025, 3, 11, 8, 0)
 
 
 def _with(state: str, reason: str, w=None) -> Snapshot:

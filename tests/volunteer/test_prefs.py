@@ -9,6 +9,7 @@ import pytest
 import tomli_w
 
 from kalavai_like.errors import InvalidInput
+from kalavai_like.units import parse_until
 from kalavai_like.volunteer.prefs import (
     KEYS,
     Hardware,
@@ -17,7 +18,6 @@ from kalavai_like.volunteer.prefs import (
     format_size,
     parse_duration,
     parse_size,
-    parse_until,
 )
 from kalavai_like.volunteer.schedule import Schedule
 
@@ -105,6 +105,10 @@ def test_pause_until_notation() -> None:
     assert parse_until("15:00", NOW) == NOW.replace(hour=15, minute=0)
     assert parse_until("09:00", NOW) == NOW.replace(hour=9, minute=0) + dt.timedelta(days=1)
     assert parse_until("tomorrow 08:00", NOW) == NOW.replace(hour=8, minute=0) + dt.timedelta(1)
+    assert parse_until("tomorrow", NOW) == NOW.replace(hour=8, minute=0) + dt.timedelta(1)
+    night = NOW.replace(hour=0, minute=50)  # after midnight: the coming morning
+    assert parse_until("tomorrow", night) == night.replace(hour=8, minute=0)
+    assert parse_until("tomorrow 02:00", night) == night.replace(hour=2, minute=0)
     assert parse_until("2024-03-05T10:00", NOW) == NOW.replace(day=5, hour=10, minute=0)
     assert parse_until("off", NOW) is None
 

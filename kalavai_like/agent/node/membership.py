@@ -14,6 +14,7 @@ from kalavai_like.agent import specs
 from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.rules import Rules
 from kalavai_like.agent.node.shared import Shared
+from kalavai_like.agent.policy import pause_text
 from kalavai_like.agent.progress import OnStep, Progress
 from kalavai_like.agent.state import Membership, Unfinished
 from kalavai_like.agent.worker import WorkerSession
@@ -153,16 +154,18 @@ class WorkerMembership:
             if for_seconds:
                 return self._pause_for(m, w, self._sh.wall() + for_seconds)
             why = reason or "paused by the user"
-            timed = self._rules.paused_until() is not None
-            if timed:  # an open-ended pause replaces the timed one; the worker stays frozen
+            until = self._rules.paused_until()
+            if until is not None:  # an open-ended pause replaces the timed one; still frozen
                 self._rules.pause_until(None)
-            if m.desired == "paused" or timed:
+            if m.desired == "paused" or until is not None:
                 m.desired, m.pause_reason = "paused", why
                 self._sh.save()
                 self._sh.set_state("paused", why)
-                if timed:
-                    self._rules.apply(m, w)  # the rules let go; the user's pause holds now
-                return _paused(True)
+                if until is None:
+                    return _paused(True)
+                self._rules.apply(m, w)  # the rules let go; the user's pause holds now
+                was = pause_text(until, self._sh.wall()).removeprefix("paused ")
+                return ActionResult("paused", f"paused until you resume (no longer {was})")
             self._sh.ports.runtime.pause(w.container_id)
             w.container_state = "paused"
             w.set_running(False)
@@ -174,8 +177,9 @@ class WorkerMembership:
             return _paused(False)
 
     def _pause_for(self, m: Membership, w: WorkerSession, until: float) -> ActionResult:
-        """The timed pause: the rules hold the worker until `until`, then let it go."""
-        already = self._rules.paused_by_user(m)
+        """The timed pause: the rules hold the worker until `until`, then let it go. Its answer
+        says the deadline, and when an earlier one was moved."""
+        open_ended = m.desired == "paused"
         before = self._rules.paused_until()
         self._rules.pause_until(until)
         try:
@@ -191,7 +195,16 @@ class WorkerMembership:
             raise
         self._sh.running_since = None
         self._sh.wakeup.set()
-        return _paused(already)
+        now = self._sh.wall()
+        text = pause_text(self._rules.paused_until() or until, now)
+        if before is not None and before == self._rules.paused_until():
+            return ActionResult("paused", f"already {text}", already=True)
+        if before is not None:
+            was = pause_text(before, now).removeprefix("paused ")
+            return ActionResult("paused", f"pause moved: {text} (was {was})")
+        if open_ended:
+            return ActionResult("paused", f"{text} (no longer until you resume)")
+        return ActionResult("paused", f"{text}: the worker is frozen and accrues nothing")
 
     def resume(self) -> ActionResult:
         """Thaw the worker and restart accrual (ends a timed pause too).

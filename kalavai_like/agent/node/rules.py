@@ -167,5 +167,5 @@ class Rules:
         m, until = w.m, self.paused_until()
         pause: dict[str, Any] = {"paused_until": None, "pause_reason": m.pause_reason}
         if m.desired == "running" and until is not None:
-            pause = {"paused_until": until, "pause_reason": pause_text(until)}
+            pause = {"paused_until": until, "pause_reason": pause_text(until, self._sh.wall())}
         return {**snapshot.policy_status(w, self._policy), **pause}
