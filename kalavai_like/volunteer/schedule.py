@@ -31,14 +31,37 @@ def minute_of_week(when: dt.datetime) -> int:
     return when.weekday() * 1440 + when.hour * 60 + when.minute
 
 
-def _clock(text: str, item: str, end: bool) -> int:
-    m = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?", text)
+def _clock(text: str, item: str, end: bool) -> tuple[int, bool]:
+    """Minutes after midnight of '18:00', '9', '5pm'; and whether it was a bare hour ('9')."""
+    m = re.fullmatch(r"(\d{1,2})(?::(\d{2}))?(am|pm)?", text)
     if not m:
         raise ValueError(f"schedule item {item!r}: {text!r} is not a time (use HH:MM)")
-    h, mi = int(m[1]), int(m[2] or 0)
+    h, mi, half = int(m[1]), int(m[2] or 0), m[3]
+    if half:
+        if not 1 <= h <= 12:
+            raise ValueError(f"schedule item {item!r}: {text!r} is not a time of day")
+        h = h % 12 + (12 if half == "pm" else 0)
     if mi > 59 or h > 24 or (h == 24 and (mi or not end)):
         raise ValueError(f"schedule item {item!r}: {text!r} is not a time of day")
-    return h * 60 + mi
+    return h * 60 + mi, not (m[2] or half)
+
+
+def _hours(text: str, item: str) -> tuple[int, int]:
+    """A time range as [start, end) minutes; an end not after its start runs past midnight.
+    Bare hours are read the way people say them: "9-5" is nine to five, 09:00-17:00."""
+    span = text.split("-")
+    if len(span) != 2:
+        raise ValueError(f"schedule item {item!r}: {text!r} is not HH:MM-HH:MM")
+    (start, bare_start), (end, bare_end) = _clock(span[0], item, False), _clock(span[1], item, True)
+    if bare_start and bare_end and end < start <= 12 * 60 and end <= 12 * 60:
+        end += 12 * 60  # "9-5", "8-6": office hours, not an overnight window
+    if start == end:
+        raise ValueError(f"schedule item {item!r}: the window is empty")
+    return start, end if end > start else end + 1440
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60 % 24 if minutes != 1440 else 24:02d}:{minutes % 60:02d}"
 
 
 def _days(text: str, item: str) -> list[int]:
@@ -71,9 +94,10 @@ class Schedule:
         if canonical.lower() in _ALWAYS:
             return cls("all", ((0, _WEEK),))
         windows: list[tuple[int, int]] = []
+        read: list[str] = []  # each item as it was understood, to echo back
         for item in canonical.lower().split(", "):
             words = item.split()
-            if len(words) == 1 and ":" in words[0]:
+            if len(words) == 1 and words[0][:1].isdigit():
                 words = ["daily", *words]  # "22:00-06:00" means every day
             if len(words) == 1:
                 words.append("all")
@@ -81,20 +105,12 @@ class Schedule:
                 raise ValueError(f"schedule item {item!r}: use DAYS HH:MM-HH:MM or DAYS all")
             days, hours = words
             day_list = _days(days, item)
-            if hours == "all":
-                start, end = 0, 1440
-            else:
-                span = hours.split("-")
-                if len(span) != 2:
-                    raise ValueError(f"schedule item {item!r}: {hours!r} is not HH:MM-HH:MM")
-                start, end = _clock(span[0], item, False), _clock(span[1], item, True)
-                if start == end:
-                    raise ValueError(f"schedule item {item!r}: the window is empty")
-                if end < start:
-                    end += 1440  # runs past midnight
+            start, end = (0, 1440) if hours == "all" else _hours(hours, item)
             for d in day_list:
                 windows.append((d * 1440 + start, d * 1440 + end))
-        return cls(canonical, tuple(sorted(windows)))
+            read.append(f"{days} all" if hours == "all" else
+                        f"{days} {_hhmm(start)}-{_hhmm(end % 1440 or 1440)}")  # fmt: skip
+        return cls(", ".join(read), tuple(sorted(windows)))
 
     @property
     def always(self) -> bool:
