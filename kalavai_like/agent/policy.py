@@ -205,7 +205,7 @@ class Policy:
             InvalidInput: unknown key, bad value, or beyond this machine ("memory cap 64G
                 exceeds this machine's 23G").
         """
-        new = self.prefs().set(key, value, self.hardware)
+        new = self.prefs().set(key, value, self.hardware, _to_local(self._wall()))
         self.store.save(new)
         return new
 
@@ -248,6 +248,12 @@ class Policy:
         prefs = self.prefs()
         if prefs.paused_until != at:
             self.store.save(dataclasses.replace(prefs, paused_until=at))
+
+    def end_anyway(self) -> None:
+        """The volunteer paused: a "compute anyway" ends with it."""
+        prefs = self.prefs()
+        if prefs.run_anyway is not None:
+            self.store.save(dataclasses.replace(prefs, run_anyway=None))
 
     # ---- the tick -------------------------------------------------------------------------
 

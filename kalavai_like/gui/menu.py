@@ -221,6 +221,10 @@ def menu_model(snap: Snapshot) -> list[MenuItem]:
     ):
         items.append(MenuItem(key, text, enabled=can_pause))
     items.append(MenuItem("resume", "Resume", enabled=member and state == "paused"))
+    held = member and state == "paused" and held_by_rule(s)
+    tip = "" if held else "When your rules (schedule, in use, battery) pause the worker"
+    for key, text in ANYWAY:
+        items.append(MenuItem(key, text, enabled=held, tip=tip))
     items.append(MenuItem("leave", "Leave pool", enabled=member))
     items.append(SEPARATOR)
     items.append(MenuItem("contributions", "My contributions…", enabled=logged_in))
@@ -233,6 +237,18 @@ def menu_model(snap: Snapshot) -> list[MenuItem]:
     items.append(MenuItem("quit", "Quit (the agent keeps running)",
                           tip="Closes the tray only; the pool membership goes on"))  # fmt: skip
     return items
+
+
+# "Compute anyway" (the run_anyway preference): the menu key, its words, its value.
+ANYWAY = (("anyway_1h", "Compute anyway for 1 hour"), ("anyway", "Compute anyway until I pause"))
+ANYWAY_VALUES = {"anyway_1h": "1h", "anyway": "until you pause"}
+RULE_CODES = frozenset({"in_use", "on_battery", "schedule", "cpu_load"})
+
+
+def held_by_rule(status: NodeStatus | None) -> bool:
+    """Whether one of the volunteer's rules (not a pause of their own) holds the worker."""
+    w = status.worker if status is not None else None
+    return w is not None and any(r.code in RULE_CODES for r in w.reasons)
 
 
 def pause_seconds(key: str, now: float) -> float | None:

@@ -21,6 +21,7 @@ from kalavai_like.errors import AuthError, KalavaiError, PlatformUnavailable
 from kalavai_like.gui.assets import ICON_STATES, icon_path
 from kalavai_like.gui.context import Context
 from kalavai_like.gui.menu import (
+    ANYWAY_VALUES,
     MenuItem,
     Notice,
     Snapshot,
@@ -215,6 +216,8 @@ class Tray(QObject):
         handler = getattr(self, f"on_{key}", None)
         if key.startswith("pause"):
             self.on_pause(key)
+        elif key in ANYWAY_VALUES:
+            self.on_anyway(key)
         elif handler is not None:
             handler()
 
@@ -233,6 +236,15 @@ class Tray(QObject):
         self.ctx.bridge.call(
             self.ctx.node.resume, done=self._resumed, failed=self._failed("Resume")
         )
+
+    def on_anyway(self, key: str) -> None:
+        """Compute even where the rules would pause: set them aside, then resume."""
+
+        def anyway() -> ActionResult:
+            self.ctx.node.set_pref("run_anyway", ANYWAY_VALUES[key])
+            return self.ctx.node.resume()
+
+        self.ctx.bridge.call(anyway, done=self._resumed, failed=self._failed("Compute anyway"))
 
     def _resumed(self, result: ActionResult) -> None:
         # A rule (schedule, battery, computer in use) may still hold the worker: say which.

@@ -82,6 +82,7 @@ class Prefs:
     battery_resume: float | None = None
     schedule: Schedule = field(default_factory=lambda: Schedule.parse(""))
     paused_until: dt.datetime | None = None
+    run_anyway: dt.datetime | None = None  # rules set aside until then (UNTIL_PAUSED: no end)
 
     # -- the CLI's key/value view ----------------------------------------------------------
     def set(
@@ -146,6 +147,7 @@ class Prefs:
             "battery_resume": "off" if self.battery_resume is None else f"{self.battery_resume:g}%",
             "schedule": self.schedule.text,
             "paused_until": until,
+            "run_anyway": _fmt_anyway(self.run_anyway),
         }
 
     def to_toml(self) -> dict[str, Any]:
@@ -211,6 +213,8 @@ KEYS: dict[str, str] = {
     "battery_resume": "on battery, compute anyway above this charge (90%), or off",
     "schedule": 'allowed hours, e.g. "mon-fri 18:00-08:00, sat-sun all" (all = always)',
     "paused_until": "pause until a time (15:00, tomorrow 08:00) or for a while (1h), or off",
+    "run_anyway": "compute anyway, setting the rules above aside, for a while (1h), until a "
+    "time (15:00), until you pause (on), or off",
 }
 
 
@@ -256,6 +260,24 @@ def _mem(text: str) -> Amount:
     if n < MIN_MEMORY:
         raise ValueError(f"memory cap {text} is too small (at least {format_size(MIN_MEMORY)})")
     return Amount(n)
+
+
+# "Until you pause": an end that never comes (a pause of the volunteer's own ends it).
+UNTIL_PAUSED = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+_UNTIL_PAUSED_WORDS = ("until paused", "until i pause", "until you pause")
+
+
+def _anyway(text: str, now: dt.datetime) -> dt.datetime | None:
+    t = text.strip().lower()
+    if t in ON_WORDS or t in _UNTIL_PAUSED_WORDS or t == UNTIL_PAUSED.isoformat():
+        return UNTIL_PAUSED
+    return _whole(parse_until(text, now))
+
+
+def _fmt_anyway(at: dt.datetime | None) -> str:
+    if at is None:
+        return "off"
+    return "until you pause" if at == UNTIL_PAUSED else at.isoformat(timespec="seconds")
 
 
 def _whole(at: dt.datetime | None) -> dt.datetime | None:
@@ -313,4 +335,5 @@ _SETTERS: dict[str, Any] = {
     "battery_resume": _simple("battery_resume", _optional_percent("battery_resume")),
     "schedule": _simple("schedule", Schedule.parse),
     "paused_until": lambda p, text, now: replace(p, paused_until=_whole(parse_until(text, now))),
+    "run_anyway": lambda p, text, now: replace(p, run_anyway=_anyway(text, now)),
 }

@@ -11,7 +11,9 @@ holds that state for the agent. Rules:
   charge hovering at the threshold does not flap;
 - outside the weekly schedule;
 - other programs' CPU load above `load_pause`% for `load_pause_after` s, resuming after
-  `load_resume_after` s below.
+  `load_resume_after` s below;
+- "compute anyway" (`run_anyway`, BOINC's run-always override) sets the four rules above aside
+  for a while or until the volunteer pauses; a pause of their own still pauses.
 
 Idle picks the idle limits, otherwise the in-use limits.
 """
@@ -25,7 +27,7 @@ from typing import Any
 
 from kalavai_like.container.spec import Limits
 from kalavai_like.units import format_duration, format_when
-from kalavai_like.volunteer.prefs import Hardware, Prefs
+from kalavai_like.volunteer.prefs import UNTIL_PAUSED, Hardware, Prefs
 
 BATTERY_BAND = 5.0
 
@@ -160,7 +162,8 @@ def evaluate(
         shown = f" (CPU {load:.0f}%)" if load is not None else ""
         reasons.append(Reason("cpu_load", f"other programs are busy{shown}"))
 
-    pausing = bool(reasons)
+    reasons = _anyway_rule(inputs, prefs, reasons, checks)
+    pausing = any(r.pauses for r in reasons)
     if not pausing and not idle:
         reasons.append(
             Reason(
@@ -192,6 +195,27 @@ def _pause_rules(
             Reason("paused_until", f"paused by you until {format_when(until, now)}", until)
         )
         checks.append(until)
+
+
+_SET_ASIDE = frozenset({"in_use", "on_battery", "schedule", "cpu_load"})
+
+
+def _anyway_rule(
+    inputs: Inputs, prefs: Prefs, reasons: list[Reason], checks: list[dt.datetime]
+) -> list[Reason]:
+    """While the volunteer asked to compute anyway, the rules' pauses become one note."""
+    until, now = prefs.run_anyway, inputs.now
+    if until is None or until <= now:
+        return reasons
+    if until != UNTIL_PAUSED:
+        checks.append(until)
+    kept = [r for r in reasons if r.code not in _SET_ASIDE]
+    set_aside = [r.text for r in reasons if r.code in _SET_ASIDE]
+    end = "until you pause" if until == UNTIL_PAUSED else f"until {format_when(until, now)}"
+    aside = f" ({'; '.join(set_aside)})" if set_aside else ""
+    note = Reason("run_anyway", f"computing anyway {end}: your rules are set aside{aside}",
+                  None if until == UNTIL_PAUSED else until, pauses=False)  # fmt: skip
+    return [*kept, note]
 
 
 def _idle_rule(

@@ -125,7 +125,7 @@ def test_user_pause_and_rule_pause_combine(world: World, tmp_path: Path) -> None
         server.close()
     assert result.state == "paused"  # not "resumed" while the rule holds the worker
     assert result.message.startswith("resumed your pause, but computer in use")
-    assert result.message.endswith("still holds the worker")
+    assert "still holds the worker (resume --anyway sets your rules aside)" in result.message
     assert container(world).info.state == "paused"  # never thawed, not even for a moment
     assert world.store.data["membership"]["desired"] == "running"  # type: ignore[index]
     node.wakeup.set()
@@ -301,3 +301,41 @@ def test_a_second_timed_pause_moves_the_one_deadline_and_says_so(
     assert st.worker.paused_until == store.prefs.paused_until.timestamp()  # type: ignore[union-attr]
     same = node.pause(26 * 3600)
     assert same.already and same.message == "already " + st.reason
+
+
+def test_compute_anyway_sets_the_rules_aside_until_a_pause_of_your_own(
+    world: World, tmp_path: Path
+) -> None:
+    node, _, host = make(world, MemoryPrefs(), tmp_path)
+    world.join(node)
+    node.set_pref("idle_only", "on")
+    node.set_pref("schedule", "mon 03:00-04:00")  # outside it now, too
+    host.idle = 10.0
+    _tick_after(world, node, 1)
+    assert node.status().state == "paused"
+    node.set_pref("run_anyway", "on")
+    assert node.resume().state == "running"
+    _tick_after(world, node, 1)
+    st = node.status()
+    assert st.state == "running" and container(world).info.state == "running"
+    (note,) = [r for r in st.worker.reasons if r.code == "run_anyway"]  # type: ignore[union-attr]
+    assert note.text.startswith("computing anyway until you pause: your rules are set aside (")
+    assert "computer in use" in note.text and "outside your schedule" in note.text
+    node.pause()  # a pause of your own ends it
+    assert node.prefs()["run_anyway"] == "off"
+    node.resume()
+    _tick_after(world, node, 1)
+    assert node.status().state == "paused"  # the rules hold the worker again
+
+
+def test_compute_anyway_for_a_while_ends_by_itself(world: World, tmp_path: Path) -> None:
+    node, _, host = make(world, MemoryPrefs(), tmp_path)
+    world.join(node)
+    node.set_pref("idle_only", "on")
+    host.idle = 10.0
+    _tick_after(world, node, 1)
+    node.set_pref("run_anyway", "1h")
+    _tick_after(world, node, 1)
+    assert node.status().state == "running"
+    _tick_after(world, node, 3600)
+    assert node.status().state == "paused" and container(world).info.state == "paused"

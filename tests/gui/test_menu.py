@@ -58,8 +58,8 @@ def test_every_menu_has_the_fixed_entries_in_order() -> None:
     for snap in SNAPS.values():
         keys = [i.key for i in menu_model(snap) if i.key and i.key != "status"]
         account = "logout" if snap.account else "login"
-        tail = ["join", "pause_1h", "pause_3h", "pause_tomorrow", "pause", "resume", "leave",
-                "contributions", "preferences", account, "quit"]  # fmt: skip
+        tail = ["join", "pause_1h", "pause_3h", "pause_tomorrow", "pause", "resume", "anyway_1h",
+                "anyway", "leave", "contributions", "preferences", account, "quit"]  # fmt: skip
         assert keys[-len(tail) :] == tail
         assert menu_model(snap)[0].key == "status"
 

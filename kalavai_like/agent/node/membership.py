@@ -151,6 +151,7 @@ class WorkerMembership:
         """
         with self._sh.lock:
             m, w = self._sh.need_worker()
+            self._rules.end_anyway()
             if for_seconds:
                 return self._pause_for(m, w, self._sh.wall() + for_seconds)
             why = reason or "paused by the user"
@@ -219,7 +220,8 @@ class WorkerMembership:
             if m.desired == "running" and timed is None:
                 if self._rules.holding():
                     why = self._rules.reason_text()
-                    return ActionResult("paused", f"not paused by you: {why} holds the worker",
+                    return ActionResult("paused", f"not paused by you: {why} holds the worker "
+                                        "(resume --anyway sets your rules aside)",
                                         already=True)  # fmt: skip
                 return ActionResult("running", "already running", already=True)
             before = m.desired, m.pause_reason
@@ -232,7 +234,9 @@ class WorkerMembership:
                 sh.set_state("paused", held)
                 sh.wakeup.set()
                 return ActionResult(
-                    "paused", f"resumed your pause, but {held} still holds the worker"
+                    "paused",
+                    f"resumed your pause, but {held} still holds the worker "
+                    "(resume --anyway sets your rules aside)",
                 )
             try:
                 sh.ports.runtime.unpause(w.container_id)

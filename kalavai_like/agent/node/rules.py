@@ -153,6 +153,11 @@ class Rules:
         """
         self._need().pause_until(until)
 
+    def end_anyway(self) -> None:
+        """A pause of the volunteer's own ends a "compute anyway" (no-op without prefs)."""
+        if self._policy is not None:
+            self._policy.end_anyway()
+
     def paused_by_user(self, m: Membership) -> bool:
         """The user paused the worker: open-ended or for a while."""
         return m.desired == "paused" or self.paused_until() is not None

@@ -163,9 +163,28 @@ def pause(
 
 
 @app.command()
-def resume(json: JsonOpt = False) -> None:
-    """Let the worker run again."""
-    _action(context.node().resume().to_dict(), json)
+def resume(
+    anyway: Annotated[
+        bool,
+        typer.Option(
+            "--anyway",
+            help="Compute even where your rules would pause (schedule, in use, battery, busy "
+            "CPU), until you pause again or for --for.",
+        ),
+    ] = False,
+    for_: Annotated[
+        str | None,
+        typer.Option("--for", help="With --anyway: for how long (1h, 30m) or until (15:00)."),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Let the worker run again (with --anyway, even where your rules would pause it)."""
+    node = context.node()
+    if for_ and not anyway:
+        raise InvalidInput("--for needs --anyway", "Pause for a while with `pool pause --for`.")
+    if anyway:
+        node.set_pref("run_anyway", for_ or "until you pause")
+    _action(node.resume().to_dict(), json)
 
 
 @app.command()
