@@ -257,17 +257,22 @@ def _operator_db(
 EmailArg = Annotated[str, typer.Argument(metavar="EMAIL", help="The account's email.")]
 
 
+def _set_role(email: str, on: bool, data_dir: Path | None, database_url: str) -> None:
+    from kalavai_like.platform.operators import set_operator
+
+    with _operator_db(data_dir, database_url) as db:
+        changed = set_operator(db, email, on)
+    said = {(True, True): "is now", (True, False): "was already",
+            (False, True): "is no longer", (False, False): "was not"}[on, changed]  # fmt: skip
+    console.success(f"{email.strip().lower()} {said} an operator of this platform.")
+
+
 @operator_app.command("add")
 def operator_add(
     email: EmailArg, data_dir: DataDirOpt = None, database_url: DatabaseOpt = ""
 ) -> None:
     """Make an existing account an operator. Safe to repeat."""
-    from kalavai_like.platform.operators import set_operator
-
-    with _operator_db(data_dir, database_url) as db:
-        changed = set_operator(db, email, True)
-    said = "is now" if changed else "was already"
-    console.success(f"{email.strip().lower()} {said} an operator of this platform.")
+    _set_role(email, True, data_dir, database_url)
 
 
 @operator_app.command("remove")
@@ -275,12 +280,7 @@ def operator_remove(
     email: EmailArg, data_dir: DataDirOpt = None, database_url: DatabaseOpt = ""
 ) -> None:
     """Take the operator role from an account. Safe to repeat."""
-    from kalavai_like.platform.operators import set_operator
-
-    with _operator_db(data_dir, database_url) as db:
-        changed = set_operator(db, email, False)
-    said = "is no longer" if changed else "was not"
-    console.success(f"{email.strip().lower()} {said} an operator of this platform.")
+    _set_role(email, False, data_dir, database_url)
 
 
 @operator_app.command("list")
