@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 from kalavai_like import tokens
 from kalavai_like.client.records import JoinRequest, JoinResult, NodeStatus, Step
-from kalavai_like.errors import AuthError, Conflict, InvalidInput, KalavaiError, TokenError
+from kalavai_like.errors import AuthError, Conflict, InvalidInput, KalavaiError
 from kalavai_like.home.files import write_json
 from kalavai_like.home.paths import Paths
 from kalavai_like.home.settings import Settings
@@ -212,7 +212,7 @@ class Joiner:
             try:
                 self.outcome = self._once()
                 return self.outcome
-            except (TokenError, AuthError) as exc:
+            except (InvalidInput, AuthError) as exc:  # tokens, keys, hardware over the limits
                 self.failures += 1
                 log.error("headless join refused: %s: %s (not retrying)", exc.title, exc.message)
                 self.outcome = "refused"

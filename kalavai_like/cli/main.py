@@ -17,6 +17,7 @@ from kalavai_like.cli import (
     context,
     credits,
     demo_cmd,
+    operator_cmd,
     platform_cmd,
     pool,
     prefs_cmd,
@@ -60,6 +61,7 @@ app.add_typer(account_key.app, name="account-key")
 app.add_typer(sessions_cmd.app, name="sessions")
 app.add_typer(platform_cmd.app, name="platform")  # platform serve: runs the platform in-process
 app.add_typer(prefs_cmd.app, name="prefs")
+app.add_typer(operator_cmd.app, name="operator")
 
 
 def _version(value: bool) -> None:

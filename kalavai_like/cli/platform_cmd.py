@@ -1,4 +1,5 @@
-"""`kalavai-like platform serve`: run the platform server in this process.
+"""`kalavai-like platform serve`: run the platform server in this process; `platform operator
+add | remove | list`: give or take the operator role, on the server's database directly.
 
 Its SQLite database goes to the instance's data dir (`<data>/platform`, so `--home` keeps
 instances apart) unless --data-dir or a PostgreSQL --database-url says otherwise.
@@ -6,21 +7,30 @@ instances apart) unless --data-dir or a PostgreSQL --database-url says otherwise
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from kalavai_like.cli import context
-from kalavai_like.errors import InvalidInput
+from kalavai_like.cli import console, context
+from kalavai_like.cli.options import JsonOpt
+from kalavai_like.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from kalavai_like.platform.db import Database
     from kalavai_like.platform.settings import PlatformSettings
 
 app = typer.Typer(
     help="Run the platform server (accounts, pools, tokens, credit).", no_args_is_help=True
 )
+operator_app = typer.Typer(
+    help="Give or take the operator role (trusts pools, suspends users), on the server.",
+    no_args_is_help=True,
+)
+app.add_typer(operator_app, name="operator")
 
 
 def default_data_dir() -> Path:
@@ -81,6 +91,15 @@ KnobOpt = Annotated[
         "max_devices_per_user, token_mints_per_hour... (docs/API.md lists them).",
     ),
 ]
+OperatorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--operator",
+        metavar="EMAIL",
+        help="Make this existing account the platform's operator (repeat); an email with no "
+        "account yet is named and skipped.",
+    ),
+]
 
 
 @app.command()
@@ -104,6 +123,7 @@ def serve(
     trusted_proxies: ProxiesOpt = "",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     knob: KnobOpt = None,
+    operator: OperatorOpt = None,
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
     from kalavai_like.platform.db import private_dir
@@ -121,7 +141,7 @@ def serve(
         "signup_window": 3600.0, "session_idle_lifetime": session_idle_days * 86400,
     }  # fmt: skip
     cfg = _settings(data, public, database_url, tuned, knob or [])
-    dialect = _prepare(cfg)
+    dialect = _prepare(cfg, operator or [])
     print(f"kalavai-like platform serving at {url} (public URL {public}, {dialect})", flush=True)
     _run(cfg, sock, workers, log_level, trusted_proxies.replace(" ", ""))
 
@@ -178,22 +198,107 @@ def _public(url: str) -> str:
         raise InvalidInput("Bad public URL", "--public-url must be an http(s) URL.") from None
 
 
-def _prepare(cfg: PlatformSettings) -> str:
-    """Open and migrate the database; its dialect."""
+def _prepare(cfg: PlatformSettings, operators: list[str]) -> str:
+    """Open and migrate the database, and make the `operators` that have accounts operators
+    (saying so); its dialect."""
+    from kalavai_like.platform.operators import grant_at_start
+
+    with _database(cfg.resolved_database_url) as db:
+        for line in grant_at_start(db, operators):
+            print(line, flush=True)
+        return str(db.dialect)
+
+
+@contextlib.contextmanager
+def _database(url: str) -> Iterator[Database]:
+    """The platform's database, migrated to the newest schema.
+
+    Raises:
+        PlatformUnavailable: it cannot be opened or migrated.
+    """
     from kalavai_like.errors import PlatformUnavailable
     from kalavai_like.platform.app import prepare
     from kalavai_like.platform.db import Database
 
-    db = Database(cfg.resolved_database_url)
+    db = Database(url)
     try:
-        prepare(db)
-    except Exception as exc:  # a library error at the boundary: say what failed, no traceback
-        raise PlatformUnavailable(
-            "Database unavailable", f"Could not open or migrate the database: {exc}"
-        ) from None
+        try:
+            prepare(db)
+        except Exception as exc:  # a library error at the boundary: say what failed
+            raise PlatformUnavailable(
+                "Database unavailable", f"Could not open or migrate the database: {exc}"
+            ) from None
+        yield db
     finally:
         db.dispose()
-    return str(db.dialect)
+
+
+def _operator_db(
+    data_dir: Path | None, database_url: str
+) -> contextlib.AbstractContextManager[Database]:
+    """The database `platform serve` with these options uses; a SQLite one must exist.
+
+    Raises:
+        NotFound: no SQLite database in the data directory.
+    """
+    from kalavai_like.platform.settings import PlatformSettings
+
+    data = (data_dir or default_data_dir()).expanduser().resolve()
+    cfg = PlatformSettings(data, "http://localhost", database_url)
+    if not database_url and not (data / "platform.sqlite3").exists():
+        raise NotFound(
+            "No platform database",
+            f"There is no platform database in {data}. Give the --data-dir (or "
+            "--database-url) that `kalavai-like platform serve` uses.",
+        )
+    return _database(cfg.resolved_database_url)
+
+
+EmailArg = Annotated[str, typer.Argument(metavar="EMAIL", help="The account's email.")]
+
+
+def _set_role(email: str, on: bool, data_dir: Path | None, database_url: str) -> None:
+    from kalavai_like.platform.operators import set_operator
+
+    with _operator_db(data_dir, database_url) as db:
+        changed = set_operator(db, email, on)
+    said = {(True, True): "is now", (True, False): "was already",
+            (False, True): "is no longer", (False, False): "was not"}[on, changed]  # fmt: skip
+    console.success(f"{email.strip().lower()} {said} an operator of this platform.")
+
+
+@operator_app.command("add")
+def operator_add(
+    email: EmailArg, data_dir: DataDirOpt = None, database_url: DatabaseOpt = ""
+) -> None:
+    """Make an existing account an operator. Safe to repeat."""
+    _set_role(email, True, data_dir, database_url)
+
+
+@operator_app.command("remove")
+def operator_remove(
+    email: EmailArg, data_dir: DataDirOpt = None, database_url: DatabaseOpt = ""
+) -> None:
+    """Take the operator role from an account. Safe to repeat."""
+    _set_role(email, False, data_dir, database_url)
+
+
+@operator_app.command("list")
+def operator_list(
+    data_dir: DataDirOpt = None, database_url: DatabaseOpt = "", json: JsonOpt = False
+) -> None:
+    """The platform's operators."""
+    from kalavai_like.platform.operators import operators
+
+    with _operator_db(data_dir, database_url) as db:
+        emails = operators(db)
+    if json:
+        console.emit_json(emails)
+    elif not emails:
+        console.note("No operators. Make one: kalavai-like platform operator add EMAIL", style="")
+    else:
+        for email in emails:
+            console.raw(email)
 
 
 def _run(

@@ -279,10 +279,30 @@ class PlatformClient:
         return self.request("GET", f"/pools/{_seg(id_or_name)}")  # type: ignore[no-any-return]
 
     def create_pool(
-        self, name: str, template: str, params: dict[str, Any], public: bool
+        self,
+        name: str,
+        template: str,
+        params: dict[str, Any],
+        public: bool,
+        *,
+        device_limits: dict[str, int] | None = None,
     ) -> dict[str, Any]:
+        """Create a pool; `device_limits` ({cores, memory_bytes, gpus}) caps what one device
+        may declare (the platform's defaults otherwise)."""
         body = {"name": name, "template": template, "params": params, "public": public}
+        if device_limits:
+            body["device_limits"] = device_limits
         return self.request("POST", "/pools", json=body)  # type: ignore[no-any-return]
+
+    def device_limits(
+        self, id_or_name: str, changes: dict[str, int | None] | None = None
+    ) -> dict[str, Any]:
+        """The pool's maxima per device; with `changes` (owner), set them first (None: the
+        platform's default)."""
+        path = f"/pools/{_seg(id_or_name)}/device-limits"
+        if changes:
+            return self.request("PATCH", path, json=changes)  # type: ignore[no-any-return]
+        return self.request("GET", path)  # type: ignore[no-any-return]
 
     def set_pool_closed(self, id_or_name: str, closed: bool) -> dict[str, Any]:
         """Close a pool you own to new members, or open it again; returns the pool."""

@@ -27,7 +27,15 @@ SETTINGS_ENV = "KALAVAI_LIKE_PLATFORM_SETTINGS"
 
 def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     """Build the app. With `migrate`, the schema is upgraded to head at start-up."""
-    from kalavai_like.platform.api import accounts, credit, device, devices, lifecycle, pools
+    from kalavai_like.platform.api import (
+        accounts,
+        credit,
+        device,
+        devices,
+        lifecycle,
+        operator,
+        pools,
+    )
 
     db = Database(cfg.resolved_database_url)
 
@@ -67,7 +75,7 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     if store is not None:  # the hot path skips FastAPI's router
         app.add_middleware(HeartbeatRoute, store=store)
     web.install(app)
-    for module in (accounts, pools, lifecycle, devices, device, credit):
+    for module in (accounts, pools, lifecycle, devices, device, credit, operator):
         app.include_router(module.router)
     # Added last, so outermost: no route, the heartbeat's lean path included, reads more.
     app.add_middleware(RequestLimits, max_body=cfg.max_body_bytes, max_depth=cfg.max_json_depth)

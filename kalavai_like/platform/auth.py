@@ -1,4 +1,6 @@
-"""Who is asking: bearer credentials resolved to a user, an account key or a device.
+"""Who is asking: bearer credentials resolved to a user, an account key or a device, and
+whether that user is the platform's operator. A suspended user's API tokens and account keys
+stop working at once (their device credentials keep reporting: the ledger grants them nothing).
 
 Using a user's API token renews its session (kalavai_like.platform.sessions); the log-in
 throttle is kalavai_like.platform.throttle.
@@ -12,14 +14,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 
+from kalavai_like.errors import AuthError
 from kalavai_like.platform import credentials, sessions
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import AccountKey, ApiToken, Device, now
 from kalavai_like.platform.models import User as UserRow
-from kalavai_like.platform.problems import forbidden, unauthorized
+from kalavai_like.platform.problems import Problem, forbidden, unauthorized
 from kalavai_like.platform.settings import PlatformSettings
 
 bearer_scheme = HTTPBearer(auto_error=False, description="klu_ API token, kla_ key or kld_")
@@ -54,35 +57,55 @@ async def presented(
     return creds.credentials
 
 
+def suspended() -> Problem:
+    """What a suspended user hears, at log-in and on every use of their tokens and keys."""
+    return Problem(
+        403,
+        AuthError(
+            "Account suspended",
+            "The platform's operator suspended this account: it cannot log in, enrol devices "
+            "or earn credit. Ask the platform's operator if you think this is a mistake.",
+        ),
+    )
+
+
 def resolve(session: Session, credential: str) -> Principal:
-    """Look a credential up. Raises 401 if it is malformed, unknown or revoked."""
+    """Look a credential up.
+
+    Raises:
+        Problem: 401 if it is malformed, unknown or revoked; 403 if its user is suspended
+            (API tokens and account keys).
+    """
     kind = credentials.kind_of(credential)
     if kind is None:
         raise unauthorized("That credential is not one this platform issues.")
     digest = credentials.digest(credential)
     if kind == credentials.API_TOKEN:
         token = session.execute(
-            select(ApiToken.id, ApiToken.user_id, ApiToken.expires_at).where(
-                ApiToken.token_hash == digest, sessions.live(now())
-            )
+            select(ApiToken.id, ApiToken.user_id, ApiToken.expires_at, UserRow.suspended_at)
+            .join(UserRow, UserRow.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == digest, sessions.live(now()))
         ).first()
         if token is None:
             raise unauthorized("That credential is unknown, expired or revoked. Log in again.")
+        if token[3] is not None:
+            raise suspended()
         return Principal(kind, token[1], token[0], token[2])
     if kind == credentials.ACCOUNT_KEY:
-        row = session.execute(
-            select(AccountKey.id, AccountKey.user_id).where(
-                AccountKey.key_hash == digest, AccountKey.revoked_at.is_(None)
-            )
-        ).first()
-    else:
-        row = session.execute(
-            select(Device.id, Device.user_id).where(
-                Device.credential_hash == digest, Device.left_at.is_(None)
-            )
-        ).first()
+        stmt = (
+            select(AccountKey.id, AccountKey.user_id, UserRow.suspended_at)
+            .join(UserRow, UserRow.id == AccountKey.user_id)
+            .where(AccountKey.key_hash == digest, AccountKey.revoked_at.is_(None))
+        )
+    else:  # a suspended user's device still reports; the ledger grants it nothing
+        stmt = select(Device.id, Device.user_id, null()).where(
+            Device.credential_hash == digest, Device.left_at.is_(None)
+        )
+    row = session.execute(stmt).first()
     if row is None:
         raise unauthorized("That credential is unknown or was revoked. Log in again.")
+    if row[2] is not None:
+        raise suspended()
     return Principal(kind, row[1], row[0])
 
 
@@ -137,8 +160,18 @@ async def device_credential(db: Db, cfg: Settings, credential: Credential) -> st
     return credential
 
 
+def operator(who: Annotated[Principal, Depends(user)], db: Db) -> Principal:
+    """Only the platform's operator may call this (a role set on the server, never by sign-up)."""
+    with db.read() as s:
+        allowed = s.scalar(select(UserRow.operator).where(UserRow.id == who.user_id))
+    if not allowed:
+        raise forbidden("Only the platform's operator may do that.")
+    return who
+
+
 DeviceCredential = Annotated[str, Depends(device_credential)]
 User = Annotated[Principal, Depends(user)]
+Operator = Annotated[Principal, Depends(operator)]
 Enroller = Annotated[Principal, Depends(enroller)]
 DeviceCaller = Annotated[Principal, Depends(device)]
 

@@ -88,11 +88,12 @@ def start_local_platform(
     address_holdback: float | None = None,
     settings: dict[str, object] | None = None,
     signups_per_hour: int | None = None,
+    operators: tuple[str, ...] = (),
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> LocalPlatform:
     """Start `kalavai-like platform serve` and wait until /healthz answers. `settings` are
-    PlatformSettings knobs (`--set NAME=VALUE`).
+    PlatformSettings knobs (`--set NAME=VALUE`); `operators` are emails for `--operator`.
 
     Raises:
         PlatformUnavailable: the server exited or did not answer within `timeout` seconds.
@@ -109,6 +110,8 @@ def start_local_platform(
         args += ["--set", f"{name}={value}"]
     if signups_per_hour is not None:
         args += ["--signups-per-hour", str(signups_per_hour)]
+    for email in operators:
+        args += ["--operator", email]
     child_env = {**os.environ, **(env or {})}
     child_env.pop("KALAVAI_LIKE_DATABASE_URL", None)
     child_env.pop("KALAVAI_LIKE_SIGNUPS_PER_HOUR", None)

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from kalavai_like.platform.bounds import CEILINGS
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ID_LIKE = re.compile(r"^[0-9a-fA-F]{32}$")
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
@@ -105,12 +107,26 @@ class Weights(In):
     gpu: Weight = 10.0
 
 
+def _bounded(what: str) -> Any:
+    low, high = CEILINGS[what]
+    return Field(None, ge=low, le=high)
+
+
+class DeviceLimitsIn(In):
+    """The owner's maxima for one device's declared hardware; null: the platform's default."""
+
+    cores: int | None = _bounded("cores")
+    memory_bytes: int | None = _bounded("memory_bytes")
+    gpus: int | None = _bounded("gpus")
+
+
 class PoolIn(In):
     name: PoolName
     template: Literal["dask", "boinc", "generic"]
     params: Params = Field(default_factory=dict)
     public: bool = False
     weights: Weights | None = None
+    device_limits: DeviceLimitsIn | None = None
 
 
 class PoolUpdate(In):
@@ -136,9 +152,9 @@ class RedeemIn(In):
     token: TokenText
     public_key: PublicKey
     name: Name
-    cores: int = Field(1, ge=1, le=4096)
-    memory_bytes: int = Field(0, ge=0, le=2**50)
-    gpus: int = Field(0, ge=0, le=64)
+    cores: int = Field(1, ge=1, le=CEILINGS["cores"][1])
+    memory_bytes: int = Field(0, ge=0, le=CEILINGS["memory_bytes"][1])
+    gpus: int = Field(0, ge=0, le=CEILINGS["gpus"][1])
 
 
 class DesiredIn(In):
@@ -244,6 +260,10 @@ class PoolOut(BaseModel):
     params: dict[str, Any]
     public: bool
     closed: bool
+    # Marked by the platform's operator: its witness counts beyond the pool.
+    trusted: bool
+    # Its head witnesses the work (dask); credit of other pools is unverified.
+    witness: bool
     subnet: str
     subnet6: str
     weights: WeightsOut

@@ -57,6 +57,13 @@ class PlatformSettings:
     default_weights: dict[str, float] = field(
         default_factory=lambda: {"cpu": 1.0, "ram": 0.1, "gpu": 10.0}
     )
+    # A pool's credit weights may each be at most this many times the standard rate above
+    # (kalavai_like.platform.bounds), so no pool's credit dwarfs everyone else's.
+    max_weight_factor: float = 10.0
+    # What one device of a pool may declare unless its owner set other maxima for the pool.
+    max_device_cores: int = 256
+    max_device_memory_bytes: int = 2**40
+    max_device_gpus: int = 16
     # A new pool gets one free /pool_prefix of pool_space (4,096 pools of 4,094 hosts by
     # default); pools made before keep their subnets.
     pool_space: str = "10.0.0.0/8"
@@ -83,6 +90,17 @@ class PlatformSettings:
         for name in ("max_pools_per_user", "max_devices_per_user", "token_mints_per_hour"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be 1 or more; got {getattr(self, name)}")
+        self._check_bounds()
+
+    def _check_bounds(self) -> None:
+        from kalavai_like.platform.bounds import CEILINGS
+
+        if not 1 <= self.max_weight_factor <= 1000:
+            raise ValueError(f"max_weight_factor must be 1 to 1000; got {self.max_weight_factor}")
+        for what, (low, high) in CEILINGS.items():
+            value = getattr(self, f"max_device_{what}")
+            if not low <= value <= high:
+                raise ValueError(f"max_device_{what} must be {low} to {high}; got {value}")
 
     @property
     def resolved_database_url(self) -> str:

@@ -24,6 +24,8 @@ from kalavai_like.platform.schemas import (
 # Template parameters only a pool's owner sees (workers get them in their worker spec).
 # kalavai_like.container.templates marks the same names per template (a test holds them equal).
 SECRET_PARAMS = frozenset({"weak_key", "gui_rpc_password", "env"})
+# Templates whose pool head witnesses the work; other pools' credit is unverified.
+WITNESSED_TEMPLATES = frozenset({"dask"})
 
 
 def iso(ts: float | None) -> str | None:
@@ -57,19 +59,22 @@ def shown_params(pool: Pool, viewer: str) -> dict[str, object]:
     return {k: v for k, v in params.items() if k not in SECRET_PARAMS}
 
 
+def member_counts(session: Session, pool_ids: list[str]) -> dict[str, int]:
+    """Live workers per pool (pools without any are left out)."""
+    rows = session.execute(
+        select(Device.pool_id, func.count())
+        .where(Device.pool_id.in_(pool_ids), Device.role == "worker", Device.left_at.is_(None))
+        .group_by(Device.pool_id)
+    ).all()
+    return {pool_id: int(n) for pool_id, n in rows}
+
+
 def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]:
     """The pools as `viewer` (a user id) may see them: owners' emails and secrets only their own."""
     if not pools:
         return []
     ula = ipam.ula_prefix(session)
-    ids = [p.id for p in pools]
-    members = dict(
-        session.execute(
-            select(Device.pool_id, func.count())
-            .where(Device.pool_id.in_(ids), Device.role == "worker", Device.left_at.is_(None))
-            .group_by(Device.pool_id)
-        ).all()
-    )
+    members = member_counts(session, [p.id for p in pools])
     owns_any = any(p.owner_id == viewer for p in pools)
     mine = session.scalar(select(User.email).where(User.id == viewer)) if owns_any else None
     return [
@@ -83,6 +88,8 @@ def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]
             params=shown_params(p, viewer),
             public=p.public,
             closed=p.closed,
+            trusted=p.trusted,
+            witness=p.template in WITNESSED_TEMPLATES,
             subnet=p.subnet,
             subnet6=ipam.subnet6(ula, p.subnet_index),
             weights=WeightsOut(cpu=p.weight_cpu, ram=p.weight_ram, gpu=p.weight_gpu),

@@ -155,6 +155,9 @@ def test_transient_failures_are_retried_refusals_are_not(tmp_path: Path) -> None
     node2.fail = [TokenError("used_up", "Token used up", "z")]
     j2 = joiner(node2, tmp_path, token())
     assert j2.run() == "refused" and len(node2.joins) == 1
+    node3 = FakeNode()  # more hardware than the pool accepts: retrying cannot help
+    node3.fail = [InvalidInput("Device over the pool's limit", "at most 64 cores")]
+    assert joiner(node3, tmp_path, token()).run() == "refused" and len(node3.joins) == 1
 
 
 def test_an_agent_that_already_has_a_membership_is_not_redeemed_into(tmp_path: Path) -> None:

@@ -1,14 +1,16 @@
-"""`kalavai-like pool close | open | delete`: a pool owner stops new members (or lets them in
-again), or deletes the pool for good (its devices leave on their next heartbeat)."""
+"""`kalavai-like pool close | open | limits | delete`: a pool owner stops new members (or lets
+them in again), sets the most one device may declare, or deletes the pool for good (its devices
+leave on their next heartbeat)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from kalavai_like.cli import console, context
 from kalavai_like.cli.options import JsonOpt
+from kalavai_like.cli.pool.owner import MaxCoresOpt, MaxGpusOpt, MaxMemoryOpt, device_limits
 from kalavai_like.client.account import logged_in
 from kalavai_like.errors import InvalidInput
 
@@ -39,6 +41,43 @@ def close(name: PoolArg, json: JsonOpt = False) -> None:
 def open_(name: PoolArg, json: JsonOpt = False) -> None:
     """Open one of your pools to new members again. Safe to repeat."""
     _set_closed(name, False, json)
+
+
+def _maxima_text(limits: dict[str, Any]) -> str:
+    from kalavai_like.units import format_size
+
+    gpus = limits["gpus"]
+    return (
+        f"{limits['cores']} core{'' if limits['cores'] == 1 else 's'}, "
+        f"{format_size(limits['memory_bytes'])} of memory, {gpus} GPU{'' if gpus == 1 else 's'}"
+    )
+
+
+@app.command()
+def limits(
+    name: PoolArg,
+    max_cores: MaxCoresOpt = None,
+    max_memory: MaxMemoryOpt = None,
+    max_gpus: MaxGpusOpt = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Back to the platform's defaults, all three.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Show the most one device may declare to join a pool; the owner changes it with the
+    options (devices already in the pool stay)."""
+    changes: dict[str, int | None] = {"cores": None, "memory_bytes": None, "gpus": None}
+    if not reset:
+        changes = dict(device_limits(max_cores, max_memory, max_gpus))
+    with logged_in(context.home()) as client:
+        pool = client.pool(name)
+        shown = client.device_limits(pool["id"], changes)
+    if json:
+        console.emit_json(shown)
+        return
+    verb = "now accepts" if changes else "accepts"
+    console.data(f"Pool '{pool['name']}' {verb} devices of at most {_maxima_text(shown)}.")
+    console.note(f"Platform defaults: {_maxima_text(shown['platform_default'])}.", style="")
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """`kalavai-like pool list | create | token | tokens | revoke-token`: find and create pools,
-and hand out join tokens (for owners). Also `parse_params` and `owned_pool`, which other pool
-commands use.
+and hand out join tokens (for owners). Also `parse_params`, `owned_pool`, the maxima options
+and `trust_text`, which other pool commands use.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def list_pools(json: JsonOpt = False) -> None:
         console.note("No pools yet. Start one: kalavai-like pool create NAME", style="")
         return
     console.table(
-        ["Name", "Template", "Owner", "Members", "Hub", "Visibility", "Yours"],
+        ["Name", "Template", "Owner", "Members", "Hub", "Visibility", "Credit", "Yours"],
         [
             (
                 p["name"],
@@ -87,6 +87,7 @@ def list_pools(json: JsonOpt = False) -> None:
                 p.get("members", 0),
                 (p.get("hub") or {}).get("endpoint") or "not started",
                 _visibility(p),
+                trust_text(p),
                 "yes" if p["id"] in mine_ids else "",
             )
             for p in sorted(rows.values(), key=lambda p: (p["id"] not in mine_ids, p["name"]))
@@ -97,6 +98,32 @@ def list_pools(json: JsonOpt = False) -> None:
 def _visibility(pool: dict[str, Any]) -> str:
     shown = "public" if pool.get("public") else "private"
     return f"{shown}, closed" if pool.get("closed") else shown
+
+
+def trust_text(pool: dict[str, Any]) -> str:
+    """What backs a pool's credit, as every listing says it."""
+    if not pool.get("witness"):
+        return "credit unverified (no witness)"
+    return "trusted" if pool.get("trusted") else "not trusted"
+
+
+MaxCoresOpt = Annotated[
+    int | None, typer.Option("--max-cores", min=1, help="Most cores one device may lend.")
+]
+MaxMemoryOpt = Annotated[
+    str | None, typer.Option("--max-memory", help="Most memory one device may lend: 64g, 1t.")
+]
+MaxGpusOpt = Annotated[
+    int | None, typer.Option("--max-gpus", min=0, help="Most GPUs one device may lend.")
+]
+
+
+def device_limits(cores: int | None, memory: str | None, gpus: int | None) -> dict[str, int]:
+    """The maxima options given, as the platform's `device_limits` fields."""
+    from kalavai_like.units import parse_size
+
+    given = {"cores": cores, "memory_bytes": parse_size(memory) if memory else None, "gpus": gpus}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 @app.command()
@@ -112,14 +139,19 @@ def create(
     public: Annotated[
         bool, typer.Option("--public", help="List it on the community pools page.")
     ] = False,
+    max_cores: MaxCoresOpt = None,
+    max_memory: MaxMemoryOpt = None,
+    max_gpus: MaxGpusOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Create a pool that you own."""
+    """Create a pool that you own (devices may declare at most the platform's defaults unless
+    you give --max-cores, --max-memory or --max-gpus)."""
     if template not in TEMPLATES:
         raise InvalidInput("Unknown template", f"{template!r}: use {', '.join(TEMPLATES)}.")
     params = parse_params(param or [])
+    limits = device_limits(max_cores, max_memory, max_gpus)
     with logged_in(context.home()) as client:
-        pool = client.create_pool(name, template, params, public)
+        pool = client.create_pool(name, template, params, public, device_limits=limits)
     if json:
         console.emit_json(pool)
         return

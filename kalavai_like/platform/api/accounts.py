@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from kalavai_like.errors import AuthError, Conflict
 from kalavai_like.platform import credentials, sessions
 from kalavai_like.platform.api import HexId, revoke
-from kalavai_like.platform.auth import Db, Settings, User, find_user_by_email
+from kalavai_like.platform.auth import Db, Settings, User, find_user_by_email, suspended
 from kalavai_like.platform.db import oldest_first
 from kalavai_like.platform.models import AccountKey, ApiToken, now
 from kalavai_like.platform.models import User as UserRow
@@ -64,9 +64,12 @@ def log_in(body: LogIn, request: Request, db: Db, cfg: Settings) -> SessionOut:
 def open_session(
     body: LogIn, request: Request, db: Db, cfg: Settings, kind: sessions.Kind
 ) -> SessionOut:
-    """Check the password (throttled) and start a session of `kind`."""
+    """Check the password (throttled) and start a session of `kind`; a suspended account gets
+    403 (only once its password is right: the refusal tells a stranger nothing)."""
     wrong = Problem(401, AuthError("Wrong email or password", "Check both and try again."))
     user = _checked(body.email.lower(), body.password, request, db, cfg, wrong)
+    if user.suspended_at is not None:
+        raise suspended()
     token = sessions.start(db, cfg, user.id, request, kind)
     return SessionOut(token=token, user=UserRef(id=user.id, email=user.email))
 

@@ -9,7 +9,7 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from kalavai_like.errors import Conflict, InvalidInput, TokenError
-from kalavai_like.platform import credentials, ipam, peers, quotas
+from kalavai_like.platform import bounds, credentials, ipam, peers, quotas
 from kalavai_like.platform.api import HexId
 from kalavai_like.platform.api.pools import (
     PoolKey,
@@ -128,7 +128,9 @@ def _enrol(
 
 @router.post("/devices", status_code=201, response_model=Redeemed)
 def redeem(body: RedeemIn, who: Enroller, db: Db, request: Request) -> Redeemed:
-    """Redeem a join token: claim a use, enrol the device, allocate its overlay address."""
+    """Redeem a join token: claim a use, enrol the device, allocate its overlay address.
+    Anything refused (hardware over the pool's maxima included) leaves the token's use unspent:
+    the whole redeem is one transaction."""
     cfg = request.app.state.settings
     credential = credentials.new(credentials.DEVICE)
     with db.write() as s:
@@ -143,6 +145,7 @@ def redeem(body: RedeemIn, who: Enroller, db: Db, request: Request) -> Redeemed:
         if pool.deleted_at is not None:
             raise Problem(410, TokenError("pool_deleted", "Pool deleted", POOL_DELETED))
         check_open(pool, who.user_id)
+        bounds.check_declared(cfg, pool, body.cores, body.memory_bytes, body.gpus)
         claim(s, row, t)
         device = _enrol(s, who, pool, body, credential, cfg)
         if who.kind == credentials.ACCOUNT_KEY:

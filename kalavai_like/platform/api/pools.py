@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from kalavai_like import tokens
 from kalavai_like.errors import Conflict, TokenError
-from kalavai_like.platform import credentials, ipam, peers, quotas
+from kalavai_like.platform import bounds, credentials, ipam, peers, quotas
 from kalavai_like.platform.api import HexId, revoke
 from kalavai_like.platform.auth import Db, Principal, Settings, User
 from kalavai_like.platform.db import oldest_first
@@ -38,7 +38,7 @@ router = APIRouter(prefix="/api/v1", tags=["pools"])
 PoolKey = Annotated[str, Path(pattern=NAME_PATTERN, description="pool id or name")]
 
 
-def _by_key(s: Session, key: str, *, lock: bool = False) -> Pool | None:
+def by_key(s: Session, key: str, *, lock: bool = False) -> Pool | None:
     """The live pool with id `key`, else the one named `key` (an id wins over a name that
     looks like one, which older pools may have)."""
     stmt = (
@@ -53,7 +53,7 @@ def _by_key(s: Session, key: str, *, lock: bool = False) -> Pool | None:
 
 def visible_pool(s: Session, who: Principal, key: str, *, lock: bool = False) -> Pool:
     """A pool the caller may see (public or owned), by id or name; else 404."""
-    pool = _by_key(s, key, lock=lock)
+    pool = by_key(s, key, lock=lock)
     if pool is None or not (pool.public or pool.owner_id == who.user_id):
         raise not_found("pool")
     return pool
@@ -89,6 +89,8 @@ def check_open(pool: Pool, user_id: str) -> None:
 def create_pool(body: PoolIn, who: User, db: Db, cfg: Settings) -> PoolOut:
     """Create a pool with its own IPv4 subnet (from the pool space) and ULA /64."""
     weights = body.weights.model_dump() if body.weights else cfg.default_weights
+    bounds.check_weights(cfg, weights)
+    limits = body.device_limits.model_dump() if body.device_limits else {}
     taken = Conflict("Pool name taken", f"A pool named '{body.name}' exists; pick another name.")
     space = ipam.Space(cfg.pool_space, cfg.pool_prefix)
     for _attempt in range(5):
@@ -96,7 +98,7 @@ def create_pool(body: PoolIn, who: User, db: Db, cfg: Settings) -> PoolOut:
             with db.write() as s:
                 t = now()
                 quotas.check_pools(s, cfg, who.user_id, t)
-                if _by_key(s, body.name) is not None:
+                if by_key(s, body.name) is not None:
                     raise taken
                 subnet, index = ipam.pick_subnet(s, body.name, space, t, cfg.address_holdback)
                 pool = Pool(
@@ -110,6 +112,9 @@ def create_pool(body: PoolIn, who: User, db: Db, cfg: Settings) -> PoolOut:
                     weight_cpu=weights["cpu"],
                     weight_ram=weights["ram"],
                     weight_gpu=weights["gpu"],
+                    max_cores=limits.get("cores"),
+                    max_memory_bytes=limits.get("memory_bytes"),
+                    max_gpus=limits.get("gpus"),
                 )
                 s.add(pool)
                 s.flush()

@@ -1,5 +1,5 @@
 """The platform's web pages: sign-up and log-in, community pools with Join, my devices and
-contributions, the leaderboard, the pool owner's page and account keys.
+contributions, the leaderboard, the pool owner's page, account keys and the operator's page.
 
 Server-rendered (Jinja2, autoescaped), no build step; pages work without JavaScript except
 the contributions chart (uPlot, vendored in static/vendor) and the copy button.
@@ -16,9 +16,9 @@ from fastapi.staticfiles import StaticFiles
 
 def install(app: FastAPI) -> None:
     """Add the pages and their static files (/static) to the platform app."""
-    from kalavai_like.platform.web import accounts, credit, devices, pools
+    from kalavai_like.platform.web import accounts, credit, devices, operator, pools
 
-    for module in (accounts, pools, devices, credit):
+    for module in (accounts, pools, devices, credit, operator):
         app.include_router(module.router)
     static = Path(str(resources.files("kalavai_like.platform.web") / "static"))
     app.mount("/static", StaticFiles(directory=static), name="static")

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from kalavai_like.platform.api import credit as credit_api
 from kalavai_like.platform.api import devices as devices_api
+from kalavai_like.platform.api import lifecycle as lifecycle_api
 from kalavai_like.platform.api import pools as pools_api
 from kalavai_like.platform.models import Device
 from kalavai_like.platform.problems import not_found
@@ -132,6 +133,7 @@ def _owner_page(
     credit = credit_api.pool_credit(pool.id, who, db)
     granted = {row.device.id: row for row in credit.devices}
     toks = pools_api.list_tokens(pool.id, who, db)
+    limits = lifecycle_api.device_limits(pool.id, who, db, request.app.state.settings)
     return page(
         request,
         "owner.html",
@@ -143,6 +145,7 @@ def _owner_page(
         granted=granted,
         credit=credit,
         tokens=toks,
+        limits=limits,
         created=created,
         command=join_command(created.token) if created else "",
         expiries=EXPIRIES,

@@ -42,6 +42,7 @@ class WebUser:
     principal: Principal
     email: str
     csrf: str
+    operator: bool = False  # the platform's operator: the navigation shows the Operator page
 
 
 class LoginRequired(Exception):
@@ -122,7 +123,7 @@ def current(request: Request) -> WebUser:
         user = s.get(User, who.user_id)
         if user is None:
             raise LoginRequired
-        return WebUser(who, user.email, csrf_for(token))
+        return WebUser(who, user.email, csrf_for(token), user.operator)
 
 
 def _allowed_origins(request: Request) -> set[str]:
