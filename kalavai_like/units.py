@@ -159,3 +159,22 @@ def format_when(at: dt.datetime, now: dt.datetime) -> str:
     if 0 < days < 7:
         return f"{at.strftime('%a')} {hhmm}"
     return at.strftime("%Y-%m-%d %H:%M")
+
+
+def format_age(seconds: float | None) -> str:
+    """How long ago: "9 s ago", "3 min ago", "5 h ago", "2 days ago"; "never" for None."""
+    if seconds is None:
+        return "never"
+    s = max(0, int(seconds))
+    if s < 120:
+        return f"{s} s ago"
+    if s < 2 * 3600:
+        return f"{s // 60} min ago"
+    if s < 2 * 86400:
+        return f"{s // 3600} h ago"
+    return f"{s // 86400} days ago"
+
+
+def format_cores(n: float) -> str:
+    """'1 core', '0.5 cores', '2 cores'."""
+    return f"{n:g} core" + ("" if n == 1 else "s")

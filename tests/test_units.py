@@ -78,3 +78,16 @@ def test_formatting() -> None:
         "23G", "64G", "1.5G", "512M", "100",
     ]  # fmt: skip
     assert [format_duration(s) for s in (5400, 300, 45, 0)] == ["1h30m", "5m", "45s", "0s"]
+
+
+def test_ages_and_cores_read_as_people_say_them():
+    from kalavai_like.cli.console import ago
+    from kalavai_like.units import format_age, format_cores
+
+    assert [format_age(s) for s in (None, 9, 300, 3 * 3600, 5 * 86400)] == [
+        "never", "9 s ago", "5 min ago", "3 h ago", "5 days ago"
+    ]  # fmt: skip
+    assert [format_cores(n) for n in (1, 0.5, 2)] == ["1 core", "0.5 cores", "2 cores"]
+    heartbeat = "2026-12-02T00:45:09.718261Z"  # as `pool workers` gets it from the platform
+    assert ago(heartbeat, 1796172309.718261 + 42) == "42 s ago"
+    assert ago(None, 0) == "never"

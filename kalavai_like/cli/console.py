@@ -147,6 +147,21 @@ def when(value: str | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def ago(value: str | None, now: float) -> str:
+    """An ISO timestamp from the platform as how long ago it was ("never" for none)."""
+    from datetime import datetime
+
+    from kalavai_like.units import format_age
+
+    if not value:
+        return "never"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return format_age(now - moment.timestamp())
+
+
 def pairs(items: Sequence[tuple[str, Any]]) -> None:
     """Aligned "key: value" lines for people on stdout."""
     width = max((len(k) for k, _ in items), default=0)

@@ -211,7 +211,7 @@ def _report(
         totals[v.short] = t = st.worker.totals.to_dict()
         credit[v.short] = granted = sim.cli_json(v, "credits", "--days", "1")["granted"]
         say(f"{v.short}: contributed {t['cpu_seconds']:.2f} CPU core-seconds, "
-            f"{t['ram_gb_seconds']:.3f} RAM GiB-seconds ({st.state}); platform granted "
+            f"{t['ram_gb_seconds']:.3f} RAM GB-seconds ({st.state}); platform granted "
             f"{granted.get('credit', 0.0):.6f} credit")  # fmt: skip
     return totals, credit
 

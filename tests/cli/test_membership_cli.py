@@ -25,9 +25,9 @@ def test_pool_status_shows_the_limits_in_force_and_the_lent_ones(tmp_path: Path)
     world.join(node)  # lends 1 core, 1 GiB
     node.tick()
     w = node.status().worker
-    assert w is not None and limits_text(w) == "1 cores, 1.00 GiB, 0 GPUs"
+    assert w is not None and limits_text(w) == "1 core, 1.00 GiB, 0 GPUs"
     node.set_pref("cpu", "0.25")
     w = node.status().worker
     assert w is not None
-    lent = "1 cores, 1.00 GiB, 0 GPUs"
+    lent = "1 core, 1.00 GiB, 0 GPUs"
     assert limits_text(w) == f"0.25 cores, 1.00 GiB, 0 GPUs (lent at join: {lent})"

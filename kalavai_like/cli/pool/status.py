@@ -16,19 +16,13 @@ from kalavai_like.cli.options import JsonOpt, StartAgentOpt
 from kalavai_like.cli.pool.owner import owned_pool
 from kalavai_like.client.account import logged_in
 from kalavai_like.errors import AgentUnavailable
+from kalavai_like.units import format_age, format_cores, format_duration
 
 if TYPE_CHECKING:
     from kalavai_like.client.records import NodeStatus, RuleReason, SeedStatus, WorkerStatus
 
 app = typer.Typer()
 GIB = 2**30
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    s = int(seconds)
-    return f"{s} s ago" if s < 120 else f"{s // 60} min ago"
 
 
 def _countdown(until: str | None, now: float) -> str:
@@ -51,7 +45,8 @@ def reason_lines(reasons: list[RuleReason], now: float | None = None) -> list[st
 
 
 def _resources(cpus: float, memory_bytes: int, gpus: int) -> str:
-    return f"{cpus:g} cores, {memory_bytes / GIB:.2f} GiB, {gpus} GPUs"
+    gpu_text = f"{gpus} GPU" + ("" if gpus == 1 else "s")
+    return f"{format_cores(cpus)}, {memory_bytes / GIB:.2f} GiB, {gpu_text}"
 
 
 def limits_text(w: WorkerStatus) -> str:
@@ -87,18 +82,18 @@ def _worker_rows(w: WorkerStatus, now: float) -> list[tuple[str, Any]]:
     from kalavai_like.client.credit import hours, totals_text
 
     rows: list[tuple[str, Any]] = [("Why", line) for line in reason_lines(w.reasons, now)]
-    up = f"{int(now - w.running_since)} s" if w.running_since else "-"
+    up = format_duration(int(now - w.running_since)) if w.running_since else "-"
     rows += [
         ("Pool", f"{w.pool_name} at {w.platform}"),
         ("Address", f"{w.address} ({w.overlay})"),
-        ("Last handshake", _age(w.handshake_age)),
+        ("Last handshake", format_age(w.handshake_age)),
         ("Network", f"WireGuard over {w.network}" if w.network else "starting"),
         ("Worker", f"{w.container} ({w.container_state})"),
         ("Limits", limits_text(w)),
         ("Running for", up),
         ("Contributed", totals_text(hours(w.totals))),
         ("Not yet acknowledged", totals_text(hours(w.pending))),
-        ("Last heartbeat", _age(now - w.last_heartbeat_at if w.last_heartbeat_at else None)),
+        ("Last heartbeat", format_age(now - w.last_heartbeat_at if w.last_heartbeat_at else None)),
     ]
     if w.paused_until:
         rows.append(("Resumes at", time.strftime("%H:%M", time.localtime(w.paused_until))))
@@ -142,6 +137,7 @@ def workers(
     with logged_in(home) as client:
         chosen = owned_pool(client, pool)
         devices = listed_devices(client.request("GET", f"/pools/{chosen['id']}/devices"), all_)
+    now = time.time()
     if json:
         console.emit_json(devices)
         return
@@ -153,7 +149,7 @@ def workers(
                 d.get("name"), (d.get("user") or {}).get("email", ""), d.get("address"),
                 str(d.get("state") or "") + (f" ({d['reason']})" if d.get("reason") else ""),
                 d.get("cores"), f"{(d.get('memory_bytes') or 0) / GIB:.1f} GiB", d.get("gpus"),
-                d.get("last_heartbeat_at") or "never",
+                console.ago(d.get("last_heartbeat_at"), now),
                 f"{(d.get('totals') or {}).get('cpu_core_hours', 0):.4f}",
             )
             for d in devices
@@ -194,7 +190,7 @@ def resources(json: JsonOpt = False) -> None:
         return
     rows: list[tuple[str, Any]] = [
         ("State", f"{st.state} ({st.reason})"),
-        ("This machine", f"{hw.cores} cores, {hw.memory_bytes / GIB:.1f} GiB, {hw.gpus} GPUs"),
+        ("This machine", _resources(hw.cores, hw.memory_bytes, hw.gpus)),
     ]
     if st.worker is not None:
         rows += _resource_rows(st.worker)
@@ -212,9 +208,9 @@ def _resource_rows(w: WorkerStatus) -> list[tuple[str, Any]]:
     pending = hours(w.pending)["cpu_core_hours"]
     return [
         ("Pool", w.pool_name),
-        ("Limits now", f"{lim.cpus:g} cores, {lim.memory_bytes / GIB:.2f} GiB, "
+        ("Limits now", f"{format_cores(lim.cpus)}, {lim.memory_bytes / GIB:.2f} GiB, "
                        f"{lim.gpus} GPUs{profile}"),
-        ("Lent at join", f"{w.cpus:g} cores, {w.memory_bytes / GIB:.2f} GiB"),
+        ("Lent at join", f"{format_cores(w.cpus)}, {w.memory_bytes / GIB:.2f} GiB"),
         ("Using now", f"{live.cpu_cores:.2f} cores, {live.memory_bytes / GIB:.2f} GiB"),
         ("Contributed", totals_text(hours(w.totals))),
         ("Not yet acknowledged", amount_text("cpu_core_hours", pending)),
