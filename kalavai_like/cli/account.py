@@ -64,6 +64,8 @@ def signup(
     console.note(f"Platform: {url}")
     who = account.signup(home, url, _email(email), _password(password_stdin, confirm=True))
     console.success(f"Account created. Logged in as {who.email} on {who.platform}.")
+    if notice := account.keystore_notice(home):
+        console.note(notice, style="")
 
 
 @app.command()
@@ -94,6 +96,8 @@ def login(
         console.note("Not stored. Keep it secret: it acts as you until you revoke it.")
         return
     console.success(f"Logged in as {who.email} on {who.platform}.")
+    if notice := account.keystore_notice(home):
+        console.note(notice, style="")
 
 
 @app.command()

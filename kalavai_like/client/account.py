@@ -51,6 +51,16 @@ def token_in_env() -> bool:
     return bool(keystores.token_from_env())
 
 
+def keystore_notice(home: Home) -> str:
+    """What to say once, at log-in, when the token went to a file for want of a keyring."""
+    store = home.keystore
+    if not getattr(store, "instead_of_keyring", False):
+        return ""
+    path = getattr(store, "path", "")
+    return (f"This machine has no OS keyring: your API token is kept in {path}, which only "
+            "you can read (0600).")  # fmt: skip
+
+
 def credential_source(home: Home) -> str:
     """Where the API token in use comes from: the environment variable, or the keystore."""
     return keystores.TOKEN_ENV if token_in_env() else home.keystore.name

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon, QWidget
 
+from kalavai_like.client.account import keystore_notice
 from kalavai_like.client.prefs import Hardware
 from kalavai_like.client.records import ActionResult, NodeStatus
 from kalavai_like.errors import AuthError, KalavaiError, PlatformUnavailable
@@ -275,6 +276,8 @@ class Tray(QObject):
         if email:
             self._update(account=email, platform_problem="")
             self.refresh_today()
+            if text := keystore_notice(self.ctx.home):
+                self.notify(Notice("Logged in", text))
 
     def on_logout(self) -> None:
         def done(result: object) -> None:

@@ -1,13 +1,15 @@
-"""Where the user's API token is kept: the OS keyring, or (opt-in) a 0600 file.
+"""Where the user's API token is kept: the OS keyring, else a 0600 file.
 
 Entries live under the service "kalavai-like" with the username "<platform URL> <email>", so
 several platforms, accounts and homes coexist in one keyring. The home's state records which
 account is active, never the token.
 
-Where the machine has no keyring, `open_keystore` raises a SystemProblem that says so and
-offers the explicit alternatives (the environment variable KALAVAI_LIKE_API_TOKEN, or
-`keystore = "file"` in the settings); it never falls back to plaintext silently. This module is
-the one place keyring errors are translated.
+By default ("auto", what well-kept CLIs such as GitHub's do) the keyring is used when the machine
+has one, and otherwise a file only the user can read (0600), which the frontends say once, at
+log-in: a volunteer never edits a file to log in. `keystore = "keyring"` insists on the keyring
+(a machine without one gets a SystemProblem naming the alternatives), `"file"` always uses the
+file. A keyring that exists but is locked or failing is an error, never a reason to use the file.
+This module is the one place keyring errors are translated.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from kalavai_like.home.files import read_json, write_json
 
 SERVICE = "kalavai-like"
 TOKEN_ENV = "KALAVAI_LIKE_API_TOKEN"  # noqa: S105 - a variable name
+NO_KEYRING = "No keyring on this machine"
 
 
 class Keystore(Protocol):
@@ -57,12 +60,13 @@ class MemoryKeystore:
 
 
 class FileKeystore:
-    """Secrets in a JSON file that only the user can read (0600, written atomically)."""
+    """Secrets in a JSON file that only the user can read (0600, written atomically);
+    `instead_of_keyring` when chosen because the machine has no keyring."""
 
-    name = "file"
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, instead_of_keyring: bool = False) -> None:
         self.path = Path(path)
+        self.instead_of_keyring = instead_of_keyring
+        self.name = f"file {self.path} (no OS keyring here)" if instead_of_keyring else "file"
 
     def _load(self) -> dict[str, str]:
         data = read_json(self.path, default={})
@@ -123,16 +127,17 @@ def _check(entry: str, secret: str) -> None:
 
 
 def no_keyring_problem(settings_file: Path | None = None, detail: str = "") -> SystemProblem:
-    """The error for a machine without a usable keyring, with the explicit alternatives."""
-    where = f" in {settings_file}" if settings_file else ""
+    """The error for a machine without a usable keyring where the settings insist on one."""
+    where = f" from {settings_file}" if settings_file else ""
     return SystemProblem(
-        "No keyring on this machine",
+        NO_KEYRING,
         (f"{detail}. " if detail else "")
-        + "kalavai-like keeps your API token in the OS keyring (Secret Service, KWallet, "
-        "macOS Keychain or Windows Credential Locker) and found none it can use. Either:\n"
+        + 'The settings say keystore = "keyring", and kalavai-like found no OS keyring it can '
+        "use (Secret Service, KWallet, macOS Keychain or Windows Credential Locker). Either:\n"
+        f"  - remove that line{where}: then the token is kept in a file only you can read "
+        "(0600), or\n"
         f"  - set {TOKEN_ENV} in the environment (get a token with "
-        "`kalavai-like login --print-token`), or\n"
-        f'  - opt in to a file only you can read (0600): put keystore = "file"{where}.',
+        "`kalavai-like login --print-token`).",
     )
 
 
@@ -182,14 +187,21 @@ def open_keyring(settings_file: Path | None = None) -> KeyringKeystore:
 
 
 def open_keystore(kind: str, token_file: Path, settings_file: Path | None = None) -> Keystore:
-    """The keystore chosen in the settings: "keyring" (default) or "file" (opt-in).
+    """The keystore the settings choose: "auto" (the keyring, else the file), "keyring", "file".
 
     Raises:
-        SystemProblem: "keyring" on a machine without one.
+        SystemProblem: "keyring" on a machine without one; a locked or failing keyring.
     """
     if kind == "file":
         return FileKeystore(token_file)
-    return open_keyring(settings_file)
+    if kind == "keyring":
+        return open_keyring(settings_file)
+    try:
+        return open_keyring(settings_file)
+    except SystemProblem as exc:
+        if exc.title != NO_KEYRING:
+            raise  # locked or failing: the token must not move to a file behind its back
+        return FileKeystore(token_file, instead_of_keyring=True)
 
 
 def token_from_env() -> str | None:

@@ -1,6 +1,6 @@
 """Settings: the hand-editable `settings.toml` of one instance, typed and validated.
 
-    keystore = "keyring"          # or "file": API tokens in a 0600 file (opt-in)
+    keystore = "auto"             # the OS keyring, else a 0600 file; or "keyring" / "file"
 
     [platform]
     url = "http://127.0.0.1:8700"
@@ -36,7 +36,9 @@ from typing import Any
 from kalavai_like.errors import InvalidInput
 from kalavai_like.home.files import write_text
 
-KEYSTORES = ("keyring", "file")
+KEYSTORES = ("auto", "keyring", "file")
+# Keys that mean something only at the top of the file, before any [table].
+TOP_LEVEL = frozenset({"keystore"})
 NETWORK_BACKENDS = ("auto", "kernel", "userspace")
 ENGINES = ("podman", "docker")
 DEFAULT_PLATFORM = "http://127.0.0.1:8700"
@@ -121,7 +123,7 @@ class RuntimeSettings:
 class Settings:
     """All settings of one instance. `prefs` is the raw [prefs] table (volunteer.prefs)."""
 
-    keystore: str = "keyring"
+    keystore: str = "auto"
     platform: PlatformConnection = field(default_factory=PlatformConnection)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
@@ -140,6 +142,7 @@ class Settings:
             InvalidInput: a value is of the wrong type or out of range (names the key).
         """
         data = dict(data)
+        _refuse_misplaced(data)
         sections: dict[str, Any] = {}
         for name, kind in (
             ("platform", PlatformConnection),
@@ -185,6 +188,18 @@ def _section(kind: Any, name: str, table: dict[str, Any]) -> Any:
         return kind(**values, extra=extra)
     except TypeError as exc:  # pragma: no cover - all keys are filtered above
         raise _bad(name, table, str(exc)) from None
+
+
+def _refuse_misplaced(data: dict[str, Any]) -> None:
+    """A top-level key inside a [table] (appended after one) would be ignored: say so."""
+    for name, table in data.items():
+        if isinstance(table, dict):
+            for key in TOP_LEVEL & set(table):
+                raise InvalidInput(
+                    f"{key} is inside [{name}]",
+                    f"`{key}` belongs at the top of settings.toml, before any [table]; "
+                    f"where it is now it would mean {name}.{key}. Move it to the first lines.",
+                )
 
 
 def load(path: Path) -> Settings:

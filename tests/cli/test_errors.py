@@ -80,7 +80,7 @@ def test_debug_shows_the_traceback(tmp_path):
 
 
 def test_no_keyring_is_said_plainly_before_anything_is_sent(tmp_path):
-    cli = make_cli(tmp_path, settings="")  # default keystore = "keyring"; the test env has none
+    cli = make_cli(tmp_path, settings='keystore = "keyring"\n')  # insists; the test env has none
     r = cli(
         "login",
         "--platform",
@@ -92,7 +92,7 @@ def test_no_keyring_is_said_plainly_before_anything_is_sent(tmp_path):
     )
     assert r.returncode == 7
     assert "No keyring on this machine" in r.stderr
-    assert "KALAVAI_LIKE_API_TOKEN" in r.stderr and 'keystore = "file"' in r.stderr
+    assert "KALAVAI_LIKE_API_TOKEN" in r.stderr and "remove that line" in r.stderr
     assert not (cli.home / "state" / "api-tokens.json").exists()
     no_traceback(r)
 

@@ -43,7 +43,7 @@ def test_file_keystore_keeps_the_contract_and_is_private(tmp_path):
     assert not store.path.exists()
 
 
-def test_no_keyring_says_so_and_offers_both_alternatives(monkeypatch, tmp_path):
+def test_insisting_on_a_keyring_where_there_is_none_says_so_and_how_to_go_on(monkeypatch, tmp_path):
     import keyring
     import keyring.backends.fail
 
@@ -54,8 +54,35 @@ def test_no_keyring_says_so_and_offers_both_alternatives(monkeypatch, tmp_path):
     message = caught.value.message
     assert caught.value.title == "No keyring on this machine"
     assert "KALAVAI_LIKE_API_TOKEN" in message
-    assert 'keystore = "file"' in message and str(tmp_path / "s.toml") in message
+    assert "remove that line" in message and str(tmp_path / "s.toml") in message
     assert not (tmp_path / "t").exists()  # nothing written in plaintext instead
+
+
+def test_by_default_a_machine_without_keyring_keeps_the_token_in_a_private_file(
+    monkeypatch, tmp_path
+):
+    import keyring
+    import keyring.backends.fail
+
+    monkeypatch.setattr(keyring, "get_keyring", lambda: keyring.backends.fail.Keyring())
+    store = keystore.open_keystore("auto", tmp_path / "state" / "t.json")
+    assert isinstance(store, FileKeystore) and store.instead_of_keyring
+    assert "no OS keyring here" in store.name
+    store.set("http://127.0.0.1:8700 a@example.org", "klu_secret")
+    assert (store.path.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_locked_keyring_is_an_error_not_a_reason_to_use_a_file(monkeypatch, tmp_path):
+    import keyring
+    import keyring.errors
+
+    def locked():
+        raise keyring.errors.KeyringLocked("locked")
+
+    monkeypatch.setattr(keyring, "get_keyring", locked)
+    with pytest.raises(SystemProblem, match="locked"):
+        keystore.open_keystore("auto", tmp_path / "t.json")
+    assert not (tmp_path / "t.json").exists()
 
 
 def test_a_chainer_with_no_backends_is_no_keyring(monkeypatch):

@@ -12,7 +12,7 @@ from kalavai_like.home.settings import Settings
 def test_missing_file_gives_defaults(tmp_path):
     s = settings.load(tmp_path / "settings.toml")
     assert s == Settings()
-    assert s.keystore == "keyring"
+    assert s.keystore == "auto"
     assert s.platform.url == "http://127.0.0.1:8700"
     assert (s.network.backend, s.network.prefix, s.runtime.engine) == ("auto", "kl", "podman")
 
@@ -79,3 +79,12 @@ def test_invalid_toml_says_where(tmp_path):
     path.write_text("keystore = \n")
     with pytest.raises(InvalidInput, match="not valid TOML"):
         settings.load(path)
+
+
+def test_a_top_level_key_appended_inside_a_table_is_refused_not_ignored(tmp_path):
+    path = tmp_path / "settings.toml"
+    path.write_text('[prefs]\ncpu = "50%"\nkeystore = "file"\n')  # appended at the end
+    with pytest.raises(InvalidInput) as caught:
+        settings.load(path)
+    assert caught.value.title == "keystore is inside [prefs]"
+    assert "belongs at the top of settings.toml" in caught.value.message
