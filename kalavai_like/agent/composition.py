@@ -62,6 +62,9 @@ class HttpPlatform:
         params = {"since": since, "wait": int(wait)}
         return c.request("GET", "/device/peers", params=params)  # type: ignore[no-any-return]
 
+    def witness(self, platform: str, credential: str, report: dict[str, Any]) -> dict[str, Any]:
+        return self._client(platform, credential).witness(report)
+
     def leave(self, platform: str, credential: str) -> None:
         c = self._client(platform, credential)
         c.request("DELETE", "/device")
@@ -74,12 +77,17 @@ class PoolTemplates:
 
     Containers are named after the node's prefix (so cleanup by name finds them) and keep
     their scratch space on a tmpfs at /data, so a stopped membership leaves no volume behind.
+    A host directory (the head's witness directory) stays mounted.
     """
 
     def _ours(self, spec: ContainerSpec, name: str, membership_id: str) -> ContainerSpec:
         labels = {**spec.labels, MEMBERSHIP_LABEL: membership_id}
-        tmpfs = [*spec.tmpfs, "/data:rw,U"] if spec.data_volume else spec.tmpfs
-        return dataclasses.replace(spec, name=name, labels=labels, data_volume=None, tmpfs=tmpfs)
+        volume = spec.data_volume
+        if volume is not None and not volume.startswith("/"):
+            volume, tmpfs = None, [*spec.tmpfs, "/data:rw,U"]
+        else:
+            tmpfs = spec.tmpfs
+        return dataclasses.replace(spec, name=name, labels=labels, data_volume=volume, tmpfs=tmpfs)
 
     def worker(
         self,
@@ -102,11 +110,12 @@ class PoolTemplates:
 
     def head(
         self, template: str, params: dict[str, Any], *, name: str, membership_id: str,
-        netns_path: str, head_address: str | None = None,
+        netns_path: str, head_address: str | None = None, witness_dir: str | None = None,
     ) -> ContainerSpec | None:  # fmt: skip
         from kalavai_like.container.templates import render_head
 
-        spec = render_head(template, params, membership_id, netns_path, head_address=head_address)
+        spec = render_head(template, params, membership_id, netns_path,
+                           head_address=head_address, witness_dir=witness_dir)  # fmt: skip
         return None if spec is None else self._ours(spec, name, membership_id)
 
 

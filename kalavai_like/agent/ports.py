@@ -50,6 +50,11 @@ class PlatformPort(Protocol):
         """DELETE /api/v1/device."""
         ...
 
+    def witness(self, platform: str, credential: str, report: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/v1/device/witness (the hub's credential) -> {epoch, seq, duplicate,
+        refused}."""
+        ...
+
 
 # What the node needs of the container runtime: `ContainerRuntime` and `FakeRuntime` both fit
 # (the crash supervisor drives the same protocol).
@@ -80,6 +85,7 @@ class TemplatePort(Protocol):
         membership_id: str,
         netns_path: str,
         head_address: str | None = None,
+        witness_dir: str | None = None,
     ) -> ContainerSpec | None: ...
 
 

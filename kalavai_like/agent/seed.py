@@ -3,23 +3,27 @@ pool's head container runs in the hub's namespace on overlay .1.
 
 `PeerFollower` is a daemon thread: it asks the platform for peer-list changes since the last
 version it applied, and applies each new list to the hub as a diff. Errors back off and show as
-a condition; they never stop the thread.
+a condition; they never stop the thread. Beside it, the head's witness reporter
+(kalavai_like.agent.witness) sends what the head witnessed, mapped through the same peer list.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kalavai_like.agent import specs
 from kalavai_like.agent.ports import PlatformPort, Ports
 from kalavai_like.agent.progress import Progress
 from kalavai_like.agent.state import SeedRole
+from kalavai_like.agent.witness import PendingReports, WitnessReporter, head_dir, pending_path
 from kalavai_like.client.records import SeedResult, bare, with_prefixlen
-from kalavai_like.container.spec import ContainerSpec
-from kalavai_like.errors import Condition, KalavaiError, SystemProblem
+from kalavai_like.container.spec import ContainerInfo, ContainerSpec
+from kalavai_like.errors import Condition, KalavaiError, PlatformUnavailable, SystemProblem
 from kalavai_like.net import HubConfig, OverlayAPI, Peer, backend_label
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,16 @@ def peers_from(payload: dict[str, Any]) -> list[Peer]:
     return out
 
 
+def devices_from(payload: dict[str, Any]) -> dict[str, str]:
+    """Overlay IPv4 address -> device id, from the platform's peer list."""
+    out = {}
+    for p in payload.get("peers", []):
+        address, device = bare(p.get("address")), p.get("device_id")
+        if address and isinstance(device, str):
+            out[address] = device
+    return out
+
+
 class PeerFollower(threading.Thread):
     """Keeps the hub's peers equal to the platform's list for the pool."""
 
@@ -63,6 +77,7 @@ class PeerFollower(threading.Thread):
         self._stop = threading.Event()
         self.version = -1
         self.peers: list[Peer] = []
+        self.devices: dict[str, str] = {}  # overlay address -> device id, as last applied
         self.condition: Condition | None = None
         self.applied = threading.Event()  # set after the first list is applied
 
@@ -86,6 +101,7 @@ class PeerFollower(threading.Thread):
                 if version != self.version:
                     peers = peers_from(payload)
                     self._overlay.set_peers(self.seed.prefix, self.seed.name, peers)
+                    self.devices = devices_from(payload)
                     self.peers, self.version = peers, version
                     log.info("hub peers now %d (version %d)", len(peers), version)
                 self.applied.set()
@@ -107,25 +123,47 @@ class PeerFollower(threading.Thread):
 
 
 class SeedRunner:
-    """The seed role's moving parts on this node: hub network, head container, peer follower.
+    """The seed role's moving parts on this node: hub network, head container, peer follower
+    and the head's witness reporter (when the template has a head and `state_dir` is given).
 
     The `Node` registers the hub at the platform and persists the `SeedRole`; this brings the
     rest up, adopts it after a restart, repairs it on each check and tears it down.
     """
 
-    def __init__(self, ports: Ports, *, backend: str = "auto", peers_wait: float = 25.0) -> None:
+    def __init__(
+        self, ports: Ports, *, backend: str = "auto", peers_wait: float = 25.0,
+        state_dir: Path | None = None, witness_interval: float = 10.0,
+    ) -> None:  # fmt: skip
         self._overlay = ports.overlay
         self._runtime = ports.runtime
         self._templates = ports.templates
         self._platform = ports.platform
         self._backend = backend
         self._peers_wait = peers_wait
+        self._state_dir = state_dir
+        self._witness_interval = witness_interval
         self.follower: PeerFollower | None = None
+        self.reporter: WitnessReporter | None = None
         self.head_state = "missing"
         self.network = ""  # backend_label of the hub, as last read
 
+    def _witness_dir(self, s: SeedRole) -> Path | None:
+        return None if self._state_dir is None else head_dir(self._state_dir, s.pool_id)
+
     def head_spec(self, s: SeedRole) -> ContainerSpec | None:
-        return specs.head_spec(self._templates, s)
+        wd = self._witness_dir(s)
+        return specs.head_spec(self._templates, s, witness_dir=str(wd) if wd else None)
+
+    def _ensure_head(self, s: SeedRole, spec: ContainerSpec) -> ContainerInfo:
+        """Start (or adopt) the head, its witness directory made first."""
+        wd = self._witness_dir(s)
+        if wd is not None:
+            try:
+                wd.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise SystemProblem("Cannot make the head's witness directory",
+                                    f"{wd}: {exc.strerror or exc}.") from exc  # fmt: skip
+        return self._runtime.ensure(spec)
 
     def start(self, s: SeedRole, steps: Progress) -> None:
         """Bring up the hub and the head of a freshly registered seed, with undo steps.
@@ -143,24 +181,35 @@ class SeedRunner:
             steps.report(f"Starting the pool head {spec.name} ({spec.image})",
                          current="starting the head container")  # fmt: skip
             steps.undo("head container", lambda: self._runtime.remove(spec.name))
-            info = self._runtime.ensure(spec)
+            info = self._ensure_head(s, spec)
             self.head_state = info.state
             if info.state != "running":
                 raise SystemProblem("Head container did not start", info.describe_exit())
 
     def follow(self, s: SeedRole) -> None:
-        """(Re)start following the platform's peer list for the hub."""
-        if self.follower is not None:
-            self.follower.stop()
+        """(Re)start following the platform's peer list, and reporting the head's witness."""
+        self.close()
         self.follower = PeerFollower(s, self._platform, self._overlay, self._peers_wait)
         self.follower.start()
+        wd = self._witness_dir(s)
+        if wd is not None and self._state_dir is not None and self.head_spec(s) is not None:
+            pending = PendingReports(pending_path(self._state_dir, s.pool_id)).load()
+            self.reporter = WitnessReporter(
+                s, self._platform, wd, pending, self._peer_devices,
+                interval=self._witness_interval, poll=min(2.0, max(self._witness_interval, 0.05)),
+            )  # fmt: skip
+            self.reporter.start()
+
+    def _peer_devices(self) -> dict[str, str] | None:
+        f = self.follower
+        return f.devices if f is not None and f.applied.is_set() else None
 
     def adopt(self, s: SeedRole) -> None:
         """After a restart: repair the hub, adopt the head, follow the peers again."""
         self.network = backend_label(self._overlay.ensure_hub(hub_config(s, self._backend)))
         spec = self.head_spec(s)
         if spec is not None:
-            self.head_state = self._runtime.ensure(spec).state
+            self.head_state = self._ensure_head(s, spec).state
         self.follow(s)
 
     def check(self, s: SeedRole) -> None:
@@ -173,33 +222,68 @@ class SeedRunner:
             self.network = backend_label(st)
             spec = self.head_spec(s)
             if spec is not None:
-                self.head_state = self._runtime.ensure(spec).state
+                self.head_state = self._ensure_head(s, spec).state
         except KalavaiError as exc:
             log.warning("seed check: %s", exc)
 
     def stop(self, s: SeedRole) -> list[str]:
-        """Tear the seed down; returns what could not be removed."""
+        """Tear the seed down; returns what could not be removed. The head stops gracefully
+        first, so its witness writes its last totals and they are reported before the hub
+        device leaves."""
         warnings: list[str] = []
-        self.close()
-        self.follower = None
+        if self.follower is not None:
+            self.follower.stop()
         spec = self.head_spec(s)
         actions: list[tuple[str, Callable[[], None]]] = [
             ("network", lambda: self._overlay.down_hub(s.prefix, s.name)),
             ("hub device at the platform", lambda: self._platform.leave(s.platform, s.credential)),
         ]
         if spec is not None:
-            actions.insert(0, ("head container", lambda: self._runtime.remove(spec.name)))
+            actions.insert(0, ("head container", lambda: self._remove_head(spec.name)))
+            actions.insert(1, ("last witness report", self._last_report))
         for what, action in actions:
             try:
                 action()
             except KalavaiError as exc:
                 warnings.append(f"{what}: {exc.title}: {exc.message}")
+        self.close()
+        self.follower = self.reporter = None
+        self._forget_witness(s)
         self.head_state = "missing"
         return warnings
 
+    def _remove_head(self, name: str) -> None:
+        try:
+            self._runtime.stop(name, timeout=10)  # SIGTERM: the witness writes its last totals
+        except KalavaiError as exc:
+            log.warning("head stop: %s", exc)
+        self._runtime.remove(name)
+
+    def _last_report(self) -> None:
+        r = self.reporter
+        if r is None:
+            return
+        r.stop(final=True)
+        r.join(45.0)
+        if r.is_alive() or r.condition is not None:
+            why = r.condition.text if r.condition else "the platform did not answer in time."
+            raise PlatformUnavailable("Last witnessed work not reported", why)
+
+    def _forget_witness(self, s: SeedRole) -> None:
+        if self._state_dir is None:
+            return
+        try:
+            shutil.rmtree(head_dir(self._state_dir, s.pool_id), ignore_errors=True)
+            pending_path(self._state_dir, s.pool_id).unlink(missing_ok=True)
+        except (OSError, KalavaiError) as exc:
+            log.warning("witness files not removed: %s", exc)
+
     def close(self) -> None:
+        """Stop the follower and the reporter (the hub and the head keep running)."""
         if self.follower is not None:
             self.follower.stop()
+        if self.reporter is not None:
+            self.reporter.stop()
 
 
 def seed_result(s: SeedRole, *, already: bool) -> SeedResult:

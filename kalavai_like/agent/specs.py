@@ -55,9 +55,13 @@ def worker_spec(templates: TemplatePort, m: Membership) -> ContainerSpec:
     )  # fmt: skip
 
 
-def head_spec(templates: TemplatePort, s: SeedRole) -> ContainerSpec | None:
-    """The pool's head container in the hub's namespace (None when the template has none)."""
+def head_spec(
+    templates: TemplatePort, s: SeedRole, witness_dir: str | None = None
+) -> ContainerSpec | None:
+    """The pool's head container in the hub's namespace (None when the template has none),
+    writing its witness totals into the host directory `witness_dir` when given."""
     return templates.head(
         s.template, s.params, name=f"{s.prefix}-{s.name}-head", membership_id=s.device_id,
         netns_path=f"/run/netns/{s.prefix}-{s.name}", head_address=bare(s.address),
+        witness_dir=witness_dir,
     )  # fmt: skip

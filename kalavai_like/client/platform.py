@@ -327,6 +327,14 @@ class PlatformClient:
         """Server-side status of a join token (send only after offline validation)."""
         return self.request("POST", "/tokens/check", json={"token": token})  # type: ignore[no-any-return]
 
+    # -- the pool head's witness (the hub's device credential) ------------------------------
+
+    def witness(self, report: dict[str, Any]) -> dict[str, Any]:
+        """Report the pool head's cumulative witnessed totals of one scheduler epoch:
+        `{epoch, seq, devices: [{device_id, tasks, compute_seconds, connected_seconds,
+        threads}]}` -> `{epoch, seq, duplicate, refused: [{device_id, reason}]}`."""
+        return self.request("POST", "/device/witness", json=report)  # type: ignore[no-any-return]
+
 
 _NOT_JSON = object()
 

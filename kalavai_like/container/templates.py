@@ -3,6 +3,8 @@ environment, network policy, head container and default limits:
 
 - `dask`: the head runs `dask scheduler` on the hub's overlay address (port 8786); each worker
   runs `dask worker tcp://<head>:8786` with threads and memory from the volunteer's limits.
+  Given a witness directory, the head preloads the witness plugin (`kalavai_witness`, shipped
+  in the dask image; a pool's own image must carry it too) and writes its totals there.
 - `boinc`: the BOINC client attached to a project URL with a weak account key; needs `internet`.
 - `generic`: an image and a command from the pool's parameters.
 
@@ -35,6 +37,9 @@ DASK_PORT = 8786
 DASK_DASHBOARD_PORT = 8787
 # dask pauses and spills before its limit; leave the kernel's limit some headroom above it.
 DASK_MEMORY_FRACTION = 0.9
+# The pool head's witness: the scheduler plugin's module and where it writes in the head.
+WITNESS_PRELOAD = "kalavai_witness"
+WITNESS_MOUNT = "/data"
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
@@ -191,10 +196,12 @@ def render_head(
     *,
     head_address: str | None = None,
     limits: Limits | None = None,
+    witness_dir: str | None = None,
 ) -> ContainerSpec | None:
     """The pool's head container (on the hub), or None when the template has none.
 
     `head_address` is the hub's overlay address (.1); the scheduler listens there only.
+    `witness_dir` (a host directory) is mounted where the witness plugin writes its totals.
 
     Raises:
         InvalidInput: a parameter is malformed.
@@ -209,15 +216,21 @@ def render_head(
     dashboard = ["--dashboard-address", f":{DASK_DASHBOARD_PORT}"]
     command = ["dask", "scheduler", "--host", host, "--port", str(DASK_PORT)]
     command += dashboard if params.get("dashboard") else ["--no-dashboard"]
+    env: dict[str, str] = {}
+    if witness_dir is not None:
+        command += ["--preload", WITNESS_PRELOAD]
+        env["KALAVAI_WITNESS_DIR"] = WITNESS_MOUNT
     return ContainerSpec(
         name=f"kalavai-head-{pool_id}",
         image=_image(t, params),
         command=command,
+        env=env,
         labels={POOL_LABEL: pool_id, ROLE_LABEL: "head", TEMPLATE_LABEL: t.name},
         netns_path=netns_path,
         cpus=lim.cpus,
         memory_bytes=lim.memory_bytes,
         pids_limit=512,
+        data_volume=witness_dir,
     )
 
 

@@ -38,6 +38,19 @@ def test_dask_head_runs_the_scheduler_on_the_overlay_address() -> None:
     assert h2 is not None and "--dashboard-address" in h2.command
 
 
+def test_dask_head_witnesses_into_a_host_directory_and_stays_unprivileged() -> None:
+    h = render_head("dask", {}, "pool-7", "/run/netns/hub", head_address="10.42.0.1",
+                    witness_dir="/var/lib/kl/witness/pool-7")  # fmt: skip
+    assert h is not None
+    h.validate()
+    assert h.command[-2:] == ["--preload", "kalavai_witness"]
+    assert h.data_volume == "/var/lib/kl/witness/pool-7"  # mounted at /data, where it writes
+    assert h.env == {"KALAVAI_WITNESS_DIR": "/data"}
+    assert h.user == "1000:1000" and h.read_only
+    plain = render_head("dask", {}, "pool-7", None)
+    assert plain is not None and "--preload" not in plain.command and plain.data_volume is None
+
+
 def test_dask_worker_needs_a_head() -> None:
     with pytest.raises(InvalidInput):
         render("dask", {}, membership_id="m", limits=LIM, head_address=None, netns_path=None)

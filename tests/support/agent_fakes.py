@@ -58,6 +58,7 @@ class FakePlatform:
         self.hub: dict[str, Any] | None = None
         self.down = False
         self.heartbeats: list[dict[str, Any]] = []
+        self.witness_reports: list[dict[str, Any]] = []  # accepted, in arrival order
         self._hosts = itertools.count(2)
         self.peers_version = 0
 
@@ -144,6 +145,23 @@ class FakePlatform:
         return {"version": self.peers_version, "peers": [
             {"public_key": d.public_key, "address": d.address, "address6": None, "device_id": d.id}
             for d in live]}  # fmt: skip
+
+    def witness(self, platform: str, credential: str, report: dict[str, Any]) -> dict[str, Any]:
+        """The hub's witness reports (docs of the contract: common to the platform's endpoint):
+        devices of other pools are refused; a seq at or below the epoch's last is a duplicate."""
+        self._check()
+        if not self._device(credential).hub:
+            raise AuthError("Not a hub", "Only the pool's hub reports witnessed work.")
+        last = max((r["seq"] for r in self.witness_reports if r["epoch"] == report["epoch"]),
+                   default=0)  # fmt: skip
+        ours = {d.id for d in self.devices.values() if not d.hub}
+        refused = [{"device_id": d["device_id"], "reason": "not a device of this pool"}
+                   for d in report["devices"] if d["device_id"] not in ours]  # fmt: skip
+        duplicate = report["seq"] <= last
+        if not duplicate:
+            self.witness_reports.append(report)
+        return {"epoch": report["epoch"], "seq": report["seq"], "duplicate": duplicate,
+                "refused": refused}  # fmt: skip
 
     def leave(self, platform: str, credential: str) -> None:
         self._check()

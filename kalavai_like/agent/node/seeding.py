@@ -25,7 +25,10 @@ class Seeding:
         self._journal = journal
         self._keygen = keygen
         c = shared.config
-        self._runner = SeedRunner(shared.ports, backend=c.backend, peers_wait=c.peers_wait)
+        self._runner = SeedRunner(
+            shared.ports, backend=c.backend, peers_wait=c.peers_wait, state_dir=c.state_dir,
+            witness_interval=c.witness_interval,
+        )  # fmt: skip
 
     def start_pool(self, req: StartPoolRequest, on_step: OnStep | None = None) -> SeedResult:
         """Become the pool's seed: register the hub, bring it up, start the head container.
@@ -119,10 +122,10 @@ class Seeding:
         return snapshot.seed_status(s, r.follower, r.head_state, r.network) if s else None
 
     def conditions(self) -> list[Condition]:
-        follower = self._runner.follower
-        if follower is not None and follower.condition is not None:
-            return [follower.condition]
-        return []
+        r = self._runner
+        found = [r.follower.condition if r.follower else None,
+                 r.reporter.condition if r.reporter else None]  # fmt: skip
+        return [c for c in found if c is not None]
 
     def close(self) -> None:
         """Stop following the peer list (the hub keeps running)."""

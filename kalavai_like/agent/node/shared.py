@@ -42,6 +42,7 @@ class NodeConfig:
     heartbeat_interval: float = 10.0
     check_interval: float = 15.0
     peers_wait: float = 25.0
+    witness_interval: float = 10.0  # seconds between the seed's witness reports
     restart_backoff: float = 5.0  # first wait before restarting a crashed worker (doubles)
     max_crashes: int = 5  # crashes within 10 min before giving up
     extra: dict[str, Any] = field(default_factory=dict)
