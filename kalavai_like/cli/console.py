@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from kalavai_like.client.text import printable
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from rich.console import Console
 
 
@@ -132,33 +134,34 @@ def table(
     stdout().print(grid)
 
 
-def when(value: str | None) -> str:
-    """An ISO timestamp from the platform as "YYYY-MM-DD HH:MM UTC" ("" for none)."""
-    if not value:
-        return ""
+def _moment(value: str) -> datetime | None:
+    """An ISO timestamp from the platform (a naive one is UTC), or None if it is not one."""
     from datetime import UTC, datetime
 
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def when(value: str | None) -> str:
+    """An ISO timestamp from the platform as "YYYY-MM-DD HH:MM UTC" ("" for none)."""
+    from datetime import UTC
+
+    moment = _moment(value) if value else None
+    if moment is None:
+        return value or ""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def ago(value: str | None, now: float) -> str:
     """An ISO timestamp from the platform as how long ago it was ("never" for none)."""
-    from datetime import datetime
-
     from kalavai_like.units import format_age
 
-    if not value:
-        return "never"
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return value
+    moment = _moment(value) if value else None
+    if moment is None:
+        return value or "never"
     return format_age(now - moment.timestamp())
 
 
