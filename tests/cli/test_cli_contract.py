@@ -77,3 +77,18 @@ def test_every_moment_in_json_is_iso_utc() -> None:
     assert out["paused_until"] == "tomorrow 08:00"  # not a moment: left alone
     assert out["steps"][0]["at"] == "2025-12-03T00:00:01Z"
     assert out["local"] == "2026-12-03T08:00:00"
+
+
+def test_the_pool_commands_name_a_pool_the_same_way(tmp_path: Path, local_platform) -> None:
+    from tests.support.cli import signed_up
+
+    cli = make_cli(tmp_path)
+    signed_up(cli, local_platform.url, "style")
+    name = f"style-{tmp_path.name[-8:]}".replace("_", "-")
+    assert cli("pool", "create", name, "--template", "dask").returncode == 0
+    made = json.loads(cli("pool", "token", name, "--json").stdout)  # positional, like create
+    by_arg = json.loads(cli("pool", "tokens", name, "--json").stdout)
+    by_opt = json.loads(cli("pool", "tokens", "--pool", name, "--json").stdout)
+    assert [t["id"] for t in by_arg] == [t["id"] for t in by_opt] == [made["id"]]
+    both = cli("pool", "tokens", name, "--pool", "another")
+    assert both.returncode == 2 and "Name the pool once" in both.stderr

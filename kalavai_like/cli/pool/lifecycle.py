@@ -15,7 +15,7 @@ from kalavai_like.client.account import logged_in
 from kalavai_like.errors import InvalidInput
 
 app = typer.Typer()
-PoolArg = Annotated[str, typer.Argument(metavar="NAME", help="One of your pools (name or id).")]
+OwnPoolArg = Annotated[str, typer.Argument(metavar="NAME", help="One of your pools (name or id).")]
 
 
 def _set_closed(name: str, closed: bool, json: bool) -> None:
@@ -32,13 +32,13 @@ def _set_closed(name: str, closed: bool, json: bool) -> None:
 
 
 @app.command()
-def close(name: PoolArg, json: JsonOpt = False) -> None:
+def close(name: OwnPoolArg, json: JsonOpt = False) -> None:
     """Close one of your pools to new members (its devices stay). Safe to repeat."""
     _set_closed(name, True, json)
 
 
 @app.command("open")
-def open_(name: PoolArg, json: JsonOpt = False) -> None:
+def open_(name: OwnPoolArg, json: JsonOpt = False) -> None:
     """Open one of your pools to new members again. Safe to repeat."""
     _set_closed(name, False, json)
 
@@ -55,7 +55,7 @@ def _maxima_text(limits: dict[str, Any]) -> str:
 
 @app.command()
 def limits(
-    name: PoolArg,
+    name: OwnPoolArg,
     max_cores: MaxCoresOpt = None,
     max_memory: MaxMemoryOpt = None,
     max_gpus: MaxGpusOpt = None,
@@ -82,7 +82,7 @@ def limits(
 
 @app.command()
 def delete(
-    name: PoolArg,
+    name: OwnPoolArg,
     yes: Annotated[
         bool, typer.Option("--yes", help="Really delete: there is no undo.", show_default=False)
     ] = False,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalavai_like.cli import console, context
-from kalavai_like.cli.options import JsonOpt, PoolOpt
+from kalavai_like.cli.options import JsonOpt, PoolArg, PoolOpt, chosen_pool
 from kalavai_like.client.account import logged_in
 from kalavai_like.errors import InvalidInput, NotFound
 
@@ -164,6 +164,7 @@ def create(
 
 @app.command()
 def token(
+    pool_name: PoolArg = None,
     pool: PoolOpt = None,
     uses: Annotated[int, typer.Option("--uses", min=1, help="How many machines may join.")] = 1,
     expires: Annotated[
@@ -176,7 +177,7 @@ def token(
 
     expires_in = int(parse_duration(expires))
     with logged_in(context.home()) as client:
-        chosen = owned_pool(client, pool)
+        chosen = owned_pool(client, chosen_pool(pool_name, pool))
         made = client.create_token(chosen["id"], uses, expires_in)
     command = f"kalavai-like pool join {made['token']}"
     if json:
@@ -196,10 +197,10 @@ def token(
 
 
 @app.command()
-def tokens(pool: PoolOpt = None, json: JsonOpt = False) -> None:
+def tokens(pool_name: PoolArg = None, pool: PoolOpt = None, json: JsonOpt = False) -> None:
     """List the join tokens of one of your pools (never the tokens themselves)."""
     with logged_in(context.home()) as client:
-        chosen = owned_pool(client, pool)
+        chosen = owned_pool(client, chosen_pool(pool_name, pool))
         listed = client.tokens(chosen["id"])
     if json:
         console.emit_json(listed)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from kalavai_like.cli import console, context
-from kalavai_like.cli.options import JsonOpt, StartAgentOpt
+from kalavai_like.cli.options import JsonOpt, PoolArg, PoolOpt, StartAgentOpt, chosen_pool
 from kalavai_like.cli.pool.owner import owned_pool
 from kalavai_like.client.account import logged_in
 from kalavai_like.errors import AgentUnavailable
@@ -120,7 +120,8 @@ def listed_devices(devices: list[dict[str, Any]], include_left: bool) -> list[di
 
 @app.command()
 def workers(
-    pool: Annotated[str | None, typer.Option("--pool", help="Pool name (default: yours).")] = None,
+    pool_name: PoolArg = None,
+    pool: PoolOpt = None,
     all_: Annotated[
         bool, typer.Option("--all", help="Include devices that have left the pool.")
     ] = False,
@@ -128,6 +129,7 @@ def workers(
 ) -> None:
     """For pool owners: the workers with their user, address, state, resources, last heartbeat."""
     home = context.home()
+    pool = chosen_pool(pool_name, pool)
     if pool is None:
         try:
             seed = context.node().status().seed
