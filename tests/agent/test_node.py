@@ -241,3 +241,15 @@ def test_the_nodes_parts_touch_no_private_state_but_their_own() -> None:
             if isinstance(n, ast.Attribute) and n.attr.startswith("_") and n.attr[1] != "_":
                 own = isinstance(n.value, ast.Name) and n.value.id == "self"
                 assert own, f"{path.name}:{n.lineno} reaches into another part's {n.attr}"
+
+
+def test_a_failed_join_names_the_step_that_failed_not_the_last_that_worked(
+    world: World,
+) -> None:
+    world.platform.pool.update(template="generic", params={})  # no image: unusable
+    node = world.node()
+    with pytest.raises(KalavaiError) as info:
+        world.join(node)
+    assert info.value.title == "Join failed while preparing the worker container"
+    assert "No image" in info.value.message and "removed" in info.value.message
+    assert world.leftovers() == []

@@ -115,8 +115,9 @@ class WorkerMembership:
         up = sh.ports.overlay.up_spoke(self.spoke_config(m), sh.config.handshake_timeout)
         sh.spoke = (up, sh.wall())
         steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
-        steps.report("Connected to the hub (first WireGuard handshake done)")
-        supervisor = self.supervisor(m)
+        steps.report("Connected to the hub (first WireGuard handshake done)",
+                     current="preparing the worker container")  # fmt: skip
+        supervisor = self.supervisor(m)  # the pool's template and parameters are read here
         spec = supervisor.spec
         steps.report(f"Starting worker container {spec.name} ({spec.image})",
                      current="starting the worker container")  # fmt: skip
