@@ -26,6 +26,7 @@ from kalavai_like.container.engine import (
     subprocess_runner,
 )
 from kalavai_like.container.oom import KernelOomLog
+from kalavai_like.container.seccomp import shipped_profile
 from kalavai_like.container.spec import (
     MEMBERSHIP_LABEL,
     ContainerInfo,
@@ -109,11 +110,12 @@ class ContainerRuntime:
         return self.state(ident)
 
     def run_args(self, spec: ContainerSpec, *, env_file: str | None = None) -> list[str]:
-        """The `run` arguments for `spec`: hardened, limited, labelled, detached."""
+        """The `run` arguments for `spec`: hardened (seccomp.py), limited, labelled, detached."""
         podman = self.config.engine == "podman"
         mem = str(spec.memory_bytes)
         args = ["-d", "--name", spec.name, "--pull", _pull_policy(spec.image)]
         args += ["--user", spec.user, "--cap-drop=ALL", "--security-opt", "no-new-privileges"]
+        args += ["--security-opt", f"seccomp={shipped_profile()}"]  # no namespaces, no mounts
         if spec.read_only:
             args.append("--read-only")
         args += ["--pids-limit", str(spec.pids_limit), "--cpus", _cores(spec.cpus)]

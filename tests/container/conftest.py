@@ -23,12 +23,18 @@ def podman(podman_config: RuntimeConfig) -> ContainerRuntime:
 
 
 @pytest.fixture
-def names(podman_config: RuntimeConfig) -> Iterator[Callable[[str], str]]:
+def name_prefix() -> str:
+    """What every name `names` hands out starts with (a module may override it)."""
+    return PREFIX
+
+
+@pytest.fixture
+def names(podman_config: RuntimeConfig, name_prefix: str) -> Iterator[Callable[[str], str]]:
     """Hands out unique names; removes containers and volumes of those names at the end."""
     made: list[str] = []
 
     def make(what: str = "c") -> str:
-        name = f"{PREFIX}{what}-{uuid.uuid4().hex[:8]}"
+        name = f"{name_prefix}{what}-{uuid.uuid4().hex[:8]}"
         made.append(name)
         return name
 

@@ -14,7 +14,7 @@ import pytest
 
 from kalavai_like.container import ContainerRuntime, Limits
 from kalavai_like.container.templates import render, render_head
-from tests.support.containers import engine
+from tests.support.containers import dask_compute, engine
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.podman, pytest.mark.usefixtures("built_images")]
@@ -54,15 +54,7 @@ def test_dask_scheduler_and_worker_compute_a_task(
     worker = dataclasses.replace(worker, name=wname, data_volume=wname)
     h = podman.run(head)
     podman.run(worker)
-    client = (
-        "from distributed import Client\n"
-        f"c = Client('tcp://{HEAD}:8786', timeout=60)\n"
-        "c.wait_for_workers(1, timeout=90)\n"
-        "print('square', c.submit(lambda x: x * x, 12).result())\n"
-        "print('total', sum(c.gather(c.map(lambda x: x + 1, range(100)))))\n"
-        "print('workers', list(w['name'] for w in c.scheduler_info()['workers'].values()))\n"
-    )
-    out = engine(podman.config, "exec", h.id, "python3", "-c", client)
+    out = dask_compute(podman.config, h.id, HEAD)
     assert out.returncode == 0, out.stderr[-2000:] + podman.logs(wname, tail=20)
     assert "square 144" in out.stdout and "total 5050" in out.stdout
     assert wname in out.stdout  # the worker registered under its membership id
