@@ -27,7 +27,8 @@ class Snapshot:
     """Everything the tray knows at one moment.
 
     `status` is the agent's last snapshot, None when no agent answers (`agent_problem` says
-    why). `account` is the logged-in email. `today` is the platform's row for today
+    why); `agent_seen` once an agent answered since the tray started (an agent that was never
+    there is a first run, not a failure). `account` is the logged-in email. `today` is the platform's row for today
     (cpu_core_hours, ram_gb_hours, gpu_hours, credit), None until fetched.
     """
 
@@ -39,6 +40,7 @@ class Snapshot:
     today: dict[str, Any] | None = None
     platform_problem: str = ""
     busy: str = ""  # an action under way, e.g. "Leaving the pool"
+    agent_seen: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -117,8 +119,8 @@ def _problems(snap: Snapshot) -> list[str]:
 def icon_state(snap: Snapshot) -> str:
     """One of assets.ICON_STATES."""
     s = snap.status
-    if s is None and not snap.agent_problem:
-        return "idle"  # still connecting
+    if s is None and (not snap.agent_problem or not snap.agent_seen):
+        return "idle" if snap.account else "logged-out"  # connecting, or not started yet
     if s is None or s.state == "error":
         return "error"
     if s.state == "running":
@@ -134,7 +136,9 @@ def headline(snap: Snapshot) -> str:
     """The first line of the tooltip: what is happening, and why when not computing."""
     s = snap.status
     if s is None:
-        return "Agent not running" if snap.agent_problem else "Connecting to the agent…"
+        if not snap.agent_problem:
+            return "Connecting to the agent…"
+        return "Agent not running" if snap.agent_seen else "Agent not started yet"
     pool = s.worker.pool_name if s.worker else ""
     if snap.busy:
         return snap.busy

@@ -168,7 +168,7 @@ class Tray(QObject):
         )
         # An agent that answers has started, even if start_background has not returned yet.
         busy = "" if self.snapshot.busy == STARTING_AGENT else self.snapshot.busy
-        self._update(status=status, agent_problem="", agent_detail="", busy=busy)
+        self._update(status=status, agent_problem="", agent_detail="", busy=busy, agent_seen=True)
         if joined:
             self.refresh_today()
         if self.contributions is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
@@ -134,6 +135,13 @@ def test_dead_agent_offers_start_agent_and_disables_agent_actions() -> None:
     assert headline(snap) == "Agent not running"
     assert enabled(snap) == {"start_agent", "contributions", "preferences", "logout", "quit"}
     assert "Use “Start agent” in the menu." in tooltip(snap)
+
+
+def test_a_first_start_without_an_agent_is_no_error_and_offers_to_start_it() -> None:
+    first = dataclasses.replace(SNAPS["agent-down"], agent_seen=False)
+    assert icon_state(first) == "idle" and headline(first) == "Agent not started yet"
+    assert "start_agent" in enabled(first)
+    assert icon_state(SNAPS["agent-down"]) == "error"  # one that went away is a failure
 
 
 def test_connecting_is_not_called_an_error() -> None:

@@ -98,13 +98,15 @@ def test_resume_says_which_rule_still_holds_the_worker(tmp_path, make_ctx, tray_
     assert got.args[0].text.startswith("Resumed your pause, but computer in use")
 
 
-def test_dead_agent_shows_a_clear_state_and_start_agent(tmp_path, make_ctx, tray_for, qtbot):
+def test_a_tray_started_before_its_agent_is_a_first_run_that_offers_to_start_it(
+    tmp_path, make_ctx, tray_for, qtbot
+):
     ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n')
     tray = tray_for(ctx)
     tray.start()
     qtbot.waitUntil(lambda: tray.snapshot.agent_problem != "", timeout=10000)
-    assert icon_state(tray.snapshot) == "error"
-    assert tray.icon.toolTip().startswith("kalavai-like: Agent not running\n")
+    assert icon_state(tray.snapshot) == "logged-out"  # not the red error icon
+    assert tray.icon.toolTip().startswith("kalavai-like: Agent not started yet\n")
     tray.menu.aboutToShow.emit()
     start = next(a for a in tray.menu.actions() if a.data() == "start_agent")
     assert start.isEnabled()

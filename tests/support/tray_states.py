@@ -115,5 +115,6 @@ def snapshots() -> dict[str, Snapshot]:
             agent_problem="The kalavai-like agent is not running",
             agent_detail="No agent answers at /run/kalavai-like/agent.sock (no socket). Start it.",
             account=EMAIL,
+            agent_seen=True,
         ),
     }
