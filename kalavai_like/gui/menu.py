@@ -28,8 +28,9 @@ class Snapshot:
 
     `status` is the agent's last snapshot, None when no agent answers (`agent_problem` says
     why); `agent_seen` once an agent answered since the tray started (an agent that was never
-    there is a first run, not a failure). `account` is the logged-in email. `today` is the platform's row for today
-    (cpu_core_hours, ram_gb_hours, gpu_hours, credit), None until fetched.
+    there is a first run, not a failure). `account` is the logged-in email. `today` is the
+    platform's row for today (cpu_core_hours, ram_gb_hours, gpu_hours, credit), None until
+    fetched.
     """
 
     status: NodeStatus | None
