@@ -123,8 +123,9 @@ def seed_history(
         avg, avg_time = credit.update_average(noon, first, granted, avg, avg_time)
         cpu_sum, ram_sum, credit_sum = cpu_sum + cpu, ram_sum + ram, credit_sum + granted
     sql(
-        "UPDATE devices SET created_at = :first, granted_cpu = granted_cpu + :cpu,"
-        " measured_cpu = measured_cpu + :cpu, granted_ram = granted_ram + :ram,"
+        "UPDATE devices SET created_at = :first, base_at = :first,"
+        " granted_cpu = granted_cpu + :cpu, measured_cpu = measured_cpu + :cpu,"
+        " granted_ram = granted_ram + :ram,"
         " measured_ram = measured_ram + :ram, credit = credit + :credit,"
         " measured_credit = measured_credit + :credit, recent_avg = :avg,"
         " recent_avg_time = :avg_time WHERE id = :d",

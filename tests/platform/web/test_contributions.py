@@ -22,7 +22,7 @@ def contributor(
     api: Api, logged_in: Callable[..., tuple[Any, Any]], platform_sql: Any
 ) -> tuple[Any, Any, dict[str, Any]]:
     user, page = logged_in()
-    pool, joined = api.join_public(user, name="tower", cores=4096, memory_bytes=2**36)
+    pool, joined = api.join_public(user, name="tower", cores=256, memory_bytes=2**36)
     counters = {"cpu_seconds": 20.0, "ram_gb_seconds": 40.0, "gpu_seconds": 0.0}
     seed_history(platform_sql, joined["device"], user.id, 29)
     heartbeat(api, joined["credential"], 1, "running", counters=counters)
