@@ -149,6 +149,9 @@ class Counters(In):
     cpu_seconds: Usage = 0.0
     ram_gb_seconds: Usage = 0.0
     gpu_seconds: Usage = 0.0
+    # When the device sampled them (its clock, epoch seconds): bounds claims by the time it
+    # measured over, checked against the server's clock (kalavai_like.platform.ledger).
+    sampled_at: Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)] | None = None
 
 
 class HeartbeatIn(In):
@@ -250,6 +253,8 @@ class PoolOut(BaseModel):
     members: int
     hub: HubOut | None
     created_at: str
+    trusted: bool = False
+    witness: WitnessKind = "none"
 
 
 class HubRegistered(BaseModel):
@@ -299,6 +304,20 @@ class Totals(BaseModel):
     recent_average: float = 0.0
 
 
+# Who backs a pool's granted credit: a trusted pool's head, the pool's owner's head, or nobody
+# (a template without a witness: its credit is unverified).
+WitnessKind = Literal["trusted", "owner", "none"]
+
+
+class Witnessed(BaseModel):
+    """What the pool's head witnessed of a device, and that against what it measured."""
+
+    tasks: int = 0
+    compute_seconds: float = 0.0
+    connected_seconds: float = 0.0
+    ratio: float | None = None  # witnessed compute / measured CPU (None: nothing measured)
+
+
 class DeviceOut(BaseModel):
     id: str
     name: str
@@ -318,6 +337,10 @@ class DeviceOut(BaseModel):
     clamped: Totals
     created_at: str
     left_at: str | None
+    pending: Totals = Field(default_factory=Totals)
+    unverified: Totals = Field(default_factory=Totals)
+    witnessed: Witnessed = Field(default_factory=Witnessed)
+    witness: WitnessKind = "none"
 
 
 class PoolDeviceOut(DeviceOut):
@@ -345,6 +368,9 @@ class HeartbeatOut(BaseModel):
     desired_state: str
     granted: Totals
     clamped: Totals
+    pending: Totals = Field(default_factory=Totals)
+    unverified: Totals = Field(default_factory=Totals)
+    witnessed: Witnessed = Field(default_factory=Witnessed)
 
 
 class Peer(BaseModel):
