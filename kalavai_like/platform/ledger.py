@@ -156,6 +156,30 @@ class Settled:
     day: dict[str, float] = field(default_factory=dict)
 
 
+def _granted(
+    old: Mapping[str, Any], cur: Mapping[str, Any], t: float, rules: Rules
+) -> tuple[Triple, Triple]:
+    """The new granted and unverified levels: in a pool without a witness all claims are
+    unverified; else first what is overdue turns unverified (final), then what the witness
+    backs of the rest is granted (nothing while the user is suspended)."""
+    claimed, granted, unverified = of(cur, "claimed"), of(old, "granted"), of(old, "unverified")
+    if cur["template"] not in WITNESSED_TEMPLATES:
+        return granted, minus(claimed, granted)
+    due = overdue(old, t)
+    new_u = (
+        max(unverified[0], due[0] - granted[0]),
+        max(unverified[1], due[1] - granted[1]),
+        max(unverified[2], due[2] - granted[2]),
+    )
+    if cur["suspended_at"] is not None:
+        return granted, new_u
+    w = allowed(cur, rules)
+    new_g = tuple(
+        max(g, min(c - u, wi)) for g, c, u, wi in zip(granted, claimed, new_u, w, strict=True)
+    )
+    return new_g, new_u  # type: ignore[return-value]
+
+
 def settle(old: Mapping[str, Any], cur: Mapping[str, Any], t: float, rules: Rules) -> Settled:
     """Grant what the witness backs, and write off what is overdue, at `t`.
 
@@ -164,18 +188,7 @@ def settle(old: Mapping[str, Any], cur: Mapping[str, Any], t: float, rules: Rule
     witness applied.
     """
     claimed, granted, unverified = of(cur, "claimed"), of(old, "granted"), of(old, "unverified")
-    if cur["template"] not in WITNESSED_TEMPLATES:
-        new_g, new_u = granted, minus(claimed, granted)
-    else:
-        new_g = granted
-        if cur["suspended_at"] is None:
-            w = allowed(cur, rules)
-            new_g = tuple(  # type: ignore[assignment]
-                max(g, min(c - u, wi))
-                for g, c, u, wi in zip(granted, claimed, unverified, w, strict=True)
-            )
-        due = overdue(old, t)
-        new_u = tuple(max(u, o - g) for u, o, g in zip(unverified, due, new_g, strict=True))  # type: ignore[assignment]
+    new_g, new_u = _granted(old, cur, t, rules)
     values: dict[str, Any] = {**named("granted", new_g), **named("unverified", new_u)}
     if t >= old["mark_due"]:  # the mark moves on: what is claimed now is due a window later
         values.update(named("mark", claimed), mark_due=t + rules.window)

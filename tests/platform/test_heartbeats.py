@@ -43,14 +43,19 @@ def _device(api: Api, **fields: Any) -> Joined:
     return Joined(owner, volunteer, pool, dev, before, joined["device"]["id"], hub)
 
 
-def _beat(dev: Caller, seq: int, cpu: float = 0.0, ram: float = 0.0, gpu: float = 0.0) -> Any:
+def _beat(
+    dev: Caller,
+    seq: int,
+    cpu: float = 0.0,
+    ram: float = 0.0,
+    gpu: float = 0.0,
+    sampled_at: float | None = None,
+) -> Any:
+    counters = {"cpu_seconds": cpu, "ram_gb_seconds": ram, "gpu_seconds": gpu}
+    if sampled_at is not None:
+        counters["sampled_at"] = sampled_at
     r = dev.post(
-        "/api/v1/device/heartbeat",
-        json={
-            "seq": seq,
-            "state": "running",
-            "counters": {"cpu_seconds": cpu, "ram_gb_seconds": ram, "gpu_seconds": gpu},
-        },
+        "/api/v1/device/heartbeat", json={"seq": seq, "state": "running", "counters": counters}
     )
     assert r.status_code == 200, r.text
     return r.json()
@@ -125,6 +130,56 @@ def test_counters_going_backwards_grant_nothing_then_count_again(api: Api) -> No
     _wait_seconds(0.5)
     on = _beat(j.dev, 3, cpu=3.0)
     assert abs(on["granted"]["cpu_core_hours"] * 3600 - 7.0) < 1e-6
+
+
+def test_a_delayed_heartbeat_loses_nothing(api: Api) -> None:
+    # One core measured 0.95 core-s per second of its clock. The first second's heartbeat is
+    # held up a whole second, so both arrive together: the second one's usage was measured
+    # over a second of the device's time, not over the moment between their arrivals.
+    j = _device(api, cores=1)
+    joined_at = time.time()
+    _wait_seconds(2.0)
+    _beat(j.dev, 1, cpu=0.95, sampled_at=joined_at + 1.0)
+    late = _beat(j.dev, 2, cpu=1.9, sampled_at=joined_at + 2.0)
+    assert late["clamped"]["cpu_core_hours"] == 0
+    j.witness(api, 2.0, threads=1)
+    granted = _beat(j.dev, 3, cpu=1.9, sampled_at=joined_at + 2.0)["granted"]
+    assert abs(granted["cpu_core_hours"] * 3600 - 1.9) < 1e-9
+
+
+def test_out_of_order_heartbeats_lose_nothing(api: Api) -> None:
+    j = _device(api, cores=1)
+    joined_at = time.time()
+    _wait_seconds(1.1)
+    for seq in (3, 1, 2, 4):  # sent in order, landed out of it
+        _beat(j.dev, seq, cpu=0.2 * seq, sampled_at=joined_at + 0.25 * seq)
+    j.witness(api, 1.0, threads=1)
+    last = _beat(j.dev, 5, cpu=0.8, sampled_at=joined_at + 1.0)
+    assert last["clamped"]["cpu_core_hours"] == 0
+    assert abs(last["granted"]["cpu_core_hours"] * 3600 - 0.8) < 1e-9
+
+
+def test_a_later_heartbeat_carries_what_an_early_cap_deferred(api: Api) -> None:
+    j = _device(api, cores=1)
+    early = _beat(j.dev, 1, cpu=1.0)  # more than one core can give since it enrolled
+    assert early["clamped"]["cpu_core_hours"] > 0
+    _wait_seconds(1.1)
+    later = _beat(j.dev, 2, cpu=1.0)  # nothing new: the time since makes room for it
+    assert later["clamped"]["cpu_core_hours"] == 0
+    assert abs(later["pending"]["cpu_core_hours"] * 3600 - 1.0) < 1e-9
+
+
+def test_a_lying_clock_cannot_gain(api: Api) -> None:
+    j = _device(api, cores=1)
+    now = time.time()
+    _beat(j.dev, 1, cpu=0.0, sampled_at=now)
+    beat = _beat(j.dev, 2, cpu=3600.0, sampled_at=now + 3600)  # "an hour later", at once
+    elapsed = time.time() - j.before
+    claimed = (beat["pending"]["cpu_core_hours"] + beat["granted"]["cpu_core_hours"]) * 3600
+    assert claimed <= 1 * elapsed * 1.05  # the server's clock bounds the session
+    assert beat["clamped"]["cpu_core_hours"] * 3600 >= 3600 - elapsed * 1.05
+    past = _beat(j.dev, 3, cpu=3600.0, sampled_at=now - 3600)  # nor one going back
+    assert past["clamped"]["cpu_core_hours"] * 3600 >= 3600 - elapsed * 1.05 - 1
 
 
 def test_heartbeat_reports_state_and_reason(api: Api) -> None:

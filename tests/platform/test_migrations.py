@@ -65,3 +65,41 @@ INSERT INTO devices (id, user_id, pool_id, role, name, public_key, cores, memory
     VALUES ('{d}', '{u}', '{p}', 'worker', 'w', 'k', 1, 0, 0, 'running', 'running', 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 """.format(u="u" * 32, p="p" * 32, d="d" * 32)
+
+
+def test_credit_granted_before_witnesses_becomes_unverified(empty_db: Database) -> None:
+    """Migration 0006: what was granted with no witness is kept, as unverified, per device and
+    per day; nothing of it is granted any more (so none of it reaches the leaderboard)."""
+    with empty_db.engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+        for statement in OLD_ROWS.split(";")[:-1]:
+            conn.execute(text(statement))
+        conn.execute(
+            text(
+                "UPDATE devices SET granted_cpu = 7200, measured_cpu = 9000, credit = 2,"
+                " measured_credit = 2.5, recent_avg = 1, recent_avg_time = 5"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO usage_days (device_id, day, user_id, pool_id, cpu, ram, gpu, credit,"
+                " clamped_cpu, clamped_ram, clamped_gpu) VALUES (:d, '2024-01-02', :u, :p, 7200,"
+                " 0, 0, 2, 1800, 0, 0)"
+            ),
+            {"d": "d" * 32, "u": "u" * 32, "p": "p" * 32},
+        )
+    empty_db.migrate()
+    with empty_db.engine.connect() as conn:
+        device = conn.execute(
+            text(
+                "SELECT granted_cpu, claimed_cpu, unverified_cpu, measured_cpu, credit,"
+                " recent_avg, witnessed_cpu FROM devices"
+            )
+        ).one()
+        day = conn.execute(
+            text("SELECT cpu, credit, unverified_cpu, unverified_credit FROM usage_days")
+        ).one()
+    assert tuple(device) == (0, 7200, 7200, 9000, 0, 0, 0)
+    assert tuple(day) == (0, 0, 7200, 2)
