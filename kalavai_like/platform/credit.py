@@ -71,13 +71,20 @@ def decayed(avg: float, avg_time: float, now: float) -> float:
     return avg * math.exp(-(now - avg_time) * math.log(2) / HALF_LIFE)
 
 
+def hours(
+    cpu_s: float, ram_gbs: float, gpu_s: float, credit: float, recent: float = 0.0
+) -> dict[str, float]:
+    """Usage in seconds as the fields of Totals: hours, credit and the recent average."""
+    return {
+        "cpu_core_hours": cpu_s / 3600.0,
+        "ram_gb_hours": ram_gbs / 3600.0,
+        "gpu_hours": gpu_s / 3600.0,
+        "credit": credit,
+        "recent_average": recent,
+    }
+
+
 def totals(
     cpu_s: float, ram_gbs: float, gpu_s: float, credit: float, recent: float = 0.0
 ) -> Totals:
-    return Totals(
-        cpu_core_hours=cpu_s / 3600.0,
-        ram_gb_hours=ram_gbs / 3600.0,
-        gpu_hours=gpu_s / 3600.0,
-        credit=credit,
-        recent_average=recent,
-    )
+    return Totals(**hours(cpu_s, ram_gbs, gpu_s, credit, recent))

@@ -121,10 +121,6 @@ class HeartbeatStore(Protocol):
     async def close(self) -> None: ...
 
 
-def _reply(d: Any, seq: int, *, duplicate: bool, t: float) -> bytes:
-    return heartbeats.reply(d, seq, duplicate=duplicate, t=t).model_dump_json().encode()
-
-
 def _device(row: Sequence[Any] | None) -> dict[str, Any] | None:
     """The device row as read by _SELECT (None: no such device)."""
     return None if row is None else dict(zip(_KEYS, row, strict=True))
@@ -237,7 +233,7 @@ class PostgresHeartbeats:
             await cur.execute(self._select, {"digest": digest})
             o = heartbeats.attempt(_device(await cur.fetchone()), hb, self._rules)
             if o.replay:
-                return _reply(o.d, hb.seq, duplicate=True, t=o.t)
+                return heartbeats.reply(o.d, hb.seq, duplicate=True, t=o.t)
             if o.usage is None:
                 await cur.execute(self._update, _params(o, digest))
             else:
@@ -273,7 +269,7 @@ class PostgresHeartbeats:
             self._known.clear()
         if d["suspended_at"] is None:
             self._known[digest] = d
-        return _reply(d, seq, duplicate=False, t=t)
+        return heartbeats.reply(d, seq, duplicate=False, t=t)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -328,7 +324,7 @@ class SqliteHeartbeats:
             conn.execute(_UPDATE, _params(o, digest))
             if o.usage is not None:
                 conn.execute(_UPSERT, o.usage)
-        return _reply(o.after, hb.seq, duplicate=o.replay, t=o.t)
+        return heartbeats.reply(o.after, hb.seq, duplicate=o.replay, t=o.t)
 
     async def close(self) -> None:
         self._thread.shutdown(wait=True)

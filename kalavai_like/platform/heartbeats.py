@@ -11,6 +11,7 @@ different devices never contend for one row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from kalavai_like.platform import credentials, credit, ledger
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import Device, Pool, UsageDay, User, now
 from kalavai_like.platform.problems import unauthorized
-from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut
+from kalavai_like.platform.schemas import HeartbeatIn
 
 _D = Device.__table__.c
 _P = Pool.__table__.c
@@ -160,8 +161,8 @@ def attempt(d: Mapping[Any, Any] | None, hb: HeartbeatIn, rules: ledger.Rules) -
     return Outcome(d, t, replay=False, values=values, usage=usage)
 
 
-def record(db: Database, rules: ledger.Rules, credential: str, hb: HeartbeatIn) -> HeartbeatOut:
-    """Apply one heartbeat from the device holding `credential`.
+def record(db: Database, rules: ledger.Rules, credential: str, hb: HeartbeatIn) -> bytes:
+    """Apply one heartbeat from the device holding `credential`; the JSON reply (HeartbeatOut).
 
     Raises:
         Problem: 401 if the credential is unknown or the device left.
@@ -213,16 +214,18 @@ def apply(
     }
 
 
-def reply(d: Any, seq: int, *, duplicate: bool, t: float) -> HeartbeatOut:
-    """The heartbeat's answer: the device's cumulative split after it (`d` as written)."""
+def reply(d: Any, seq: int, *, duplicate: bool, t: float) -> bytes:
+    """The heartbeat's answer as JSON (HeartbeatOut): the device's cumulative split after it
+    (`d` as written). Plain JSON, since this runs on every heartbeat."""
     now_split = ledger.split(d, credit.Weights(d["w_cpu"], d["w_ram"], d["w_gpu"]), t)
-    return HeartbeatOut(
-        seq=seq,
-        duplicate=duplicate,
-        desired_state=d["desired_state"],
-        granted=now_split.totals("granted"),
-        clamped=now_split.totals("clamped"),
-        pending=now_split.totals("pending"),
-        unverified=now_split.totals("unverified"),
-        witnessed=ledger.witnessed(d),
-    )
+    body = {
+        "seq": seq,
+        "duplicate": duplicate,
+        "desired_state": d["desired_state"],
+        "granted": now_split.hours("granted"),
+        "clamped": now_split.hours("clamped"),
+        "pending": now_split.hours("pending"),
+        "unverified": now_split.hours("unverified"),
+        "witnessed": ledger.witnessed_fields(d),
+    }
+    return json.dumps(body, separators=(",", ":")).encode()

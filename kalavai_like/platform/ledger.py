@@ -37,6 +37,20 @@ RESOURCES = ("cpu", "ram", "gpu")
 WITNESSED_TEMPLATES = frozenset({"dask"})  # templates whose head witnesses the work
 Triple = tuple[float, float, float]
 _ZERO: Triple = (0.0, 0.0, 0.0)
+# Column names per kind, built once: the heartbeat path reads and writes them on every request.
+_KEYS = {
+    kind: (f"{kind}_cpu", f"{kind}_ram", f"{kind}_gpu")
+    for kind in (
+        "base",
+        "measured",
+        "session",
+        "claimed",
+        "granted",
+        "unverified",
+        "mark",
+        "clamped",
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -65,12 +79,16 @@ def witness_kind(template: str, trusted: bool) -> WitnessKind:
     return "trusted" if trusted else "owner"
 
 
-def of(d: Mapping[str, Any], prefix: str) -> Triple:
-    return (d[f"{prefix}_cpu"], d[f"{prefix}_ram"], d[f"{prefix}_gpu"])
+def of(d: Mapping[str, Any], kind: str) -> Triple:
+    """The CPU, RAM and GPU columns of one kind (`claimed` ...) of row `d`."""
+    cpu, ram, gpu = _KEYS[kind]
+    return d[cpu], d[ram], d[gpu]
 
 
-def named(prefix: str, values: Triple) -> dict[str, float]:
-    return {f"{prefix}_{r}": v for r, v in zip(RESOURCES, values, strict=True)}
+def named(kind: str, values: Triple) -> dict[str, float]:
+    """`values` as the CPU, RAM and GPU columns of one kind."""
+    cpu, ram, gpu = _KEYS[kind]
+    return {cpu: values[0], ram: values[1], gpu: values[2]}
 
 
 def minus(a: Triple, b: Triple) -> Triple:
@@ -100,29 +118,42 @@ def claim(d: Mapping[str, Any], counters: Counters, t: float, rules: Rules) -> d
     new baseline.
     """
     now_c = (counters.cpu_seconds, counters.ram_gb_seconds, counters.gpu_seconds)
-    deltas = tuple(max(0.0, c - b) for c, b in zip(now_c, of(d, "base"), strict=True))
-    before_s = of(d, "session")
-    session = tuple(s + x for s, x in zip(before_s, deltas, strict=True))
+    base, before = of(d, "base"), of(d, "session")
+    deltas = _clip(minus(now_c, base))
+    session = _plus(before, deltas)
     span, origin = _span(d, t, counters.sampled_at)
     hw = {"cores": d["cores"], "memory_bytes": d["memory_bytes"], "gpus": d["gpus"]}
     old_caps = credit.caps(d["session_span"], tolerance=rules.tolerance, **hw)
     new_caps = credit.caps(span, tolerance=rules.tolerance, **hw)
-    claimed = tuple(
-        c + max(0.0, min(s, cap) - min(s0, cap0))
-        for c, s, cap, s0, cap0 in zip(
-            of(d, "claimed"), session, new_caps, before_s, old_caps, strict=True
-        )
-    )
+    # what this session may claim: its usage up to its hardware over its span, so far
+    more = _clip(minus(_lower(session, new_caps), _lower(before, old_caps)))
     weights = credit.Weights(d["w_cpu"], d["w_ram"], d["w_gpu"])
     return {
         **named("base", now_c),
-        **named("session", session),  # type: ignore[arg-type]
-        **named("claimed", claimed),  # type: ignore[arg-type]
-        **named("measured", tuple(m + x for m, x in zip(of(d, "measured"), deltas, strict=True))),  # type: ignore[arg-type]
+        **named("session", session),
+        **named("claimed", _plus(of(d, "claimed"), more)),
+        **named("measured", _plus(of(d, "measured"), deltas)),
         "measured_credit": d["measured_credit"] + weights.credit(*deltas),
         "session_span": span,
         "sample_origin": origin,
     }
+
+
+def _plus(a: Triple, b: Triple) -> Triple:
+    return (a[0] + b[0], a[1] + b[1], a[2] + b[2])
+
+
+def _clip(a: Triple) -> Triple:
+    """Each at least 0."""
+    return (max(0.0, a[0]), max(0.0, a[1]), max(0.0, a[2]))
+
+
+def _lower(a: Triple, b: Triple) -> Triple:
+    return (min(a[0], b[0]), min(a[1], b[1]), min(a[2], b[2]))
+
+
+def _higher(a: Triple, b: Triple) -> Triple:
+    return (max(a[0], b[0]), max(a[1], b[1]), max(a[2], b[2]))
 
 
 def allowed(d: Mapping[str, Any], rules: Rules) -> Triple:
@@ -165,19 +196,10 @@ def _granted(
     claimed, granted, unverified = of(cur, "claimed"), of(old, "granted"), of(old, "unverified")
     if cur["template"] not in WITNESSED_TEMPLATES:
         return granted, minus(claimed, granted)
-    due = overdue(old, t)
-    new_u = (
-        max(unverified[0], due[0] - granted[0]),
-        max(unverified[1], due[1] - granted[1]),
-        max(unverified[2], due[2] - granted[2]),
-    )
+    new_u = _higher(unverified, minus(overdue(old, t), granted))
     if cur["suspended_at"] is not None:
         return granted, new_u
-    w = allowed(cur, rules)
-    new_g = tuple(
-        max(g, min(c - u, wi)) for g, c, u, wi in zip(granted, claimed, new_u, w, strict=True)
-    )
-    return new_g, new_u  # type: ignore[return-value]
+    return _higher(granted, _lower(minus(claimed, new_u), allowed(cur, rules))), new_u
 
 
 def settle(old: Mapping[str, Any], cur: Mapping[str, Any], t: float, rules: Rules) -> Settled:
@@ -204,8 +226,8 @@ def settle(old: Mapping[str, Any], cur: Mapping[str, Any], t: float, rules: Rule
     values.update(
         credit=old["credit"] + gc, recent_avg=avg, recent_avg_time=avg_time, std_recent_avg=std_avg
     )
-    day = {**dict(zip(RESOURCES, dg, strict=True)), "credit": gc}
-    day.update({**named("unverified", du), "unverified_credit": uc})
+    day = {"cpu": dg[0], "ram": dg[1], "gpu": dg[2], "credit": gc, **named("unverified", du)}
+    day["unverified_credit"] = uc
     return Settled(values, dg, du, gc, uc, day)
 
 
@@ -225,28 +247,31 @@ class Split:
     def add(self, d: Mapping[str, Any], weights: credit.Weights, t: float) -> None:
         """Add device row `d` (its pool's weights `weights`) as of `t`."""
         claimed, granted, measured = of(d, "claimed"), of(d, "granted"), of(d, "measured")
-        gone = overdue(d, t)
-        unverified = tuple(
-            min(c - g, max(u, o - g))
-            for c, g, u, o in zip(claimed, granted, of(d, "unverified"), gone, strict=True)
-        )
-        pending = tuple(c - g - u for c, g, u in zip(claimed, granted, unverified, strict=True))
+        owed = minus(claimed, granted)
+        unverified = _lower(owed, _higher(of(d, "unverified"), minus(overdue(d, t), granted)))
+        pending = minus(owed, unverified)
+        _add(self.granted, granted, d["credit"])
+        _add(self.pending, pending, weights.credit(*pending))
+        _add(self.unverified, unverified, weights.credit(*unverified))
         clamped = minus(measured, claimed)
-        for bucket, usage, cr in (
-            (self.granted, granted, d["credit"]),
-            (self.pending, pending, None),
-            (self.unverified, unverified, None),
-            (self.clamped, clamped, None),
-            (self.measured, measured, d["measured_credit"]),
-        ):
-            for i, v in enumerate(usage):
-                bucket[i] += v
-            bucket[3] += weights.credit(*usage) if cr is None else cr
+        _add(self.clamped, clamped, weights.credit(*clamped))
+        _add(self.measured, measured, d["measured_credit"])
         self.recent += credit.decayed(d["recent_avg"], d["recent_avg_time"], t)
 
-    def totals(self, bucket: str) -> Totals:
+    def hours(self, bucket: str) -> dict[str, float]:
+        """One bucket as the API's Totals fields (a plain dict)."""
         cpu, ram, gpu, cr = getattr(self, bucket)
-        return credit.totals(cpu, ram, gpu, cr, self.recent if bucket == "granted" else 0.0)
+        return credit.hours(cpu, ram, gpu, cr, self.recent if bucket == "granted" else 0.0)
+
+    def totals(self, bucket: str) -> Totals:
+        return Totals(**self.hours(bucket))
+
+
+def _add(bucket: list[float], usage: Triple, cr: float) -> None:
+    bucket[0] += usage[0]
+    bucket[1] += usage[1]
+    bucket[2] += usage[2]
+    bucket[3] += cr
 
 
 def split(d: Mapping[str, Any], weights: credit.Weights, t: float) -> Split:
@@ -256,15 +281,20 @@ def split(d: Mapping[str, Any], weights: credit.Weights, t: float) -> Split:
     return one
 
 
-def witnessed(d: Mapping[str, Any]) -> Witnessed:
-    """What the head witnessed of device `d`, and its ratio to the CPU the device measured."""
+def witnessed_fields(d: Mapping[str, Any]) -> dict[str, Any]:
+    """What the head witnessed of device `d`, and its ratio to the CPU the device measured
+    (the fields of Witnessed, as a plain dict)."""
     measured = d["measured_cpu"]
-    return Witnessed(
-        tasks=d["witnessed_tasks"],
-        compute_seconds=d["witnessed_cpu"],
-        connected_seconds=d["witnessed_connected"],
-        ratio=d["witnessed_cpu"] / measured if measured > 0 else None,
-    )
+    return {
+        "tasks": d["witnessed_tasks"],
+        "compute_seconds": d["witnessed_cpu"],
+        "connected_seconds": d["witnessed_connected"],
+        "ratio": d["witnessed_cpu"] / measured if measured > 0 else None,
+    }
+
+
+def witnessed(d: Mapping[str, Any]) -> Witnessed:
+    return Witnessed(**witnessed_fields(d))
 
 
 def new_session(d: Any, t: float) -> None:
