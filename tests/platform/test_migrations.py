@@ -39,18 +39,23 @@ def test_migrated_schema_matches_the_models(empty_db: Database) -> None:
 
 def test_pools_made_before_keep_their_subnets(empty_db: Database) -> None:
     """Migration 0003 gives every existing pool the 10.N.0.0/16 it had; its devices stay."""
-    with empty_db.engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
-        for statement in OLD_ROWS.split(";")[:-1]:
-            conn.execute(text(statement))
+    _old_rows_at(empty_db, "0002")
     empty_db.migrate()
     with empty_db.engine.connect() as conn:
         pools = conn.execute(text("SELECT name, subnet, closed, deleted_at FROM pools")).all()
         devices = conn.execute(text("SELECT id, pool_id FROM devices")).all()
     assert pools == [("old", "10.37.0.0/16", False, None)]
     assert devices == [("d" * 32, "p" * 32)]
+
+
+def _old_rows_at(db: Database, revision: str) -> None:
+    """The schema of `revision`, with a user, a pool and a device of those days in it."""
+    with db.engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        for statement in OLD_ROWS.split(";")[:-1]:
+            conn.execute(text(statement))
 
 
 OLD_ROWS = """
@@ -70,12 +75,8 @@ INSERT INTO devices (id, user_id, pool_id, role, name, public_key, cores, memory
 def test_credit_granted_before_witnesses_becomes_unverified(empty_db: Database) -> None:
     """Migration 0006: what was granted with no witness is kept, as unverified, per device and
     per day; nothing of it is granted any more (so none of it reaches the leaderboard)."""
+    _old_rows_at(empty_db, "0005")
     with empty_db.engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0005")
-        for statement in OLD_ROWS.split(";")[:-1]:
-            conn.execute(text(statement))
         conn.execute(
             text(
                 "UPDATE devices SET granted_cpu = 7200, measured_cpu = 9000, credit = 2,"

@@ -66,14 +66,16 @@ def _on_leaderboard(viewer: User, user: User) -> dict[str, Any] | None:
 
 def _trust(sql: Sql, pool: dict[str, Any], public: bool = True) -> None:
     """What the platform's operator does (its commands are another part's)."""
-    sql("UPDATE pools SET trusted = true, public = :pub WHERE id = :p", {"p": pool["id"],
-                                                                          "pub": public})  # fmt: skip
+    sql(
+        "UPDATE pools SET trusted = true, public = :pub WHERE id = :p",
+        {"p": pool["id"], "pub": public},
+    )
 
 
 def test_forged_claims_earn_nothing_and_never_reach_the_leaderboard(
     api: Api, platform_sql: Sql
 ) -> None:
-    owner, pool, _hub = _pool(api, public=True)
+    _owner, pool, _hub = _pool(api, public=True)
     _trust(platform_sql, pool)
     attacker = api.user()
     # nothing but a single-use token from the public Join button, and plain HTTP
@@ -209,7 +211,7 @@ def test_a_hub_witnesses_only_its_own_pools_devices(api: Api) -> None:
 
 
 def test_malformed_or_oversized_witness_reports_are_refused(api: Api) -> None:
-    _owner, _pool_, hub = _pool(api)
+    hub = _pool(api)[2]
     caller = api.as_(hub)
     good = seen("a" * 32, 1.0)
     for body in (
@@ -307,7 +309,7 @@ def test_suspended_users_leave_the_leaderboard_and_get_no_new_grants(
 
 def test_ram_needs_witnessed_connection_and_gpu_declared_gpus(api: Api) -> None:
     owner, pool, hub = _pool(api)
-    volunteer, dev, cpu_only = _join(api, owner, pool, cores=2, memory_bytes=2 * 10**9)
+    _, dev, cpu_only = _join(api, owner, pool, cores=2, memory_bytes=2 * 10**9)
     _, gpu_dev, with_gpu = _join(api, owner, pool, cores=2, gpus=1)
     _wait_seconds(1.0)
     beat = _beat(dev, 1, cpu_seconds=0.5, ram_gb_seconds=2.0, gpu_seconds=0.5)
