@@ -65,7 +65,7 @@ _UPSERT = (
 _UPDATE_AND_UPSERT = (
     f"WITH moved AS ({_UPDATE} RETURNING id, user_id, pool_id) "
     f"INSERT INTO usage_days ({', '.join(_USAGE)}) SELECT id, :day, user_id, pool_id, "
-    + ", ".join(f":{c}" for c in _ADDED)
+    + ", ".join(f":day_{c}" for c in _ADDED)
     + " FROM moved"
     + _ON_CONFLICT
 )
@@ -87,7 +87,7 @@ _KNOWN_UPDATE_AND_UPSERT = (
     f"WITH moved AS ({_KNOWN_UPDATE} RETURNING devices.id, devices.user_id,"
     " devices.pool_id, devices.desired_state), "
     f"day AS (INSERT INTO usage_days ({', '.join(_USAGE)}) SELECT id, :day, user_id, pool_id, "
-    + ", ".join(f":{c}" for c in _ADDED)
+    + ", ".join(f":day_{c}" for c in _ADDED)
     + " FROM moved"
     + _ON_CONFLICT
     + ") SELECT desired_state FROM moved"
@@ -136,6 +136,12 @@ def _params(o: heartbeats.Outcome, digest: str) -> dict[str, Any]:
         "old_rev": o.d["witness_rev"],
         **o.values,
     }
+
+
+def _day(usage: dict[str, Any]) -> dict[str, Any]:
+    """The day row's additions as the one-statement update's `day_*` parameters (the device's
+    own columns `credit` and `unverified_*` share their names)."""
+    return {"day": usage["day"], **{f"day_{c}": usage[c] for c in _ADDED}}
 
 
 class PostgresHeartbeats:
@@ -237,7 +243,7 @@ class PostgresHeartbeats:
             if o.usage is None:
                 await cur.execute(self._update, _params(o, digest))
             else:
-                await cur.execute(self._update_and_upsert, {**_params(o, digest), **o.usage})
+                await cur.execute(self._update_and_upsert, {**_params(o, digest), **_day(o.usage)})
             if cur.rowcount == 1:
                 return self._accepted(digest, o.after, hb.seq, o.t)
         raise _busy()
@@ -258,7 +264,7 @@ class PostgresHeartbeats:
         if usage is None:
             await cur.execute(self._known_update, params)
         else:
-            await cur.execute(self._known_update_and_upsert, {**params, **usage})
+            await cur.execute(self._known_update_and_upsert, {**params, **_day(usage)})
         row = await cur.fetchone()
         if row is None:
             return None

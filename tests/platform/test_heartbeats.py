@@ -4,6 +4,7 @@ Usage is granted only as far as the pool's head witnessed it (tests/platform/tes
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,11 @@ from typing import Any
 
 import httpx
 
+from kalavai_like.platform import heartbeats, ledger
+from kalavai_like.platform.db import Database
+from kalavai_like.platform.local import LocalPlatform
+from kalavai_like.platform.schemas import HeartbeatIn
+from kalavai_like.platform.settings import PlatformSettings, normalize_database_url
 from tests.support.platform_api import Api, Caller, User, new_epoch, seen
 
 
@@ -180,6 +186,43 @@ def test_a_lying_clock_cannot_gain(api: Api) -> None:
     assert beat["clamped"]["cpu_core_hours"] * 3600 >= 3600 - elapsed * 1.05
     past = _beat(j.dev, 3, cpu=3600.0, sampled_at=now - 3600)  # nor one going back
     assert past["clamped"]["cpu_core_hours"] * 3600 >= 3600 - elapsed * 1.05 - 1
+
+
+def test_both_heartbeat_paths_grant_the_same(api: Api, platform: LocalPlatform) -> None:
+    """The lean path (what the server takes) and the FastAPI route's (`heartbeats.record`, run
+    here on the same database) give the same answers to the same heartbeats and witness."""
+    url = platform.database_url or f"sqlite:///{platform.data_dir / 'platform.sqlite3'}"
+    db = Database(normalize_database_url(url))
+    rules = ledger.Rules.of(PlatformSettings(data_dir=platform.data_dir, public_url=api.url))
+    lean, routed = (_device(api, cores=4, memory_bytes=10**9) for _ in range(2))
+
+    def by_route(seq: int, cpu: float, ram: float) -> Any:
+        body = {"seq": seq, "state": "running",
+                "counters": {"cpu_seconds": cpu, "ram_gb_seconds": ram}}  # fmt: skip
+        credential = routed.dev.credential or ""
+        return json.loads(heartbeats.record(db, rules, credential, HeartbeatIn(**body)))
+
+    try:
+        _wait_seconds(1.0)
+        replies: dict[str, list[Any]] = {"lean": [], "routed": []}
+        for seq, cpu, ram in ((1, 1.0, 0.5), (2, 2.0, 1.0), (2, 2.0, 1.0), (1, 1.0, 0.5)):
+            if seq == 2 and not replies["lean"][-1]["duplicate"]:
+                for j in (lean, routed):
+                    j.witness(api, 1.5, connected=0.5)
+            replies["lean"].append(_beat(lean.dev, seq, cpu=cpu, ram=ram))
+            replies["routed"].append(by_route(seq, cpu, ram))
+    finally:
+        db.dispose()
+    for got, want in zip(replies["routed"], replies["lean"], strict=True):
+        for part in ("granted", "pending", "unverified", "clamped"):
+            got[part]["recent_average"] = want[part]["recent_average"] = 0  # decays with time
+        assert got == want
+    assert abs(want["granted"]["cpu_core_hours"] * 3600 - 1.575) < 1e-9  # 1.5 x 1.05
+    assert abs(want["granted"]["ram_gb_hours"] * 3600 - 0.525) < 1e-9  # 0.5 s x 1 GB x 1.05
+    # and both stored it so: the credit is the sum of what each event granted
+    stored = [j.volunteer.get("/api/v1/credit/me").json()["granted"] for j in (lean, routed)]
+    assert stored[0]["credit"] == stored[1]["credit"] == want["granted"]["credit"]
+    assert abs(want["granted"]["credit"] - (1.575 * 1.0 + 0.525 * 0.1) / 3600) < 1e-12
 
 
 def test_heartbeat_reports_state_and_reason(api: Api) -> None:
