@@ -54,7 +54,7 @@ def _trust(pool: str, trusted: bool, json: bool) -> None:
         console.success(f"Pool '{name}' is now {word}.")
     else:
         console.note(f"Pool '{name}' was already {word}.", style="")
-    if not done["pool"]["witness"]:
+    if done["pool"]["witness"] == "none":
         console.warn(f"Pool '{name}' has no witness: its credit stays unverified.")
 
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from kalavai_like import __version__
-from kalavai_like.platform import heartbeat_store, ipam, problems, web
+from kalavai_like.platform import heartbeat_store, ipam, ledger, problems, web
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.heartbeat_route import HeartbeatRoute
 from kalavai_like.platform.limits import RequestLimits
@@ -71,7 +71,7 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     app.state.settings = cfg
     app.state.peers = PeerWatch()
     problems.install(app)
-    store = heartbeat_store.store_for(db, cfg.clamp_tolerance)
+    store = heartbeat_store.store_for(db, ledger.Rules.of(cfg))
     if store is not None:  # the hot path skips FastAPI's router
         app.add_middleware(HeartbeatRoute, store=store)
     web.install(app)

@@ -1,4 +1,4 @@
-"""Credit arithmetic: weights, clamping, and BOINC's recent average (7-day half-life).
+"""Credit arithmetic: weights, hardware caps, and BOINC's recent average (7-day half-life).
 
 Usage is kept in seconds (core-seconds, GB-seconds, GPU-seconds) and shown in hours.
 Recent averages are kept per device with BOINC's `update_average`; the average of a user or
@@ -28,30 +28,19 @@ class Weights:
         """Credit for usage in seconds: weights are per core-hour, GB-hour and GPU-hour."""
         return (self.cpu * cpu_s + self.ram * ram_gbs + self.gpu * gpu_s) / 3600.0
 
-
-@dataclass(frozen=True)
-class Clamp:
-    """Usage deltas split into what is granted and what exceeded the hardware."""
-
-    granted: tuple[float, float, float]
-    clamped: tuple[float, float, float]
+    @classmethod
+    def of(cls, weights: dict[str, float]) -> Weights:
+        """From `{cpu, ram, gpu}` (the platform's standard rates in its settings)."""
+        return cls(weights["cpu"], weights["ram"], weights["gpu"])
 
 
-def clamp(
-    deltas: tuple[float, float, float],
-    *,
-    cores: int,
-    memory_bytes: int,
-    gpus: int,
-    elapsed: float,
-    tolerance: float,
-) -> Clamp:
-    """Cap each delta at declared hardware x elapsed seconds (plus a small tolerance)."""
-    span = max(0.0, elapsed) * (1.0 + tolerance)
-    caps = (cores * span, memory_bytes / GB * span, gpus * span)
-    granted = tuple(min(max(0.0, d), cap) for d, cap in zip(deltas, caps, strict=True))
-    clamped = tuple(max(0.0, d) - g for d, g in zip(deltas, granted, strict=True))
-    return Clamp(granted, clamped)  # type: ignore[arg-type]
+def caps(
+    span: float, *, cores: int, memory_bytes: int, gpus: int, tolerance: float
+) -> tuple[float, float, float]:
+    """The most CPU, RAM and GPU seconds declared hardware can give in `span` seconds (plus a
+    small tolerance for clock jitter)."""
+    span = max(0.0, span) * (1.0 + tolerance)
+    return cores * span, memory_bytes / GB * span, gpus * span
 
 
 def update_average(
@@ -82,13 +71,20 @@ def decayed(avg: float, avg_time: float, now: float) -> float:
     return avg * math.exp(-(now - avg_time) * math.log(2) / HALF_LIFE)
 
 
+def hours(
+    cpu_s: float, ram_gbs: float, gpu_s: float, credit: float, recent: float = 0.0
+) -> dict[str, float]:
+    """Usage in seconds as the fields of Totals: hours, credit and the recent average."""
+    return {
+        "cpu_core_hours": cpu_s / 3600.0,
+        "ram_gb_hours": ram_gbs / 3600.0,
+        "gpu_hours": gpu_s / 3600.0,
+        "credit": credit,
+        "recent_average": recent,
+    }
+
+
 def totals(
     cpu_s: float, ram_gbs: float, gpu_s: float, credit: float, recent: float = 0.0
 ) -> Totals:
-    return Totals(
-        cpu_core_hours=cpu_s / 3600.0,
-        ram_gb_hours=ram_gbs / 3600.0,
-        gpu_hours=gpu_s / 3600.0,
-        credit=credit,
-        recent_average=recent,
-    )
+    return Totals(**hours(cpu_s, ram_gbs, gpu_s, credit, recent))

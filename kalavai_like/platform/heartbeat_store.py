@@ -28,24 +28,14 @@ from typing import Any, Protocol
 from sqlalchemy.engine import make_url
 
 from kalavai_like.errors import PlatformUnavailable
-from kalavai_like.platform import heartbeats
+from kalavai_like.platform import heartbeats, ledger
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import now
 from kalavai_like.platform.problems import Problem
 from kalavai_like.platform.schemas import HeartbeatIn
 
-_COLUMNS = (
-    "id",
-    "user_id",
-    "pool_id",
-    "cores",
-    "memory_bytes",
-    "gpus",
-    "desired_state",
-    *heartbeats.LEDGER,
-    "created_at",
-)
-_KEYS = (*_COLUMNS, "w_cpu", "w_ram", "w_gpu")
+_COLUMNS = ("id", "user_id", "pool_id", "desired_state", *heartbeats.LEDGER, *heartbeats.READ)
+_KEYS = (*_COLUMNS, "w_cpu", "w_ram", "w_gpu", "template", "suspended_at")
 _UPDATED = heartbeats.UPDATED
 _ADDED = heartbeats.ADDED
 _USAGE = ("device_id", "day", "user_id", "pool_id", *_ADDED)
@@ -54,15 +44,15 @@ _USAGE = ("device_id", "day", "user_id", "pool_id", *_ADDED)
 _SELECT = (
     "SELECT "
     + ", ".join(f"d.{c}" for c in _COLUMNS)
-    + ", p.weight_cpu, p.weight_ram, p.weight_gpu"
-    + " FROM devices d JOIN pools p ON p.id = d.pool_id"
+    + ", p.weight_cpu, p.weight_ram, p.weight_gpu, p.template, u.suspended_at"
+    + " FROM devices d JOIN pools p ON p.id = d.pool_id JOIN users u ON u.id = d.user_id"
     + " WHERE d.credential_hash = :digest AND d.left_at IS NULL"
 )
 _UPDATE = (
     "UPDATE devices SET "
     + ", ".join(f"{c} = :{c}" for c in _UPDATED)
     + " WHERE id = :device_id AND credential_hash = :digest AND left_at IS NULL"
-    + " AND last_seq = :old_seq"
+    + " AND last_seq = :old_seq AND witness_rev = :old_rev"
 )
 _ON_CONFLICT = " ON CONFLICT (device_id, day) DO UPDATE SET " + ", ".join(
     f"{c} = usage_days.{c} + excluded.{c}" for c in _ADDED
@@ -75,25 +65,29 @@ _UPSERT = (
 _UPDATE_AND_UPSERT = (
     f"WITH moved AS ({_UPDATE} RETURNING id, user_id, pool_id) "
     f"INSERT INTO usage_days ({', '.join(_USAGE)}) SELECT id, :day, user_id, pool_id, "
-    + ", ".join(f":{c}" for c in _ADDED)
+    + ", ".join(f":day_{c}" for c in _ADDED)
     + " FROM moved"
     + _ON_CONFLICT
 )
 # With the device's row remembered from its last heartbeat: one round trip. The update applies
-# only if everything the arithmetic read is unchanged (seq, credential, not left, weights).
+# only if everything the arithmetic read is unchanged (seq, witness, credential, not left,
+# weights, its user not suspended: only rows of users not suspended are remembered).
 _KNOWN_UPDATE = (
     "UPDATE devices SET "
     + ", ".join(f"{c} = :{c}" for c in _UPDATED)
     + " FROM pools WHERE devices.id = :device_id AND devices.credential_hash = :digest"
     + " AND devices.left_at IS NULL AND devices.last_seq = :old_seq"
+    + " AND devices.witness_rev = :old_rev"
     + " AND pools.id = devices.pool_id AND pools.weight_cpu = :w_cpu"
     + " AND pools.weight_ram = :w_ram AND pools.weight_gpu = :w_gpu"
+    + " AND NOT EXISTS (SELECT 1 FROM users WHERE users.id = devices.user_id"
+    + " AND users.suspended_at IS NOT NULL)"
 )
 _KNOWN_UPDATE_AND_UPSERT = (
     f"WITH moved AS ({_KNOWN_UPDATE} RETURNING devices.id, devices.user_id,"
     " devices.pool_id, devices.desired_state), "
     f"day AS (INSERT INTO usage_days ({', '.join(_USAGE)}) SELECT id, :day, user_id, pool_id, "
-    + ", ".join(f":{c}" for c in _ADDED)
+    + ", ".join(f":day_{c}" for c in _ADDED)
     + " FROM moved"
     + _ON_CONFLICT
     + ") SELECT desired_state FROM moved"
@@ -127,26 +121,35 @@ class HeartbeatStore(Protocol):
     async def close(self) -> None: ...
 
 
-def _reply(d: Any, seq: int, *, duplicate: bool, t: float) -> bytes:
-    return heartbeats.reply(d, seq, duplicate=duplicate, t=t).model_dump_json().encode()
-
-
 def _device(row: Sequence[Any] | None) -> dict[str, Any] | None:
     """The device row as read by _SELECT (None: no such device)."""
     return None if row is None else dict(zip(_KEYS, row, strict=True))
 
 
 def _params(o: heartbeats.Outcome, digest: str) -> dict[str, Any]:
-    """The compare-and-set update's parameters: applies only if `last_seq` is as read."""
-    return {"device_id": o.d["id"], "digest": digest, "old_seq": o.d["last_seq"], **o.values}
+    """The compare-and-set update's parameters: applies only if `last_seq` and the witness
+    (`witness_rev`) are as read."""
+    return {
+        "device_id": o.d["id"],
+        "digest": digest,
+        "old_seq": o.d["last_seq"],
+        "old_rev": o.d["witness_rev"],
+        **o.values,
+    }
+
+
+def _day(usage: dict[str, Any]) -> dict[str, Any]:
+    """The day row's additions as the one-statement update's `day_*` parameters (the device's
+    own columns `credit` and `unverified_*` share their names)."""
+    return {"day": usage["day"], **{f"day_{c}": usage[c] for c in _ADDED}}
 
 
 class PostgresHeartbeats:
     """Heartbeats on PostgreSQL through a per-process pool of async psycopg connections."""
 
-    def __init__(self, url: str, tolerance: float, size: int = _POOL_SIZE) -> None:
+    def __init__(self, url: str, rules: ledger.Rules, size: int = _POOL_SIZE) -> None:
         self._conninfo = make_url(url).set(drivername="postgresql").render_as_string(False)
-        self._tolerance = tolerance
+        self._rules = rules
         self._size = size
         self._idle: list[Any] = []
         self._open = 0
@@ -234,13 +237,13 @@ class PostgresHeartbeats:
                 return reply
         for _ in range(_ATTEMPTS):
             await cur.execute(self._select, {"digest": digest})
-            o = heartbeats.attempt(_device(await cur.fetchone()), hb, self._tolerance)
+            o = heartbeats.attempt(_device(await cur.fetchone()), hb, self._rules)
             if o.replay:
-                return _reply(o.d, hb.seq, duplicate=True, t=o.t)
+                return heartbeats.reply(o.d, hb.seq, duplicate=True, t=o.t)
             if o.usage is None:
                 await cur.execute(self._update, _params(o, digest))
             else:
-                await cur.execute(self._update_and_upsert, {**_params(o, digest), **o.usage})
+                await cur.execute(self._update_and_upsert, {**_params(o, digest), **_day(o.usage)})
             if cur.rowcount == 1:
                 return self._accepted(digest, o.after, hb.seq, o.t)
         raise _busy()
@@ -250,7 +253,7 @@ class PostgresHeartbeats:
     ) -> bytes | None:
         """One round trip from the remembered row; None if the row changed since."""
         t = now()
-        values, usage = heartbeats.apply(d, hb, t, self._tolerance)
+        values, usage = heartbeats.apply(d, hb, t, self._rules)
         o = heartbeats.Outcome(d, t, replay=False, values=values, usage=usage)
         params = {
             **_params(o, digest),
@@ -261,7 +264,7 @@ class PostgresHeartbeats:
         if usage is None:
             await cur.execute(self._known_update, params)
         else:
-            await cur.execute(self._known_update_and_upsert, {**params, **usage})
+            await cur.execute(self._known_update_and_upsert, {**params, **_day(usage)})
         row = await cur.fetchone()
         if row is None:
             return None
@@ -270,8 +273,9 @@ class PostgresHeartbeats:
     def _accepted(self, digest: str, d: dict[str, Any], seq: int, t: float) -> bytes:
         if len(self._known) >= _KNOWN_MAX:
             self._known.clear()
-        self._known[digest] = d
-        return _reply(d, seq, duplicate=False, t=t)
+        if d["suspended_at"] is None:
+            self._known[digest] = d
+        return heartbeats.reply(d, seq, duplicate=False, t=t)
 
     async def close(self) -> None:
         idle, self._idle = self._idle, []
@@ -283,10 +287,10 @@ class PostgresHeartbeats:
 class SqliteHeartbeats:
     """Heartbeats on SQLite: one raw connection on one thread, under the write lock."""
 
-    def __init__(self, db: Database, tolerance: float) -> None:
+    def __init__(self, db: Database, rules: ledger.Rules) -> None:
         self._path = make_url(db.url).database or ""
         self._lock = db.write_lock
-        self._tolerance = tolerance
+        self._rules = rules
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="heartbeats")
         self._conn: sqlite3.Connection | None = None
 
@@ -321,12 +325,12 @@ class SqliteHeartbeats:
 
     def _apply(self, conn: sqlite3.Connection, digest: str, hb: HeartbeatIn) -> bytes:
         row = conn.execute(_SELECT, {"digest": digest}).fetchone()
-        o = heartbeats.attempt(_device(row), hb, self._tolerance)
+        o = heartbeats.attempt(_device(row), hb, self._rules)
         if not o.replay:
             conn.execute(_UPDATE, _params(o, digest))
             if o.usage is not None:
                 conn.execute(_UPSERT, o.usage)
-        return _reply(o.after, hb.seq, duplicate=o.replay, t=o.t)
+        return heartbeats.reply(o.after, hb.seq, duplicate=o.replay, t=o.t)
 
     async def close(self) -> None:
         self._thread.shutdown(wait=True)
@@ -335,10 +339,10 @@ class SqliteHeartbeats:
             self._conn = None
 
 
-def store_for(db: Database, tolerance: float) -> HeartbeatStore | None:
+def store_for(db: Database, rules: ledger.Rules) -> HeartbeatStore | None:
     """The lean store for `db`, or None for an in-memory SQLite (one connection only)."""
     if not db.is_sqlite:
-        return PostgresHeartbeats(db.url, tolerance)
+        return PostgresHeartbeats(db.url, rules)
     if make_url(db.url).database in (None, "", ":memory:"):
         return None
-    return SqliteHeartbeats(db, tolerance)
+    return SqliteHeartbeats(db, rules)

@@ -1,15 +1,17 @@
-"""Heartbeats into the credit ledger: dedupe, deltas, clamping, per-day rows, averages.
+"""Heartbeats into the credit ledger: dedupe, deltas, claims, grants, per-day rows, averages.
 
-`apply` is the arithmetic of one accepted heartbeat and `reply` its answer; both paths share
-them. Requests are served by the lean path (`heartbeat_route` + `heartbeat_store`); `record`
-is the FastAPI route's path: one short write transaction of three prepared Core statements
-(lock and read the device with its pool's weights, update the device's counters and totals,
-upsert its row for the UTC day). Users' and pools' totals are sums over their devices, so
-concurrent heartbeats of different devices never contend for one row.
+`apply` is the arithmetic of one accepted heartbeat (kalavai_like.platform.ledger's) and
+`reply` its answer; both paths share them. Requests are served by the lean path
+(`heartbeat_route` + `heartbeat_store`); `record` is the FastAPI route's path: one short write
+transaction of three prepared Core statements (lock and read the device with its pool's weights
+and template and its user's suspension, update the device's ledger, upsert its row for the UTC
+day). Users' and pools' totals are sums over their devices, so concurrent heartbeats of
+different devices never contend for one row.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,50 +20,84 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kalavai_like.platform import credentials, credit
+from kalavai_like.platform import credentials, credit, ledger
 from kalavai_like.platform.db import Database
-from kalavai_like.platform.models import Device, Pool, UsageDay, now
+from kalavai_like.platform.models import Device, Pool, UsageDay, User, now
 from kalavai_like.platform.problems import unauthorized
-from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut
-from kalavai_like.platform.settings import PlatformSettings
+from kalavai_like.platform.schemas import HeartbeatIn
 
 _D = Device.__table__.c
 _P = Pool.__table__.c
+_U = User.__table__.c
 _DAY = UsageDay.__table__
 UNKNOWN_DEVICE = "This device credential is unknown or the device left its pool."
-ADDED = ("cpu", "ram", "gpu", "credit", "clamped_cpu", "clamped_ram", "clamped_gpu")
-# The device's credit ledger: `apply` reads each of these columns and writes each back.
+ADDED = (
+    "cpu",
+    "ram",
+    "gpu",
+    "credit",
+    "clamped_cpu",
+    "clamped_ram",
+    "clamped_gpu",
+    "unverified_cpu",
+    "unverified_ram",
+    "unverified_gpu",
+    "unverified_credit",
+)
+# The device's credit ledger as a heartbeat writes it (kalavai_like.platform.ledger).
 LEDGER = (
     "last_seq",
-    "base_cpu",
-    "base_ram",
-    "base_gpu",
+    *(
+        f"{kind}_{r}"
+        for kind in ("base", "measured", "session", "claimed", "granted", "unverified", "mark")
+        for r in ledger.RESOURCES
+    ),
     "base_at",
-    "measured_cpu",
-    "measured_ram",
-    "measured_gpu",
-    "granted_cpu",
-    "granted_ram",
-    "granted_gpu",
+    "sample_origin",
+    "session_span",
+    "mark_due",
+    "claim_due",
     "credit",
     "measured_credit",
     "recent_avg",
     "recent_avg_time",
+    "std_recent_avg",
+)
+# What it reads besides: the session's start, the witness, the hardware; and of its pool and
+# user, the weights (`w_*`), the template and `suspended_at`.
+READ = (
+    "session_at",
+    "witnessed_tasks",
+    "witnessed_cpu",
+    "witnessed_connected",
+    "witness_rev",
+    "cores",
+    "memory_bytes",
+    "gpus",
+    "created_at",
 )
 UPDATED = (*LEDGER, "last_heartbeat_at", "state", "reason")
 
-# Built once: with bound parameters SQLAlchemy compiles each statement only once.
-_SELECT = (
-    select(
-        *Device.__table__.c,
-        _P.weight_cpu.label("w_cpu"),
-        _P.weight_ram.label("w_ram"),
-        _P.weight_gpu.label("w_gpu"),
+
+def device_select() -> Any:
+    """The device rows with their pool's weights and template and their user's suspension."""
+    return (
+        select(
+            *Device.__table__.c,
+            _P.weight_cpu.label("w_cpu"),
+            _P.weight_ram.label("w_ram"),
+            _P.weight_gpu.label("w_gpu"),
+            _P.template.label("template"),
+            _U.suspended_at.label("suspended_at"),
+        )
+        .join_from(Device.__table__, Pool.__table__, _P.id == _D.pool_id)
+        .join(User.__table__, _U.id == _D.user_id)
+        .with_for_update(of=Device.__table__)  # serialises one device's ledger (PostgreSQL)
     )
-    .join_from(Device.__table__, Pool.__table__, _P.id == _D.pool_id)
-    .where(_D.credential_hash == bindparam("digest"), _D.left_at.is_(None))
-    .with_for_update(of=Device.__table__)  # serialises one device's heartbeats (PostgreSQL)
-)
+
+
+# Built once: with bound parameters SQLAlchemy compiles each statement only once.
+_SELECT = device_select().where(_D.credential_hash == bindparam("digest"), _D.left_at.is_(None))
 _UPDATE = (
     update(Device).where(_D.id == bindparam("device_id")).values({k: bindparam(k) for k in UPDATED})
 )
@@ -75,7 +111,7 @@ def _upsert(dialect: Any) -> Any:
     )
 
 
-_UPSERT = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
+UPSERT = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
 
 
 _today: tuple[float, float, str] = (0.0, 0.0, "")  # [start, end) of the last day seen, its name
@@ -110,7 +146,7 @@ class Outcome:
         return {**self.d, **self.values}
 
 
-def attempt(d: Mapping[Any, Any] | None, hb: HeartbeatIn, tolerance: float) -> Outcome:
+def attempt(d: Mapping[Any, Any] | None, hb: HeartbeatIn, rules: ledger.Rules) -> Outcome:
     """The outcome of `hb` for the device row `d` read for its credential, now.
 
     Raises:
@@ -121,12 +157,12 @@ def attempt(d: Mapping[Any, Any] | None, hb: HeartbeatIn, tolerance: float) -> O
     t = now()
     if hb.seq <= d["last_seq"]:  # a replay or an out-of-order old heartbeat: counted already
         return Outcome(d, t, replay=True)
-    values, usage = apply(d, hb, t, tolerance)
+    values, usage = apply(d, hb, t, rules)
     return Outcome(d, t, replay=False, values=values, usage=usage)
 
 
-def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn) -> HeartbeatOut:
-    """Apply one heartbeat from the device holding `credential`.
+def record(db: Database, rules: ledger.Rules, credential: str, hb: HeartbeatIn) -> bytes:
+    """Apply one heartbeat from the device holding `credential`; the JSON reply (HeartbeatOut).
 
     Raises:
         Problem: 401 if the credential is unknown or the device left.
@@ -134,101 +170,62 @@ def record(db: Database, cfg: PlatformSettings, credential: str, hb: HeartbeatIn
     digest = credentials.digest(credential)
     with db.write_connection() as conn:
         d = conn.execute(_SELECT, {"digest": digest}).mappings().first()
-        o = attempt(d, hb, cfg.clamp_tolerance)
+        o = attempt(d, hb, rules)
         if not o.replay:
             conn.execute(_UPDATE, {"device_id": o.d["id"], **o.values})
             if o.usage is not None:
-                conn.execute(_UPSERT[db.dialect], o.usage)
+                conn.execute(UPSERT[db.dialect], o.usage)
         return reply(o.after, hb.seq, duplicate=o.replay, t=o.t)
 
 
 def apply(
-    d: Mapping[Any, Any], hb: HeartbeatIn, t: float, tolerance: float
+    d: Mapping[Any, Any], hb: HeartbeatIn, t: float, rules: ledger.Rules
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The arithmetic of one accepted heartbeat (seq above the device's last), at time `t`.
 
-    `d` is the device row with its pool's weights (`w_cpu`, `w_ram`, `w_gpu`). Returns the
-    device's new column values, and the usage to add to its row for the UTC day (None when
-    nothing was measured).
+    `d` is the device row with its pool's weights, template and its user's suspension
+    (`device_select`). Returns the device's new column values, and what to add to its row for
+    the UTC day (None when nothing changed there).
     """
-    c = hb.counters
-    deltas = (
-        c.cpu_seconds - d["base_cpu"],
-        c.ram_gb_seconds - d["base_ram"],
-        c.gpu_seconds - d["base_gpu"],
-    )
-    cut = credit.clamp(
-        deltas,
-        cores=d["cores"],
-        memory_bytes=d["memory_bytes"],
-        gpus=d["gpus"],
-        elapsed=t - d["base_at"],
-        tolerance=tolerance,
-    )
-    weights = credit.Weights(d["w_cpu"], d["w_ram"], d["w_gpu"])
-    granted_credit = weights.credit(*cut.granted)
-    measured = tuple(max(0.0, x) for x in deltas)
-    avg, avg_time = credit.update_average(
-        t, d["created_at"], granted_credit, d["recent_avg"], d["recent_avg_time"]
-    )
+    claims = ledger.claim(d, hb.counters, t, rules)
+    settled = ledger.settle(d, {**d, **claims}, t, rules)
+    new_claims = ledger.minus(ledger.of(claims, "claimed"), ledger.of(d, "claimed"))
+    deltas = ledger.minus(ledger.of(claims, "measured"), ledger.of(d, "measured"))
     values = {
+        **claims,
+        **settled.values,
         "last_seq": hb.seq,
-        "base_cpu": c.cpu_seconds,
-        "base_ram": c.ram_gb_seconds,
-        "base_gpu": c.gpu_seconds,
         "base_at": t,
         "last_heartbeat_at": t,
         "state": hb.state,
         "reason": hb.reason,
-        "measured_cpu": d["measured_cpu"] + measured[0],
-        "measured_ram": d["measured_ram"] + measured[1],
-        "measured_gpu": d["measured_gpu"] + measured[2],
-        "granted_cpu": d["granted_cpu"] + cut.granted[0],
-        "granted_ram": d["granted_ram"] + cut.granted[1],
-        "granted_gpu": d["granted_gpu"] + cut.granted[2],
-        "credit": d["credit"] + granted_credit,
-        "measured_credit": d["measured_credit"] + weights.credit(*measured),
-        "recent_avg": avg,
-        "recent_avg_time": avg_time,
+        # everything claimed turns unverified a window after the last new claim
+        "claim_due": t + rules.window if any(new_claims) else d["claim_due"],
     }
-    if not any(measured):
+    day = {**settled.day, **ledger.named("clamped", ledger.minus(deltas, new_claims))}
+    if not any(day.values()):
         return values, None
-    return values, _day_usage(d, t, cut, granted_credit)
-
-
-def _day_usage(d: Mapping[Any, Any], t: float, cut: Any, granted_credit: float) -> dict[str, Any]:
-    """What one heartbeat adds to the device's row for the UTC day of `t`."""
-    return {
+    return values, {
         "device_id": d["id"],
         "day": day_of(t),
         "user_id": d["user_id"],
         "pool_id": d["pool_id"],
-        "cpu": cut.granted[0],
-        "ram": cut.granted[1],
-        "gpu": cut.granted[2],
-        "credit": granted_credit,
-        "clamped_cpu": cut.clamped[0],
-        "clamped_ram": cut.clamped[1],
-        "clamped_gpu": cut.clamped[2],
+        **day,
     }
 
 
-def reply(d: Any, seq: int, *, duplicate: bool, t: float) -> HeartbeatOut:
-    return HeartbeatOut(
-        seq=seq,
-        duplicate=duplicate,
-        desired_state=d["desired_state"],
-        granted=credit.totals(
-            d["granted_cpu"],
-            d["granted_ram"],
-            d["granted_gpu"],
-            d["credit"],
-            credit.decayed(d["recent_avg"], d["recent_avg_time"], t),
-        ),
-        clamped=credit.totals(
-            d["measured_cpu"] - d["granted_cpu"],
-            d["measured_ram"] - d["granted_ram"],
-            d["measured_gpu"] - d["granted_gpu"],
-            d["measured_credit"] - d["credit"],
-        ),
-    )
+def reply(d: Any, seq: int, *, duplicate: bool, t: float) -> bytes:
+    """The heartbeat's answer as JSON (HeartbeatOut): the device's cumulative split after it
+    (`d` as written). Plain JSON, since this runs on every heartbeat."""
+    now_split = ledger.split(d, credit.Weights(d["w_cpu"], d["w_ram"], d["w_gpu"]), t)
+    body = {
+        "seq": seq,
+        "duplicate": duplicate,
+        "desired_state": d["desired_state"],
+        "granted": now_split.hours("granted"),
+        "clamped": now_split.hours("clamped"),
+        "pending": now_split.hours("pending"),
+        "unverified": now_split.hours("unverified"),
+        "witnessed": ledger.witnessed_fields(d),
+    }
+    return json.dumps(body, separators=(",", ":")).encode()

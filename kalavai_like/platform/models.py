@@ -184,6 +184,34 @@ class Device(Base):
     recent_avg_time: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     left_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The ledger (kalavai_like.platform.ledger). This session (since enrolment or rejoin): its
+    # start, the device clock's reading for that start, the time it measured over, its usage.
+    session_at: Mapped[float] = mapped_column(Float, default=now, server_default="0")
+    sample_origin: Mapped[float | None] = mapped_column(Float, nullable=True)
+    session_span: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    session_cpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    session_ram: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    session_gpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Measured usage within the declared hardware; of it, what no witness will back any more.
+    claimed_cpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    claimed_ram: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    claimed_gpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    unverified_cpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    unverified_ram: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    unverified_gpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # Claims up to mark_* turn unverified at mark_due, all claims at claim_due, if unwitnessed.
+    mark_due: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    mark_cpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    mark_ram: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    mark_gpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    claim_due: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # What the pool's head witnessed (sums over epochs); witness_rev counts witness writes.
+    witnessed_tasks: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    witnessed_cpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    witnessed_connected: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    witness_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The recent average at the platform's standard rates (the leaderboard's), same time column.
+    std_recent_avg: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     __table_args__ = (Index("ix_devices_pool_user", "pool_id", "user_id"),)
 
@@ -201,7 +229,7 @@ class AddressLease(Base):
 
 
 class UsageDay(Base):
-    """Per device per UTC day: granted and clamped usage and credit."""
+    """Per device per UTC day: granted, unverified and clamped usage and credit."""
 
     __tablename__ = "usage_days"
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
@@ -215,8 +243,37 @@ class UsageDay(Base):
     clamped_cpu: Mapped[float] = mapped_column(Float, default=0.0)
     clamped_ram: Mapped[float] = mapped_column(Float, default=0.0)
     clamped_gpu: Mapped[float] = mapped_column(Float, default=0.0)
+    unverified_cpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    unverified_ram: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    unverified_gpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    unverified_credit: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
     __table_args__ = (
         Index("ix_usage_days_user_day", "user_id", "day"),
         Index("ix_usage_days_pool_day", "pool_id", "day"),
     )
+
+
+class WitnessReport(Base):
+    """What a pool's head witnessed of one device in one scheduler epoch: the largest
+    cumulative totals reported (a replayed or older report changes nothing)."""
+
+    __tablename__ = "witness_reports"
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tasks: Mapped[int] = mapped_column(BigInteger, default=0)
+    compute_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    connected_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    threads: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class WitnessEpoch(Base):
+    """One scheduler epoch of a pool's head: the highest report sequence number seen."""
+
+    __tablename__ = "witness_epochs"
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    updated_at: Mapped[float] = mapped_column(Float, default=now)

@@ -165,6 +165,9 @@ class Counters(In):
     cpu_seconds: Usage = 0.0
     ram_gb_seconds: Usage = 0.0
     gpu_seconds: Usage = 0.0
+    # When the device sampled them (its clock, epoch seconds): bounds claims by the time it
+    # measured over, checked against the server's clock (kalavai_like.platform.ledger).
+    sampled_at: Annotated[float, Field(ge=0, le=1e11, allow_inf_nan=False)] | None = None
 
 
 class HeartbeatIn(In):
@@ -260,16 +263,16 @@ class PoolOut(BaseModel):
     params: dict[str, Any]
     public: bool
     closed: bool
-    # Marked by the platform's operator: its witness counts beyond the pool.
-    trusted: bool
-    # Its head witnesses the work (dask); credit of other pools is unverified.
-    witness: bool
     subnet: str
     subnet6: str
     weights: WeightsOut
     members: int
     hub: HubOut | None
     created_at: str
+    # Marked by the platform's operator: its witness counts beyond the pool.
+    trusted: bool = False
+    # Who backs its granted credit: see WitnessKind (generic and boinc pools: unverified).
+    witness: WitnessKind = "none"
 
 
 class HubRegistered(BaseModel):
@@ -319,6 +322,20 @@ class Totals(BaseModel):
     recent_average: float = 0.0
 
 
+# Who backs a pool's granted credit: a trusted pool's head, the pool's owner's head, or nobody
+# (a template without a witness: its credit is unverified).
+WitnessKind = Literal["trusted", "owner", "none"]
+
+
+class Witnessed(BaseModel):
+    """What the pool's head witnessed of a device, and that against what it measured."""
+
+    tasks: int = 0
+    compute_seconds: float = 0.0
+    connected_seconds: float = 0.0
+    ratio: float | None = None  # witnessed compute / measured CPU (None: nothing measured)
+
+
 class DeviceOut(BaseModel):
     id: str
     name: str
@@ -338,6 +355,10 @@ class DeviceOut(BaseModel):
     clamped: Totals
     created_at: str
     left_at: str | None
+    pending: Totals = Field(default_factory=Totals)
+    unverified: Totals = Field(default_factory=Totals)
+    witnessed: Witnessed = Field(default_factory=Witnessed)
+    witness: WitnessKind = "none"
 
 
 class PoolDeviceOut(DeviceOut):
@@ -365,6 +386,9 @@ class HeartbeatOut(BaseModel):
     desired_state: str
     granted: Totals
     clamped: Totals
+    pending: Totals = Field(default_factory=Totals)
+    unverified: Totals = Field(default_factory=Totals)
+    witnessed: Witnessed = Field(default_factory=Witnessed)
 
 
 class Peer(BaseModel):

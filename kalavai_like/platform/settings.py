@@ -52,8 +52,17 @@ class PlatformSettings:
     max_body_bytes: int = 1024 * 1024
     max_head_bytes: int = 32 * 1024
     max_json_depth: int = 32
-    # Measured usage may exceed declared hardware x elapsed time by this fraction (clock jitter).
+    # Measured usage may exceed declared hardware x the time it was measured over by this
+    # fraction (clock jitter).
     clamp_tolerance: float = 0.05
+    # Credit needs a witness (kalavai_like.platform.ledger): granted CPU is at most the compute
+    # the pool's head witnessed x (1 + witness_allowance), for clock skew between the device's
+    # sampler and the head (RAM: witnessed connected time x declared memory, the same way).
+    witness_allowance: float = 0.05
+    # Measured usage no witness backs within this many seconds of its heartbeat becomes
+    # unverified: from one to two windows after it arrived (the ledger keeps one mark per
+    # device, moved on once a window, rather than a time per heartbeat).
+    witness_window: float = 24 * 3600.0
     default_weights: dict[str, float] = field(
         default_factory=lambda: {"cpu": 1.0, "ram": 0.1, "gpu": 10.0}
     )
@@ -90,6 +99,12 @@ class PlatformSettings:
         for name in ("max_pools_per_user", "max_devices_per_user", "token_mints_per_hour"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be 1 or more; got {getattr(self, name)}")
+        if not 0 <= self.witness_allowance <= 0.5:
+            raise ValueError(
+                f"witness_allowance must be from 0 to 0.5; got {self.witness_allowance}"
+            )
+        if self.witness_window <= 0:
+            raise ValueError(f"witness_window must be above 0 s; got {self.witness_window}")
         self._check_bounds()
 
     def _check_bounds(self) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kalavai_like.platform import credit, ipam
+from kalavai_like.platform import credit, ipam, ledger
 from kalavai_like.platform.models import Device, Pool, User, now
 from kalavai_like.platform.schemas import (
     DeviceOut,
@@ -16,7 +16,6 @@ from kalavai_like.platform.schemas import (
     PoolDeviceOut,
     PoolOut,
     PoolOwner,
-    Totals,
     UserRef,
     WeightsOut,
 )
@@ -24,8 +23,6 @@ from kalavai_like.platform.schemas import (
 # Template parameters only a pool's owner sees (workers get them in their worker spec).
 # kalavai_like.container.templates marks the same names per template (a test holds them equal).
 SECRET_PARAMS = frozenset({"weak_key", "gui_rpc_password", "env"})
-# Templates whose pool head witnesses the work; other pools' credit is unverified.
-WITNESSED_TEMPLATES = frozenset({"dask"})
 
 
 def iso(ts: float | None) -> str | None:
@@ -88,14 +85,14 @@ def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]
             params=shown_params(p, viewer),
             public=p.public,
             closed=p.closed,
-            trusted=p.trusted,
-            witness=p.template in WITNESSED_TEMPLATES,
             subnet=p.subnet,
             subnet6=ipam.subnet6(ula, p.subnet_index),
             weights=WeightsOut(cpu=p.weight_cpu, ram=p.weight_ram, gpu=p.weight_gpu),
             members=int(members.get(p.id, 0)),
             hub=hub_out(session, p),
             created_at=iso_req(p.created_at),
+            trusted=p.trusted,
+            witness=ledger.witness_kind(p.template, p.trusted),
         )
         for p in pools
     ]
@@ -107,16 +104,18 @@ def pool_out(session: Session, pool: Pool, viewer: str) -> PoolOut:
 
 def device_out(session: Session, d: Device, pool: Pool | None = None) -> DeviceOut:
     pool = pool or session.get(Pool, d.pool_id)
+    assert pool is not None
     ula = ipam.ula_prefix(session)
-    has_addr = d.address_index is not None and pool is not None
-    t = now()
+    has_addr = d.address_index is not None
+    row = ledger.row(d)
+    split = ledger.split(row, pool_weights(pool), now())
     return DeviceOut(
         id=d.id,
         name=d.name,
         pool_id=d.pool_id,
         role=d.role,
-        address=ipam.address(pool.subnet, d.address_index) if has_addr else None,  # type: ignore[arg-type,union-attr]
-        address6=ipam.address6(ula, pool.subnet_index, d.address_index) if has_addr else None,  # type: ignore[arg-type,union-attr]
+        address=ipam.address(pool.subnet, d.address_index) if has_addr else None,  # type: ignore[arg-type]
+        address6=ipam.address6(ula, pool.subnet_index, d.address_index) if has_addr else None,  # type: ignore[arg-type]
         public_key=d.public_key,
         state=d.state,
         reason=d.reason,
@@ -125,26 +124,19 @@ def device_out(session: Session, d: Device, pool: Pool | None = None) -> DeviceO
         memory_bytes=d.memory_bytes,
         gpus=d.gpus,
         last_heartbeat_at=iso(d.last_heartbeat_at),
-        totals=credit.totals(
-            d.granted_cpu,
-            d.granted_ram,
-            d.granted_gpu,
-            d.credit,
-            credit.decayed(d.recent_avg, d.recent_avg_time, t),
-        ),
-        clamped=clamped_totals(d),
+        totals=split.totals("granted"),
+        clamped=split.totals("clamped"),
         created_at=iso_req(d.created_at),
         left_at=iso(d.left_at),
+        pending=split.totals("pending"),
+        unverified=split.totals("unverified"),
+        witnessed=ledger.witnessed(row),
+        witness=ledger.witness_kind(pool.template, pool.trusted),
     )
 
 
-def clamped_totals(d: Device) -> Totals:
-    return credit.totals(
-        d.measured_cpu - d.granted_cpu,
-        d.measured_ram - d.granted_ram,
-        d.measured_gpu - d.granted_gpu,
-        d.measured_credit - d.credit,
-    )
+def pool_weights(pool: Pool) -> credit.Weights:
+    return credit.Weights(pool.weight_cpu, pool.weight_ram, pool.weight_gpu)
 
 
 def pool_device_out(session: Session, d: Device, owner: User, pool: Pool) -> PoolDeviceOut:

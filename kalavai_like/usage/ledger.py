@@ -102,17 +102,17 @@ class Ledger:
         return self._latest.counters - acked.counters
 
     def heartbeat(self, state: str | None = None, reason: str | None = None) -> dict[str, Any]:
-        """The heartbeat body (docs/API.md) built from the latest row: `{seq, state, counters}`.
+        """The heartbeat body (docs/API.md) built from the latest row: `{seq, state, counters}`
+        (the counters with their sample time, `sampled_at`).
 
         Append a sample just before calling this, so the platform sees fresh counters; a
         heartbeat retried after a crash carries the same seq and is deduplicated.
         """
         row = self._latest
-        body: dict[str, Any] = {
-            "seq": row.seq,
-            "state": state or row.state,
-            "counters": row.counters.to_dict(),
-        }
+        counters: dict[str, Any] = row.counters.to_dict()
+        if row.wall > 0:  # when they were sampled: the platform bounds claims by it
+            counters["sampled_at"] = row.wall
+        body: dict[str, Any] = {"seq": row.seq, "state": state or row.state, "counters": counters}
         if reason:
             body["reason"] = reason
         return body

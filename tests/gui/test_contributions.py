@@ -25,15 +25,16 @@ def _key() -> str:
 
 
 def _contributor(url: str) -> tuple[str, str]:
-    """A user whose one device sent two heartbeats with real counters; (email, API token)."""
+    """A user whose one device sent two heartbeats with real counters, witnessed by the pool's
+    head; (email, API token)."""
     email, password = unique_email("giver"), "contribute-123"
     with PlatformClient(url) as anon:
         anon.signup(email, password)
         token = anon.login(email, password)["token"]
     with PlatformClient(url, token) as me:
-        pool = me.create_pool(f"gui-{email[6:14]}", "generic", {}, True)
-        me.request("POST", f"/pools/{pool['id']}/hub",
-                   json={"public_key": _key(), "endpoint": "127.0.0.1:51820"})  # fmt: skip
+        pool = me.create_pool(f"gui-{email[6:14]}", "dask", {}, True)
+        hub = me.request("POST", f"/pools/{pool['id']}/hub",
+                         json={"public_key": _key(), "endpoint": "127.0.0.1:51820"})  # fmt: skip
         join = me.create_token(pool["id"], 1, 600)["token"]
         red = me.request("POST", "/devices", json={
             "token": join, "public_key": _key(), "name": "box", "cores": 64,
@@ -44,6 +45,11 @@ def _contributor(url: str) -> tuple[str, str]:
             counters = {"cpu_seconds": cpu, "ram_gb_seconds": cpu / 2, "gpu_seconds": 0}
             body = {"seq": seq, "state": "running", "counters": counters}
             dev.request("POST", "/device/heartbeat", json=body)
+    with PlatformClient(url, hub["credential"]) as head:  # credit needs the head's witness
+        seen = {"device_id": red["device"]["id"], "tasks": 8, "compute_seconds": 80.0,
+                "connected_seconds": 1.5, "threads": 64}  # fmt: skip
+        head.request("POST", "/device/witness", json={"epoch": "e" * 32, "seq": 1,
+                                                      "devices": [seen]})  # fmt: skip
     return email, token
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from typing import Any
 
 from kalavai_like import tokens
-from tests.support.platform_api import Api, wg_key
+from tests.support.platform_api import Api, new_epoch, seen, wg_key
 
 
-def test_full_lifecycle(api: Api) -> None:
+def test_full_lifecycle(api: Api, platform_sql: Any) -> None:
     owner = api.user()
     pool = api.pool(owner, public=True, weights={"cpu": 2.0, "ram": 0.5, "gpu": 10.0})
     net = ipaddress.IPv4Network(pool["subnet"])
@@ -74,15 +75,24 @@ def test_full_lifecycle(api: Api) -> None:
     assert r.status_code == 200, r.text
     beat = r.json()
     assert beat["duplicate"] is False and beat["desired_state"] == "running"
-    assert abs(beat["granted"]["cpu_core_hours"] - 0.001) < 1e-9
-    assert abs(beat["granted"]["credit"] - 0.002) < 1e-9
+    assert beat["granted"]["cpu_core_hours"] == 0  # nobody witnessed it yet: pending
+    assert abs(beat["pending"]["cpu_core_hours"] - 0.001) < 1e-9
     assert beat["clamped"]["cpu_core_hours"] == 0
+
+    # the pool's head saw the work: the hub reports it, and the claim is granted
+    api.witness(hub["credential"], new_epoch(), 1, seen(device["id"], 3.6, tasks=12))
 
     # the user pauses the device: the next heartbeat's reply says so
     r = volunteer.post(f"/api/v1/devices/{device['id']}/desired", json={"state": "paused"})
     assert r.status_code == 200 and r.json()["desired_state"] == "paused"
     r = dev.post("/api/v1/device/heartbeat", json={"seq": 2, "state": "running"})
     assert r.json()["desired_state"] == "paused"
+    beat = r.json()
+    assert abs(beat["granted"]["cpu_core_hours"] - 0.001) < 1e-9
+    assert abs(beat["granted"]["credit"] - 0.002) < 1e-9
+    assert beat["pending"]["cpu_core_hours"] == 0
+    witnessed = beat["witnessed"]
+    assert (witnessed["tasks"], witnessed["compute_seconds"], witnessed["ratio"]) == (12, 3.6, 1.0)
 
     mine = volunteer.get("/api/v1/credit/me").json()
     assert abs(mine["granted"]["credit"] - 0.002) < 1e-9
@@ -97,13 +107,17 @@ def test_full_lifecycle(api: Api) -> None:
     assert abs(pool_credit["granted"]["credit"] - 0.002) < 1e-9
     assert any(r["user"]["email"] == volunteer.email for r in pool_credit["devices"])
     board = volunteer.get("/api/v1/credit/leaderboard").json()
-    assert any(row["user"]["id"] == volunteer.id for row in board)
+    assert all(row["user"]["id"] != volunteer.id for row in board)  # the pool is not trusted
+    platform_sql("UPDATE pools SET trusted = true WHERE id = :p", {"p": pool["id"]})
+    board = volunteer.get("/api/v1/credit/leaderboard").json()
+    mine = [row for row in board if row["user"]["id"] == volunteer.id]
+    assert len(mine) == 1 and abs(mine[0]["credit"] - 0.001) < 1e-9  # at standard rates
     assert all("@" not in row["user"]["display"] for row in board)
 
     listed = volunteer.get("/api/v1/devices").json()
     assert [d["id"] for d in listed] == [device["id"]]
-    seen = owner.get(f"/api/v1/pools/{pool['id']}/devices").json()
-    assert {d["user"]["email"] for d in seen} >= {volunteer.email}
+    by_owner = owner.get(f"/api/v1/pools/{pool['id']}/devices").json()
+    assert {d["user"]["email"] for d in by_owner} >= {volunteer.email}
     assert owner.get("/api/v1/pools?scope=mine").json()[0]["members"] == 1
     assert any(p["id"] == pool["id"] for p in volunteer.get("/api/v1/pools").json())
 

@@ -39,18 +39,23 @@ def test_migrated_schema_matches_the_models(empty_db: Database) -> None:
 
 def test_pools_made_before_keep_their_subnets(empty_db: Database) -> None:
     """Migration 0003 gives every existing pool the 10.N.0.0/16 it had; its devices stay."""
-    with empty_db.engine.begin() as conn:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0002")
-        for statement in OLD_ROWS.split(";")[:-1]:
-            conn.execute(text(statement))
+    _old_rows_at(empty_db, "0002")
     empty_db.migrate()
     with empty_db.engine.connect() as conn:
         pools = conn.execute(text("SELECT name, subnet, closed, deleted_at FROM pools")).all()
         devices = conn.execute(text("SELECT id, pool_id FROM devices")).all()
     assert pools == [("old", "10.37.0.0/16", False, None)]
     assert devices == [("d" * 32, "p" * 32)]
+
+
+def _old_rows_at(db: Database, revision: str) -> None:
+    """The schema of `revision`, with a user, a pool and a device of those days in it."""
+    with db.engine.begin() as conn:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        for statement in OLD_ROWS.split(";")[:-1]:
+            conn.execute(text(statement))
 
 
 OLD_ROWS = """
@@ -65,3 +70,37 @@ INSERT INTO devices (id, user_id, pool_id, role, name, public_key, cores, memory
     VALUES ('{d}', '{u}', '{p}', 'worker', 'w', 'k', 1, 0, 0, 'running', 'running', 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 """.format(u="u" * 32, p="p" * 32, d="d" * 32)
+
+
+def test_credit_granted_before_witnesses_becomes_unverified(empty_db: Database) -> None:
+    """Migration 0006: what was granted with no witness is kept, as unverified, per device and
+    per day; nothing of it is granted any more (so none of it reaches the leaderboard)."""
+    _old_rows_at(empty_db, "0005")
+    with empty_db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE devices SET granted_cpu = 7200, measured_cpu = 9000, credit = 2,"
+                " measured_credit = 2.5, recent_avg = 1, recent_avg_time = 5"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO usage_days (device_id, day, user_id, pool_id, cpu, ram, gpu, credit,"
+                " clamped_cpu, clamped_ram, clamped_gpu) VALUES (:d, '2024-01-02', :u, :p, 7200,"
+                " 0, 0, 2, 1800, 0, 0)"
+            ),
+            {"d": "d" * 32, "u": "u" * 32, "p": "p" * 32},
+        )
+    empty_db.migrate()
+    with empty_db.engine.connect() as conn:
+        device = conn.execute(
+            text(
+                "SELECT granted_cpu, claimed_cpu, unverified_cpu, measured_cpu, credit,"
+                " recent_avg, witnessed_cpu FROM devices"
+            )
+        ).one()
+        day = conn.execute(
+            text("SELECT cpu, credit, unverified_cpu, unverified_credit FROM usage_days")
+        ).one()
+    assert tuple(device) == (0, 7200, 7200, 9000, 0, 0, 0)
+    assert tuple(day) == (0, 0, 7200, 2)

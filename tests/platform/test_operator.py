@@ -75,8 +75,8 @@ def test_the_operator_trusts_a_pool_and_every_listing_shows_it(api: Api, operato
     owner, stranger = api.user(), api.user()
     pool = api.pool(owner, public=True)
     generic = api.pool(owner, public=True, template="generic")
-    assert (pool["trusted"], pool["witness"]) == (False, True)
-    assert (generic["trusted"], generic["witness"]) == (False, False)
+    assert (pool["trusted"], pool["witness"]) == (False, "owner")
+    assert (generic["trusted"], generic["witness"]) == (False, "none")
 
     r = operator.post(f"/api/v1/operator/pools/{pool['name']}/trust")
     assert r.status_code == 200 and r.json()["changed"] is True
@@ -88,7 +88,7 @@ def test_the_operator_trusts_a_pool_and_every_listing_shows_it(api: Api, operato
     assert [p["trusted"] for p in community if p["id"] == pool["id"]] == [True]
     assert owner.get(f"/api/v1/pools/{pool['id']}").json()["trusted"] is True
     listed = {p["id"]: p for p in operator.get("/api/v1/operator/pools").json()}
-    assert listed[pool["id"]]["trusted"] is True and listed[generic["id"]]["witness"] is False
+    assert listed[pool["id"]]["trusted"] is True and listed[generic["id"]]["witness"] == "none"
 
     operator.post(f"/api/v1/operator/pools/{pool['id']}/untrust")
     assert stranger.get(f"/api/v1/pools/{pool['id']}").json()["trusted"] is False

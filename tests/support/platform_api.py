@@ -24,6 +24,20 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
 
+def new_epoch() -> str:
+    """A scheduler epoch id as a pool's head makes one: 32 lowercase hex digits."""
+    return secrets.token_hex(16)
+
+
+def seen(
+    device_id: str, compute: float, connected: float | None = None, tasks: int = 1, threads: int = 4
+) -> dict[str, Any]:
+    """One device's entry of a witness report: cumulative totals within its epoch."""
+    connected = compute if connected is None else connected
+    return {"device_id": device_id, "tasks": tasks, "compute_seconds": compute,
+            "connected_seconds": connected, "threads": threads}  # fmt: skip
+
+
 @dataclass
 class Caller:
     api: Api
@@ -96,6 +110,15 @@ class Api:
             json={"public_key": wg_key(), "endpoint": "127.0.0.1:51820"},
         )
         assert r.status_code == 201, r.text
+        return r.json()
+
+    def witness(
+        self, hub_credential: str, epoch: str, seq: int, *devices: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The hub reports what its head witnessed (asserting the report is taken)."""
+        body = {"epoch": epoch, "seq": seq, "devices": list(devices)}
+        r = self.as_(hub_credential).post("/api/v1/device/witness", json=body)
+        assert r.status_code == 200, r.text
         return r.json()
 
     def token(self, owner: User, pool: dict[str, Any], **fields: Any) -> dict[str, Any]:

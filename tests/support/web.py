@@ -95,9 +95,10 @@ def click_join_and_copy(page: Any, pool_name: str) -> str:
 def seed_history(
     sql: Callable[[str, dict[str, object]], None], device: dict[str, Any], user_id: str, days: int
 ) -> None:
-    """Past days of granted usage for a device, as heartbeats on those days would have left
-    them: per-day rows, the device's totals and its recent average (the only way to have a
-    30-day past in a test). Call it before the device's first heartbeat."""
+    """Past days of granted (witnessed) usage for a device, as heartbeats and witness reports on
+    those days would have left them: per-day rows, the device's totals and its recent average
+    (the only way to have a 30-day past in a test). Call it before the device's first
+    heartbeat."""
     from datetime import UTC, datetime, time, timedelta
 
     from kalavai_like.platform import credit
@@ -125,10 +126,11 @@ def seed_history(
     sql(
         "UPDATE devices SET created_at = :first, base_at = :first,"
         " granted_cpu = granted_cpu + :cpu, measured_cpu = measured_cpu + :cpu,"
-        " granted_ram = granted_ram + :ram,"
-        " measured_ram = measured_ram + :ram, credit = credit + :credit,"
+        " granted_ram = granted_ram + :ram, measured_ram = measured_ram + :ram,"
+        " claimed_cpu = claimed_cpu + :cpu, claimed_ram = claimed_ram + :ram,"
+        " credit = credit + :credit,"
         " measured_credit = measured_credit + :credit, recent_avg = :avg,"
-        " recent_avg_time = :avg_time WHERE id = :d",
+        " std_recent_avg = :avg, recent_avg_time = :avg_time WHERE id = :d",
         {"d": device["id"], "first": first, "cpu": cpu_sum, "ram": ram_sum,
          "credit": credit_sum, "avg": avg, "avg_time": avg_time},
     )  # fmt: skip

@@ -102,7 +102,7 @@ def _visibility(pool: dict[str, Any]) -> str:
 
 def trust_text(pool: dict[str, Any]) -> str:
     """What backs a pool's credit, as every listing says it."""
-    if not pool.get("witness"):
+    if pool.get("witness", "none") == "none":
         return "credit unverified (no witness)"
     return "trusted" if pool.get("trusted") else "not trusted"
 

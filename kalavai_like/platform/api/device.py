@@ -1,4 +1,5 @@
-"""Endpoints a device calls with its own credential: heartbeat, peer list (hubs), leave."""
+"""Endpoints a device calls with its own credential: heartbeat, peer list and witness reports
+(hubs), leave."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
-from kalavai_like.platform import heartbeats, ipam, peers
+from kalavai_like.platform import heartbeats, ipam, ledger, peers, witness
 from kalavai_like.platform.api.devices import leave
 from kalavai_like.platform.auth import Db, DeviceCaller, DeviceCredential, Settings
 from kalavai_like.platform.db import Database
@@ -25,9 +26,19 @@ def heartbeat(
     credential: DeviceCredential, body: HeartbeatIn, db: Db, cfg: Settings
 ) -> HeartbeatOut:
     """Report state and cumulative usage; the reply carries the desired state."""
-    reply = heartbeats.record(db, cfg, credential, body)
-    # Already a validated model: skip FastAPI's second validation on this hot path.
-    return Response(reply.model_dump_json(), media_type="application/json")  # type: ignore[return-value]
+    reply = heartbeats.record(db, ledger.Rules.of(cfg), credential, body)
+    # Already the JSON of a HeartbeatOut: skip FastAPI's validation on this hot path.
+    return Response(reply, media_type="application/json")  # type: ignore[return-value]
+
+
+@router.post("/witness", response_model=witness.WitnessOut)
+def witness_report(
+    credential: DeviceCredential, body: witness.WitnessIn, db: Db, cfg: Settings
+) -> witness.WitnessOut:
+    """The hub reports what its pool's head witnessed: cumulative totals per worker device in
+    one scheduler epoch. A replayed or older report changes nothing; another pool's device is
+    refused (listed) and the rest still counts."""
+    return witness.record(db, ledger.Rules.of(cfg), credential, body)
 
 
 def _version(db: Database, pool_id: str) -> int:

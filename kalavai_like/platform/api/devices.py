@@ -9,7 +9,7 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from kalavai_like.errors import Conflict, InvalidInput, TokenError
-from kalavai_like.platform import bounds, credentials, ipam, peers, quotas
+from kalavai_like.platform import bounds, credentials, ipam, ledger, peers, quotas
 from kalavai_like.platform.api import HexId
 from kalavai_like.platform.api.pools import (
     PoolKey,
@@ -121,6 +121,7 @@ def _enrol(
     # A (re)joined agent counts from zero again: new sequence and counter baseline.
     device.last_seq, device.base_cpu, device.base_ram, device.base_gpu = 0, 0.0, 0.0, 0.0
     device.base_at = t
+    ledger.new_session(device, t)
     s.flush()
     device.address_index = ipam.allocate(s, pool, device.id, t, cfg.address_holdback)
     return device

@@ -16,14 +16,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kalavai_like.errors import Conflict
+from kalavai_like.platform import ledger
 from kalavai_like.platform.api.pools import PoolKey, by_key
 from kalavai_like.platform.auth import Db, Operator, find_user_by_email
 from kalavai_like.platform.db import oldest_first
 from kalavai_like.platform.models import Pool, User, now
 from kalavai_like.platform.operators import no_account
 from kalavai_like.platform.problems import not_found
-from kalavai_like.platform.schemas import Email, In, UserRef
-from kalavai_like.platform.views import WITNESSED_TEMPLATES, iso, iso_req, member_counts
+from kalavai_like.platform.schemas import Email, In, UserRef, WitnessKind
+from kalavai_like.platform.views import iso, iso_req, member_counts
 
 router = APIRouter(prefix="/api/v1/operator", tags=["operator"])
 
@@ -36,7 +37,7 @@ class OperatorPool(BaseModel):
     public: bool
     closed: bool
     trusted: bool
-    witness: bool
+    witness: WitnessKind
     members: int
     created_at: str
 
@@ -77,7 +78,7 @@ def _pools_out(s: Session, pools: list[Pool]) -> list[OperatorPool]:
             public=p.public,
             closed=p.closed,
             trusted=p.trusted,
-            witness=p.template in WITNESSED_TEMPLATES,
+            witness=ledger.witness_kind(p.template, p.trusted),
             members=members.get(p.id, 0),
             created_at=iso_req(p.created_at),
         )

@@ -36,7 +36,7 @@ def contributions(request: Request) -> Response:
         "contributions.html",
         user,
         title="My contributions",
-        totals=credit_api.my_credit(who, db),
+        totals=credit_api.my_credit(who, db, request.app.state.settings),
         pools=credit_api.my_pools(who, db),
         devices=credit_api.my_devices(who, db),
         daily=daily,
@@ -86,13 +86,13 @@ def _text(value: str) -> str:
 @router.get("/leaderboard")
 def leaderboard(request: Request) -> Response:
     user = session.current(request)
-    db, who = request.app.state.db, user.principal
+    db, who, cfg = request.app.state.db, user.principal, request.app.state.settings
     return page(
         request,
         "leaderboard.html",
         user,
         title="Leaderboard",
-        by_credit=credit_api.leaderboard(who, db, "credit", 50),
-        by_recent=credit_api.leaderboard(who, db, "recent", 50),
+        by_credit=credit_api.leaderboard(who, db, cfg, "credit", 50),
+        by_recent=credit_api.leaderboard(who, db, cfg, "recent", 50),
         me=who.user_id,
     )

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.chromium
 def _community(api: Api, sql: Any) -> tuple[Any, dict[str, Any]]:
     """A few pools with workers and credit, and the volunteer whose pages we show."""
     ana = api.user("ana.lopez@example.org", PASSWORD)
-    protein = api.pool(ana, name="protein-folding", public=True, template="boinc")
+    protein = api.pool(ana, name="protein-folding", public=True, template="dask")
+    sql("UPDATE pools SET trusted = true WHERE id = :p", {"p": protein["id"]})  # the operator's
     api.pool(ana, name="render-farm", public=True, template="generic")
     api.pool(api.user("lab@example.org", PASSWORD), name="climate-ensemble", public=True)
     me = api.user("sam.volunteer@example.org", PASSWORD)
