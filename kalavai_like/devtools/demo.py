@@ -57,7 +57,9 @@ def base_dir(prefix: str) -> Path:
     return Path(f"/run/kalavai-like/demo-{prefix}")
 
 
-def run_dask_job(sim: Simulator, seed_head: str, head_address: str, workers: int) -> dict[str, Any]:
+def run_dask_job(
+    sim: Simulator, seed_head: str, head_address: str, workers: int, tasks: int = TASKS
+) -> dict[str, Any]:
     """Submit the demo's Dask job from inside the head container; returns the scheduler's
     record: tasks held per worker name (worker names are the volunteers' device ids).
 
@@ -67,7 +69,7 @@ def run_dask_job(sim: Simulator, seed_head: str, head_address: str, workers: int
     from kalavai_like.container.config import RuntimeConfig
 
     rc = RuntimeConfig.detect("podman", probe=False)
-    script = DASK_JOB.format(head=head_address, workers=workers, tasks=TASKS)
+    script = DASK_JOB.format(head=head_address, workers=workers, tasks=tasks)
     import subprocess
 
     proc = subprocess.run(
