@@ -180,10 +180,6 @@ class Settled:
     """What one event changed: the device's new ledger columns, and what it adds to its day."""
 
     values: dict[str, Any]
-    granted: Triple = _ZERO
-    unverified: Triple = _ZERO
-    credit: float = 0.0
-    unverified_credit: float = 0.0
     day: dict[str, float] = field(default_factory=dict)
 
 
@@ -228,7 +224,7 @@ def settle(old: Mapping[str, Any], cur: Mapping[str, Any], t: float, rules: Rule
     )
     day = {"cpu": dg[0], "ram": dg[1], "gpu": dg[2], "credit": gc, **named("unverified", du)}
     day["unverified_credit"] = uc
-    return Settled(values, dg, du, gc, uc, day)
+    return Settled(values, day)
 
 
 @dataclass

@@ -35,8 +35,10 @@ def test_append_accumulates_and_numbers_rows(tmp_path: Path) -> None:
     assert led.heartbeat("running") == {
         "seq": 2,
         "state": "running",
-        "counters": {"cpu_seconds": 5.0, "ram_gb_seconds": 2.5, "gpu_seconds": 0.5},
-    }
+        # with when they were sampled: the platform bounds claims by the time measured over
+        "counters": {"cpu_seconds": 5.0, "ram_gb_seconds": 2.5, "gpu_seconds": 0.5,
+                     "sampled_at": 105},
+    }  # fmt: skip
     assert led.condition is None
 
 
