@@ -82,8 +82,9 @@ def test_forged_claims_earn_nothing_and_never_reach_the_leaderboard(
     token = attacker.post(f"/api/v1/pools/{pool['id']}/join-token").json()["token"]
     with httpx.Client(base_url=api.url, timeout=30) as raw:
         auth = {"Authorization": f"Bearer {attacker.credential}"}
-        body = {"token": token, "public_key": wg_key(), "name": "rig", "cores": 4096,
-                "memory_bytes": 2**50, "gpus": 64}  # fmt: skip
+        # the most the pool's (default) maxima let a device declare
+        body = {"token": token, "public_key": wg_key(), "name": "rig", "cores": 256,
+                "memory_bytes": 2**40, "gpus": 16}  # fmt: skip
         r = raw.post("/api/v1/devices", json=body, headers=auth)
         assert r.status_code == 201, r.text
         forged = {"Authorization": f"Bearer {r.json()['credential']}"}
