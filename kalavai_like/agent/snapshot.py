@@ -13,6 +13,7 @@ from kalavai_like.client.records import (
     LimitsNow,
     LiveUse,
     SeedStatus,
+    Witnessed,
     WorkerStatus,
     bare,
     record_from,
@@ -42,18 +43,29 @@ def worker_status(
     )  # fmt: skip
 
 
+def platform_parts(w: WorkerSession) -> dict[str, Any]:
+    """The platform's last heartbeat answer as typed status parts: granted, pending,
+    unverified, witnessed (None until it answered)."""
+    answered = {"granted": w.platform_granted, "platform_pending": w.platform_pending,
+                "unverified": w.platform_unverified}  # fmt: skip
+    parts: dict[str, Any] = {k: record_from(Granted, v) if v else None for k, v in answered.items()}
+    witnessed = w.platform_witnessed
+    parts["witnessed"] = record_from(Witnessed, witnessed) if witnessed else None
+    return parts
+
+
 def policy_status(w: WorkerSession, p: Policy | None) -> dict[str, Any]:
-    """The typed status parts from the rules and the platform: reasons, granted, limits, live
-    (see WorkerStatus)."""
-    granted = record_from(Granted, w.platform_granted) if w.platform_granted else None
+    """The typed status parts from the rules and the platform: reasons, the platform's parts
+    (`platform_parts`), limits, live (see WorkerStatus)."""
+    parts = platform_parts(w)
     lv = w.live
     live = LiveUse(lv.cpu_cores, lv.memory_bytes, lv.gpu_fraction) if lv else None
     if p is None:
-        return {"granted": granted, "live": live}
+        return {**parts, "live": live}
     lim = p.applied or p.limits_for(w.m)
     profile = p.decision.profile if p.decision else ""
     limits = LimitsNow(lim.cpus, lim.memory_bytes, lim.gpus, profile)
-    return {"granted": granted, "reasons": p.reasons(), "limits": limits, "live": live}
+    return {**parts, "reasons": p.reasons(), "limits": limits, "live": live}
 
 
 def seed_status(

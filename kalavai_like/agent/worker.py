@@ -94,7 +94,11 @@ class WorkerSession:
         self.live_rate = LiveRate(live_window)
         self.last_heartbeat_at: float | None = None
         self.heartbeat_error: Condition | None = None
+        # The platform's parts of this device's usage, from its last heartbeat answer:
         self.platform_granted: dict[str, Any] = {}
+        self.platform_pending: dict[str, Any] = {}
+        self.platform_unverified: dict[str, Any] = {}
+        self.platform_witnessed: dict[str, Any] = {}  # what the pool's head witnessed
         self.supervisor: Supervisor | None = None  # restarts a crashed worker with backoff
 
     def _usage(self) -> Usage:
@@ -144,6 +148,9 @@ class WorkerSession:
         self.ledger.ack(int(resp.get("seq", body["seq"])))
         self.last_heartbeat_at = self._wall()
         self.platform_granted = dict(resp.get("granted") or {})
+        self.platform_pending = dict(resp.get("pending") or {})
+        self.platform_unverified = dict(resp.get("unverified") or {})
+        self.platform_witnessed = dict(resp.get("witnessed") or {})
         desired = resp.get("desired_state")
         if desired in ("running", "paused") and desired != self.m.platform_desired:
             self.m.platform_desired = desired

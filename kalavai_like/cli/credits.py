@@ -1,9 +1,12 @@
 """`kalavai-like credits [--days N] [--json] [--csv FILE]`: what you gave and what it earned.
 
-Totals (CPU core-hours, RAM GB-hours, GPU-hours, credit, recent average) as measured and as
-granted by the platform, plus what the local agent measured but the platform has not yet
-acknowledged (pending), and a per-day table. `--csv` writes the per-day table; read back, it
-equals the `daily` list of `--json`.
+Totals (CPU core-hours, RAM GB-hours, GPU-hours, credit, recent average) as measured and in
+the platform's parts: granted (witnessed by the pool's head), pending (not yet witnessed) and
+unverified (never witnessed, or from a pool without a witness); what counts on the
+leaderboard; per pool, who witnessed its credit ("witnessed by the pool's owner" for a pool
+the platform does not trust); what the local agent measured but the platform has not yet
+acknowledged; and a per-day table. `--csv` writes the per-day table; read back, it equals the
+`daily` list of `--json`.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from kalavai_like.client.account import logged_in
 from kalavai_like.errors import AgentUnavailable, InvalidInput
 
 app = typer.Typer()
+SPLIT = ("measured", "granted", "pending", "unverified", "counted")  # of GET /credit/me
 
 
-def pending_from_agent() -> dict[str, float] | None:
+def unacknowledged_from_agent() -> dict[str, float] | None:
     """Usage the local agent measured that the platform has not acknowledged (None: no agent)."""
     from kalavai_like.client.credit import hours
     from kalavai_like.client.records import Counters
@@ -33,6 +37,15 @@ def pending_from_agent() -> dict[str, float] | None:
     return hours(st.worker.pending if st.worker is not None else Counters())
 
 
+def pool_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row of GET /credit/me/pools with its granted totals under `granted`."""
+    parts = ("pool", "pending", "unverified", "witness")
+    granted = {k: v for k, v in row.items() if k not in parts}
+    return {"pool": row.get("pool") or {}, "granted": granted,
+            **{k: row.get(k) or {} for k in ("pending", "unverified")},
+            "witness": row.get("witness") or "none"}  # fmt: skip
+
+
 @app.command()
 def credits(
     days: Annotated[int, typer.Option("--days", min=1, max=3660, help="Days in the table.")] = 30,
@@ -41,18 +54,19 @@ def credits(
         Path | None, typer.Option("--csv", help="Also write the per-day table to this CSV file.")
     ] = None,
 ) -> None:
-    """Your contribution: measured, granted and pending totals, and a per-day table."""
+    """Your contribution: granted (witnessed), pending and unverified, per pool and per day."""
     from kalavai_like.client.credit import daily_rows, write_daily_csv
 
     home = context.home()
     with logged_in(home) as client:
         me = client.request("GET", "/credit/me")
+        pools = client.request("GET", "/credit/me/pools") or []
         rows = client.request("GET", "/credit/me/daily", params={"days": days}) or []
     daily = daily_rows(rows)
     report = {
-        "measured": me.get("measured") or {},
-        "granted": me.get("granted") or {},
-        "pending": pending_from_agent(),
+        **{part: me.get(part) or {} for part in SPLIT},
+        "pools": [pool_row(p) for p in pools],
+        "not_acknowledged": unacknowledged_from_agent(),
         "days": days,
         "daily": daily,
     }
@@ -72,23 +86,42 @@ def credits(
 
 
 def _print(report: dict[str, Any]) -> None:
-    from kalavai_like.client.credit import AMOUNTS, COLUMNS
+    from kalavai_like.client.credit import AMOUNTS, COLUMNS, LEGEND, WITNESS, parts_text
 
-    measured, granted, pending = report["measured"], report["granted"], report["pending"]
-    labels = [(key, name) for key, name, _ in AMOUNTS]
-    rows = []
-    for key, label in [*labels, ("credit", "Credit"), ("recent_average", "Recent average")]:
-        parts = [f"granted {granted.get(key, 0.0):.4f}"]
-        if key in measured:
-            parts.insert(0, f"measured {measured[key]:.4f}")
-        if pending is not None and key in pending:
-            parts.append(f"pending {pending[key]:.4f}")
-        rows.append((label, ", ".join(parts)))
-    if pending is None:
-        rows.append(("Pending", "unknown (the local agent is not running)"))
+    rows: list[tuple[str, Any]] = []
+    for key, label in [*((key, name) for key, name, _ in AMOUNTS), ("credit", "Credit")]:
+        measured = float(report["measured"].get(key, 0.0) or 0.0)
+        rows.append((label, f"{parts_text(report, key)} (measured {measured:.4f})"))
+    by_owner = sum(float(p["granted"].get("credit", 0.0) or 0.0)
+                   for p in report["pools"] if p["witness"] == "owner")  # fmt: skip
+    if by_owner:
+        rows.append(("Of it granted", f"{by_owner:.4f} credit {WITNESS['owner']} (a pool the "
+                     "platform does not trust: counts only in that pool)"))  # fmt: skip
+    recent = float(report["granted"].get("recent_average", 0.0) or 0.0)
+    rows.append(("Recent average", f"{recent:.4f} credit/day (granted)"))
+    counted = float(report["counted"].get("credit", 0.0) or 0.0)
+    rows.append(("On the leaderboard", f"{counted:.4f} credit (trusted public pools, at the "
+                 "platform's standard rates)"))  # fmt: skip
+    rows.append(("Not yet acknowledged", _unacknowledged(report["not_acknowledged"])))
+    rows.append(("What is what", LEGEND))
     console.pairs(rows)
+    console.table(
+        ["Pool", "Credit granted", "Pending", "Unverified", "Witness"],
+        [(p["pool"].get("name", ""), *(f"{float(p[part].get('credit', 0.0) or 0.0):.4f}"
+          for part in ("granted", "pending", "unverified")), WITNESS.get(p["witness"], ""))
+         for p in report["pools"]],
+        title="Per pool",
+    )  # fmt: skip
     console.table(
         ["Day", *(short for _, _, short in AMOUNTS), "Credit"],
         [(r["day"], *(f"{r[c]:.4f}" for c in COLUMNS[1:])) for r in report["daily"]],
         title=f"Granted per day (last {report['days']} days, UTC)",
     )
+
+
+def _unacknowledged(amounts: dict[str, float] | None) -> str:
+    from kalavai_like.client.credit import totals_text
+
+    if amounts is None:
+        return "unknown (the local agent is not running)"
+    return f"{totals_text(amounts)} (measured by this computer's agent, not yet sent)"

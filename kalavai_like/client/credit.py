@@ -1,6 +1,8 @@
 """The user's contribution as frontends show it: the amounts and their names (as the
-platform's web pages write them), agent counters turned into hours, one line of totals, and
-the per-day table as CSV (numbers in full precision, so a file reads back exactly)."""
+platform's web pages write them), the parts of what was measured (granted, pending,
+unverified) and who witnessed them in the same words in every view, agent counters turned
+into hours, one line of totals, and the per-day table as CSV (numbers in full precision, so a
+file reads back exactly)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,25 @@ AMOUNTS = (  # the platform's key, its long name and its short name
 SHORT = {key: short for key, _, short in AMOUNTS}
 COLUMNS = ("day", *(key for key, _, _ in AMOUNTS), "credit")  # the per-day table
 Number = Callable[[float], str]
+
+# What a device measured = granted + pending + unverified + clamped (docs/API.md, Credit).
+PARTS = ("granted", "pending", "unverified")
+MEANING = {
+    "granted": "witnessed by the pool's head",
+    "pending": "measured, not yet witnessed by the pool's head",
+    "unverified": "never witnessed, or a pool without a witness — not on the leaderboard",
+}
+LEGEND = "; ".join(f"{part}: {MEANING[part]}" for part in PARTS)
+WITNESS = {  # a pool's `witness`: who backs its granted credit
+    "trusted": "witnessed by the pool's head",
+    "owner": "witnessed by the pool's owner",
+    "none": "no witness: credit unverified",
+}
+# A device is flagged to its pool's owner when the head witnessed under this share of the CPU
+# it measured, once it measured a core-hour: by then the lag of the reports (seconds) cannot
+# push an honest device under it.
+FAR_BELOW = 0.5
+FLAG_AFTER_CPU_SECONDS = 3600.0
 
 
 def four_places(value: float) -> str:
@@ -47,6 +68,51 @@ def totals_text(
     skip = set(optional)
     values = [(key, float(totals.get(key, 0.0) or 0.0)) for key, _, _ in AMOUNTS]
     return ", ".join(amount_text(k, v, number) for k, v in values if v or k not in skip)
+
+
+def parts_text(
+    parts: Mapping[str, Mapping[str, Any] | None], key: str = "credit",
+    number: Number = four_places,
+) -> str:  # fmt: skip
+    """One amount of each part: "granted 0.0012, pending 0.0003, unverified 0.0000"."""
+    return ", ".join(
+        f"{part} {number(float((parts.get(part) or {}).get(key, 0.0) or 0.0))}" for part in PARTS
+    )
+
+
+def witnessed_text(witnessed: Mapping[str, Any]) -> str:
+    """What a pool's head witnessed of a device: "20 tasks, 5.1 core-s"."""
+    tasks = int(witnessed.get("tasks") or 0)
+    core_s = float(witnessed.get("compute_seconds") or 0.0)
+    return f"{tasks} task{'' if tasks == 1 else 's'}, {core_s:.1f} core-s"
+
+
+def measured_cpu_seconds(device: Mapping[str, Any]) -> float:
+    """The CPU a platform device record says it measured: granted (`totals`) + pending +
+    unverified + clamped, in core-seconds."""
+    parts = ("totals", "pending", "unverified", "clamped")
+    return 3600 * sum(float((device.get(p) or {}).get("cpu_core_hours") or 0.0) for p in parts)
+
+
+def claims_far_above_witness(device: Mapping[str, Any]) -> bool:
+    """Whether a device's claims run far above what its pool's head witnessed (see
+    FAR_BELOW); never in a pool without a witness, where nothing is witnessed."""
+    ratio = (device.get("witnessed") or {}).get("ratio")
+    if device.get("witness") == "none" or ratio is None:
+        return False
+    return float(ratio) < FAR_BELOW and measured_cpu_seconds(device) >= FLAG_AFTER_CPU_SECONDS
+
+
+def ratio_text(device: Mapping[str, Any]) -> str:
+    """A device's witnessed / measured CPU as its pool's owner reads it: "98 %", "-" before
+    anything was measured, "no witness", or the ratio with the flag."""
+    if device.get("witness") == "none":
+        return "no witness"
+    ratio = (device.get("witnessed") or {}).get("ratio")
+    if ratio is None:
+        return "-"
+    text = f"{float(ratio) * 100:.0f} %"
+    return f"{text}: claims far above its witness" if claims_far_above_witness(device) else text
 
 
 def daily_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from kalavai_like.usage.ledger import Counters
 __all__ = [
     "ActionResult", "Condition", "Counters", "Granted", "JoinRequest", "JoinResult",
     "LimitsNow", "LiveUse", "NodeState", "NodeStatus", "Record", "RuleReason", "SeedResult",
-    "SeedStatus", "StartPoolRequest", "Step", "UsagePoint", "WorkerStatus", "bare",
+    "SeedStatus", "StartPoolRequest", "Step", "UsagePoint", "Witnessed", "WorkerStatus", "bare",
     "record_fields", "record_from", "with_prefixlen",
 ]  # fmt: skip
 T = TypeVar("T")
@@ -115,7 +115,8 @@ class RuleReason(Record):
 
 @dataclass(frozen=True)
 class Granted(Record):
-    """What the platform granted the device so far (its last heartbeat answer)."""
+    """One part of the device's usage as the platform's last heartbeat answer put it: what it
+    granted so far (witnessed), or what is pending or unverified (kalavai_like.client.credit)."""
 
     cpu_core_hours: float = 0.0
     ram_gb_hours: float = 0.0
@@ -144,13 +145,29 @@ class LiveUse(Record):
     gpu_fraction: float = 0.0
 
 
-_OPTIONAL = {"granted": Granted, "limits": LimitsNow, "live": LiveUse}  # {} on the wire: None
+@dataclass(frozen=True)
+class Witnessed(Record):
+    """What the pool's head witnessed of the device (the platform's last heartbeat answer):
+    tasks, compute and connected seconds, and witnessed / measured CPU (None: none measured)."""
+
+    tasks: int = 0
+    compute_seconds: float = 0.0
+    connected_seconds: float = 0.0
+    ratio: float | None = None
+
+
+_OPTIONAL: dict[str, type[Record]] = {  # {} on the wire: None
+    "granted": Granted, "platform_pending": Granted, "unverified": Granted,
+    "witnessed": Witnessed, "limits": LimitsNow, "live": LiveUse,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class WorkerStatus(Record):
     """The worker membership as the user sees it. `totals` and `pending` (measured, and not
-    yet acknowledged by the platform) are CPU core-, RAM GB- and GPU-seconds."""
+    yet acknowledged by the platform) are CPU core-, RAM GB- and GPU-seconds. `granted`,
+    `platform_pending` (measured, not yet witnessed), `unverified` and `witnessed` are the
+    platform's, as its last heartbeat answer said."""
 
     pool_id: str
     pool_name: str
@@ -180,6 +197,9 @@ class WorkerStatus(Record):
     limits: LimitsNow | None = None  # None: the agent runs without preferences
     live: LiveUse | None = None
     network: str = ""  # the WireGuard backend and its version, e.g. "wireguard-go v0.0.20220316"
+    platform_pending: Granted | None = None
+    unverified: Granted | None = None
+    witnessed: Witnessed | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -4,8 +4,10 @@ A platform (SQLite), a seed running a `dask` pool, and two volunteers (alice, bo
 up and join, each a simulated host (kalavai_like.devtools.simulator). A real Dask computation is
 then submitted from inside the pool's head container; the scheduler's record of which worker holds
 which result shows that both volunteers computed, over the overlay. Then bob pauses and
-resumes, and the pool's workers and each volunteer's contributed totals are printed. At the
-end (or on Ctrl-C, or on failure) everything is removed; `--keep` leaves it running.
+resumes. Once the pool head's witness of the job has reached the platform (the seed reports it
+every WITNESS_INTERVAL s), the pool's workers, each volunteer's contributed totals, the credit
+the platform granted and the witness that backs it are printed. At the end (or on Ctrl-C, or
+on failure) everything is removed; `--keep` leaves it running.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from kalavai_like.client.credit import WITNESS, witnessed_text
 from kalavai_like.devtools.simulator import SimHost, Simulator
 from kalavai_like.errors import KalavaiError, SystemProblem
 
 Say = Callable[[str], None]
 TASKS = 40
 VOLUNTEERS = ("alice", "bob")
+WITNESS_INTERVAL = 2.0  # the seed's witness reports, every this many seconds (agents: 10)
+WITNESS_WAIT = 60.0  # the most the report waits for the witness to be granted
 
 # Runs inside the head container (python3 with distributed), next to the scheduler.
 DASK_JOB = """
@@ -137,11 +142,11 @@ def _run(sim: Simulator, say: Say) -> dict[str, Any]:
     if missing:
         raise KalavaiError("A volunteer did no work", f"No task ran on {', '.join(missing)}.")
     paused_state, resumed_state = _pause_and_resume(sim, seed, vols[-1], step)
-    totals, credit = _report(sim, seed, vols, say)
+    totals, credit, witness = _report(sim, seed, vols, say)
     step("Demo complete")
     return {
         "per_volunteer": per_volunteer, "sum": job["sum"], "totals": totals, "credit": credit,
-        "paused_state": paused_state, "resumed_state": resumed_state,
+        "witnessed": witness, "paused_state": paused_state, "resumed_state": resumed_state,
     }  # fmt: skip
 
 
@@ -151,6 +156,7 @@ def _start_pool(sim: Simulator, step: _Steps) -> tuple[SimHost, list[SimHost], d
     sim.start_network()
     seed = sim.add_host("seed")
     vols = [sim.add_host(v) for v in VOLUNTEERS]
+    sim.agent_settings["witness_interval"] = WITNESS_INTERVAL  # written with the platform's URL
     url = sim.start_platform()
     sim.save()
     step(f"Platform (SQLite) serving at {url}")
@@ -196,10 +202,23 @@ def _pause_and_resume(sim: Simulator, seed: SimHost, bob: SimHost, step: _Steps)
     return paused_state, resumed_state
 
 
-def _report(
-    sim: Simulator, seed: SimHost, vols: list[SimHost], say: Say
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The pool's workers, alice's status and each volunteer's totals and credit."""
+Report = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+
+
+def _report(sim: Simulator, seed: SimHost, vols: list[SimHost], say: Say) -> Report:
+    """Once the head's witness is granted: the pool's workers, alice's status and each
+    volunteer's totals, granted credit and its witness (returned per volunteer)."""
+    names = [v.short for v in vols]
+    say("")
+    say("Waiting for the pool head's witness of the job to reach the platform...")
+    devices = await_witness(lambda: sim.cli_json(seed, "pool", "workers"), names)
+    missing = [n for n in names if not witnessed(devices.get(n))]
+    if missing:
+        say(
+            f"No witness of {', '.join(missing)} reached the platform in {WITNESS_WAIT:.0f} s: "
+            "their credit below is still pending. The seed's agent reports what the pool's "
+            f"head witnessed every {WITNESS_INTERVAL:g} s; see {seed.home / 'agent.out'}."
+        )
     say("")
     say("$ kalavai-like pool workers   (on the seed, as the pool owner)")
     say(sim.cli(seed, "pool", "workers").stdout.rstrip())
@@ -207,15 +226,61 @@ def _report(
     say("$ kalavai-like pool status   (on alice)")
     say(sim.cli(vols[0], "pool", "status").stdout.rstrip())
     say("")
-    totals, credit = {}, {}
+    totals, credit, witness = {}, {}, {}
     for v in vols:
         st = sim.client(v).status()
-        totals[v.short] = t = st.worker.totals.to_dict()
-        credit[v.short] = granted = sim.cli_json(v, "credits", "--days", "1")["granted"]
-        say(f"{v.short}: contributed {t['cpu_seconds']:.2f} CPU core-seconds, "
-            f"{t['ram_gb_seconds']:.3f} RAM GB-seconds ({st.state}); platform granted "
-            f"{granted.get('credit', 0.0):.6f} credit")  # fmt: skip
-    return totals, credit
+        totals[v.short] = st.worker.totals.to_dict()
+        witness[v.short] = (devices.get(v.short) or {}).get("witnessed") or {}
+        mine = sim.cli_json(v, "credits", "--days", "1")
+        credit[v.short] = mine["granted"]
+        device = devices.get(v.short) or {}
+        say(volunteer_line(v.short, totals[v.short], st.state, mine, device))
+    if any((devices.get(n) or {}).get("witness") == "owner" for n in names):
+        say(
+            f"The platform's operator has not marked the pool 'demo' trusted: its credit is "
+            f"{WITNESS['owner']} and counts in the pool, not on the leaderboard."
+        )
+    return totals, credit, witness
+
+
+def witnessed(device: dict[str, Any] | None) -> bool:
+    """Whether the platform's record of a device shows work its pool's head witnessed, and
+    CPU granted for it."""
+    if not device:
+        return False
+    tasks = int((device.get("witnessed") or {}).get("tasks") or 0)
+    return tasks > 0 and float((device.get("totals") or {}).get("cpu_core_hours") or 0) > 0
+
+
+def await_witness(
+    read: Callable[[], list[dict[str, Any]]], names: list[str], timeout: float = WITNESS_WAIT,
+    clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """The pool's device records by name (`read`: the owner's `pool workers --json`), once
+    each of `names` is `witnessed`, or as last read after `timeout` seconds."""
+    deadline = clock() + timeout
+    while True:
+        by_name = {str(d.get("name")): d for d in read()}
+        if all(witnessed(by_name.get(n)) for n in names) or clock() >= deadline:
+            return by_name
+        sleep(0.5)
+
+
+def volunteer_line(
+    name: str, totals: dict[str, float], state: str, credits: dict[str, Any],
+    device: dict[str, Any],
+) -> str:  # fmt: skip
+    """One volunteer's contribution, the credit granted for it and the witness behind it
+    (`credits`: its `credits --json`; `device`: the platform's record of its device)."""
+
+    def credit(part: str) -> str:
+        return f"{float((credits.get(part) or {}).get('credit') or 0.0):.6f}"
+
+    return (f"{name}: contributed {totals['cpu_seconds']:.2f} CPU core-seconds, "
+            f"{totals['ram_gb_seconds']:.3f} RAM GB-seconds ({state}); platform granted "
+            f"{credit('granted')} credit, {WITNESS['trusted']}: "
+            f"{witnessed_text(device.get('witnessed') or {})} (pending {credit('pending')}, "
+            f"unverified {credit('unverified')})")  # fmt: skip
 
 
 def _platform_state(

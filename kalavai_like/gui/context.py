@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -25,12 +25,16 @@ from kalavai_like.gui.bridge import Bridge
 
 @dataclass(frozen=True)
 class Credit:
-    """The platform's record of the user's contribution."""
+    """The platform's record of the user's contribution: totals measured, granted (witnessed),
+    pending, unverified and counted on the leaderboard; per day and per pool."""
 
     measured: dict[str, float]
     granted: dict[str, float]
     daily: list[dict[str, Any]]
     pools: list[dict[str, Any]]
+    pending: dict[str, float] = field(default_factory=dict)
+    unverified: dict[str, float] = field(default_factory=dict)
+    counted: dict[str, float] = field(default_factory=dict)
 
 
 class Context:
@@ -107,17 +111,22 @@ class Context:
             me = client.request("GET", "/credit/me")
             daily = client.request("GET", "/credit/me/daily", params={"days": days})
             pools = client.request("GET", "/credit/me/pools")
-        return Credit(me.get("measured") or {}, me.get("granted") or {}, daily or [], pools or [])
+        parts = {k: me.get(k) or {} for k in ("pending", "unverified", "counted")}
+        return Credit(me.get("measured") or {}, me.get("granted") or {}, daily or [], pools or [],
+                      **parts)  # fmt: skip
 
     def fetch_today(self) -> dict[str, Any] | None:
-        """The platform's row for today (UTC day), None when nothing was granted yet."""
+        """The platform's row for today (UTC day: granted, and its `unverified`), with the
+        user's `pending` now (measured, not yet witnessed)."""
         with logged_in(self.home) as client:
             rows = client.request("GET", "/credit/me/daily", params={"days": 1}) or []
+            pending = (client.request("GET", "/credit/me") or {}).get("pending") or {}
         day = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
         for row in rows:
             if row.get("day") == day:
-                return dict(row)
-        return {"cpu_core_hours": 0.0, "ram_gb_hours": 0.0, "gpu_hours": 0.0, "credit": 0.0}
+                return {**row, "pending": pending}
+        nothing = {"cpu_core_hours": 0.0, "ram_gb_hours": 0.0, "gpu_hours": 0.0, "credit": 0.0}
+        return {**nothing, "pending": pending}
 
     def do_start_agent(self) -> int:
         return start_agent(self.home)

@@ -1,6 +1,8 @@
 """The "My contributions" window: the platform's totals for the logged-in user (CPU core-hours,
-RAM GB-hours, GPU-hours, credit, recent average), a live chart of CPU/RAM/GPU over the last
-hour, day or week, the per-day table, the per-pool breakdown, and CSV export.
+RAM GB-hours, GPU-hours, credit, recent average: granted, that is witnessed), the credit still
+pending and unverified in the words every view uses (kalavai_like.client.credit), a live chart
+of CPU/RAM/GPU over the last hour, day or week, the per-day table, the per-pool breakdown with
+who witnessed each pool's credit, and CSV export.
 
 The hour and day views start from the agent's usage history (its ledger, fetched through the
 bridge when the window opens or the range changes) and grow with the snapshots that follow;
@@ -32,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kalavai_like.client.credit import AMOUNTS, write_daily_csv
+from kalavai_like.client.credit import AMOUNTS, MEANING, PARTS, WITNESS, write_daily_csv
 from kalavai_like.client.local import NodeClient
 from kalavai_like.client.records import NodeStatus
 from kalavai_like.errors import KalavaiError
@@ -57,6 +59,7 @@ TOTALS = (
 )
 COLUMNS = (*(key for key, _, _ in AMOUNTS), "credit")
 HEADERS = [*(short for _, _, short in AMOUNTS), "Credit"]
+POOL_HEADERS = ["Pool", *HEADERS, "Pending credit", "Unverified credit", "Witness"]
 
 
 def _num(v: object) -> str:
@@ -106,7 +109,8 @@ class ContributionsWindow(QWidget):
         self.setWindowTitle("My contributions — kalavai-like")
         self.resize(760, 620)
         layout = QVBoxLayout(self)
-        totals = QGroupBox("Granted by the platform (all pools, all devices)")
+        totals = QGroupBox("Granted by the platform: witnessed by the pool's head (all pools, "
+                           "all devices)")  # fmt: skip
         grid = QGridLayout(totals)
         self.totals: dict[str, QLabel] = {}
         for i, (key, label) in enumerate(TOTALS):
@@ -117,6 +121,7 @@ class ContributionsWindow(QWidget):
             grid.addWidget(value, 1, i)
             self.totals[key] = value
         layout.addWidget(totals)
+        layout.addWidget(self._parts_box())
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet(ERROR_STYLE)
@@ -127,7 +132,7 @@ class ContributionsWindow(QWidget):
         self.daily = _table(["Day (UTC)", *HEADERS])
         self.daily.setObjectName("daily")
         tabs.addTab(self.daily, "Per day")
-        self.per_pool = _table(["Pool", *HEADERS])
+        self.per_pool = _table(POOL_HEADERS)
         self.per_pool.setObjectName("per-pool")
         tabs.addTab(self.per_pool, "Per pool")
         layout.addWidget(tabs, 1)
@@ -142,6 +147,25 @@ class ContributionsWindow(QWidget):
         bottom.addWidget(self.export_button)
         layout.addLayout(bottom)
         self.refresh()
+
+    def _parts_box(self) -> QGroupBox:
+        """Credit not granted (yet): pending and unverified, each with what it means."""
+        box = QGroupBox("Not granted")
+        grid = QGridLayout(box)
+        self.parts: dict[str, QLabel] = {}
+        for row, part in enumerate(PARTS[1:]):
+            value = QLabel("…")
+            value.setObjectName(f"part-{part}")
+            grid.addWidget(QLabel(part.capitalize()), row, 0)
+            grid.addWidget(value, row, 1)
+            grid.addWidget(QLabel(f"credit: {MEANING[part]}"), row, 2)
+            self.parts[part] = value
+        grid.setColumnStretch(2, 1)
+        self.standing = QLabel()  # the leaderboard, and credit witnessed by a pool's owner
+        self.standing.setObjectName("standing")
+        self.standing.setWordWrap(True)
+        grid.addWidget(self.standing, len(PARTS) - 1, 0, 1, 3)
+        return box
 
     def _chart_tab(self) -> QWidget:
         tab = QWidget()
@@ -194,6 +218,9 @@ class ContributionsWindow(QWidget):
         self.note.hide()
         for key, label in self.totals.items():
             label.setText(_num(credit.granted.get(key, 0)))
+        for part, label in self.parts.items():
+            label.setText(_num(getattr(credit, part).get("credit", 0)))
+        self.standing.setText(_standing(credit))
         rows = list(reversed(credit.daily))
         self.daily.setRowCount(len(rows))
         for r, row in enumerate(rows):
@@ -203,8 +230,11 @@ class ContributionsWindow(QWidget):
         self.per_pool.setRowCount(len(credit.pools))
         for r, row in enumerate(credit.pools):
             cells = [(row.get("pool") or {}).get("name", "")] + [_num(row.get(k)) for k in COLUMNS]
+            cells += [_num((row.get(part) or {}).get("credit")) for part in PARTS[1:]]
             for c, text in enumerate(cells):
                 self.per_pool.setItem(r, c, _cell(str(text), c > 0))
+            witness = WITNESS.get(str(row.get("witness")), "")
+            self.per_pool.setItem(r, len(cells), _cell(witness, False))
         self.updated.setText("Updated " + time.strftime("%H:%M:%S"))
         self.redraw()
 
@@ -324,6 +354,17 @@ class ContributionsWindow(QWidget):
             parent, "Export contributions", "kalavai-like-contributions.csv", "CSV (*.csv)"
         )
         return Path(name) if name else None
+
+
+def _standing(credit: Credit) -> str:
+    """What counts on the leaderboard, and the granted credit only a pool's owner witnessed."""
+    text = (f"On the leaderboard: {_num(credit.counted.get('credit', 0))} credit (trusted "
+            "public pools, at the platform's standard rates).")  # fmt: skip
+    by_owner = sum(float(p.get("credit") or 0) for p in credit.pools if p.get("witness") == "owner")
+    if by_owner:
+        text += (f" {_num(by_owner)} credit granted was {WITNESS['owner']} (a pool the "
+                 "platform does not trust): it counts only in that pool.")  # fmt: skip
+    return text
 
 
 def _qpoint(at: float, value: float) -> QPointF:

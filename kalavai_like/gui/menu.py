@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalavai_like.client.credit import amount_text, hours, totals_text
+from kalavai_like.client.credit import PARTS, amount_text, hours, totals_text
 from kalavai_like.client.records import NodeStatus
 from kalavai_like.client.text import printable
 from kalavai_like.units import format_when, parse_until
@@ -29,8 +29,8 @@ class Snapshot:
     `status` is the agent's last snapshot, None when no agent answers (`agent_problem` says
     why); `agent_seen` once an agent answered since the tray started (an agent that was never
     there is a first run, not a failure). `account` is the logged-in email. `today` is the
-    platform's row for today (cpu_core_hours, ram_gb_hours, gpu_hours, credit), None until
-    fetched.
+    platform's row for today (cpu_core_hours, ram_gb_hours, gpu_hours, credit: granted; and
+    the `pending` and `unverified` totals), None until fetched.
     """
 
     status: NodeStatus | None
@@ -98,11 +98,15 @@ def _number(value: float) -> str:
 
 
 def today_words(snap: Snapshot) -> str:
-    """Today's contribution in one line, from the platform's row or the agent's counters."""
+    """Today's contribution in one line, from the platform's row (granted, and what is pending
+    or unverified in the words of kalavai_like.client.credit) or the agent's counters."""
     t = snap.today
     if t is not None:
         amounts = totals_text(t, _number, optional=("gpu_hours",))
-        return f"Today: {amounts}, {_number(float(t.get('credit', 0)))} credit"
+        line = f"Today: {amounts}, {_number(float(t.get('credit', 0)))} credit granted"
+        other = [(part, float((t.get(part) or {}).get("credit", 0) or 0)) for part in PARTS[1:]]
+        shown = [f"{part} {_number(value)}" for part, value in other if value]
+        return line + (f" ({', '.join(shown)})" if shown else "")
     w = snap.status.worker if snap.status else None
     if w is not None:
         cpu_h = hours(w.totals)["cpu_core_hours"]

@@ -74,6 +74,10 @@ def test_device_lifecycle_contract(side: Side) -> None:
     }
     first = p.heartbeat(side.url, red["credential"], body)
     assert first["seq"] == 1 and not first["duplicate"] and first["desired_state"] == "running"
+    assert {"granted", "pending", "unverified", "witnessed"} <= set(first)
+    assert first["granted"].get("credit", 0.0) == 0.0  # nothing witnessed, nothing granted
+    unwitnessed = first["pending"]["cpu_core_hours"] + first["clamped"].get("cpu_core_hours", 0)
+    assert first["witnessed"]["tasks"] == 0 and unwitnessed * 3600 == pytest.approx(1.0)
     assert p.heartbeat(side.url, red["credential"], body)["duplicate"]
     peers = p.peers(side.url, hub["credential"], 0, 0)
     assert key in {x["public_key"] for x in peers["peers"]}

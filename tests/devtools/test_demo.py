@@ -22,6 +22,10 @@ def test_demo_runs_dask_on_both_volunteers_and_leaves_nothing() -> None:
     assert observed["paused_state"] == "paused" and observed["resumed_state"] == "running"
     assert all(t["cpu_seconds"] > 0 for t in observed["totals"].values())
     assert all(c["credit"] > 0 for c in observed["credit"].values())
+    assert all(w["tasks"] > 0 for w in observed["witnessed"].values())  # backed by the head
+    for name in ("alice", "bob"):
+        assert any(line.startswith(f"{name}: contributed ") and
+                   "witnessed by the pool's head: " in line for line in lines)  # fmt: skip
     assert any("pool status" in line for line in lines)
     assert lines[-1] == "Nothing left behind."
     assert any("pool workers" in line for line in lines)

@@ -257,8 +257,11 @@ def child(out: Path, tmp: Path) -> dict:
         k: sum(r[k] for r in days)
         for k in ("cpu_core_hours", "ram_gb_hours", "gpu_hours", "credit")
     }
+    waiting = {"pending": {"credit": 0.4}, "unverified": {"credit": 0.1}}
     contrib.on_credit(Credit(measured=total, granted={**total, "recent_average": 11.8}, daily=days,
-                             pools=[{"pool": {"id": "3", "name": "demo"}, **total}]))  # fmt: skip
+                             pools=[{"pool": {"id": "3", "name": "demo"}, **total, **waiting,
+                                     "witness": "trusted"}],
+                             counted=total, **waiting))  # fmt: skip
     shoot(contrib, "window-contributions")
     contrib.range.setCurrentText("week")
     shoot(contrib, "window-contributions-week")

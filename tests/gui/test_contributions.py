@@ -9,6 +9,7 @@ import os
 import time
 
 import pytest
+from PySide6.QtWidgets import QGroupBox
 
 from kalavai_like.client.platform import PlatformClient
 from kalavai_like.client.records import NodeStatus
@@ -92,6 +93,56 @@ def test_the_window_shows_the_platforms_totals_for_the_user(
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["day"] for r in rows] == [r["day"] for r in daily]
     assert float(rows[-1]["cpu_core_hours"]) == pytest.approx(today[-1]["cpu_core_hours"])
+
+
+def test_the_window_and_today_say_what_is_pending_unverified_and_who_witnessed(
+    local_platform, tmp_path, make_ctx, qtbot
+):
+    from kalavai_like.gui.contributions import _num
+    from kalavai_like.gui.menu import Snapshot, today_words
+    from kalavai_like.gui.menu import _number as menu_number
+    from kalavai_like.home.instance import ActiveAccount, save_account
+    from tests.support.platform_api import Api, credited_device
+    from tests.support.tray_states import status
+
+    api = Api(local_platform.url)
+    me, owner = api.user(), api.user()
+    wide = {"cores": 4096}  # claims need not wait for the clock
+    dask = api.pool(owner, public=True, device_limits=wide)  # not trusted: its owner witnesses
+    generic = api.pool(owner, template="generic", public=True, device_limits=wide)
+    hub = api.hub(owner, dask)["credential"]
+    credited_device(api, me, owner, dask, 10.8, (hub, 3.6, 20))
+    credited_device(api, me, owner, generic, 3.6)  # no witness: unverified
+    ctx = make_ctx(
+        tmp_path / "home", f'keystore = "file"\n[platform]\nurl = "{local_platform.url}"\n'
+    )
+    account = ActiveAccount(local_platform.url, me.email, "")
+    ctx.home.keystore.set(account.key, me.credential)
+    save_account(ctx.home.paths.client_state_file, account)
+
+    win = ContributionsWindow(ctx, UsageSeries())
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.credit is not None, timeout=20000)
+    truth = me.get("/api/v1/credit/me").json()
+    assert truth["pending"]["credit"] > 0 and truth["unverified"]["credit"] > 0
+    for part in ("pending", "unverified"):
+        assert win.parts[part].text() == _num(truth[part]["credit"]), part
+    assert win.totals["credit"].text() == _num(truth["granted"]["credit"])
+    assert "witnessed by the pool's head" in win.findChild(QGroupBox).title()
+    standing = win.standing.text()
+    assert f"On the leaderboard: {_num(0)} credit" in standing
+    assert f"{_num(3.6 * 1.05 / 3600)} credit granted was witnessed by the pool's owner" in standing
+    witness = {win.per_pool.item(r, 0).text(): win.per_pool.item(r, 7).text()
+               for r in range(win.per_pool.rowCount())}  # fmt: skip
+    assert witness == {dask["name"]: "witnessed by the pool's owner",
+                       generic["name"]: "no witness: credit unverified"}  # fmt: skip
+
+    today = ctx.fetch_today()
+    line = today_words(Snapshot(status("running", "contributing"), time.time(), today=today))
+    pending, unverified, granted = (
+        menu_number(truth[p]["credit"]) for p in ("pending", "unverified", "granted")
+    )
+    assert line.endswith(f"{granted} credit granted (pending {pending}, unverified {unverified})")
 
 
 def test_the_chart_follows_live_snapshots(tmp_path, make_ctx, qtbot):

@@ -133,8 +133,16 @@ class FakePlatform:
         duplicate = body["seq"] <= d.seq
         if not duplicate:
             d.seq, d.state, d.counters = body["seq"], body["state"], dict(body["counters"])
+        nothing = {"cpu_core_hours": 0.0, "ram_gb_hours": 0.0, "gpu_hours": 0.0, "credit": 0.0,
+                   "recent_average": 0.0}  # fmt: skip
+        # Nothing is witnessed here: what a device measured stays pending.
+        cpu_h = d.counters.get("cpu_seconds", 0.0) / 3600
+        pending = {**nothing, "cpu_core_hours": cpu_h, "credit": cpu_h}  # at the standard rate
+        witnessed = {"tasks": 0, "compute_seconds": 0.0, "connected_seconds": 0.0,
+                     "ratio": 0.0 if d.counters.get("cpu_seconds") else None}  # fmt: skip
         return {"seq": body["seq"], "duplicate": duplicate, "desired_state": d.desired_state,
-                "granted": {}, "clamped": {}}  # fmt: skip
+                "granted": {}, "clamped": {}, "pending": pending, "unverified": nothing,
+                "witnessed": witnessed}  # fmt: skip
 
     def peers(self, platform: str, credential: str, since: int, wait: float) -> dict[str, Any]:
         self._check()

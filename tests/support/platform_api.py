@@ -142,3 +142,23 @@ class Api:
         owner = self.user()
         pool = self.pool(owner, public=True)
         return pool, self.join(self.as_(who.credential), owner, pool, **fields)
+
+
+def credited_device(
+    api: Api, who: Caller, owner: User, pool: dict[str, Any], cpu: float,
+    witness: tuple[str, float, int] | None = None, cores: int = 4096,
+) -> dict[str, Any]:  # fmt: skip
+    """`who` joins `pool` with a device of `cores` that claims `cpu` core-seconds in one
+    heartbeat; with `witness` (the hub's credential, compute core-seconds, tasks) the pool's
+    head then reports that much of it. The pool must accept `cores` (its device limits).
+    Returns the join's reply."""
+    red = api.join(who, owner, pool, cores=cores)
+    counters = {"cpu_seconds": cpu, "ram_gb_seconds": 0.0, "gpu_seconds": 0.0}
+    beat = {"seq": 1, "state": "running", "counters": counters}
+    r = api.as_(red["credential"]).post("/api/v1/device/heartbeat", json=beat)
+    assert r.status_code == 200, r.text
+    if witness is not None:
+        hub, compute, tasks = witness
+        entry = seen(red["device"]["id"], compute, tasks=tasks, threads=cores)
+        api.witness(hub, new_epoch(), 1, entry)
+    return red

@@ -93,10 +93,27 @@ def _worker_rows(w: WorkerStatus, now: float) -> list[tuple[str, Any]]:
         ("Running for", up),
         ("Contributed", totals_text(hours(w.totals))),
         ("Not yet acknowledged", totals_text(hours(w.pending))),
+        *credit_rows(w),
         ("Last heartbeat", format_age(now - w.last_heartbeat_at if w.last_heartbeat_at else None)),
     ]
     if w.paused_until:
         rows.append(("Resumes at", time.strftime("%H:%M", time.localtime(w.paused_until))))
+    return rows
+
+
+def credit_rows(w: WorkerStatus) -> list[tuple[str, str]]:
+    """The platform's parts of this device's credit and what the pool's head witnessed, as its
+    last heartbeat answer said (nothing before it answered)."""
+    from kalavai_like.client.credit import parts_text, witnessed_text
+    from kalavai_like.client.records import Granted
+
+    if w.granted is None:
+        return []
+    parts = {"granted": w.granted.to_dict(), "unverified": (w.unverified or Granted()).to_dict(),
+             "pending": (w.platform_pending or Granted()).to_dict()}  # fmt: skip
+    rows = [("Credit", f"{parts_text(parts)} (the platform's last answer)")]
+    if w.witnessed is not None:
+        rows.append(("Witnessed", f"{witnessed_text(w.witnessed.to_dict())} by the pool's head"))
     return rows
 
 
@@ -127,7 +144,10 @@ def workers(
     ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """For pool owners: the workers with their user, address, state, resources, last heartbeat."""
+    """For pool owners: the workers with their user, address, state, resources, last heartbeat,
+    granted CPU and what the pool's head witnessed of it."""
+    from kalavai_like.client.credit import claims_far_above_witness
+
     home = context.home()
     pool = chosen_pool(pool_name, pool)
     if pool is None:
@@ -139,13 +159,25 @@ def workers(
     with logged_in(home) as client:
         chosen = owned_pool(client, pool)
         devices = listed_devices(client.request("GET", f"/pools/{chosen['id']}/devices"), all_)
-    now = time.time()
     if json:
-        console.emit_json(devices)
+        console.emit_json([{**d, "claims_far_above_witness": claims_far_above_witness(d)}
+                           for d in devices])  # fmt: skip
         return
+    title = f"Workers of pool '{chosen['name']}'" + (" (with those that left)" if all_ else "")
+    _print_workers(devices, title, time.time())
+
+
+def _print_workers(devices: list[dict[str, Any]], title: str, now: float) -> None:
+    from kalavai_like.client.credit import (
+        FAR_BELOW,
+        claims_far_above_witness,
+        ratio_text,
+        witnessed_text,
+    )
+
     console.table(
         ["Worker", "User", "Address", "State", "Cores", "Memory", "GPUs", "Last heartbeat",
-         "CPU core-h"],
+         "CPU core-h granted", "Witnessed", "Witnessed / measured"],
         [
             (
                 d.get("name"), (d.get("user") or {}).get("email", ""), d.get("address"),
@@ -153,11 +185,17 @@ def workers(
                 d.get("cores"), f"{(d.get('memory_bytes') or 0) / GIB:.1f} GiB", d.get("gpus"),
                 console.ago(d.get("last_heartbeat_at"), now),
                 f"{(d.get('totals') or {}).get('cpu_core_hours', 0):.4f}",
+                witnessed_text(d.get("witnessed") or {}), ratio_text(d),
             )
             for d in devices
         ],
-        title=f"Workers of pool '{chosen['name']}'" + (" (with those that left)" if all_ else ""),
+        title=title,
     )  # fmt: skip
+    flagged = [str(d.get("name")) for d in devices if claims_far_above_witness(d)]
+    if flagged:
+        console.warn(f"{', '.join(flagged)}: claims far above its witness (the pool's head saw "
+                     f"under {FAR_BELOW:.0%} of the CPU it measured); only what it saw is "
+                     "granted.")  # fmt: skip
 
 
 def snapshot(st: NodeStatus, machine: dict[str, int]) -> dict[str, Any]:

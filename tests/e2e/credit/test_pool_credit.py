@@ -142,7 +142,7 @@ def test_credits_csv_export_round_trips_the_json(burn: Burn, tmp_path: Path) -> 
         out = json.loads(burn.sim.cli(v, "credits", "--days", "7", "--json", "--csv",
                                       str(path)).stdout)  # fmt: skip
         assert read_daily_csv(path) == out["daily"]
-        assert len(out["daily"]) >= 1 and out["pending"] is not None
+        assert len(out["daily"]) >= 1 and out["not_acknowledged"] is not None
         assert sum(r["cpu_core_hours"] for r in out["daily"]) == pytest.approx(
             out["granted"]["cpu_core_hours"], rel=1e-6
         )
