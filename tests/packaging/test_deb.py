@@ -154,7 +154,7 @@ def start_agent(tmp: Path) -> tuple[UnitRun, subprocess.Popen[bytes]]:
 
 
 def test_apt_installs_runs_and_purges_leaving_nothing(
-    deb: Path, clean_machine: dict[str, str], user: str, tmp_path: Path
+    deb: Path, user: str, clean_machine: dict[str, str], tmp_path: Path
 ) -> None:
     group_existed = any(g.gr_name == GROUP for g in grp.getgrall())
     out = run(*APT, "install", str(deb))
@@ -179,8 +179,9 @@ def test_apt_installs_runs_and_purges_leaving_nothing(
         # An ordinary user, no agent of their own: their CLI finds the system agent.
         def status() -> dict | None:
             assert agent.poll() is None, (tmp_path / "agent.out").read_text()
+            away = {"HOME": "/nonexistent", "XDG_RUNTIME_DIR": "/nonexistent"}
             r = run("runuser", "-u", user, "--", "/usr/bin/kalavai-like", "pool", "status",
-                    "--json", env={"HOME": "/nonexistent", "XDG_RUNTIME_DIR": "/nonexistent"})  # fmt: skip
+                    "--json", env=away)  # fmt: skip
             return json.loads(r.stdout) if r.returncode == 0 else None
 
         st = wait_for(status, 60, "the installed agent's status")

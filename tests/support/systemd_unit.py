@@ -148,7 +148,6 @@ class UnitRun:
             argv, env=env, cwd="/", umask=umask, start_new_session=True, **popen
         )  # fmt: skip
 
-
     def stop(self, proc: subprocess.Popen, timeout: float = 30) -> None:
         """SIGTERM to the main process (`systemctl stop` with KillMode=process), then SIGKILL;
         then the runtime directories and credentials go, as systemd removes them."""
