@@ -34,8 +34,11 @@ GROUP = "kalavai-like"
 AGENT_UNIT = "/lib/systemd/system/kalavai-like-agent.service"
 WANTS = "/etc/systemd/system/multi-user.target.wants"
 # Our own directories, whole; the shared ones only where a path names us.
-OURS = ["/opt/kalavai-like", "/etc/kalavai-like", "/var/lib/kalavai-like", "/run/kalavai-like",
+OURS = ["/opt/kalavai-like", "/etc/kalavai-like", "/var/lib/kalavai-like",
         "/usr/share/doc/kalavai-like"]  # fmt: skip
+# What the agent makes in its RuntimeDirectory (/run/kalavai-like), which the unit keeps across
+# stops and a reboot clears. Other tests on this machine may keep files there: only these go.
+RUNTIME_FILES = ["agent.sock", "agent.lock", "agent-stopped.json"]
 SHARED = ["/usr/bin", "/usr/share/applications", "/usr/share/icons/hicolor/scalable/apps",
           "/usr/share/man/man1", "/usr/share/lintian/overrides", "/lib/systemd/system",
           "/etc/systemd/system", "/etc/xdg/autostart", "/var/lib/systemd", "/var/lib/dpkg/info",
@@ -130,6 +133,10 @@ def clean_machine() -> Iterator[dict[str, str]]:
     status = run("dpkg-query", "-W", "-f=${Status}", PACKAGE).stdout
     if status.strip() not in ("", "unknown ok not-installed") or Path("/opt/kalavai-like").exists():
         pytest.fail("kalavai-like is installed on this machine already: purge or uninstall it")
+    # The purge removes these, and the agent would listen there: they must not be in use.
+    for path in ("/var/lib/kalavai-like", "/etc/kalavai-like", "/run/kalavai-like/agent.sock"):
+        if os.path.lexists(path):
+            pytest.fail(f"{path} exists: something on this machine uses it (not this test)")
     before = snapshot()
     try:
         yield before
@@ -187,9 +194,18 @@ def test_apt_installs_runs_and_purges_leaving_nothing(
         st = wait_for(status, 60, "the installed agent's status")
         assert st["state"] == "idle" and st["worker"] is None
         assert st["agent_pid"] == agent.pid
+        unit.stop(agent, made=RUNTIME_FILES)
+        assert agent.returncode == 0, (tmp_path / "agent.out").read_text()
+        # The word a stopped agent leaves outlives the stop.
+        assert json.loads(Path("/run/kalavai-like/agent-stopped.json").read_text())["stopped_at"]
     finally:
-        unit.stop(agent)
-    assert agent.returncode == 0, (tmp_path / "agent.out").read_text()
+        unit.stop(agent, made=RUNTIME_FILES)
+        unit.remove_runtime(RUNTIME_FILES)  # what a reboot would do
+
+    # Installed again over itself (postinst configure with the old version: an upgrade).
+    out = run(*APT, "install", "--reinstall", str(deb))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert os.readlink(f"{WANTS}/kalavai-like-agent.service") == AGENT_UNIT
 
     out = run(*APT, "purge", PACKAGE)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -9,12 +9,13 @@ files, so a test runs the shipped unit without touching /etc."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,7 @@ class UnitRun:
     specifiers: dict[str, str] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)
     base_env: dict[str, str] = field(default_factory=dict)
+    made_runtime: list[Path] = field(default_factory=list)
 
     def _file(self, path: str) -> Path:
         return self.files.get(path, Path(path))
@@ -80,10 +82,13 @@ class UnitRun:
         return [Path(self.specifiers[self._DIRS[kind]]) / name for name in names]
 
     def make_directories(self) -> None:
-        """Create them with their *DirectoryMode= (systemd's default 0755), as root."""
+        """Create them with their *DirectoryMode= (systemd's default 0755), as root. The
+        runtime directories this run made are remembered: `stop` removes only those."""
         for kind in self._DIRS:
             modes = self.unit.values(f"{kind}Mode")
             for d in self.directories(kind):
+                if kind == "RuntimeDirectory" and not d.exists():
+                    self.made_runtime.append(d)
                 d.mkdir(parents=True, exist_ok=True)
                 d.chmod(int(modes[0], 8) if modes else 0o755)
 
@@ -148,13 +153,25 @@ class UnitRun:
             argv, env=env, cwd="/", umask=umask, start_new_session=True, **popen
         )  # fmt: skip
 
-    def stop(self, proc: subprocess.Popen, timeout: float = 30) -> None:
+    def stop(self, proc: subprocess.Popen, timeout: float = 30, made: Iterable[str] = ()) -> None:
         """SIGTERM to the main process (`systemctl stop` with KillMode=process), then SIGKILL;
-        then the runtime directories and credentials go, as systemd removes them."""
+        then the runtime directories go, as systemd removes them, unless the unit says
+        RuntimeDirectoryPreserve=yes."""
         _terminate(proc, timeout)
-        for d in self.directories("RuntimeDirectory"):
-            shutil.rmtree(d, ignore_errors=True)
+        if self.unit.values("RuntimeDirectoryPreserve") != ["yes"]:
+            self.remove_runtime(made)
         shutil.rmtree(self.credentials, ignore_errors=True)
+
+    def remove_runtime(self, made: Iterable[str]) -> None:
+        """The runtime directories' end (a stop, or a reboot). On a machine others test on too,
+        only what this run made: the files named in `made` (the service's own, such as its
+        socket), and a directory it created, if nothing else is left in it."""
+        for d in self.directories("RuntimeDirectory"):
+            for name in made:
+                (d / name).unlink(missing_ok=True)
+        for d in self.made_runtime:
+            with contextlib.suppress(OSError):
+                d.rmdir()
 
 
 def _terminate(proc: subprocess.Popen, timeout: float) -> None:
