@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs kalavai-like on this machine from its PyInstaller bundle:
+# Installs kalavai-like on this machine from its PyInstaller bundle, into /usr/local (what goes
+# where is packaging/layout.sh, shared with the Debian package, packaging/deb/build):
 #   /opt/kalavai-like/                     the bundle (kalavai-like, kalavai-like-tray) + share/
 #   /usr/local/bin/kalavai-like{,-tray}    links into it
 #   /etc/systemd/system/kalavai-like-agent.service   the agent unit (enabled; started when
-#                                          systemd runs)
+#                                          systemd runs); kalavai-like-platform.service too
+#                                          (never enabled: see docs/DEPLOY.md)
 #   /usr/local/share/applications/kalavai-like-tray.desktop, /etc/xdg/autostart/... and
 #   /usr/local/share/icons/hicolor/scalable/apps/kalavai-like.svg
 #   /etc/kalavai-like/settings.toml        `[agent] operator_group`, only when absent
@@ -20,9 +22,12 @@
 #   --group NAME  the operator group (default kalavai-like)
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+# shellcheck source=packaging/layout.sh
+. "$HERE/layout.sh"
 ROOT=/
 BUNDLE=""
-GROUP=kalavai-like
+GROUP=$KL_GROUP
 ENABLE=1
 UNINSTALL=0
 while [ $# -gt 0 ]; do
@@ -32,7 +37,7 @@ while [ $# -gt 0 ]; do
     --group) GROUP=${2:?--group needs a name}; shift ;;
     --no-enable) ENABLE=0 ;;
     --uninstall) UNINSTALL=1 ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "install.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -45,9 +50,9 @@ die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
 [[ "$GROUP" =~ ^[a-z_][a-z0-9_-]{0,30}$ ]] || die "invalid group name '$GROUP'"
 ROOT=$(cd "$ROOT" 2>/dev/null && pwd) || die "--root: no such directory"
 R=${ROOT%/}  # "" for /
-OPT=/opt/kalavai-like
+OPT=$KL_OPT
 MANIFEST=$OPT/.install-manifest
-UNIT=kalavai-like-agent.service
+UNIT=$KL_AGENT_UNIT
 systemd_running() { [ -z "$R" ] && [ -d /run/systemd/system ]; }
 sctl() { if [ -n "$R" ]; then systemctl --root="$ROOT" "$@"; else systemctl "$@"; fi; }
 
@@ -87,7 +92,7 @@ if [ -z "$BUNDLE" ]; then
   if [ -x "$HERE/kalavai-like/kalavai-like" ]; then BUNDLE=$HERE/kalavai-like
   else BUNDLE=$("$HERE/pyinstaller/build" | tail -n1); fi
 fi
-for exe in kalavai-like kalavai-like-tray; do
+for exe in "${KL_EXES[@]}"; do
   [ -x "$BUNDLE/$exe" ] || die "$BUNDLE/$exe is missing: not a kalavai-like bundle"
 done
 if [ -e "$R$OPT" ]; then
@@ -130,40 +135,35 @@ note tree "$OPT"
 cp -a "$BUNDLE" "$R$OPT"
 chown -R root:root "$R$OPT"
 chmod 0755 "$R$OPT"
-mkdir -p "$R$OPT/share/doc" "$R$OPT/share/systemd"
-install -m 0644 "$HERE/systemd/headless.conf" "$R$OPT/share/systemd/headless.conf"
-[ ! -f "$HERE/../docs/DEPLOY.md" ] || install -m 0644 "$HERE/../docs/DEPLOY.md" "$R$OPT/share/doc/"
 
-for exe in kalavai-like kalavai-like-tray; do
-  mkdirs /usr/local/bin
-  [ ! -e "$R/usr/local/bin/$exe" ] && [ ! -L "$R/usr/local/bin/$exe" ] \
-    || die "$R/usr/local/bin/$exe exists already (not ours)"
-  ln -s "$OPT/$exe" "$R/usr/local/bin/$exe"
-  note link "/usr/local/bin/$exe"
-done
-
-put "$HERE/desktop/kalavai-like-tray.desktop" /usr/local/share/applications/kalavai-like-tray.desktop 0644
-put "$HERE/desktop/kalavai-like-tray-autostart.desktop" /etc/xdg/autostart/kalavai-like-tray.desktop 0644
-put "$HERE/../assets/icons/app.svg" /usr/local/share/icons/hicolor/scalable/apps/kalavai-like.svg 0644
+# The files, links and units of packaging/layout.sh.
+while read -r kind a b mode; do
+  case "$kind" in
+    file) put "$REPO/$a" "$b" "$mode" ;;
+    link)
+      mkdirs "$(dirname "$a")"
+      [ ! -e "$R$a" ] && [ ! -L "$R$a" ] || die "$R$a exists already (not ours)"
+      ln -s "$b" "$R$a"
+      note link "$a" ;;
+    unit)
+      mkdirs "$(dirname "$b")"
+      [ ! -e "$R$b" ] || die "$R$b exists already (not ours)"
+      install -m "$mode" "$REPO/$a" "$R$b"
+      note unit-file "$b" ;;
+  esac
+done < <(kl_layout /usr/local /etc/systemd/system)
+if systemd_running; then systemctl daemon-reload; fi
 
 # Settings: the operator group, unless the operator already has a settings file.
-SETTINGS=/etc/kalavai-like/settings.toml
+SETTINGS=$KL_SETTINGS
 if [ ! -e "$R$SETTINGS" ]; then
-  mkdirs /etc/kalavai-like
-  printf '# Written by packaging/install.sh; edit freely (see docs/DEPLOY.md).\n[agent]\noperator_group = "%s"\n' \
-    "$GROUP" >"$R$SETTINGS"
+  mkdirs "$(dirname "$SETTINGS")"
+  kl_settings "$GROUP" >"$R$SETTINGS"
   chmod 0644 "$R$SETTINGS"
   note config "$SETTINGS" "$(sha256sum <"$R$SETTINGS" | cut -d' ' -f1)"
 else
   log "kept the existing $R$SETTINGS (set [agent] operator_group = \"$GROUP\" there)"
 fi
-
-# The unit.
-mkdirs /etc/systemd/system
-[ ! -e "$R/etc/systemd/system/$UNIT" ] || die "$R/etc/systemd/system/$UNIT exists already (not ours)"
-install -m 0644 "$HERE/systemd/$UNIT" "$R/etc/systemd/system/$UNIT"
-note unit-file "/etc/systemd/system/$UNIT"
-if systemd_running; then systemctl daemon-reload; fi
 
 # The operator group (on this machine, whatever --root says) and the invoking user in it.
 if ! getent group "$GROUP" >/dev/null; then

@@ -74,6 +74,14 @@ DatabaseOpt = Annotated[
         envvar="KALAVAI_LIKE_DATABASE_URL",
     ),
 ]
+DatabaseFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="A file holding the database URL (a systemd credential, a Kubernetes Secret), "
+        "instead of --database-url.",
+        envvar="KALAVAI_LIKE_DATABASE_URL_FILE",
+    ),
+]
 PublicUrlOpt = Annotated[
     str,
     typer.Option(
@@ -111,6 +119,7 @@ def serve(
     ] = 8700,
     data_dir: DataDirOpt = None,
     database_url: DatabaseOpt = "",
+    database_url_file: DatabaseFileOpt = None,
     public_url: PublicUrlOpt = "",
     workers: Annotated[
         int, typer.Option(help="Worker processes (use more than 1 with PostgreSQL).")
@@ -130,6 +139,8 @@ def serve(
 
     _check(port, workers, address_holdback)
     _check_limits(signups_per_hour, session_idle_days)
+    if database_url_file is not None:
+        database_url = _read_database_url(database_url, database_url_file)
     data = (data_dir or default_data_dir()).expanduser().resolve()
     private_dir(data)
     sock = _listen(host, port)
@@ -160,6 +171,26 @@ def _check_limits(signups_per_hour: int, session_idle_days: float) -> None:
         raise InvalidInput("Bad sign-up limit", "--signups-per-hour must be 1 or more.")
     if not 0.001 <= session_idle_days <= 3650:
         raise InvalidInput("Bad session lifetime", "--session-idle-days must be 0.001-3650.")
+
+
+def _read_database_url(given: str, path: Path) -> str:
+    """The URL in the file `path` (its first line): --database-url-file."""
+    if given:
+        raise InvalidInput(
+            "Two database URLs", "Give --database-url or --database-url-file, not both."
+        )
+    try:
+        with open(path, encoding="utf-8") as f:
+            url = f.readline(4096).strip()
+    except OSError as exc:
+        raise InvalidInput(
+            "Cannot read the database URL", f"{path}: {exc.strerror or exc}."
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidInput("Cannot read the database URL", f"{path} is not text.") from None
+    if not url:
+        raise InvalidInput("No database URL", f"{path} is empty: write the URL on its first line.")
+    return url
 
 
 def _settings(

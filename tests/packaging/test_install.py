@@ -9,52 +9,27 @@ import grp
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, install_snapshot
 
 INSTALL = REPO / "packaging" / "install.sh"
 WATCHED = ["/opt", "/usr/local", "/etc/systemd/system", "/etc/xdg", "/etc/kalavai-like",
            "/var/lib/kalavai-like"]  # fmt: skip
-DATABASES = ["/etc/group", "/etc/gshadow", "/etc/passwd", "/etc/shadow"]
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installs as root")
 
 
-def snapshot(root: str = "/") -> dict[str, str]:
+def snapshot() -> dict[str, str]:
     """Every path under the watched directories (with link targets) and the user databases."""
-    found: dict[str, str] = {}
-    for top in WATCHED:
-        base = Path(root) / top.lstrip("/")
-        if not base.exists():
-            continue
-        for dirpath, dirnames, filenames in os.walk(base):
-            for name in dirnames + filenames:
-                p = Path(dirpath) / name
-                found[str(p)] = os.readlink(p) if p.is_symlink() else ""
-    for db in DATABASES:
-        found[db] = Path(db).read_text()
-    return found
+    return install_snapshot.snapshot(WATCHED)
 
 
 def sh(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(INSTALL), *args], capture_output=True, text=True, timeout=600,
                           env={**os.environ, **(env or {})}, check=False)  # fmt: skip
-
-
-@pytest.fixture
-def user() -> Iterator[str]:
-    """A throwaway user to play the one who ran `sudo install.sh`."""
-    name = f"klpkg{os.getpid() % 100000}"
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                    name], check=True)  # fmt: skip
-    try:
-        yield name
-    finally:
-        subprocess.run(["userdel", name], check=False)
 
 
 def fake_bundle(tmp: Path) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,12 +70,15 @@ class User(Caller):
 
 class Api:
     """Calls the platform at `url`, from the loopback address `source` (another 127.x.y.z
-    plays another client machine: the platform counts throttles per client address)."""
+    plays another client machine: the platform counts throttles per client address); `verify`
+    is how an https `url` is checked (an SSLContext that trusts a test's certificate)."""
 
-    def __init__(self, url: str, source: str | None = None) -> None:
+    def __init__(
+        self, url: str, source: str | None = None, verify: ssl.SSLContext | bool = True
+    ) -> None:
         self.url = url
-        transport = httpx.HTTPTransport(local_address=source) if source else None
-        self.http = httpx.Client(base_url=url, timeout=30, transport=transport)
+        transport = httpx.HTTPTransport(local_address=source, verify=verify) if source else None
+        self.http = httpx.Client(base_url=url, timeout=30, transport=transport, verify=verify)
 
     def anon(self) -> Caller:
         return Caller(self, None)
