@@ -56,14 +56,15 @@ def socket_path(
 
     `KALAVAI_LIKE_AGENT_SOCKET` wins; with an explicit home (--home, KALAVAI_LIKE_HOME) the
     home's socket; otherwise the user's own agent when its socket exists, else the system-wide
-    agent's (packaging/systemd) when that exists, else the user's (for the "not running" hint).
+    agent's (packaging/systemd) when that exists or left word that it was stopped, else the
+    user's (for the "not running" hint).
     """
     environ = os.environ if env is None else env
     own = listen_path(paths, environ)
     if environ.get(SOCKET_ENV, "").strip() or paths.home is not None:
         return own
-    if not own.exists() and system.exists():
-        return system
+    if not own.exists() and (system.exists() or stopped_path(system).exists()):
+        return system  # the system-wide agent, or the word it left when it was stopped
     return own
 
 

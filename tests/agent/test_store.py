@@ -57,6 +57,8 @@ def test_clients_without_a_home_fall_back_to_the_system_agents_socket(tmp_path: 
     system = tmp_path / "system" / "agent.sock"
     assert socket_path(own, {}, system) == run / "agent.sock"  # no agent anywhere: the own one
     system.parent.mkdir()
+    stopped_path(system).write_text('{"stopped_at": 1, "frozen_pool": "demo"}')
+    assert socket_path(own, {}, system) == system  # a stopped system agent: its word is there
     system.touch()
     assert socket_path(own, {}, system) == system  # the system-wide agent, no --home needed
     run.mkdir()
