@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kalavai_like.agent.store import AgentLock, JsonStore, holder_pid, setup_logging
-from kalavai_like.client.local import listen_path, socket_path
+from kalavai_like.client.local import listen_path, socket_path, stopped_path
 from kalavai_like.errors import Conflict
 from kalavai_like.home.paths import Paths, under
 
