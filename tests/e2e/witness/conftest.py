@@ -4,9 +4,11 @@ Dask work. Everything is named `kw8...` and removed by name/PID at the end, even
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from kalavai_like.devtools.simulator import Simulator
@@ -42,8 +44,14 @@ class Witnessed:
         return str(self.sim.client(self.host(vol)).status().worker.device_id)
 
     def device(self, device_id: str) -> dict[str, Any]:
-        """The device as its pool's owner sees it (`pool workers --all --json`)."""
-        for d in self.sim.cli_json(self.host("seed"), "pool", "workers", "--all"):
+        """The device as its pool's owner sees it (what `pool workers` shows), asked from here:
+        the seed's own network may be cut off from the platform."""
+        tokens = json.loads((self.host("seed").home / "state" / "api-tokens.json").read_text())
+        (owner,) = tokens.values()
+        r = httpx.get(f"{self.url}/api/v1/pools/{self.pool['pool_id']}/devices", timeout=30,
+                      headers={"Authorization": f"Bearer {owner}"})  # fmt: skip
+        r.raise_for_status()
+        for d in r.json():
             if d["id"] == device_id:
                 return d  # type: ignore[no-any-return]
         raise AssertionError(f"no device {device_id}")

@@ -2,7 +2,8 @@
 seed's head container witnesses the work (its plugin), the seed's agent reports it, and the
 platform grants no more than that. Honest volunteers get what they did; a raw HTTP client with
 a valid token, declaring the most it may and claiming all of it, gets nothing; a pool's own
-witness counts on the leaderboard only once the platform's operator trusts the pool."""
+witness counts on the leaderboard only once the platform's operator trusts the pool; a head
+restart and a platform outage on the seed's side lose and double-count nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from kalavai_like.devtools.demo import run_dask_job
 from kalavai_like.net import generate_keypair
 from tests.e2e.witness.conftest import Witnessed
-from tests.support.simulator import needs_root_tools
+from tests.support.simulator import needs_root_tools, runtime
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns, pytest.mark.podman, pytest.mark.slow,
@@ -148,3 +149,50 @@ def test_a_pools_own_witness_counts_on_the_leaderboard_only_once_trusted(
     )  # fmt: skip
     wit.sim.cli(owner, "operator", "trust", "wit")
     assert honest <= ranked()  # honest witnessed credit counts once the operator trusts the pool
+
+
+def _tasks(wit: Witnessed, devices: tuple[str, ...]) -> dict[str, int]:
+    return {dev: int(wit.device(dev)["witnessed"]["tasks"]) for dev in devices}
+
+
+def _run_and_count(wit: Witnessed, devices: tuple[str, ...], tasks: int) -> dict[str, int]:
+    """Run a job of `tasks` on the pool; the scheduler's count per device."""
+    job = run_dask_job(wit.sim, wit.pool["head"], wit.pool["address"], len(devices), tasks=tasks)
+    return {dev: int(job["per_worker"].get(dev, 0)) for dev in devices}
+
+
+def _volunteers(wit: Witnessed) -> tuple[str, ...]:
+    return tuple(wit.sim.client(wit.host(v)).status().worker.device_id for v in ("v1", "v2"))
+
+
+def test_a_head_restart_neither_loses_nor_double_counts_witnessed_work(wit: Witnessed) -> None:
+    devices = _volunteers(wit)
+    start = _tasks(wit, devices)
+    first = _run_and_count(wit, devices, 20)
+    head = wit.pool["head"]
+    runtime().stop(head, timeout=10)  # the head stops; the seed's agent starts it again
+    wait_for(lambda: runtime().state(head).state == "running", timeout=60,
+             what="the seed to restart the head")  # fmt: skip
+    second = _run_and_count(wit, devices, 20)  # the workers find the new scheduler
+    want = {dev: start[dev] + first[dev] + second[dev] for dev in devices}
+    wait_for(lambda: _tasks(wit, devices) == want, timeout=60,
+             what=f"both epochs' tasks reported: {want}")  # fmt: skip
+    time.sleep(5)  # and not counted twice by later reports
+    assert _tasks(wit, devices) == want
+
+
+def test_a_platform_outage_on_the_seed_side_loses_no_witnessed_work(wit: Witnessed) -> None:
+    devices = _volunteers(wit)
+    start = _tasks(wit, devices)
+    seed_ns = wit.host("seed").netns
+    gateway = wit.sim.gateway
+    subprocess.run(["ip", "-n", seed_ns, "route", "add", "blackhole", gateway], check=True)
+    try:
+        ran = _run_and_count(wit, devices, 20)
+        time.sleep(6)  # reports fail and wait on the seed
+        assert _tasks(wit, devices) == start  # nothing reached the platform
+    finally:
+        subprocess.run(["ip", "-n", seed_ns, "route", "del", "blackhole", gateway], check=True)
+    want = {dev: start[dev] + ran[dev] for dev in devices}
+    wait_for(lambda: _tasks(wit, devices) == want, timeout=90,
+             what=f"the buffered reports delivered: {want}")  # fmt: skip
