@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from pydantic import BaseModel
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -58,3 +59,19 @@ class PeerWatch:
                 waiters.discard(event)
                 if not waiters:
                     self._waiters.pop(pool_id, None)
+
+
+class Peer(BaseModel):
+    """One worker on the hub's peer list."""
+
+    device_id: str
+    public_key: str
+    address: str
+    address6: str
+
+
+class PeersOut(BaseModel):
+    """The hub's peer list and its version."""
+
+    version: int
+    peers: list[Peer]

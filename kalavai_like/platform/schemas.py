@@ -391,18 +391,6 @@ class HeartbeatOut(BaseModel):
     witnessed: Witnessed = Field(default_factory=Witnessed)
 
 
-class Peer(BaseModel):
-    device_id: str
-    public_key: str
-    address: str
-    address6: str
-
-
-class PeersOut(BaseModel):
-    version: int
-    peers: list[Peer]
-
-
 class Health(BaseModel):
     ok: bool
     version: str

@@ -15,8 +15,9 @@ from kalavai_like.platform.api.devices import leave
 from kalavai_like.platform.auth import Db, DeviceCaller, DeviceCredential, Settings
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import Device, Pool
+from kalavai_like.platform.peers import Peer, PeersOut
 from kalavai_like.platform.problems import forbidden, unauthorized
-from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut, Peer, PeersOut
+from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut
 
 router = APIRouter(prefix="/api/v1/device", tags=["device"])
 
