@@ -55,7 +55,7 @@ def credits(
     ] = None,
 ) -> None:
     """Your contribution: granted (witnessed), pending and unverified, per pool and per day."""
-    from kalavai_like.client.credit import daily_rows, write_daily_csv
+    from kalavai_like.client.credit import daily_rows, owner_witnessed, write_daily_csv
 
     home = context.home()
     with logged_in(home) as client:
@@ -66,6 +66,7 @@ def credits(
     report = {
         **{part: me.get(part) or {} for part in SPLIT},
         "pools": [pool_row(p) for p in pools],
+        "owner_witnessed": owner_witnessed(pools),
         "not_acknowledged": unacknowledged_from_agent(),
         "days": days,
         "daily": daily,
@@ -86,22 +87,26 @@ def credits(
 
 
 def _print(report: dict[str, Any]) -> None:
-    from kalavai_like.client.credit import AMOUNTS, COLUMNS, LEGEND, WITNESS, parts_text
+    from kalavai_like.client.credit import (
+        AMOUNTS,
+        COLUMNS,
+        LEADERBOARD,
+        LEGEND,
+        UNTRUSTED,
+        WITNESS,
+        parts_text,
+    )
 
     rows: list[tuple[str, Any]] = []
     for key, label in [*((key, name) for key, name, _ in AMOUNTS), ("credit", "Credit")]:
         measured = float(report["measured"].get(key, 0.0) or 0.0)
         rows.append((label, f"{parts_text(report, key)} (measured {measured:.4f})"))
-    by_owner = sum(float(p["granted"].get("credit", 0.0) or 0.0)
-                   for p in report["pools"] if p["witness"] == "owner")  # fmt: skip
-    if by_owner:
-        rows.append(("Of it granted", f"{by_owner:.4f} credit {WITNESS['owner']} (a pool the "
-                     "platform does not trust: counts only in that pool)"))  # fmt: skip
+    if by_owner := report["owner_witnessed"]:
+        rows.append(("Of it granted", f"{by_owner:.4f} credit {WITNESS['owner']} ({UNTRUSTED})"))
     recent = float(report["granted"].get("recent_average", 0.0) or 0.0)
     rows.append(("Recent average", f"{recent:.4f} credit/day (granted)"))
     counted = float(report["counted"].get("credit", 0.0) or 0.0)
-    rows.append(("On the leaderboard", f"{counted:.4f} credit (trusted public pools, at the "
-                 "platform's standard rates)"))  # fmt: skip
+    rows.append(("On the leaderboard", f"{counted:.4f} credit ({LEADERBOARD})"))
     rows.append(("Not yet acknowledged", _unacknowledged(report["not_acknowledged"])))
     rows.append(("What is what", LEGEND))
     console.pairs(rows)

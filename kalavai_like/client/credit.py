@@ -36,6 +36,8 @@ WITNESS = {  # a pool's `witness`: who backs its granted credit
     "owner": "witnessed by the pool's owner",
     "none": "no witness: credit unverified",
 }
+LEADERBOARD = "trusted public pools, at the platform's standard rates"  # what counts there
+UNTRUSTED = "a pool the platform does not trust: it counts only in that pool"
 # A device is flagged to its pool's owner when the head witnessed under this share of the CPU
 # it measured, once it measured a core-hour: by then the lag of the reports (seconds) cannot
 # push an honest device under it.
@@ -78,6 +80,12 @@ def parts_text(
     return ", ".join(
         f"{part} {number(float((parts.get(part) or {}).get(key, 0.0) or 0.0))}" for part in PARTS
     )
+
+
+def owner_witnessed(pools: Iterable[Mapping[str, Any]]) -> float:
+    """The credit granted in pools whose witness is their owner (rows of GET
+    /credit/me/pools)."""
+    return sum(float(p.get("credit") or 0.0) for p in pools if p.get("witness") == "owner")
 
 
 def witnessed_text(witnessed: Mapping[str, Any]) -> str:

@@ -34,7 +34,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kalavai_like.client.credit import AMOUNTS, MEANING, PARTS, WITNESS, write_daily_csv
+from kalavai_like.client.credit import (
+    AMOUNTS,
+    LEADERBOARD,
+    MEANING,
+    PARTS,
+    UNTRUSTED,
+    WITNESS,
+    owner_witnessed,
+    write_daily_csv,
+)
 from kalavai_like.client.local import NodeClient
 from kalavai_like.client.records import NodeStatus
 from kalavai_like.errors import KalavaiError
@@ -358,12 +367,9 @@ class ContributionsWindow(QWidget):
 
 def _standing(credit: Credit) -> str:
     """What counts on the leaderboard, and the granted credit only a pool's owner witnessed."""
-    text = (f"On the leaderboard: {_num(credit.counted.get('credit', 0))} credit (trusted "
-            "public pools, at the platform's standard rates).")  # fmt: skip
-    by_owner = sum(float(p.get("credit") or 0) for p in credit.pools if p.get("witness") == "owner")
-    if by_owner:
-        text += (f" {_num(by_owner)} credit granted was {WITNESS['owner']} (a pool the "
-                 "platform does not trust): it counts only in that pool.")  # fmt: skip
+    text = f"On the leaderboard: {_num(credit.counted.get('credit', 0))} credit ({LEADERBOARD})."
+    if by_owner := owner_witnessed(credit.pools):
+        text += f" {_num(by_owner)} credit granted was {WITNESS['owner']} ({UNTRUSTED})."
     return text
 
 

@@ -72,6 +72,7 @@ def test_credits_tells_granted_pending_and_unverified_and_who_witnessed(
     ]  # fmt: skip
     assert pools[generic["name"]]["granted"]["credit"] == 0
     assert pools[owned["name"]]["granted"]["credit"] == pytest.approx(3.6 * 1.05 / 3600)
+    assert report["owner_witnessed"] == pytest.approx(pools[owned["name"]]["granted"]["credit"])
     assert report["not_acknowledged"] is None  # no agent runs for this home
 
     human = one_line(cli("credits").stdout)
