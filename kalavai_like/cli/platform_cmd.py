@@ -7,6 +7,7 @@ instances apart) unless --data-dir or a PostgreSQL --database-url says otherwise
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -72,6 +73,18 @@ PublicUrlOpt = Annotated[
         envvar="KALAVAI_LIKE_PUBLIC_URL",
     ),
 ]
+RelayPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Also run the relay (WireGuard over TCP, for devices whose UDP is blocked) on this "
+        "TCP port, in a process of its own; 0 picks a free one. Default: no relay. Devices are "
+        "told HOST:PORT with the public URL's host unless --set relay_addresses=... says.",
+        envvar="KALAVAI_LIKE_RELAY_PORT",
+    ),
+]
+RelayHostOpt = Annotated[
+    str | None, typer.Option(help="Address the relay listens on (default: --host).")
+]
 KnobOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -104,6 +117,8 @@ def serve(
     trusted_proxies: ProxiesOpt = "",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     knob: KnobOpt = None,
+    relay_port: RelayPortOpt = None,
+    relay_host: RelayHostOpt = None,
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
     from kalavai_like.platform.db import private_dir
@@ -116,14 +131,23 @@ def serve(
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{sock.getsockname()[1]}"
     public = _public(public_url or url)
-    tuned = {
+    tuned: dict[str, object] = {
         "address_holdback": address_holdback, "signups_per_address": signups_per_hour,
         "signup_window": 3600.0, "session_idle_lifetime": session_idle_days * 86400,
     }  # fmt: skip
+    relay = _relay_socket(relay_host or host, relay_port)
+    if relay is not None:
+        tuned["relay_addresses"] = _advertised(public, relay.getsockname()[1])
     cfg = _settings(data, public, database_url, tuned, knob or [])
     dialect = _prepare(cfg)
     print(f"kalavai-like platform serving at {url} (public URL {public}, {dialect})", flush=True)
-    _run(cfg, sock, workers, log_level, trusted_proxies.replace(" ", ""))
+    child = _start_relay(relay, cfg, database_url)
+    try:
+        _run(cfg, sock, workers, log_level, trusted_proxies.replace(" ", ""))
+    finally:
+        if child is not None:
+            child.terminate()
+            child.wait(10)
 
 
 def _check(port: int, workers: int, address_holdback: float) -> None:
@@ -142,8 +166,38 @@ def _check_limits(signups_per_hour: int, session_idle_days: float) -> None:
         raise InvalidInput("Bad session lifetime", "--session-idle-days must be 0.001-3650.")
 
 
+def _relay_socket(host: str, port: int | None) -> socket.socket | None:
+    if port is None:
+        return None
+    if not 0 <= port <= 65535:
+        raise InvalidInput("Bad port", f"--relay-port must be 1-65535 (or 0 for any); got {port}.")
+    from kalavai_like.platform.relay.serve import listen
+
+    return listen(host, port)
+
+
+def _advertised(public: str, port: int) -> str:
+    """HOST:PORT of the relay as devices reach it: the public URL's host."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(public).hostname or "localhost"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _start_relay(
+    relay: socket.socket | None, cfg: PlatformSettings, database_url: str
+) -> subprocess.Popen[bytes] | None:
+    if relay is None:
+        return None
+    from kalavai_like.platform.relay.serve import start_child
+
+    child = start_child(relay, database_url, cfg.data_dir)
+    relay.close()  # the child has its own copy
+    return child
+
+
 def _settings(
-    data: Path, public: str, database_url: str, tuned: dict[str, float], knobs: list[str]
+    data: Path, public: str, database_url: str, tuned: dict[str, object], knobs: list[str]
 ) -> PlatformSettings:
     """The settings from the options, with `--set NAME=VALUE` knobs over them."""
     from kalavai_like.platform.settings import PlatformSettings, overrides

@@ -121,6 +121,8 @@ class HubIn(In):
     public_key: PublicKey
     endpoint: Endpoint
     name: Name | None = None
+    # No UDP port reaches the hub (NAT without a forward): devices use the relay at once.
+    relay_only: bool = False
 
 
 class TokenIn(In):
@@ -226,6 +228,14 @@ class HubOut(BaseModel):
     public_key: str
     endpoint: str
     address: str
+    relay_only: bool = False
+
+
+class RelayOut(BaseModel):
+    """The relay a device of this pool uses (host:port), and whether its hub needs it."""
+
+    address: str
+    hub_relay_only: bool
 
 
 class PoolOwner(BaseModel):

@@ -1,4 +1,5 @@
-"""Endpoints a device calls with its own credential: heartbeat, peer list (hubs), leave."""
+"""Endpoints a device calls with its own credential: heartbeat, peer list (hubs), its relay,
+leave."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
+from kalavai_like.errors import NotFound
 from kalavai_like.platform import heartbeats, ipam, peers
 from kalavai_like.platform.api.devices import leave
 from kalavai_like.platform.auth import Db, DeviceCaller, DeviceCredential, Settings
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import Device, Pool
 from kalavai_like.platform.problems import forbidden, unauthorized
-from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut, Peer, PeersOut
+from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut, Peer, PeersOut, RelayOut
 
 router = APIRouter(prefix="/api/v1/device", tags=["device"])
 
@@ -92,6 +94,25 @@ async def peer_list(
         if version > since or left <= 0:
             return await run_in_threadpool(_peer_list, db, pool_id)
         await watch.wait(pool_id, min(peers.POLL, left))
+
+
+@router.get("/relay", response_model=RelayOut)
+def relay(who: DeviceCaller, db: Db, cfg: Settings) -> RelayOut:
+    """The relay this device's pool uses when UDP to its hub fails (the same for the pool)."""
+    with db.read() as s:
+        device = s.get(Device, who.credential_id)
+        if device is None or device.left_at is not None:
+            raise unauthorized("This device left its pool.")
+        pool = s.get(Pool, device.pool_id)
+        assert pool is not None
+        address = cfg.relay_for(pool.id)
+        if address is None:
+            raise NotFound(
+                "No relay",
+                "This platform runs no relay, so a device whose UDP is blocked cannot join. "
+                "Its operator can start one (platform serve --relay-port, or relay serve).",
+            )
+        return RelayOut(address=address, hub_relay_only=pool.hub_relay_only)
 
 
 @router.delete("", status_code=204)
