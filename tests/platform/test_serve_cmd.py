@@ -39,6 +39,7 @@ def test_bad_port_is_refused(port: str, tmp_path: Path) -> None:
         ("max_pools_per_user=0", "max_pools_per_user must be 1 or more"),
         ("max-devices-per-user=many", "takes a number"),
         ("no_such_knob=1", "token_mints_per_hour"),
+        ("relay_addresses=relay.example.org", "is not host:port"),
     ],
 )
 def test_bad_setting_is_refused(knob: str, said: str, tmp_path: Path) -> None:
