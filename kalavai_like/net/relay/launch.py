@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sys
 import time
@@ -28,7 +27,7 @@ from kalavai_like.errors import SystemProblem
 from kalavai_like.net.relay.bridge import BridgeConfig
 from kalavai_like.net.runner import CommandRunner
 from kalavai_like.net.wireguard import _cmdline as cmdline
-from kalavai_like.net.wireguard import pid_alive
+from kalavai_like.net.wireguard import pid_alive, stop_pid
 
 MODULE = "kalavai_like.net.relay.bridge"
 
@@ -147,18 +146,6 @@ def find_bridges(match: Callable[[str], bool]) -> dict[str, int]:
 
 
 def stop_bridge(runner: CommandRunner, pid: int, label: str, timeout: float = 3.0) -> None:
-    """Stop the bridge with this PID (checked to carry `label`): SIGTERM, then SIGKILL."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if _label(cmdline(pid)) != label:
-            break
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and pid_alive(pid):
-            runner.reap()
-            time.sleep(0.01)
-        if not pid_alive(pid):
-            break
-    runner.reap()
+    """Stop the bridge with this PID if it carries `label` (SIGTERM, then SIGKILL)."""
+    if _label(cmdline(pid)) == label:
+        stop_pid(runner, pid, timeout)

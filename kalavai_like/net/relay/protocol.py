@@ -195,7 +195,8 @@ class FrameBuffer:
 
     `frames()` yields (offset, kind, address, payload start, payload end) of each complete
     frame; offsets index `buf` and `view` and stay valid until the next `fill`, which first
-    moves the incomplete tail to the front.
+    moves the incomplete tail to the front. A server with many streams shares one buffer and
+    keeps each stream's tail (`rest`, `load`), so an idle connection costs no buffer.
     """
 
     def __init__(self, size: int = READ_BUFFER) -> None:
@@ -213,6 +214,29 @@ class FrameBuffer:
         n = sock.recv_into(self.view[self.end :])
         self.end += n
         return n
+
+    def read(self, sock: socket.socket) -> int:
+        """`fill` for a readiness callback: 0 when there was nothing to read yet.
+
+        Raises:
+            OSError: the connection failed, or ConnectionAbortedError: the peer closed it.
+        """
+        try:
+            n = self.fill(sock)
+        except BlockingIOError:
+            return 0
+        if n == 0:
+            raise ConnectionAbortedError(0, "the other end closed the connection")
+        return n
+
+    def load(self, tail: bytes) -> None:
+        """Start from a saved tail: one buffer serves many streams, one read at a time."""
+        self.buf[: len(tail)] = tail
+        self.end, self.done = len(tail), 0
+
+    def rest(self) -> bytes:
+        """What is read and not yet split (an incomplete frame), to save for `load`."""
+        return bytes(self.buf[self.done : self.end]) if self.done < self.end else b""
 
     def frames(self) -> Iterator[tuple[int, int, bytes, int, int]]:
         """The complete frames read and not yet yielded.

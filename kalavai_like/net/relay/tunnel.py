@@ -179,11 +179,8 @@ class Tunnel:
 
     def _from_relay(self) -> None:
         try:
-            if self._rx.fill(self._sock) == 0:
-                self._end(None, "the relay closed the connection")
+            if not self._rx.read(self._sock):
                 return
-        except BlockingIOError:
-            return
         except OSError as exc:
             self._failed(exc)
             return

@@ -52,8 +52,8 @@ class Link:
     ) -> None:
         self.relay, self.sock, self.admission, self.routes = relay, sock, admission, routes
         self.address = admission.address
-        self.rx = protocol.FrameBuffer()
-        self.out = protocol.Outbox(relay.loop, sock, self._failed)
+        self.tail = b""  # an incomplete frame, until the next read (the buffer is shared)
+        self.out = protocol.Outbox(relay.loop, sock, lambda _exc: relay.drop(self, None, ""))
         self.received_at = time.monotonic()
         self.closed = False
 
@@ -67,18 +67,17 @@ class Link:
 
     def readable(self) -> None:
         """Read a chunk, forward its frames by runs per destination."""
+        rx = self.relay.rx
+        rx.load(self.tail)
         try:
-            if self.rx.fill(self.sock) == 0:
-                self.relay.drop(self, None, "")
+            if not rx.read(self.sock):
                 return
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._failed(exc)
+        except OSError:
+            self.relay.drop(self, None, "")
             return
         self.received_at = time.monotonic()
         # The hottest loop of the relay: plain ints and locals, no generator (half the cost).
-        rx, routes, me, unpack = self.rx, self.routes, self.address, HEADER.unpack_from
+        routes, me, unpack = self.routes, self.address, HEADER.unpack_from
         buf, view, end, pos = rx.buf, rx.view, rx.end, rx.done
         dst: Link | None = None
         run_start = run_end = run_frames = 0
@@ -108,11 +107,9 @@ class Link:
                 return
             pos = stop
         rx.done = pos
+        self.tail = rx.rest()
         if dst is not None:
             dst.send(view[run_start:run_end], run_frames)
-
-    def _failed(self, exc: OSError) -> None:
-        self.relay.drop(self, None, "")
 
 
 class Relay:
@@ -131,6 +128,7 @@ class Relay:
         self.keepalive, self.recheck = keepalive, recheck
         self.handshake_timeout, self.max_connections = handshake_timeout, max_connections
         self.stats = RelayStats()
+        self.rx = protocol.FrameBuffer()  # every link reads into it in turn
         self.links: dict[str, Link] = {}
         self.pools: dict[str, Routes] = {}
         self._greeting = 0
@@ -156,7 +154,12 @@ class Relay:
     async def _accepting(self, listener: socket.socket) -> None:
         greeting: set[asyncio.Task[None]] = set()
         while True:
-            sock, _peer = await self.loop.sock_accept(listener)
+            try:
+                sock, _peer = await self.loop.sock_accept(listener)
+            except OSError as exc:  # out of file descriptors, say: keep serving who is here
+                log.warning("relay: cannot accept a connection: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             task = self.loop.create_task(self._greet(sock))
@@ -178,6 +181,10 @@ class Relay:
             self.stats.refused["handshake"] += 1
             log.debug("handshake failed: %s", exc)
             sock.close()
+            return
+        except Exception as exc:  # the database is away: a retry may succeed
+            log.warning("relay: cannot check a device against the database: %s", exc)
+            self._refuse(sock, Reason.BUSY, "refused for now: the relay cannot read the platform")
             return
         finally:
             self._greeting -= 1

@@ -34,7 +34,12 @@ def test_a_proof_holds_for_its_own_nonce_and_device_only() -> None:
 
 @pytest.mark.parametrize(
     "answer",
-    [b"", b"KLR1" + b"G" * 32 + bytes(32), b"XXXX" + DEVICE.encode() + bytes(32), b"KLR1" + bytes(9)],
+    [
+        b"",
+        b"KLR1" + b"G" * 32 + bytes(32),
+        b"XXXX" + DEVICE.encode() + bytes(32),
+        b"KLR1" + bytes(9),
+    ],
 )
 def test_a_malformed_answer_is_a_protocol_error(answer: bytes) -> None:
     with pytest.raises(protocol.ProtocolError):

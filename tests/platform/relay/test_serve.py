@@ -11,8 +11,8 @@ from pathlib import Path
 
 import psutil
 
-from kalavai_like.platform.local import start_local_platform
 from kalavai_like.net.wireguard import pid_alive
+from kalavai_like.platform.local import start_local_platform
 from tests.support.waiting import wait_for
 
 
