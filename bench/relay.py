@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -100,6 +101,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def udp_drops(ports: dict[str, int]) -> dict[str, int]:
+    """Datagrams the kernel dropped at full receive buffers of these loopback UDP ports."""
+    wanted = {f"0100007F:{port:04X}": name for name, port in ports.items()}
+    out = dict.fromkeys(ports, 0)
+    with open("/proc/net/udp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] in wanted:
+                out[wanted[fields[1]]] += int(fields[-1])
+    return out
+
+
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
     out = {}
     for name, pid in pids.items():
@@ -112,9 +125,16 @@ def _cpu(pids: dict[str, int]) -> dict[str, float]:
 
 
 def run_once(
-    src: int, dst_in: int, sink_port: int, mbits: float, seconds: float, others: dict[str, int]
+    src: int,
+    dst_in: int,
+    sink_port: int,
+    mbits: float,
+    seconds: float,
+    others: dict[str, int],
+    drops: Callable[[], dict[str, int]] = dict,
 ) -> str:
-    """One paced run; its figures as a line."""
+    """One paced run; its figures as a line (with the bridges' drops, by why)."""
+    dropped = drops()
     rx = _child("--sink", sink_port, 1.0)
     assert rx.stdout is not None and rx.stdout.readline().strip() == "ready"
     before = _cpu(others)
@@ -127,9 +147,11 @@ def run_once(
     loss = 1 - got["packets"] / sent["sent"] if sent["sent"] else 0.0
     cpu = ", ".join(f"{k} {v:.2f}" for k, v in used.items())
     offered = f"{mbits:4.0f}" if mbits else " max"
+    lost = {k: v - dropped.get(k, 0) for k, v in drops().items() if v - dropped.get(k, 0)}
+    where = f"; drops {lost}" if lost else ""
     return (
         f"  offered {offered} Mbit/s: delivered {rate:6.1f} Mbit/s, "
-        f"{got['packets'] / seconds:8.0f} packets/s, loss {loss:6.1%}; CPU s: {cpu}"
+        f"{got['packets'] / seconds:8.0f} packets/s, loss {loss:6.1%}; CPU s: {cpu}{where}"
     )
 
 
@@ -187,12 +209,23 @@ def relayed(seconds: float) -> None:
             assert status is not None
             into = status.ports[hub["address"]]
             print("relayed (sender -> spoke bridge -> relay -> hub bridge -> sink):")
+
+            def drops() -> dict[str, int]:
+                at = udp_drops({"spoke bridge": into, "sink": hub_wg})
+                out = {f"kernel at {k}": v for k, v in at.items()}
+                for name in configs:
+                    s = read_status(Path(tmp) / f"{name}.sock")
+                    out.update({f"{name} {k}": v for k, v in (s.dropped if s else {}).items()})
+                return out
+
             for mbits in RATES:
                 others = {**pids, "relay": relay_pid}
-                print(run_once(spoke_wg, into, hub_wg, mbits, seconds, others))
+                print(run_once(spoke_wg, into, hub_wg, mbits, seconds, others, drops))
         finally:
             for name, pid in pids.items():
                 stop_bridge(runner, pid, f"bench-{name.split()[0]}")
+            platform.stop()
+            print(*(line for line in platform.log().splitlines() if "relay stopped" in line))
 
 
 if __name__ == "__main__":

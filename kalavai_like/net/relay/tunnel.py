@@ -23,7 +23,13 @@ LOOPBACK = "127.0.0.1"
 # WireGuard's datagrams are an MTU and its overhead; a slot takes any UDP datagram whole.
 _SLOT = 65535
 _SCRATCH = 512 * 1024
-_SOCKET_BUFFER = 1024 * 1024
+# As wireguard-go's own: a few MiB ride out the moments a busy host does not run us (the
+# FORCE options pass net.core.rmem_max when we are root, as the agent is).
+_SOCKET_BUFFER = 4 * 1024 * 1024
+_BUFFER_OPTIONS = (  # Linux's numbers: Python's socket module names them from 3.12
+    (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF),
+    (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF),
+)
 _DATA, _KEEPALIVE, _CLOSE = int(Kind.DATA), int(Kind.KEEPALIVE), int(Kind.CLOSE)
 
 
@@ -74,8 +80,11 @@ class Ports:
             return known
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                sock.setsockopt(socket.SOL_SOCKET, opt, _SOCKET_BUFFER)
+            for forced, plain in _BUFFER_OPTIONS:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, forced, _SOCKET_BUFFER)
+                except PermissionError:
+                    sock.setsockopt(socket.SOL_SOCKET, plain, _SOCKET_BUFFER)
             sock.bind((LOOPBACK, 0))
             sock.connect((LOOPBACK, self.wireguard_port))
             sock.setblocking(False)

@@ -108,3 +108,32 @@ def test_a_full_outbox_refuses_whole_frames_and_sends_the_rest_in_order() -> Non
     sent, received = asyncio.run(scenario())
     frame = protocol.frame(Kind.DATA, protocol.packed("10.0.0.2"), b"z" * 1400)
     assert received == frame * sent
+
+
+def test_one_buffer_serves_many_streams_one_read_at_a_time() -> None:
+    """The relay reads every connection into one buffer, keeping each one's incomplete tail."""
+    streams = {
+        name: b"".join(
+            protocol.frame(Kind.DATA, protocol.packed(address), bytes([i]) * (300 + i))
+            for i in range(40)
+        )
+        for name, address in (("a", "10.0.0.2"), ("b", "10.0.0.3"))
+    }
+    pairs = {name: socket.socketpair() for name in streams}
+    rx, tails = protocol.FrameBuffer(), dict.fromkeys(streams, b"")
+    seen: dict[str, list[bytes]] = {name: [] for name in streams}
+    try:
+        for i in range(0, len(streams["a"]), 777):
+            for name, (w, r) in pairs.items():  # interleaved, as readiness comes
+                w.sendall(streams[name][i : i + 777])
+                rx.load(tails[name])
+                assert rx.read(r) > 0
+                seen[name] += [bytes(rx.view[s:e]) for _p, _k, _a, s, e in rx.frames()]
+                tails[name] = rx.rest()
+    finally:
+        for w, r in pairs.values():
+            w.close()
+            r.close()
+    for name in streams:
+        assert seen[name] == [bytes([i]) * (300 + i) for i in range(40)]
+        assert tails[name] == b""
