@@ -71,6 +71,8 @@ class WireGuardEnd:
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # wireguard-go's own receive buffer is 7 MiB (SO_RCVBUFFORCE: 33 on Linux).
+        self.sock.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 7 << 20)
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         self.received: list[tuple[bytes, int]] = []  # (datagram, source port)

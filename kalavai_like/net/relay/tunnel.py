@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
 
@@ -31,6 +33,8 @@ _BUFFER_OPTIONS = (  # Linux's numbers: Python's socket module names them from 3
     (getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF),
 )
 _DATA, _KEEPALIVE, _CLOSE = int(Kind.DATA), int(Kind.KEEPALIVE), int(Kind.CLOSE)
+_UDP_SEGMENT = 103  # Linux (4.18+): UDP GSO; Python's socket module does not name it
+_NO_GSO = {errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
 
 
 @dataclass
@@ -122,6 +126,81 @@ class Drops:
         return {"relay_busy": self.relay_busy, "no_peer": self.no_peer, "wireguard": self.wireguard}
 
 
+class Segments:
+    """Datagrams for one peer handed to the kernel in one call with UDP GSO: it cuts one
+    buffer into datagrams of `size` (the last may be shorter). On loopback that halves the CPU
+    of one send per datagram, for the bridge and for WireGuard, woken once per batch. Falls
+    back to one send per datagram where the kernel has no GSO."""
+
+    MAX, MAX_BYTES = 64, 65000
+
+    def __init__(self, drops: Drops) -> None:
+        self._drops = drops
+        self.gso = True
+        self._peer: PeerPort | None = None
+        self._parts: list[memoryview] = []
+        self._size = self._total = 0
+
+    def add(self, peer: PeerPort, part: memoryview) -> None:
+        """Queue one datagram for `peer` (sent with the batch it joins)."""
+        length = len(part)
+        parts = self._parts
+        if parts and (
+            peer is not self._peer
+            or length > self._size
+            or len(parts) >= self.MAX
+            or self._total + length > self.MAX_BYTES
+        ):
+            self.flush()
+        if not parts:
+            self._peer, self._size = peer, length
+        parts.append(part)
+        self._total += length
+        if length < self._size:  # a shorter datagram can only end a batch
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is queued (before the buffer the parts point into is reused)."""
+        parts, peer = self._parts, self._peer
+        if not parts or peer is None:
+            return
+        try:
+            if len(parts) == 1:
+                peer.sock.send(parts[0])
+            elif self.gso:
+                cmsg = [(socket.SOL_UDP, _UDP_SEGMENT, struct.pack("H", self._size))]
+                peer.sock.sendmsg(parts, cmsg)
+            else:
+                self._one_by_one(peer, parts)
+                return
+        except OSError as exc:
+            if len(parts) > 1 and self.gso and exc.errno in _NO_GSO:
+                self.gso = False
+                self._one_by_one(peer, parts)
+            else:  # full, or WireGuard not listening
+                self._drops.wireguard += len(parts)
+                self._reset()
+            return
+        peer.from_relay_packets += len(parts)
+        peer.from_relay_bytes += self._total
+        self._reset()
+
+    def _one_by_one(self, peer: PeerPort, parts: list[memoryview]) -> None:
+        for part in parts:
+            try:
+                peer.sock.send(part)
+            except OSError:
+                self._drops.wireguard += 1
+                continue
+            peer.from_relay_packets += 1
+            peer.from_relay_bytes += len(part)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._parts.clear()
+        self._peer, self._size, self._total = None, 0, 0
+
+
 class Tunnel:
     """One connected relay stream and the UDP sockets it serves; `ended` resolves to why it
     ended: (Reason or None, text)."""
@@ -136,6 +215,7 @@ class Tunnel:
     ) -> None:
         self._loop, self._sock, self._ports, self._drops = loop, sock, ports, drops
         self._rx = rx
+        self._segments = Segments(drops)
         self._out = protocol.Outbox(loop, sock, self._failed, on_drained=self._resume)
         self._scratch = bytearray(_SCRATCH)
         self._view = memoryview(self._scratch)
@@ -195,7 +275,7 @@ class Tunnel:
             return
         self.received_at = time.monotonic()
         rx, for_frame, drops = self._rx, self._ports.for_frame, self._drops
-        unpack = HEADER.unpack_from
+        unpack, add = HEADER.unpack_from, self._segments.add
         buf, view, end, pos = rx.buf, rx.view, rx.end, rx.done
         while end - pos >= HEADER_LEN:  # hot: plain ints and locals, no generator
             kind, length, address = unpack(buf, pos)
@@ -208,22 +288,18 @@ class Tunnel:
                 peer = for_frame(address)
                 if peer is None:
                     drops.no_peer += 1
-                    continue
-                try:
-                    peer.sock.send(view[start:stop])
-                except OSError:  # full, or WireGuard not listening
-                    drops.wireguard += 1
-                    continue
-                peer.from_relay_packets += 1
-                peer.from_relay_bytes += length
+                else:
+                    add(peer, view[start:stop])
             elif kind != _KEEPALIVE:
                 rx.done = pos
+                self._segments.flush()
                 if kind == _CLOSE:
                     self._end(*protocol.parse_close(bytes(view[start:stop])))
                 else:
                     self._end(Reason.PROTOCOL, f"the relay sent an unexpected frame {kind}")
                 return
         rx.done = pos
+        self._segments.flush()
         if self._ports.on_open:  # a new peer's socket: read it too
             self._ports.on_open.clear()
             self._resume()

@@ -92,6 +92,21 @@ def test_datagrams_cross_the_relay_both_ways(api: Api, bridges: Bridges, wg: End
     assert (status.address, status.hub) == (pool.workers[0].address, pool.hub.address)
 
 
+def test_a_burst_arrives_as_the_same_datagrams(api: Api, bridges: Bridges, wg: Ends) -> None:
+    """Batched on the way (one TCP write, one send of many datagrams), yet WireGuard gets
+    each datagram whole, alone and in order."""
+    pool = enrol_pool(api)
+    ends = connect_pool(api, bridges, wg, pool)
+    ends["w0"].send(b"hello", spoke_port(bridges, "w0", pool))
+    hub_w0 = ends["hub"].wait_for(b"hello")
+    burst = [bytes([i % 251]) * 1400 + i.to_bytes(4, "big") for i in range(300)]
+    burst += [b"short one", b"x" * 1404, b"end"]
+    for datagram in burst:
+        ends["hub"].send(datagram, hub_w0)
+    ends["w0"].wait_for(b"end")
+    assert [d for d, _ in ends["w0"].drain(0.2)] == burst
+
+
 @pytest.mark.parametrize("who", ["no credential", "wrong credential", "unknown device"])
 def test_a_client_that_cannot_prove_a_device_gets_nothing_through(
     api: Api, bridges: Bridges, wg: Ends, who: str
