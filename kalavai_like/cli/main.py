@@ -21,6 +21,7 @@ from kalavai_like.cli import (
     platform_cmd,
     pool,
     prefs_cmd,
+    relay_cmd,
     sessions_cmd,
     token_cmd,
 )
@@ -62,6 +63,7 @@ app.add_typer(sessions_cmd.app, name="sessions")
 app.add_typer(platform_cmd.app, name="platform")  # platform serve: runs the platform in-process
 app.add_typer(prefs_cmd.app, name="prefs")
 app.add_typer(operator_cmd.app, name="operator")
+app.add_typer(relay_cmd.app, name="relay")  # relay serve: runs the relay in-process
 
 
 def _version(value: bool) -> None:

@@ -90,6 +90,18 @@ PublicUrlOpt = Annotated[
         envvar="KALAVAI_LIKE_PUBLIC_URL",
     ),
 ]
+RelayPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Also run the relay (WireGuard over TCP, for devices whose UDP is blocked) on this "
+        "TCP port, in a process of its own; 0 picks a free one. Default: no relay. Devices are "
+        "told HOST:PORT with the public URL's host unless --set relay_addresses=... says.",
+        envvar="KALAVAI_LIKE_RELAY_PORT",
+    ),
+]
+RelayHostOpt = Annotated[
+    str | None, typer.Option(help="Address the relay listens on (default: --host).")
+]
 KnobOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -133,6 +145,8 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
     knob: KnobOpt = None,
     operator: OperatorOpt = None,
+    relay_port: RelayPortOpt = None,
+    relay_host: RelayHostOpt = None,
 ) -> None:
     """Serve the platform's HTTP API (migrating the database first)."""
     from kalavai_like.platform.db import private_dir
@@ -147,14 +161,18 @@ def serve(
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{sock.getsockname()[1]}"
     public = _public(public_url or url)
-    tuned = {
+    tuned: dict[str, object] = {
         "address_holdback": address_holdback, "signups_per_address": signups_per_hour,
         "signup_window": 3600.0, "session_idle_lifetime": session_idle_days * 86400,
     }  # fmt: skip
+    relay = _relay_socket(relay_host or host, relay_port, public, tuned)
     cfg = _settings(data, public, database_url, tuned, knob or [])
     dialect = _prepare(cfg, operator or [])
     print(f"kalavai-like platform serving at {url} (public URL {public}, {dialect})", flush=True)
-    _run(cfg, sock, workers, log_level, trusted_proxies.replace(" ", ""))
+    from kalavai_like.platform.relay.serve import running_beside
+
+    with running_beside(relay, database_url, cfg.data_dir):
+        _run(cfg, sock, workers, log_level, trusted_proxies.replace(" ", ""))
 
 
 def _check(port: int, workers: int, address_holdback: float) -> None:
@@ -193,8 +211,21 @@ def _read_database_url(given: str, path: Path) -> str:
     return url
 
 
+def _relay_socket(
+    host: str, port: int | None, public: str, tuned: dict[str, object]
+) -> socket.socket | None:
+    """The relay's listener (None: no relay), its public address set in `tuned`."""
+    if port is None:
+        return None
+    from kalavai_like.platform.relay.serve import advertised, listen
+
+    relay = listen(host, port)
+    tuned["relay_addresses"] = advertised(public, relay.getsockname()[1])
+    return relay
+
+
 def _settings(
-    data: Path, public: str, database_url: str, tuned: dict[str, float], knobs: list[str]
+    data: Path, public: str, database_url: str, tuned: dict[str, object], knobs: list[str]
 ) -> PlatformSettings:
     """The settings from the options, with `--set NAME=VALUE` knobs over them."""
     from kalavai_like.platform.settings import PlatformSettings, overrides

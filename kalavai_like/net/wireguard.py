@@ -212,23 +212,28 @@ def start_userspace(runner: CommandRunner, dev: Device, timeout: float = 5.0) ->
     )
 
 
+def stop_pid(runner: CommandRunner, pid: int, timeout: float = 3.0) -> None:
+    """SIGTERM a process the caller checked is its own, then SIGKILL if it lingers; reap it."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and pid_alive(pid):
+            runner.reap()
+            time.sleep(0.005)
+        if not pid_alive(pid):
+            break
+    runner.reap()
+
+
 def stop_userspace(
     runner: CommandRunner, pid: int | None, ifname: str, timeout: float = 3.0
 ) -> None:
     """Stop the wireguard-go with this PID (checked to run `ifname`) and drop its socket."""
     if pid is not None and _cmdline(pid)[-1:] == [ifname]:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and pid_alive(pid):
-                runner.reap()
-                time.sleep(0.005)
-            if not pid_alive(pid):
-                break
-        runner.reap()
+        stop_pid(runner, pid, timeout)
     path = socket_path(ifname)
     if os.path.exists(path) and not _socket_live(path):
         os.unlink(path)

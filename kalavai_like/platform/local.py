@@ -24,6 +24,7 @@ from types import TracebackType
 from kalavai_like.errors import PlatformUnavailable
 
 _SERVING = re.compile(r"serving at (http://\S+)")
+_RELAY = re.compile(r"relay serving at (\S+)")
 
 
 @dataclass
@@ -36,6 +37,7 @@ class LocalPlatform:
     log_path: Path
     database_url: str | None = None
     public_url: str = ""
+    relay: str = ""  # host:port of its relay, when started with one
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -91,9 +93,11 @@ def start_local_platform(
     operators: tuple[str, ...] = (),
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
+    relay_port: int | None = None,
 ) -> LocalPlatform:
     """Start `kalavai-like platform serve` and wait until /healthz answers. `settings` are
-    PlatformSettings knobs (`--set NAME=VALUE`); `operators` are emails for `--operator`.
+    PlatformSettings knobs (`--set NAME=VALUE`); `operators` are emails for `--operator`; with
+    `relay_port` (0: any) its relay runs too, and is waited for.
 
     Raises:
         PlatformUnavailable: the server exited or did not answer within `timeout` seconds.
@@ -112,9 +116,11 @@ def start_local_platform(
         args += ["--signups-per-hour", str(signups_per_hour)]
     for email in operators:
         args += ["--operator", email]
+    if relay_port is not None:
+        args += ["--relay-port", str(relay_port)]
     child_env = {**os.environ, **(env or {})}
-    child_env.pop("KALAVAI_LIKE_DATABASE_URL", None)
-    child_env.pop("KALAVAI_LIKE_SIGNUPS_PER_HOUR", None)
+    for name in ("DATABASE_URL", "SIGNUPS_PER_HOUR", "RELAY_PORT"):
+        child_env.pop(f"KALAVAI_LIKE_{name}", None)
     if database_url:
         child_env["KALAVAI_LIKE_DATABASE_URL"] = database_url
     if public_url:
@@ -133,14 +139,14 @@ def start_local_platform(
         url="", data_dir=data_dir, process=process, log_path=log_path, database_url=database_url
     )
     try:
-        _wait_ready(platform, timeout, start_offset)
+        _wait_ready(platform, timeout, start_offset, relay_port is not None)
     except BaseException:
         platform.stop()
         raise
     return platform
 
 
-def _wait_ready(platform: LocalPlatform, timeout: float, offset: int) -> None:
+def _wait_ready(platform: LocalPlatform, timeout: float, offset: int, relay: bool) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if platform.process.poll() is not None:
@@ -149,7 +155,7 @@ def _wait_ready(platform: LocalPlatform, timeout: float, offset: int) -> None:
                 f"The server exited with code {platform.process.returncode}:\n"
                 + platform.log()[-3000:],
             )
-        if not platform.url:
+        if not platform.url or (relay and not platform.relay):
             with open(platform.log_path, "rb") as f:
                 f.seek(offset)
                 text = f.read().decode(errors="replace")
@@ -158,7 +164,9 @@ def _wait_ready(platform: LocalPlatform, timeout: float, offset: int) -> None:
                 platform.url = found[0]
                 public = re.search(r"public URL (\S+),", text)
                 platform.public_url = public.group(1) if public else platform.url
-        if platform.url and _healthy(platform.url):
+            relays = _RELAY.findall(text)
+            platform.relay = relays[0] if relays else ""
+        if platform.url and (platform.relay or not relay) and _healthy(platform.url):
             return
         time.sleep(0.05)
     raise PlatformUnavailable(

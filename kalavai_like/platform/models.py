@@ -124,6 +124,8 @@ class Pool(Base):
     weight_gpu: Mapped[float] = mapped_column(Float)
     hub_device_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     hub_endpoint: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # The hub has no UDP port devices can reach (a seed behind NAT): devices go by the relay.
+    hub_relay_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     peer_version: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     # A deleted pool keeps its row for the credit earned in it; its name becomes its id.

@@ -137,6 +137,8 @@ class HubIn(In):
     public_key: PublicKey
     endpoint: Endpoint
     name: Name | None = None
+    # No UDP port reaches the hub (NAT without a forward): devices use the relay at once.
+    relay_only: bool = False
 
 
 class TokenIn(In):
@@ -245,6 +247,7 @@ class HubOut(BaseModel):
     public_key: str
     endpoint: str
     address: str
+    relay_only: bool = False
 
 
 class PoolOwner(BaseModel):

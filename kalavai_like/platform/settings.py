@@ -83,6 +83,10 @@ class PlatformSettings:
     max_devices_per_user: int = 20
     # Join tokens one user may mint per hour (the owner's tokens and public Join alike).
     token_mints_per_hour: int = 60
+    # The relays devices use when UDP to the hub fails: comma-separated host:port, each pool
+    # always sent to the same one (by pool id), so a pool's devices meet on one replica.
+    # `platform serve --relay-port` sets it to its own relay unless given.
+    relay_addresses: str = ""
 
     def __post_init__(self) -> None:
         try:
@@ -106,6 +110,7 @@ class PlatformSettings:
         if self.witness_window <= 0:
             raise ValueError(f"witness_window must be above 0 s; got {self.witness_window}")
         self._check_bounds()
+        self._check_relays()
 
     def _check_bounds(self) -> None:
         from kalavai_like.platform.bounds import CEILINGS
@@ -116,6 +121,22 @@ class PlatformSettings:
             value = getattr(self, f"max_device_{what}")
             if not low <= value <= high:
                 raise ValueError(f"max_device_{what} must be {low} to {high}; got {value}")
+
+    def _check_relays(self) -> None:
+        for relay in self.relays:
+            host, _, port = relay.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"relay_addresses: {relay!r} is not host:port")
+
+    @property
+    def relays(self) -> list[str]:
+        """The relay addresses (`relay_addresses` split)."""
+        return [a.strip() for a in self.relay_addresses.split(",") if a.strip()]
+
+    def relay_for(self, pool_id: str) -> str | None:
+        """The one relay of a pool (None: this platform has no relay)."""
+        relays = self.relays
+        return relays[int(pool_id, 16) % len(relays)] if relays else None
 
     @property
     def resolved_database_url(self) -> str:

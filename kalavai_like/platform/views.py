@@ -45,6 +45,7 @@ def hub_out(session: Session, pool: Pool) -> HubOut | None:
         public_key=hub.public_key,
         endpoint=pool.hub_endpoint,
         address=ipam.address(pool.subnet, ipam.HUB_INDEX),
+        relay_only=pool.hub_relay_only,
     )
 
 

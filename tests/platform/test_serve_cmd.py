@@ -41,6 +41,7 @@ def test_bad_port_is_refused(port: str, tmp_path: Path) -> None:
         ("no_such_knob=1", "token_mints_per_hour"),
         ("max_weight_factor=0.5", "max_weight_factor must be 1 to 1000"),
         ("max_device_cores=5000", "max_device_cores must be 1 to 4096"),
+        ("relay_addresses=relay.example.org", "is not host:port"),
     ],
 )
 def test_bad_setting_is_refused(knob: str, said: str, tmp_path: Path) -> None:

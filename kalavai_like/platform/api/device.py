@@ -1,5 +1,5 @@
-"""Endpoints a device calls with its own credential: heartbeat, peer list and witness reports
-(hubs), leave."""
+"""Endpoints a device calls with its own credential: heartbeat, its relay, peer list and witness
+reports (hubs), leave."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 from sqlalchemy import select
 
+from kalavai_like.errors import NotFound
 from kalavai_like.platform import heartbeats, ipam, ledger, peers, witness
 from kalavai_like.platform.api.devices import leave
 from kalavai_like.platform.auth import Db, DeviceCaller, DeviceCredential, Settings
@@ -18,6 +20,14 @@ from kalavai_like.platform.models import Device, Pool
 from kalavai_like.platform.peers import Peer, PeersOut
 from kalavai_like.platform.problems import forbidden, unauthorized
 from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut
+
+
+class RelayOut(BaseModel):
+    """The relay a device of this pool uses (host:port), and whether its hub needs it."""
+
+    address: str
+    hub_relay_only: bool
+
 
 router = APIRouter(prefix="/api/v1/device", tags=["device"])
 
@@ -104,6 +114,25 @@ async def peer_list(
         if version > since or left <= 0:
             return await run_in_threadpool(_peer_list, db, pool_id)
         await watch.wait(pool_id, min(peers.POLL, left))
+
+
+@router.get("/relay", response_model=RelayOut)
+def relay(who: DeviceCaller, db: Db, cfg: Settings) -> RelayOut:
+    """The relay this device's pool uses when UDP to its hub fails (the same for the pool)."""
+    with db.read() as s:
+        device = s.get(Device, who.credential_id)
+        if device is None or device.left_at is not None:
+            raise unauthorized("This device left its pool.")
+        pool = s.get(Pool, device.pool_id)
+        assert pool is not None
+        address = cfg.relay_for(pool.id)
+        if address is None:
+            raise NotFound(
+                "No relay",
+                "This platform runs no relay, so a device whose UDP is blocked cannot join. "
+                "Its operator can start one (platform serve --relay-port, or relay serve).",
+            )
+        return RelayOut(address=address, hub_relay_only=pool.hub_relay_only)
 
 
 @router.delete("", status_code=204)

@@ -172,6 +172,7 @@ def register_hub(
         s.flush()
         ipam.take_hub(s, pool.id, hub.id)
         pool.hub_device_id, pool.hub_endpoint = hub.id, body.endpoint
+        pool.hub_relay_only = body.relay_only
         peers.bump(s, pool.id)
         s.flush()
         s.refresh(pool)
