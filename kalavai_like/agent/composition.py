@@ -46,11 +46,12 @@ class HttpPlatform:
             return c.request("POST", "/devices", json=body)  # type: ignore[no-any-return]
 
     def register_hub(
-        self, platform: str, api_token: str, pool_id: str, *, public_key: str, endpoint: str
-    ) -> dict[str, Any]:
+        self, platform: str, api_token: str, pool_id: str, *, public_key: str, endpoint: str,
+        relay_only: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
         with PlatformClient(platform, api_token, connect_timeout=self._timeouts[0],
                             read_timeout=self._timeouts[1], retries=0) as c:  # fmt: skip
-            body = {"public_key": public_key, "endpoint": endpoint}
+            body = {"public_key": public_key, "endpoint": endpoint, "relay_only": relay_only}
             return c.request("POST", f"/pools/{pool_id}/hub", json=body)  # type: ignore[no-any-return]
 
     def heartbeat(self, platform: str, credential: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -64,6 +65,9 @@ class HttpPlatform:
 
     def witness(self, platform: str, credential: str, report: dict[str, Any]) -> dict[str, Any]:
         return self._client(platform, credential).witness(report)
+
+    def relay(self, platform: str, credential: str) -> dict[str, Any]:
+        return self._client(platform, credential).request("GET", "/device/relay")  # type: ignore[no-any-return]
 
     def leave(self, platform: str, credential: str) -> None:
         c = self._client(platform, credential)

@@ -33,9 +33,14 @@ class PlatformPort(Protocol):
         ...
 
     def register_hub(
-        self, platform: str, api_token: str, pool_id: str, *, public_key: str, endpoint: str
-    ) -> dict[str, Any]:
+        self, platform: str, api_token: str, pool_id: str, *, public_key: str, endpoint: str,
+        relay_only: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
         """POST /api/v1/pools/{id}/hub -> {device_id, credential, address, address6, pool}."""
+        ...
+
+    def relay(self, platform: str, credential: str) -> dict[str, Any]:
+        """GET /api/v1/device/relay -> {address, hub_relay_only}; NotFound: no relay."""
         ...
 
     def heartbeat(self, platform: str, credential: str, body: dict[str, Any]) -> dict[str, Any]:

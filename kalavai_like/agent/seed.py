@@ -24,13 +24,14 @@ from kalavai_like.agent.witness import PendingReports, WitnessReporter, head_dir
 from kalavai_like.client.records import SeedResult, bare, with_prefixlen
 from kalavai_like.container.spec import ContainerInfo, ContainerSpec
 from kalavai_like.errors import Condition, KalavaiError, PlatformUnavailable, SystemProblem
-from kalavai_like.net import HubConfig, OverlayAPI, Peer, backend_label
+from kalavai_like.net import HubConfig, HubStatus, OverlayAPI, Peer, backend_label
 
 log = logging.getLogger(__name__)
 
 
-def hub_config(s: SeedRole, backend: str = "auto") -> HubConfig:
-    """The hub's overlay configuration from the persisted seed record."""
+def hub_config(s: SeedRole, backend: str = "auto", relay_dir: Path | None = None) -> HubConfig:
+    """The hub's overlay configuration from the persisted seed record (with a bridge to the
+    pool's relay when there is one and `relay_dir` says where its files go)."""
     return HubConfig(
         prefix=s.prefix,
         name=s.name,
@@ -41,6 +42,7 @@ def hub_config(s: SeedRole, backend: str = "auto") -> HubConfig:
         pool_subnet=s.subnet,
         pool_subnet6=s.subnet6 if s.address6 else None,
         backend=backend,
+        relay=specs.relay_route(s, relay_dir) if relay_dir is not None else None,
     )
 
 
@@ -133,6 +135,7 @@ class SeedRunner:
     def __init__(
         self, ports: Ports, *, backend: str = "auto", peers_wait: float = 25.0,
         state_dir: Path | None = None, witness_interval: float = 10.0,
+        relay_dir: Path | None = None,
     ) -> None:  # fmt: skip
         self._overlay = ports.overlay
         self._runtime = ports.runtime
@@ -142,10 +145,18 @@ class SeedRunner:
         self._peers_wait = peers_wait
         self._state_dir = state_dir
         self._witness_interval = witness_interval
+        self._relay_dir = relay_dir
+        self.hub: HubStatus | None = None  # as last read
         self.follower: PeerFollower | None = None
         self.reporter: WitnessReporter | None = None
         self.head_state = "missing"
         self.network = ""  # backend_label of the hub, as last read
+
+    def _config(self, s: SeedRole) -> HubConfig:
+        return hub_config(s, self._backend, self._relay_dir)
+
+    def _read(self, st: HubStatus) -> None:
+        self.hub, self.network = st, backend_label(st)
 
     def _witness_dir(self, s: SeedRole) -> Path | None:
         return None if self._state_dir is None else head_dir(self._state_dir, s.pool_id)
@@ -174,7 +185,7 @@ class SeedRunner:
         steps.undo("hub device", lambda: self._platform.leave(s.platform, s.credential))
         steps.report(f"Bringing up the hub at {bare(s.address)}, UDP {s.listen_port}",
                      current="bringing up the hub")  # fmt: skip
-        self.network = backend_label(self._overlay.up_hub(hub_config(s, self._backend)))
+        self._read(self._overlay.up_hub(self._config(s)))
         steps.undo("hub network", lambda: self._overlay.down_hub(s.prefix, s.name))
         spec = self.head_spec(s)
         if spec is not None:
@@ -206,7 +217,7 @@ class SeedRunner:
 
     def adopt(self, s: SeedRole) -> None:
         """After a restart: repair the hub, adopt the head, follow the peers again."""
-        self.network = backend_label(self._overlay.ensure_hub(hub_config(s, self._backend)))
+        self._read(self._overlay.ensure_hub(self._config(s)))
         spec = self.head_spec(s)
         if spec is not None:
             self.head_state = self._ensure_head(s, spec).state
@@ -216,10 +227,11 @@ class SeedRunner:
         """Restart a dead hub (with the peers it had) and a lost head container."""
         try:
             st = self._overlay.hub_status(s.prefix, s.name)
-            if st is None or not st.process_alive:
+            bridge_gone = bool(s.relay) and st is not None and st.relay_state is None
+            if st is None or not st.process_alive or bridge_gone:
                 peers = self.follower.peers if self.follower else None
-                st = self._overlay.ensure_hub(hub_config(s, self._backend), peers)
-            self.network = backend_label(st)
+                st = self._overlay.ensure_hub(self._config(s), peers)
+            self._read(st)
             spec = self.head_spec(s)
             if spec is not None:
                 self.head_state = self._ensure_head(s, spec).state
@@ -290,5 +302,5 @@ def seed_result(s: SeedRole, *, already: bool) -> SeedResult:
     """What `pool start` reports."""
     return SeedResult(
         s.pool_id, s.pool_name, bare(s.address) or "", s.endpoint, f"{s.prefix}-{s.name}-head",
-        already,
+        already, s.relay, s.relay_only,
     )  # fmt: skip

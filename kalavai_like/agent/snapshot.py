@@ -18,7 +18,17 @@ from kalavai_like.client.records import (
     bare,
     record_from,
 )
-from kalavai_like.net import SpokeStatus, backend_label
+from kalavai_like.net import HubStatus, SpokeStatus, backend_label
+
+
+def path_text(relay_only: bool, spoke: SpokeStatus | None) -> str:
+    """How a worker reaches its hub, for people: "direct", "relay (UDP blocked)" or "relay (the
+    hub takes only the relay)"; "" before the overlay was read."""
+    if spoke is None:
+        return ""
+    if spoke.path != "relay":
+        return "direct"
+    return "relay (the hub takes only the relay)" if relay_only else "relay (UDP blocked)"
 
 
 def worker_status(
@@ -39,7 +49,10 @@ def worker_status(
         memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals(),
         pending=w.ledger.pending_counters(),
         last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
-        live_cpu_cores=w.live.cpu_cores, network=backend_label(spoke) if spoke else "", **extra,
+        live_cpu_cores=w.live.cpu_cores, network=backend_label(spoke) if spoke else "",
+        path=path_text(m.hub_relay_only, spoke), relay=(spoke.relay or m.relay)
+        if spoke is not None and spoke.path == "relay" else "",
+        relay_state=spoke.relay_state or "" if spoke is not None else "", **extra,
     )  # fmt: skip
 
 
@@ -69,9 +82,9 @@ def policy_status(w: WorkerSession, p: Policy | None) -> dict[str, Any]:
 
 
 def seed_status(
-    s: SeedRole, follower: PeerFollower | None, head_state: str, network: str
+    s: SeedRole, follower: PeerFollower | None, head_state: str, hub: HubStatus | None
 ) -> SeedStatus:
-    """The hub and head of the pool this node seeds."""
+    """The hub and head of the pool this node seeds (`hub`: as last read)."""
     known = follower.peers if follower else []
     peers = [{"public_key": p.public_key, "address": bare(p.address)} for p in known]
     return SeedStatus(
@@ -80,5 +93,7 @@ def seed_status(
         netns=f"{s.prefix}-{s.name}", head=f"{s.prefix}-{s.name}-head",
         head_state=head_state, peers=peers,
         peers_version=follower.version if follower else -1, started_at=s.started_at,
-        network=network,
+        network=backend_label(hub) if hub else "", relay=s.relay,
+        relay_state=hub.relay_state or "" if hub else "", relay_only=s.relay_only,
+        relayed_peers=sum(p.relayed for p in hub.peers) if hub else 0,
     )  # fmt: skip

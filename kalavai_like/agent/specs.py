@@ -3,13 +3,15 @@ platform's answer, the overlay configuration and the container specs (pure funct
 
 from __future__ import annotations
 
+import ipaddress
+from pathlib import Path
 from typing import Any
 
 from kalavai_like.agent.ports import TemplatePort
 from kalavai_like.agent.state import Membership, SeedRole
 from kalavai_like.client.records import JoinRequest, bare, with_prefixlen
 from kalavai_like.container.spec import ContainerSpec, Limits
-from kalavai_like.net import KeyPair, SpokeConfig
+from kalavai_like.net import KeyPair, RelayRoute, SpokeConfig
 
 
 def membership_from(
@@ -33,7 +35,25 @@ def membership_from(
     )  # fmt: skip
 
 
-def spoke_config(m: Membership, backend: str) -> SpokeConfig:
+def relay_route(
+    pool: Membership | SeedRole, run_dir: Path, direct_timeout: float = 1.5
+) -> RelayRoute | None:
+    """The way through the pool's relay for a worker (to the hub at the subnet's .1) or a hub
+    (any device of the pool); None when the platform runs no relay."""
+    if not pool.relay:
+        return None
+    worker = isinstance(pool, Membership)
+    hub = str(ipaddress.ip_network(pool.subnet).network_address + 1) if worker else ""
+    relay_only = pool.hub_relay_only if isinstance(pool, Membership) else pool.relay_only
+    return RelayRoute(
+        pool.relay, pool.device_id, pool.credential, str(run_dir), hub_address=hub,
+        relay_only=relay_only, direct_timeout=direct_timeout,
+    )  # fmt: skip
+
+
+def spoke_config(
+    m: Membership, backend: str, run_dir: Path, direct_timeout: float = 1.5
+) -> SpokeConfig:
     """The membership's overlay spoke."""
     six = m.address6 is not None and m.subnet6 is not None
     return SpokeConfig(
@@ -43,6 +63,7 @@ def spoke_config(m: Membership, backend: str) -> SpokeConfig:
         hub_public_key=m.hub_public_key, hub_endpoint=m.hub_endpoint,
         pool_subnet=m.subnet, pool_subnet6=m.subnet6 if six else None,
         policy=str(m.params.get("network_policy", "pool")), backend=backend,
+        relay=relay_route(m, run_dir, direct_timeout),
     )  # fmt: skip
 
 

@@ -54,6 +54,8 @@ class Membership(PoolDevice):
     desired: Literal["running", "paused"] = "running"
     pause_reason: str = ""
     platform_desired: str = "running"  # last desired_state seen from the platform
+    relay: str = ""  # the pool's relay (host:port) when UDP to the hub fails; "": none
+    hub_relay_only: bool = False  # the hub takes no direct UDP: go through the relay at once
 
     @property
     def id(self) -> str:
@@ -70,6 +72,8 @@ class SeedRole(PoolDevice):
     template: str
     params: dict[str, Any]
     started_at: float
+    relay: str = ""  # the pool's relay, where relayed workers reach the hub; "": none
+    relay_only: bool = False  # the hub registered as reachable only through the relay
 
 
 @dataclass

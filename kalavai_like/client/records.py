@@ -90,6 +90,7 @@ class StartPoolRequest(Record):
     pool_id: str
     api_token: str = field(repr=False)
     endpoint: str
+    relay_only: bool = False  # the hub takes no direct UDP (behind NAT): only the relay
 
 
 # ---- reports ----------------------------------------------------------------------------
@@ -197,6 +198,9 @@ class WorkerStatus(Record):
     limits: LimitsNow | None = None  # None: the agent runs without preferences
     live: LiveUse | None = None
     network: str = ""  # the WireGuard backend and its version, e.g. "wireguard-go v0.0.20220316"
+    path: str = ""  # "direct", "relay (UDP blocked)" or "relay (the hub takes only the relay)"
+    relay: str = ""  # the relay's host:port while relayed
+    relay_state: str = ""  # its bridge's: connected, connecting, waiting, refused
     platform_pending: Granted | None = None
     unverified: Granted | None = None
     witnessed: Witnessed | None = None
@@ -236,6 +240,10 @@ class SeedStatus(Record):
     peers_version: int
     started_at: float
     network: str = ""  # the hub's WireGuard backend and its version
+    relay: str = ""  # the relay whose relayed workers reach this hub ("" none)
+    relay_state: str = ""  # its bridge's: connected, connecting, waiting, refused
+    relay_only: bool = False  # registered as reachable only through the relay
+    relayed_peers: int = 0  # workers whose datagrams come through the relay now
 
 
 @dataclass(frozen=True)
@@ -297,6 +305,8 @@ class SeedResult(Record):
     endpoint: str
     head: str
     already: bool = False
+    relay: str = ""  # the relay relayed workers come through ("" none)
+    relay_only: bool = False
 
 
 @dataclass(frozen=True)

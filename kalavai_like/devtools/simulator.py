@@ -16,9 +16,9 @@ import contextlib
 import json
 import logging
 import os
-import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,17 +29,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from kalavai_like.devtools import system
 from kalavai_like.errors import AgentUnavailable, KalavaiError, SystemProblem
 
 log = logging.getLogger(__name__)
 PASSWORD = "demo-password-1"  # noqa: S105 (throwaway accounts on a throwaway platform)
-
-
-def _ip(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["ip", *argv], capture_output=True, text=True, timeout=30, check=False)
-    if check and proc.returncode != 0:
-        raise SystemProblem(f"ip {' '.join(argv[:3])} failed", proc.stderr.strip())
-    return proc
 
 
 @dataclass
@@ -74,6 +68,9 @@ class Simulator:
     env: dict[str, str] = field(default_factory=dict)
     platform_pid: int | None = None
     platform_url: str = ""
+    relay_port: int = 0  # the relay's TCP port on the bridge (0: no relay)
+    relay: subprocess.Popen[bytes] | None = None
+    relay_pid: int | None = None  # when loaded from a saved state
     agent_settings: dict[str, float] = field(
         default_factory=lambda: {"sample_interval": 2.0, "heartbeat_interval": 3.0}
     )
@@ -89,27 +86,27 @@ class Simulator:
     def start_network(self) -> None:
         """Create the bridge in the root namespace (removing a stale one of ours first)."""
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        _ip("link", "del", self.bridge, check=False)
-        self.octet = _free_octet(self.octet)  # another simulator may hold the derived one
+        system.ip("link", "del", self.bridge, check=False)
+        self.octet = system.free_octet(self.octet)  # another simulator may hold the derived one
         self.gateway = f"198.18.{self.octet}.1"
-        _ip("link", "add", self.bridge, "type", "bridge")
-        _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
-        _ip("link", "set", self.bridge, "up")
+        system.ip("link", "add", self.bridge, "type", "bridge")
+        system.ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
+        system.ip("link", "set", self.bridge, "up")
 
     def add_host(self, short: str) -> SimHost:
         """A new simulated host namespace on the bridge, with its own home."""
         index = len(self.hosts) + 1
         ns = f"{self.prefix}-{short}"
         veth = f"{self.prefix}v{index}"
-        _ip("netns", "del", ns, check=False)
-        _ip("link", "del", veth, check=False)
-        _ip("netns", "add", ns)
-        _ip("link", "add", veth, "type", "veth", "peer", "name", "uplink", "netns", ns)
-        _ip("link", "set", veth, "master", self.bridge, "up")
+        system.ip("netns", "del", ns, check=False)
+        system.ip("link", "del", veth, check=False)
+        system.ip("netns", "add", ns)
+        system.ip("link", "add", veth, "type", "veth", "peer", "name", "uplink", "netns", ns)
+        system.ip("link", "set", veth, "master", self.bridge, "up")
         address = f"198.18.{self.octet}.{index + 1}"
-        _ip("-n", ns, "link", "set", "lo", "up")
-        _ip("-n", ns, "addr", "add", f"{address}/24", "dev", "uplink")
-        _ip("-n", ns, "link", "set", "uplink", "up")
+        system.ip("-n", ns, "link", "set", "lo", "up")
+        system.ip("-n", ns, "addr", "add", f"{address}/24", "dev", "uplink")
+        system.ip("-n", ns, "link", "set", "uplink", "up")
         home = self.base_dir / short
         shutil.rmtree(home, ignore_errors=True)  # a fresh host: no state of an earlier run
         home.mkdir(parents=True)
@@ -122,17 +119,56 @@ class Simulator:
 
     # ---- platform -------------------------------------------------------------------------
 
-    def start_platform(self) -> str:
-        """The real platform (SQLite) on the bridge address; returns its URL."""
+    def start_platform(self, relay: bool = False) -> str:
+        """The real platform (SQLite) on the bridge address, with `relay serve` beside it when
+        `relay`; returns its URL."""
         from kalavai_like.platform.local import start_local_platform
 
         shutil.rmtree(self.base_dir / "platform", ignore_errors=True)
+        settings: dict[str, object] = {}
+        if relay:
+            self.relay_port = system.free_port(self.gateway)
+            settings["relay_addresses"] = f"{self.gateway}:{self.relay_port}"
         self.platform = start_local_platform(
-            self.base_dir / "platform", host=self.gateway, port=0, address_holdback=0
-        )
+            self.base_dir / "platform", host=self.gateway, port=0, address_holdback=0,
+            settings=settings,
+        )  # fmt: skip
+        if relay:
+            self.start_relay()
         for host in self.hosts.values():
             self._write_settings(host)
         return str(self.platform.url)
+
+    def start_relay(self, timeout: float = 20.0) -> int:
+        """`kalavai-like relay serve` on the bridge's address over the platform's database (a
+        process of its own, so a test can kill and restart it); returns its PID."""
+        argv = [sys.executable, "-m", "kalavai_like", "relay", "serve", "--host", self.gateway,
+                "--port", str(self.relay_port), "--data-dir", str(self.base_dir / "platform"),
+                "--recheck", "1"]  # fmt: skip
+        out = open(self.base_dir / "relay.out", "ab")
+        self.relay = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                      start_new_session=True)  # fmt: skip
+        out.close()
+        deadline = time.monotonic() + timeout
+        while self.relay.poll() is None and time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.gateway, self.relay_port), timeout=1),
+            ):
+                return self.relay.pid
+            time.sleep(0.05)
+        tail = (self.base_dir / "relay.out").read_text(errors="replace")[-2000:]
+        raise SystemProblem("The relay did not start", tail)
+
+    def stop_relay(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the relay this simulator started (by its PID)."""
+        if self.relay is not None and self.relay.poll() is None:
+            self.relay.send_signal(sig)
+            self.relay.wait(10)
+        elif self.relay_pid and system.cmdline_has(self.relay_pid, "relay"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.relay_pid, sig)
+            system.wait_gone(self.relay_pid, 10)
 
     def _write_settings(self, host: SimHost) -> None:
         conf = host.home / "config"
@@ -176,10 +212,10 @@ class Simulator:
     def kill_agent(self, host: SimHost, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         """Stop (or with SIGKILL, kill -9) the host's agent and wait for it."""
         if host.agent is None:
-            if host.pid is not None and _cmdline_has(host.pid, str(host.home)):
+            if host.pid is not None and system.cmdline_has(host.pid, str(host.home)):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(host.pid, sig)
-                _wait_gone(host.pid, timeout)
+                system.wait_gone(host.pid, timeout)
             host.pid = None
             return
         with contextlib.suppress(ProcessLookupError):
@@ -226,20 +262,24 @@ class Simulator:
         found = []
         for host in self.hosts.values():
             p = host.node_prefix
-            found += [f"netns {n}" for n in _listdir("/run/netns") if n.startswith(f"{p}-")]
+            found += [f"netns {n}" for n in system.listdir("/run/netns") if n.startswith(f"{p}-")]
             found += [
-                f"socket {s}" for s in _listdir("/var/run/wireguard") if s.startswith(f"{p}-")
+                f"socket {s}" for s in system.listdir("/var/run/wireguard") if s.startswith(f"{p}-")
             ]
-            found += [f"container {c}" for c in _containers(p)]
+            found += [f"container {c}" for c in system.containers(p)]
             if host.agent is not None and host.agent.poll() is None:
                 found.append(f"agent {host.agent.pid}")
-            if host.pid is not None and _cmdline_has(host.pid, str(host.home)):
+            if host.pid is not None and system.cmdline_has(host.pid, str(host.home)):
                 found.append(f"agent {host.pid}")
-        found += [f"netns {n}" for n in _listdir("/run/netns") if n.startswith(f"{self.prefix}-")]
-        if _ip("link", "show", self.bridge, check=False).returncode == 0:
+        found += [
+            f"netns {n}" for n in system.listdir("/run/netns") if n.startswith(f"{self.prefix}-")
+        ]
+        if system.ip("link", "show", self.bridge, check=False).returncode == 0:
             found.append(f"bridge {self.bridge}")
         if self.platform is not None and self.platform.process.poll() is None:
             found.append(f"platform {self.platform.pid}")
+        if self.relay is not None and self.relay.poll() is None:
+            found.append(f"relay {self.relay.pid}")
         return found
 
     def close(self) -> None:
@@ -253,25 +293,29 @@ class Simulator:
         failed: list[BaseException] = []
         # Every step runs even if an earlier one failed; the first failure is raised at the end.
         for host in self.hosts.values():
-            rm = [partial(_podman, "rm", "-f", "-t", "0", n) for n in _containers(host.node_prefix)]
+            rm = [
+                partial(system.podman, "rm", "-f", "-t", "0", n)
+                for n in system.containers(host.node_prefix)
+            ]
             steps: list[Callable[[], object]] = [
                 *rm,
                 partial(overlay.cleanup, host.node_prefix),
-                partial(_ip, "netns", "del", host.netns, check=False),
-                partial(_ip, "link", "del", f"{self.prefix}v{host.index}", check=False),
+                partial(system.ip, "netns", "del", host.netns, check=False),
+                partial(system.ip, "link", "del", f"{self.prefix}v{host.index}", check=False),
             ]
             for step in steps:
                 try:
                     step()
                 except Exception as exc:  # keep tearing down; the first is raised below
                     failed.append(exc)
-        _ip("link", "del", self.bridge, check=False)
+        system.ip("link", "del", self.bridge, check=False)
+        self.stop_relay()
         if self.platform is not None:
             self.platform.stop()
-        elif self.platform_pid and _cmdline_has(self.platform_pid, "platform"):
+        elif self.platform_pid and system.cmdline_has(self.platform_pid, "platform"):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.platform_pid, signal.SIGTERM)
-            _wait_gone(self.platform_pid, 10)
+            system.wait_gone(self.platform_pid, 10)
         shutil.rmtree(self.base_dir, ignore_errors=True)  # homes, logs, the platform's data
         if failed:
             raise failed[0]
@@ -282,6 +326,7 @@ class Simulator:
             "prefix": self.prefix, "octet": self.octet,
             "platform_pid": self.platform.pid if self.platform else None,
             "platform_url": self.platform.url if self.platform else "",
+            "relay_pid": self.relay.pid if self.relay else None,
             "hosts": [
                 {"short": h.short, "index": h.index, "netns": h.netns, "address": h.address,
                  "home": str(h.home), "node_prefix": h.node_prefix, "email": h.email,
@@ -302,6 +347,7 @@ class Simulator:
         sim = cls(state["prefix"], base_dir, octet=state["octet"])
         sim.platform_pid = state.get("platform_pid")
         sim.platform_url = state.get("platform_url", "")
+        sim.relay_pid = state.get("relay_pid")
         for h in state["hosts"]:
             host = SimHost(**{**h, "home": Path(h["home"])})
             sim.hosts[host.short] = host
@@ -312,57 +358,6 @@ class Simulator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _listdir(path: str) -> list[str]:
-    try:
-        return sorted(os.listdir(path))
-    except FileNotFoundError:
-        return []
-
-
-def _free_octet(preferred: int) -> int:
-    """The first k from `preferred` on whose 198.18.k.0/24 no interface here has an address."""
-    out = _ip("-4", "-o", "addr", "show", check=False).stdout
-    used = {int(m) for m in re.findall(r"inet 198\.18\.(\d+)\.", out)}
-    for step in range(240):
-        k = 10 + (preferred - 10 + step) % 240
-        if k not in used:
-            return k
-    raise SystemProblem("No free simulator subnet", "Every 198.18.k.0/24 is in use here.")
-
-
-def _cmdline_has(pid: int, text: str) -> bool:
-    try:
-        return text.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def _wait_gone(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    if Path(f"/proc/{pid}").exists():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _podman(*args: str) -> subprocess.CompletedProcess[str]:
-    from kalavai_like.container.config import RuntimeConfig
-
-    rc = RuntimeConfig.detect("podman", probe=False)
-    return subprocess.run(
-        rc.command(*args), capture_output=True, text=True, timeout=60, check=False,
-        env=rc.environ(),
-    )  # fmt: skip
-
-
-def _containers(node_prefix: str) -> list[str]:
-    proc = _podman("ps", "-a", "--format", "{{.Names}}", "--filter", f"name=^{node_prefix}-")
-    return [n for n in proc.stdout.split() if n.startswith(f"{node_prefix}-")]
 
 
 def ready() -> Callable[[], bool]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kalavai_like.client.credit import PARTS, amount_text, hours, totals_text
-from kalavai_like.client.records import NodeStatus
+from kalavai_like.client.records import NodeStatus, WorkerStatus
 from kalavai_like.client.text import printable
 from kalavai_like.units import format_when, parse_until
 
@@ -166,6 +166,15 @@ def headline(snap: Snapshot) -> str:
     return "Not in a pool"
 
 
+def path_words(w: WorkerStatus) -> str:
+    """How this computer reaches its pool: "Connected directly" or "Connected through the relay
+    HOST:PORT (UDP blocked)"."""
+    if w.path.startswith("relay"):
+        why = w.path.removeprefix("relay").strip()
+        return f"Connected through the relay {w.relay} {why}".rstrip()
+    return "Connected directly"
+
+
 def tooltip(snap: Snapshot) -> str:
     """The whole tooltip: headline, detail, ongoing problems."""
     lines = [f"{APP}: {headline(snap)}"]
@@ -179,6 +188,7 @@ def tooltip(snap: Snapshot) -> str:
         pass
     elif s.worker is not None and s.state in ("running", "paused"):
         lines.append(f"Pool {s.worker.pool_name}, address {s.worker.address}")
+        lines += [path_words(s.worker)] if s.worker.path else []
         lines.append(today_words(snap))
     elif s.state == "idle" and not snap.account:
         lines.append("Log in to join a pool.")
@@ -199,6 +209,8 @@ def _status_lines(snap: Snapshot) -> list[MenuItem]:
         if s.state != "running":  # the headline gave the reason; still name the pool
             lines.append(MenuItem("status", f"Pool {s.worker.pool_name}", enabled=False))
         lines.append(MenuItem("status", f"Address {s.worker.address}", enabled=False))
+        if s.worker.path:
+            lines.append(MenuItem("status", path_words(s.worker), enabled=False))
         lines.append(MenuItem("status", today_words(snap), enabled=False))
     elif s is None and snap.agent_problem:
         lines.append(MenuItem("status", snap.agent_problem, enabled=False))

@@ -1,5 +1,6 @@
 """The private overlay network: WireGuard hub and spokes, one namespace per membership.
-May import errors and rollback only: it knows nothing of tokens, the platform or the agent.
+May import errors, rollback and home (0600 files) only: it knows nothing of tokens, the platform
+or the agent. A membership whose UDP cannot reach its hub goes through the relay (net/paths.py).
 
 Import what the agent needs from here; `Overlay` is the real thing, `FakeOverlay`
 (kalavai_like.net.fake) the in-memory stand-in with the same methods.
@@ -15,6 +16,7 @@ from kalavai_like.net.config import (
     KeyPair,
     Peer,
     PeerStatus,
+    RelayRoute,
     SpokeConfig,
     SpokeStatus,
     backend_label,
@@ -34,6 +36,7 @@ __all__ = [
     "OverlayAPI",
     "Peer",
     "PeerStatus",
+    "RelayRoute",
     "SpokeConfig",
     "SpokeStatus",
     "backend_label",

@@ -12,6 +12,9 @@ import os
 from dataclasses import dataclass, field
 
 from kalavai_like.net import firewall, namespace, validate, wireguard
+from kalavai_like.net.config import Names
+from kalavai_like.net.relay import route as bridge
+from kalavai_like.net.relay.launch import find_bridges
 from kalavai_like.net.runner import CommandRunner
 
 
@@ -31,14 +34,17 @@ class Leftovers:
 
 
 def cleanup(runner: CommandRunner, prefix: str) -> Leftovers:
-    """Stop stale wireguard-go processes and remove sockets, namespaces, veths and nft tables
-    carrying `prefix`. Idempotent.
+    """Stop stale wireguard-go and relay bridge processes and remove sockets, namespaces,
+    veths and nft tables carrying `prefix`. Idempotent.
     """
     validate.prefix(prefix)
     stem = f"{prefix}-"
     found = Leftovers()
     for ifname, pid in wireguard.userspace_pids(lambda name: name.startswith(stem)).items():
         wireguard.stop_userspace(runner, pid, ifname)
+        found.processes.append(pid)
+    for label, pid in find_bridges(lambda label: label.startswith(stem)).items():
+        bridge.stop(runner, Names(prefix, label.removeprefix(stem)))
         found.processes.append(pid)
     with contextlib.suppress(FileNotFoundError):
         for entry in sorted(os.listdir(wireguard.SOCKET_DIR)):

@@ -120,6 +120,26 @@ class _Endpoint:
 
 
 @dataclass(frozen=True)
+class RelayRoute:
+    """The relay a membership may use. `hub_address`: the hub's overlay IPv4 (a spoke; "" for a
+    hub); `relay_only`: the hub takes no direct UDP, so a spoke does not try it;
+    `direct_timeout`: how long a spoke waits for a direct handshake before the relay."""
+
+    relay: str
+    device_id: str
+    credential: str = field(repr=False)
+    run_dir: str
+    hub_address: str = ""
+    relay_only: bool = False
+    direct_timeout: float = 1.5
+
+    def __post_init__(self) -> None:
+        validate.endpoint(self.relay, "relay")
+        if not 0.1 <= self.direct_timeout <= 60:
+            raise InvalidInput("Invalid relay route", "direct_timeout must be 0.1-60 s")
+
+
+@dataclass(frozen=True)
 class SpokeConfig(_Endpoint):
     """One membership on a worker: a namespace with WireGuard to the pool's hub."""
 
@@ -131,6 +151,7 @@ class SpokeConfig(_Endpoint):
     mtu: int = 1280
     keepalive: int = 25
     backend: str = "auto"
+    relay: RelayRoute | None = None  # None: direct only (the platform has no relay)
 
     def __post_init__(self) -> None:
         self._check(self.pool_subnet, self.pool_subnet6, self.mtu, self.backend)
@@ -149,6 +170,7 @@ class HubConfig(_Endpoint):
     pool_subnet6: str | None
     mtu: int = 1280
     backend: str = "auto"
+    relay: RelayRoute | None = None  # a bridge to the relay carries relayed workers' datagrams
 
     def __post_init__(self) -> None:
         self._check(self.pool_subnet, self.pool_subnet6, self.mtu, self.backend)
@@ -209,6 +231,9 @@ class SpokeStatus(_EndpointStatus):
     backend_version: str
     process_alive: bool  # wireguard-go running (always True for the kernel backend)
     pid: int | None
+    path: str = "direct"  # or "relay": the hub's datagrams go through the relay's bridge
+    relay: str | None = None  # the relay's host:port, when relayed
+    relay_state: str | None = None  # the bridge's: connecting, connected, waiting, refused
 
     @property
     def healthy(self) -> bool:
@@ -224,6 +249,7 @@ class PeerStatus:
     latest_handshake_age: float | None
     rx_bytes: int
     tx_bytes: int
+    relayed: bool = False  # its datagrams come through the relay
 
 
 @dataclass(frozen=True)
@@ -236,6 +262,8 @@ class HubStatus(_EndpointStatus):
     backend_version: str
     process_alive: bool
     pid: int | None
+    relay: str | None = None  # the relay its bridge keeps a connection to, if any
+    relay_state: str | None = None
 
 
 def backend_label(st: SpokeStatus | HubStatus) -> str:

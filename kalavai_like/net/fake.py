@@ -46,6 +46,7 @@ class _Spoke:
     cfg: SpokeConfig
     pid: int
     alive: bool = True
+    path: str = "direct"
 
 
 @dataclass
@@ -71,6 +72,7 @@ class FakeOverlay:
         self.spokes: dict[Names, _Spoke] = {}
         self.hubs: dict[Names, _Hub] = {}
         self.calls: list[str] = []
+        self.udp_blocked = False  # this host's UDP to hubs is dropped: only the relay works
 
     def probe_backend(self) -> BackendInfo:
         return self.backend
@@ -94,16 +96,34 @@ class FakeOverlay:
         hub_key, peers = hub
         return hub_key == cfg.hub_public_key and public_key(cfg.private_key) in peers
 
+    def _path(self, cfg: SpokeConfig) -> str | None:
+        """The path a handshake takes (None: none), as `kalavai_like.net.paths.connect`."""
+        if not self._handshake(cfg):
+            return None
+        if cfg.relay is not None and (cfg.relay.relay_only or self.udp_blocked):
+            return "relay"
+        return None if self.udp_blocked else "direct"
+
+    def probe_direct(self, cfg: SpokeConfig) -> bool:
+        s = self.spokes.get(cfg.names)
+        if s is None or s.path != "relay" or self.udp_blocked or cfg.relay is None:
+            return False
+        if cfg.relay.relay_only:
+            return False
+        s.path = "direct"
+        return True
+
     def up_spoke(self, cfg: SpokeConfig, handshake_timeout: float = 10.0) -> SpokeStatus:
         self.calls.append(f"up_spoke {cfg.name}")
         self._claim(cfg)
-        if not self._handshake(cfg):
+        path = self._path(cfg)
+        if path is None:
             raise SystemProblem(
                 f"Bringing up {cfg.names.stem} failed while waiting for the first handshake",
                 f"No handshake with the hub: no reply from the hub at {cfg.hub_endpoint} within "
                 f"{handshake_timeout:g} s",
             )
-        self.spokes[cfg.names] = _Spoke(cfg, next(_pids))
+        self.spokes[cfg.names] = _Spoke(cfg, next(_pids), path=path)
         return self._spoke_status(cfg.names)
 
     def down_spoke(self, prefix: str, name: str) -> None:
@@ -122,7 +142,9 @@ class FakeOverlay:
             address6=s.cfg.address6 if s.alive else None,
             latest_handshake_age=0.0 if s.alive else None, rx_bytes=0, tx_bytes=0,
             backend=self.backend.kind, backend_version=self.backend.version,
-            process_alive=s.alive, pid=s.pid if s.alive else None,
+            process_alive=s.alive, pid=s.pid if s.alive else None, path=s.path,
+            relay=s.cfg.relay.relay if s.cfg.relay and s.path == "relay" else None,
+            relay_state="connected" if s.path == "relay" else None,
         )  # fmt: skip
 
     def crash(self, prefix: str, name: str) -> None:

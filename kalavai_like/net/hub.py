@@ -13,8 +13,9 @@ import ipaddress
 from collections.abc import Sequence
 
 from kalavai_like.errors import Conflict, SystemProblem
-from kalavai_like.net import firewall, namespace, spoke, validate, wireguard
+from kalavai_like.net import firewall, namespace, paths, spoke, validate, wireguard
 from kalavai_like.net.config import BackendInfo, HubConfig, HubStatus, Names, Peer, PeerStatus
+from kalavai_like.net.relay import route as bridge
 from kalavai_like.net.runner import CommandRunner
 from kalavai_like.net.wireguard import Device, PeerSpec
 from kalavai_like.rollback import Rollback
@@ -61,6 +62,17 @@ def up(runner: CommandRunner, cfg: HubConfig, backend: BackendInfo) -> None:
     with steps.step(f"starting WireGuard ({backend.kind}) on UDP {cfg.listen_port}"):
         steps.undo("WireGuard", lambda: spoke.stop_device(runner, n))
         _start(runner, cfg, dev)
+    if cfg.relay is not None:
+        with steps.step(f"starting the bridge to the relay at {cfg.relay.relay}"):
+            steps.undo("relay bridge", lambda: bridge.stop(runner, n))
+            _keep_bridge(runner, cfg)
+
+
+def _keep_bridge(runner: CommandRunner, cfg: HubConfig) -> None:
+    """Workers that cannot reach the hub's UDP port come through the relay: a bridge keeps a
+    connection to it and carries any device of the pool (a NAT'd seed needs nothing else)."""
+    if cfg.relay is not None and bridge.running(cfg.names) is None:
+        bridge.spawn(runner, cfg.names, cfg.relay, cfg.listen_port)
 
 
 def down(runner: CommandRunner, names: Names) -> None:
@@ -112,14 +124,17 @@ def status(runner: CommandRunner, names: Names, probed: BackendInfo) -> HubStatu
             port, info = wireguard.read_device(runner, dev)
             for key, p in sorted(info.items()):
                 age = wireguard.handshake_age({key: p.handshake}, key)
-                peers.append(PeerStatus(key, p.allowed_ips, age, p.rx, p.tx))
+                relayed = (p.endpoint or "").startswith(paths.LOCAL)
+                peers.append(PeerStatus(key, p.allowed_ips, age, p.rx, p.tx, relayed))
         except SystemProblem:
             alive, peers, port = False, [], None  # dying right now: no control socket
+    relay = bridge.status(names)
     return HubStatus(
         prefix=names.prefix, name=names.name, netns=names.netns, netns_path=names.netns_path,
         interface=names.wg, address=v4, address6=v6, listen_port=port, peers=tuple(peers),
         backend=kind, backend_version=probed.version if probed.kind == kind else "unknown",
-        process_alive=alive, pid=pid,
+        process_alive=alive, pid=pid, relay=relay.relay if relay else None,
+        relay_state=relay.state if relay else None,
     )  # fmt: skip
 
 
@@ -141,6 +156,9 @@ def ensure(
             spoke.stop_device(runner, n)
             _start(runner, cfg, spoke.device(n, backend))
         rebuilt = True
+    if rebuilt:
+        bridge.stop(runner, n)  # it would still carry the old wireguard-go's port
+    _keep_bridge(runner, cfg)
     if peers is not None:
         set_peers(runner, n, backend, peers)
     return rebuilt

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from typing import Protocol
 
-from kalavai_like.net import hub, spoke
+from kalavai_like.net import hub, paths, spoke
 from kalavai_like.net.cleanup import Leftovers
 from kalavai_like.net.cleanup import cleanup as _cleanup
 from kalavai_like.net.config import (
@@ -26,7 +26,7 @@ from kalavai_like.net.config import (
 )
 from kalavai_like.net.namespace import DEFAULT_UNDERLAY_RANGE
 from kalavai_like.net.runner import CommandRunner, SystemRunner
-from kalavai_like.net.wireguard import probe_backend, select_backend
+from kalavai_like.net.wireguard import Device, probe_backend, select_backend
 
 
 class OverlayAPI(Protocol):
@@ -36,6 +36,7 @@ class OverlayAPI(Protocol):
     def down_spoke(self, prefix: str, name: str) -> None: ...
     def spoke_status(self, prefix: str, name: str) -> SpokeStatus | None: ...
     def ensure_spoke(self, cfg: SpokeConfig, handshake_timeout: float = 10.0) -> SpokeStatus: ...
+    def probe_direct(self, cfg: SpokeConfig) -> bool: ...
     def up_hub(self, cfg: HubConfig) -> HubStatus: ...
     def set_peers(self, prefix: str, name: str, peers: Sequence[Peer]) -> None: ...
     def down_hub(self, prefix: str, name: str) -> None: ...
@@ -103,6 +104,15 @@ class Overlay:
             backend = self._backend(cfg.backend)
             spoke.ensure(self.runner, cfg, backend, self.underlay_range, handshake_timeout)
             return self._spoke_status(cfg.names, cfg.hub_public_key)
+
+    def probe_direct(self, cfg: SpokeConfig) -> bool:
+        """A relayed spoke tries UDP to its hub again and stays there when the hub answers
+        (True); see kalavai_like.net.paths.probe_direct."""
+        with self._lock:
+            kind, _ = spoke.backend_of(cfg.names, self.probe_backend())
+            dev = Device(cfg.names.wg, cfg.names.netns, kind)
+            direct = spoke.resolve_hub(cfg.hub_endpoint)
+            return paths.probe_direct(self.runner, cfg, dev, direct)
 
     def up_hub(self, cfg: HubConfig) -> HubStatus:
         """Build the hub namespace with WireGuard listening on `listen_port`, no peers yet."""

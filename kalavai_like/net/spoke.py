@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import time
 
 from kalavai_like.errors import Conflict, KalavaiError, SystemProblem
-from kalavai_like.net import firewall, namespace, validate, wireguard
+from kalavai_like.net import firewall, namespace, paths, validate, wireguard
 from kalavai_like.net.config import BackendInfo, Names, SpokeConfig, SpokeStatus
+from kalavai_like.net.relay import route as bridge
 from kalavai_like.net.runner import CommandRunner
-from kalavai_like.net.wireguard import Device, PeerSpec
+from kalavai_like.net.wireguard import Device
 from kalavai_like.rollback import Rollback
 
 
@@ -89,10 +89,8 @@ def stop_device(runner: CommandRunner, names: Names) -> None:
     namespace.delete_link(names.wg)  # never moved: a start that failed half-way
 
 
-def _wg_conf(cfg: SpokeConfig, hub: str) -> str:
-    allowed = (cfg.pool_subnet, cfg.pool_subnet6) if cfg.pool_subnet6 else (cfg.pool_subnet,)
-    peer = PeerSpec(cfg.hub_public_key, allowed, hub, cfg.keepalive)
-    return wireguard.render_conf(cfg.private_key, None, [peer])
+def _wg_conf(cfg: SpokeConfig, hub: str | None) -> str:
+    return wireguard.render_conf(cfg.private_key, None, [paths.hub_peer(cfg, hub)])
 
 
 def _host_nets() -> list[str]:
@@ -102,9 +100,10 @@ def _host_nets() -> list[str]:
 
 
 def configure(
-    runner: CommandRunner, cfg: SpokeConfig, dev: Device, hub: str, steps: Rollback
+    runner: CommandRunner, cfg: SpokeConfig, dev: Device, hub: str | None, steps: Rollback
 ) -> None:
-    """Firewalls, egress, WireGuard config and addresses; every part idempotent."""
+    """Firewalls, egress, WireGuard config (the hub peer sent to `hub`: its direct endpoint,
+    the relay bridge's, or nowhere yet) and addresses; every part idempotent."""
     n = cfg.names
     host_nets = _host_nets() if cfg.policy == "internet" else []
     with steps.step("loading the namespace firewall"):
@@ -132,34 +131,12 @@ def configure(
         namespace.configure_wg_link(n.netns, n.wg, addrs, cfg.mtu)
 
 
-def wait_handshake(runner: CommandRunner, dev: Device, cfg: SpokeConfig, timeout: float) -> None:
-    """Poll until the hub peer has a handshake.
-
-    Raises:
-        SystemProblem: none within `timeout`, with what to check.
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.002
-    while True:
-        hub = wireguard.read_device(runner, dev)[1].get(cfg.hub_public_key)
-        if hub is not None and hub.handshake:
-            return
-        if time.monotonic() >= deadline:
-            raise SystemProblem(
-                "No handshake with the hub",
-                f"no reply from the hub at {cfg.hub_endpoint} within {timeout:g} s: check that "
-                "UDP to that port is not blocked (firewall, router port forward), that the "
-                "endpoint is right, and that the hub has this device's public key",
-            )
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.05)
-
-
 def up(
     runner: CommandRunner, cfg: SpokeConfig, backend: BackendInfo, underlay_range: str,
     handshake_timeout: float,
-) -> None:  # fmt: skip
-    """Build the membership; on any failure undo everything and raise naming the step."""
+) -> str:  # fmt: skip
+    """Build the membership; on any failure undo everything and raise naming the step.
+    Returns the path the first handshake took (`paths.connect`)."""
     n = cfg.names
     check_subnet_free(cfg.pool_subnet)
     if cfg.pool_subnet6:
@@ -180,9 +157,10 @@ def up(
     with steps.step(f"starting WireGuard ({backend.kind})"):
         start_device(runner, dev, cfg.mtu)  # cleans up after itself if it fails
         steps.undo("WireGuard", lambda: stop_device(runner, n))
-    configure(runner, cfg, dev, hub, steps)
+    relay_only = cfg.relay is not None and cfg.relay.relay_only
+    configure(runner, cfg, dev, None if relay_only else hub, steps)
     with steps.step("waiting for the first handshake"):
-        wait_handshake(runner, dev, cfg, handshake_timeout)
+        return paths.connect(runner, cfg, dev, handshake_timeout, steps)
 
 
 def remove_underlay(runner: CommandRunner, names: Names) -> None:
@@ -192,7 +170,8 @@ def remove_underlay(runner: CommandRunner, names: Names) -> None:
 
 
 def down(runner: CommandRunner, names: Names) -> None:
-    """Remove the membership: process, namespace, and any underlay and host rules. Idempotent."""
+    """Remove the membership: processes, namespace, and any underlay and host rules. Idempotent."""
+    bridge.stop(runner, names)
     stop_device(runner, names)
     namespace.remove(names.netns)
     remove_underlay(runner, names)
@@ -226,7 +205,7 @@ def status(
     addrs = namespace.addresses_of(names.netns, names.wg)
     v4 = next((a for a in addrs if ipaddress.ip_interface(a).version == 4), None)
     v6 = next((a for a in addrs if ipaddress.ip_interface(a).version == 6), None)
-    age, rx, tx = None, 0, 0
+    age, rx, tx, peers_end = None, 0, 0, ""
     if alive:
         dev = Device(names.wg, names.netns, kind)
         try:
@@ -235,13 +214,17 @@ def status(
             if key is not None and key in peers:
                 age = wireguard.handshake_age({key: peers[key].handshake}, key)
                 rx, tx = peers[key].rx, peers[key].tx
+                peers_end = peers[key].endpoint or ""
         except SystemProblem:
             alive = False  # dying right now: its control socket no longer answers
     version = probed.version if probed.kind == kind else "unknown"
+    relay = bridge.status(names) if alive and peers_end.startswith(paths.LOCAL) else None
     return SpokeStatus(
         prefix=names.prefix, name=names.name, netns=names.netns, netns_path=names.netns_path,
         interface=names.wg, address=v4, address6=v6, latest_handshake_age=age, rx_bytes=rx,
         tx_bytes=tx, backend=kind, backend_version=version, process_alive=alive, pid=pid,
+        path="relay" if peers_end.startswith(paths.LOCAL) else "direct",
+        relay=relay.relay if relay else None, relay_state=relay.state if relay else None,
     )  # fmt: skip
 
 
@@ -263,10 +246,9 @@ def ensure(
         down(runner, n)
         up(runner, cfg, backend, underlay_range, handshake_timeout)
         return True
-    hub = resolve_hub(cfg.hub_endpoint)
+    direct = resolve_hub(cfg.hub_endpoint)
     dev = device(n, backend)
     steps = Rollback(f"Repairing {n.stem}")
-    rebuilt = False
     healthy = namespace.link_exists(n.netns, n.wg) and (
         backend.kind == "kernel" or wireguard.find_pid(n.wg) is not None
     )
@@ -274,9 +256,15 @@ def ensure(
         with steps.step("restarting WireGuard"):
             stop_device(runner, n)
             start_device(runner, dev, cfg.mtu)
-        rebuilt = True
-    configure(runner, cfg, dev, hub, steps)
-    if rebuilt:
+        bridge.stop(runner, n)  # it would still carry the old wireguard-go's port
+        relay_only = cfg.relay is not None and cfg.relay.relay_only
+        configure(runner, cfg, dev, None if relay_only else direct, steps)
         with steps.step("waiting for the first handshake"):
-            wait_handshake(runner, dev, cfg, handshake_timeout)
-    return rebuilt
+            paths.connect(runner, cfg, dev, handshake_timeout, steps)
+        return True
+    relayed = paths.relayed(runner, dev, cfg)  # read before the config is applied again
+    configure(runner, cfg, dev, paths.relay_endpoint(runner, cfg, dev) if relayed else direct,
+              steps)  # fmt: skip
+    if not relayed:
+        paths.fall_back(runner, cfg, dev)
+    return False

@@ -288,6 +288,15 @@ def update_peers(
     _check(res.ok, "peer update", res.stderr, dev.ifname)
 
 
+def set_endpoint(runner: CommandRunner, dev: Device, peer: PeerSpec, *, fresh: bool) -> None:
+    """Point `peer` at `peer.endpoint`. `fresh`: remove and add it again, so WireGuard starts
+    a handshake there at once (a peer keeps its session otherwise, and retries a handshake only
+    5 s after the last one)."""
+    if fresh:
+        update_peers(runner, dev, [], [peer.public_key])
+    update_peers(runner, dev, [peer], [])
+
+
 def _show(runner: CommandRunner, dev: Device, what: str) -> list[list[str]]:
     res = runner.run(["wg", "show", dev.ifname, what], netns=dev.wg_netns)
     _check(res.ok, f"show {what}", res.stderr, dev.ifname)
@@ -331,6 +340,7 @@ class PeerInfo:
     handshake: int  # unix time of the latest handshake, 0 = never
     rx: int
     tx: int
+    endpoint: str | None = None  # where its datagrams go now (WireGuard roams it)
 
 
 def read_device(runner: CommandRunner, dev: Device) -> tuple[int | None, dict[str, PeerInfo]]:
@@ -342,10 +352,12 @@ def read_device(runner: CommandRunner, dev: Device) -> tuple[int | None, dict[st
     """
     if dev.kind == "kernel":
         stamps, moved = latest_handshakes(runner, dev), transfer(runner, dev)
+        ends = {r[0]: r[1] for r in _show(runner, dev, "endpoints") if len(r) == 2}
         peers = {
-            k: PeerInfo(ips, stamps.get(k, 0), *moved.get(k, (0, 0)))
+            k: PeerInfo(ips, stamps.get(k, 0), *moved.get(k, (0, 0)),
+                        endpoint=None if ends.get(k, "(none)") == "(none)" else ends[k])
             for k, ips in allowed_ips(runner, dev).items()
-        }
+        }  # fmt: skip
         return listen_port(runner, dev), peers
     return _uapi_get(dev.ifname)
 
@@ -367,6 +379,7 @@ def _uapi_get(ifname: str) -> tuple[int | None, dict[str, PeerInfo]]:
     port: int | None = None
     ips: dict[str, list[str]] = {}
     nums: dict[str, dict[str, int]] = {}
+    ends: dict[str, str] = {}
     key: str | None = None
     for line in data.decode(errors="replace").splitlines():
         name, _, value = line.partition("=")
@@ -377,6 +390,8 @@ def _uapi_get(ifname: str) -> tuple[int | None, dict[str, PeerInfo]]:
             ips[key], nums[key] = [], {}
         elif key is not None and name == "allowed_ip":
             ips[key].append(value)
+        elif key is not None and name == "endpoint":
+            ends[key] = value
         elif key is not None and name in ("last_handshake_time_sec", "rx_bytes", "tx_bytes"):
             nums[key][name] = int(value)
         elif name == "errno" and value != "0":
@@ -388,6 +403,7 @@ def _uapi_get(ifname: str) -> tuple[int | None, dict[str, PeerInfo]]:
             nums[k].get("last_handshake_time_sec", 0),
             nums[k].get("rx_bytes", 0),
             nums[k].get("tx_bytes", 0),
+            ends.get(k),
         )
         for k in ips
     }

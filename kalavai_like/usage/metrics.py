@@ -5,7 +5,8 @@ text format (version 0.0.4) that Prometheus and the BOINC-exporter style dashboa
 reads, all optional: `state`, `at`, `conditions[].code`, and under `worker`: `pool_name`,
 `device_id`, `totals` and `pending` ({cpu_seconds, ram_gb_seconds, gpu_seconds}), `granted`
 ({credit, recent_average}), `handshake_age`, `last_heartbeat_at`, `live_cpu_cores`, `cpus`,
-`memory_bytes`, `gpus`, `acked_seq`, `reasons[].code`. Serving it over HTTP is the agent's job.
+`memory_bytes`, `gpus`, `acked_seq`, `reasons[].code`, `path` and `relay`. Serving it over
+HTTP is the agent's job.
 """
 
 from __future__ import annotations
@@ -120,6 +121,16 @@ def _worker(out: _Exposition, worker: Mapping[str, Any], at: Any) -> None:
     values = _worker_values(worker, at)
     for name, help_text in _WORKER_GAUGES.items():
         out.family(name, "gauge", help_text, [(labels, values[name])])
+    path = str(worker.get("path") or "")
+    if path:
+        relayed = path.startswith("relay")
+        out.family(
+            "relayed",
+            "gauge",
+            "1 when the worker reaches its hub through the relay (TCP), 0 when directly (UDP)",
+            [({**labels, "relay": str(worker.get("relay") or "") if relayed else ""},
+              1.0 if relayed else 0.0)],
+        )  # fmt: skip
     reasons = [r.get("code") for r in worker.get("reasons") or [] if isinstance(r, Mapping)]
     out.family(
         "pause_reason",

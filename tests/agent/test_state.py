@@ -27,15 +27,16 @@ def test_state_round_trips_unchanged() -> None:
     data: dict[str, Any] = {
         "version": 1,
         "membership": {**MEMBERSHIP, "pause_reason": "paused by the user",
-                       "platform_desired": "running"},
-        "seed": SEED,
+                       "platform_desired": "running", "relay": "198.18.0.1:3478",
+                       "hub_relay_only": True},
+        "seed": {**SEED, "relay": "198.18.0.1:3478", "relay_only": True},
         "unfinished": [{"operation": "join", "started_at": 990.0, "role": "spoke",
                         "prefix": "kt", "name": "wk", "network": True, "container": "kt-wk",
                         "platform": "http://127.0.0.1:1", "credential": "kld_y"}],
     }  # fmt: skip
     out = Persisted.from_dict(data).to_dict()
     assert out == data and list(out["membership"]) == list(data["membership"])
-    assert list(out["seed"]) == list(SEED)
+    assert list(out["seed"]) == [*SEED, "relay", "relay_only"]
     assert legacy_paused_until(data) is None
 
 
@@ -49,3 +50,10 @@ def test_an_earlier_agents_timed_pause_is_read_and_handed_over() -> None:
     assert p.membership is not None and p.membership.desired == "paused"
     assert legacy_paused_until(data) == 4600.0
     assert "paused_until" not in p.to_dict()["membership"]
+
+
+def test_a_state_file_from_before_the_relay_reads_as_direct_only() -> None:
+    m = Persisted.from_dict({"version": 1, "membership": MEMBERSHIP, "seed": SEED})
+    assert m.membership is not None and m.seed is not None
+    assert (m.membership.relay, m.membership.hub_relay_only) == ("", False)
+    assert (m.seed.relay, m.seed.relay_only) == ("", False)

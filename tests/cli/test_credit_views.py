@@ -62,7 +62,7 @@ def test_credits_tells_granted_pending_and_unverified_and_who_witnessed(
     report = json.loads(r.stdout)
     truth = me.get("/api/v1/credit/me").json()
     for part in ("measured", "granted", "pending", "unverified", "counted"):
-        assert report[part] == pytest.approx(truth[part]), part
+        assert report[part] == pytest.approx(truth[part], rel=1e-4), part  # the average decays
     assert report["granted"]["credit"] > 0 and report["pending"]["credit"] > 0
     assert report["unverified"]["credit"] == pytest.approx(0.001)  # 3.6 core-s, 1 per core-h
     assert 0 < report["counted"]["credit"] < report["granted"]["credit"]  # the trusted pool's

@@ -21,7 +21,7 @@ from kalavai_like.agent.node import Node, NodeConfig
 from kalavai_like.agent.policy import Policy
 from kalavai_like.client.records import JoinRequest
 from kalavai_like.container.fake import FakeRuntime
-from kalavai_like.errors import AuthError, PlatformUnavailable, TokenError
+from kalavai_like.errors import AuthError, NotFound, PlatformUnavailable, TokenError
 from kalavai_like.net import generate_keypair
 from kalavai_like.net.fake import FakeNetwork, FakeOverlay
 from kalavai_like.volunteer.prefs import Hardware
@@ -56,6 +56,7 @@ class FakePlatform:
         self.devices: dict[str, FakeDevice] = {}
         self.tokens: dict[str, int] = {}
         self.hub: dict[str, Any] | None = None
+        self.relay_address = ""  # the platform's relay (host:port); "": none (404)
         self.down = False
         self.heartbeats: list[dict[str, Any]] = []
         self.witness_reports: list[dict[str, Any]] = []  # accepted, in arrival order
@@ -116,15 +117,24 @@ class FakePlatform:
         }
 
     def register_hub(
-        self, platform: str, api_token: str, pool_id: str, *, public_key: str, endpoint: str
-    ) -> dict[str, Any]:
+        self, platform: str, api_token: str, pool_id: str, *, public_key: str, endpoint: str,
+        relay_only: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
         self._check()
         d = FakeDevice(secrets.token_hex(16), "hub", public_key, "10.77.0.1",
                        "kld_" + secrets.token_urlsafe(8), hub=True)  # fmt: skip
         self.devices[d.id] = d
-        self.hub = {"public_key": public_key, "endpoint": endpoint}
+        self.hub = {"public_key": public_key, "endpoint": endpoint, "relay_only": relay_only}
         return {"device_id": d.id, "credential": d.credential, "address": "10.77.0.1",
                 "address6": None, "pool": self.pool}  # fmt: skip
+
+    def relay(self, platform: str, credential: str) -> dict[str, Any]:
+        self._check()
+        self._device(credential)
+        if not self.relay_address:
+            raise NotFound("No relay", "This platform runs no relay.")
+        relay_only = bool(self.hub and self.hub.get("relay_only"))
+        return {"address": self.relay_address, "hub_relay_only": relay_only}
 
     def heartbeat(self, platform: str, credential: str, body: dict[str, Any]) -> dict[str, Any]:
         self._check()

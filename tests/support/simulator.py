@@ -19,7 +19,8 @@ import pytest
 from kalavai_like.client.records import RuleReason, WorkerStatus
 from kalavai_like.container.config import RuntimeConfig
 from kalavai_like.container.runtime import ContainerRuntime
-from kalavai_like.devtools.simulator import SimHost, Simulator, _containers
+from kalavai_like.devtools.simulator import SimHost, Simulator
+from kalavai_like.devtools.system import containers as _containers
 from tests.support.waiting import wait_for
 
 ROOT_TOOLS = ("nsenter", "ip", "podman", "wireguard-go", "wg")

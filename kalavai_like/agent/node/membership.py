@@ -16,6 +16,7 @@ from kalavai_like.agent.node.rules import Rules
 from kalavai_like.agent.node.shared import Shared
 from kalavai_like.agent.policy import pause_text
 from kalavai_like.agent.progress import OnStep, Progress
+from kalavai_like.agent.snapshot import path_text
 from kalavai_like.agent.state import Membership, Unfinished
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.client.records import ActionResult, JoinRequest, JoinResult, bare
@@ -108,14 +109,17 @@ class WorkerMembership:
                 f"Pool {m.pool_name} is not started: its owner runs `kalavai-like pool start`.",
             )
         steps.undo("device at the platform", lambda: platform.leave(m.platform, m.credential))
+        m.relay, m.hub_relay_only = sh.relay_of(m.platform, m.credential)
         steps.report(f"Using {bare(m.address)} address for worker")
-        steps.report(f"Joining private network (hub {m.hub_endpoint})",
-                     current="joining the network")  # fmt: skip
+        via = f"hub {m.hub_endpoint}" + (f", relay {m.relay}" if m.relay else "")
+        steps.report(f"Joining private network ({via})", current="joining the network")
         self._journal.note(u, network=True)
         up = sh.ports.overlay.up_spoke(self.spoke_config(m), sh.config.handshake_timeout)
         sh.spoke = (up, sh.wall())
         steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
-        steps.report("Connected to the hub (first WireGuard handshake done)",
+        path = path_text(m.hub_relay_only, up)
+        via = f" through the relay at {m.relay}" if up.path == "relay" else ""
+        steps.report(f"Connected to the hub{via}: {path} (first WireGuard handshake done)",
                      current="preparing the worker container")  # fmt: skip
         supervisor = self.supervisor(m)  # the pool's template and parameters are read here
         spec = supervisor.spec
@@ -356,7 +360,8 @@ class WorkerMembership:
     # ---- the worker's parts ---------------------------------------------------------------
 
     def spoke_config(self, m: Membership) -> SpokeConfig:
-        return specs.spoke_config(m, self._sh.config.backend)
+        c = self._sh.config
+        return specs.spoke_config(m, c.backend, c.relay_dir, c.direct_timeout)
 
     def supervisor(self, m: Membership) -> Supervisor:
         """A crash supervisor for the membership's worker container."""

@@ -16,6 +16,8 @@ from kalavai_like.agent.node.shared import Shared
 from kalavai_like.agent.state import Membership, Persisted, legacy_paused_until
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.errors import KalavaiError
+from kalavai_like.net import SpokeStatus
+from kalavai_like.net.paths import STALE
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +119,7 @@ class Reconciler:
                 sh.set_state("error", f"{exc.title}: {exc.message}")
                 return
         sh.spoke = (st, sh.wall())
+        self._keep_path(m, st)
         sup = w.supervisor or self._membership.supervisor(m)
         w.supervisor = sup
         sv = sup.tick() if sup.status.state != "stopped" else sup.start()
@@ -141,6 +144,30 @@ class Reconciler:
         if sh.state == "error":
             sh.set_state(*(("paused", m.pause_reason) if m.desired == "paused"
                            else ("running", "contributing")))  # fmt: skip
+
+    def _keep_path(self, m: Membership, st: SpokeStatus) -> None:
+        """A relayed worker whose bridge died gets a new one; a direct one whose handshakes
+        stopped moves to the relay; a relayed one tries UDP again every
+        `direct_probe_interval` (net/paths.py)."""
+        sh = self._sh
+        if not m.relay:
+            return
+        age = st.latest_handshake_age
+        bridge_gone = st.path == "relay" and st.relay_state is None
+        try:
+            if bridge_gone or age is None or age > STALE:
+                st = sh.ports.overlay.ensure_spoke(self._membership.spoke_config(m))
+            elif (
+                st.path == "relay"
+                and not m.hub_relay_only
+                and sh.due("probe", time.monotonic(), sh.config.direct_probe_interval)
+            ):
+                if sh.ports.overlay.probe_direct(self._membership.spoke_config(m)):
+                    log.info("UDP to the hub of %s works again: direct", m.pool_name)
+                st = sh.ports.overlay.spoke_status(m.prefix, m.name) or st
+        except KalavaiError as exc:
+            log.warning("keeping the path to the hub: %s", exc)
+        sh.spoke = (st, sh.wall())
 
     def _supervision(self, message: str) -> None:
         """The worker-crash condition: set while the supervisor backs off or gave up."""

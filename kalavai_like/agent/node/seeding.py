@@ -27,7 +27,7 @@ class Seeding:
         c = shared.config
         self._runner = SeedRunner(
             shared.ports, backend=c.backend, peers_wait=c.peers_wait, state_dir=c.state_dir,
-            witness_interval=c.witness_interval,
+            witness_interval=c.witness_interval, relay_dir=c.relay_dir,
         )  # fmt: skip
 
     def start_pool(self, req: StartPoolRequest, on_step: OnStep | None = None) -> SeedResult:
@@ -66,8 +66,9 @@ class Seeding:
         keys = self._keygen()
         steps.report("Registering the hub with the platform", current="registering the hub")
         hub = sh.ports.platform.register_hub(
-            req.platform, req.api_token, req.pool_id, public_key=keys.public, endpoint=req.endpoint
-        )
+            req.platform, req.api_token, req.pool_id, public_key=keys.public,
+            endpoint=req.endpoint, relay_only=req.relay_only,
+        )  # fmt: skip
         pool = hub["pool"]
         port = int(req.endpoint.rpartition(":")[2])
         seed = SeedRole(
@@ -77,8 +78,14 @@ class Seeding:
             address=str(hub["address"]), address6=hub.get("address6"), subnet=pool["subnet"],
             subnet6=pool.get("subnet6"), endpoint=req.endpoint, listen_port=port,
             template=pool["template"], params=dict(pool.get("params") or {}),
-            started_at=sh.wall(),
+            started_at=sh.wall(), relay_only=req.relay_only,
         )  # fmt: skip
+        seed.relay = sh.relay_of(seed.platform, seed.credential)[0]
+        if req.relay_only and not seed.relay:
+            sh.ports.platform.leave(seed.platform, seed.credential)
+            raise Conflict("No relay", "The platform runs no relay, so a relay-only hub would "
+                           "be unreachable: start the pool without --relay-only, with a UDP port "
+                           "open to the volunteers.")  # fmt: skip
         head = self._runner.head_spec(seed)
         # Both written down before either is set up: undoing a part never set up is harmless.
         self._journal.note(u, platform=seed.platform, credential=seed.credential, network=True,
@@ -119,7 +126,7 @@ class Seeding:
 
     def status(self) -> SeedStatus | None:
         s, r = self._sh.persisted.seed, self._runner
-        return snapshot.seed_status(s, r.follower, r.head_state, r.network) if s else None
+        return snapshot.seed_status(s, r.follower, r.head_state, r.hub) if s else None
 
     def conditions(self) -> list[Condition]:
         r = self._runner

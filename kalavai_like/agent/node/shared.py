@@ -21,7 +21,7 @@ from kalavai_like.agent.ports import Ports, StorePort
 from kalavai_like.agent.state import Membership, Persisted
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.client.records import NodeState
-from kalavai_like.errors import Condition, NotFound, SystemProblem
+from kalavai_like.errors import Condition, KalavaiError, NotFound, SystemProblem
 from kalavai_like.net import SpokeStatus
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ class NodeConfig:
     device_name: str = ""
     backend: str = "auto"
     handshake_timeout: float = 10.0
+    direct_timeout: float = 1.5  # a join waits this long for UDP to the hub before the relay
+    direct_probe_interval: float = 60.0  # a relayed worker tries UDP to its hub this often
     sample_interval: float = 5.0
     heartbeat_interval: float = 10.0
     check_interval: float = 15.0
@@ -50,6 +52,11 @@ class NodeConfig:
     @property
     def ledger_path(self) -> Path:
         return self.state_dir / "ledger.sqlite"
+
+    @property
+    def relay_dir(self) -> Path:
+        """Where relay bridges keep their 0600 configs and status sockets."""
+        return self.state_dir / "relay"
 
 
 class Shared:
@@ -143,6 +150,18 @@ class Shared:
                 f"The agent could not restore the worker ({self.reason}); see its log.",
             )
         return m, w
+
+    def relay_of(self, platform: str, credential: str) -> tuple[str, bool]:
+        """The pool's relay (host:port; "" when the platform runs none) and whether its hub
+        takes only the relay. Not knowing it is no relay: UDP, where it works, still does."""
+        try:
+            found = self.ports.platform.relay(platform, credential)
+        except NotFound:
+            return "", False
+        except KalavaiError as exc:
+            log.warning("the pool's relay is not known: %s", exc)
+            return "", False
+        return str(found.get("address") or ""), bool(found.get("hub_relay_only"))
 
     # ---- the reconcile loop's timetable ---------------------------------------------------
 

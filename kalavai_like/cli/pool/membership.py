@@ -67,6 +67,14 @@ def start(
     ] = None,
     public: Annotated[bool, typer.Option("--public", help="List a new pool publicly.")] = False,
     uses: Annotated[int, typer.Option("--uses", min=1, help="Uses of the join token.")] = 10,
+    relay_only: Annotated[
+        bool,
+        typer.Option(
+            "--relay-only",
+            help="Volunteers reach this hub only through the platform's relay (TCP): for a seed "
+            "behind NAT with no UDP port forwarded. Without it they try UDP first, then the relay.",
+        ),
+    ] = False,
     start_agent: StartAgentOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -86,7 +94,7 @@ def start(
             if not json:
                 console.data(f"Created pool '{pool['name']}' ({pool['template']}).")
         req = StartPoolRequest(
-            home.platform, pool["id"], api_token, endpoint or _default_endpoint()
+            home.platform, pool["id"], api_token, endpoint or _default_endpoint(), relay_only
         )
         seed = node.start_pool(req, None if json else _print_step)
         made = client.create_token(pool["id"], uses, 3600)
@@ -96,6 +104,9 @@ def start(
         return
     state = "already running" if seed.already else "started"
     console.success(f"Pool '{seed.pool_name}' {state}: hub {seed.address} at {seed.endpoint}.")
+    if seed.relay:
+        how = "only through" if seed.relay_only else "through"
+        console.data(f"Volunteers whose UDP is blocked reach it {how} the relay at {seed.relay}.")
     console.data("Worker join token (valid 1 h):")
     console.raw(made["token"])
     console.data("On each volunteer machine, run:")

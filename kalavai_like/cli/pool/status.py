@@ -88,6 +88,7 @@ def _worker_rows(w: WorkerStatus, now: float) -> list[tuple[str, Any]]:
         ("Address", f"{w.address} ({w.overlay})"),
         ("Last handshake", format_age(w.handshake_age)),
         ("Network", f"WireGuard over {w.network}" if w.network else "starting"),
+        ("Path to the hub", path_row(w.path, w.relay, w.relay_state)),
         ("Worker", f"{w.container} ({w.container_state})"),
         ("Limits", limits_text(w)),
         ("Running for", up),
@@ -121,9 +122,26 @@ def _seed_rows(s: SeedStatus) -> list[tuple[str, Any]]:
     return [
         ("Seed of", f"{s.pool_name} (hub {s.address}, {s.endpoint})"),
         ("Hub network", f"WireGuard over {s.network}" if s.network else "starting"),
+        *_relay_rows(s),
         ("Head", f"{s.head} ({s.head_state})"),
         ("Workers connected", str(len(s.peers))),
     ]
+
+
+def path_row(path: str, relay: str, state: str) -> str:
+    """ "direct", or "relay (UDP blocked) via HOST:PORT" with the bridge's state when it is not
+    connected."""
+    if not path.startswith("relay"):
+        return path or "-"
+    return f"{path} via {relay}" + (f", {state}" if state and state != "connected" else "")
+
+
+def _relay_rows(s: SeedStatus) -> list[tuple[str, str]]:
+    if not s.relay:
+        return []
+    how = "only through the relay" if s.relay_only else "UDP, or the relay when UDP fails"
+    state = f", {s.relay_state}" if s.relay_state and s.relay_state != "connected" else ""
+    return [("Reached by", f"{how} ({s.relay}{state}); {s.relayed_peers} relayed now")]
 
 
 def listed_devices(devices: list[dict[str, Any]], include_left: bool) -> list[dict[str, Any]]:

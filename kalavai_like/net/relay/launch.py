@@ -36,6 +36,7 @@ __all__ = [
     "BridgeStatus",
     "find_bridges",
     "read_status",
+    "spawn_bridge",
     "start_bridge",
     "stop_bridge",
 ]
@@ -102,6 +103,12 @@ def _env() -> dict[str, str]:
     return {k: os.environ[k] for k in keep if k in os.environ}
 
 
+def spawn_bridge(runner: CommandRunner, config: Path, status: Path, label: str) -> int:
+    """Start a bridge in the host namespace; its PID at once (see `start_bridge`)."""
+    argv = [sys.executable, "-m", MODULE, "--config", str(config), "--status", str(status)]
+    return runner.spawn([*argv, "--label", label], env=_env())
+
+
 def start_bridge(
     runner: CommandRunner, config: Path, status: Path, label: str, timeout: float = 10.0
 ) -> int:
@@ -111,8 +118,7 @@ def start_bridge(
     Raises:
         SystemProblem: the bridge exited (a bad config, say) or never answered.
     """
-    argv = [sys.executable, "-m", MODULE, "--config", str(config), "--status", str(status)]
-    pid = runner.spawn([*argv, "--label", label], env=_env())
+    pid = spawn_bridge(runner, config, status, label)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if read_status(status, timeout=0.5) is not None:
