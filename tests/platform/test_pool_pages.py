@@ -162,3 +162,25 @@ def test_the_create_form_needs_a_log_in(platform: LocalPlatform, path: str) -> N
     with anonymous(platform) as anon:
         r = anon.get(path)
     assert r.status_code == 303 and r.headers["location"] == f"/login?next={path}"
+
+
+def test_a_template_check_of_the_api_shows_at_the_parameters_in_words() -> None:
+    """What a template's own parameter model refuses (inside the API's create) lands next to
+    the parameters with the parameter's name and the model's words, never its pattern."""
+    from pydantic import BaseModel, Field, ValidationError
+
+    from kalavai_like.platform.web.pool_pages import _field_errors
+
+    class Template(BaseModel):  # how a template could check its parameters
+        workers: int = 1
+        image: str = Field("", pattern=r"^[a-z./:-]+$")
+
+    with pytest.raises(ValidationError) as bad_number:
+        Template.model_validate({"workers": "many"})
+    assert _field_errors(bad_number.value) == {
+        "params": "workers: Input should be a valid integer, unable to parse string as an integer"
+    }
+    with pytest.raises(ValidationError) as bad_image:
+        Template.model_validate({"image": "BAD IMAGE"})
+    words = _field_errors(bad_image.value)["params"]
+    assert words.startswith("Parameters are a JSON object") and "[a-z" not in words

@@ -1,5 +1,6 @@
-"""The platform's web pages: sign-up and log-in, community pools with Join, my devices and
-contributions, the leaderboard, the pool owner's page, account keys and the operator's page.
+"""The platform's web pages: sign-up and log-in, community pools with Join, a pool's create form
+and public page, my devices and contributions, the leaderboard, the pool owner's page, account
+keys and the operator's page.
 
 Server-rendered (Jinja2, autoescaped), no build step; pages work without JavaScript except
 the contributions chart (uPlot, vendored in static/vendor) and the copy button.

@@ -30,7 +30,8 @@ WORDS = {
     "name": "A name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
     "a digit.",
     "template": "Pick a template from the list.",
-    "params": 'Parameters are a JSON object, like {"image": "docker.io/library/busybox"}.',
+    "params": "Parameters are a JSON object of what the template takes, like "
+    '{"image": "docker.io/library/busybox"}.',
     **about.LIMITS,
 }
 
@@ -92,15 +93,23 @@ def _body(form: dict[str, str]) -> PoolIn:
 
 
 def _field_errors(exc: ValidationError) -> dict[str, str]:
-    """Each failing field's words: the validator's own words when it has some, else ours."""
+    """Each failing field's words: the validator's own words when it has some, else ours. An
+    error outside the form's fields (a check across them, a template's own parameter) is the
+    parameters' (the template's checks are all about them)."""
     errors: dict[str, str] = {}
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ())]
-        field = loc[1] if loc[:1] == ["about"] and len(loc) > 1 else (loc[:1] or ["params"])[0]
-        field = field if field in FIELDS else "params"  # a check across fields: the template's
-        own = err.get("type") == "value_error"
-        words = str(err.get("msg", "")).removeprefix("Value error, ") if own else WORDS[field]
-        errors.setdefault(field, words[:1].upper() + words[1:])
+        loc = [str(p) for p in err.get("loc", ()) if p != "about"]
+        field = loc[0] if loc and loc[0] in FIELDS else "params"
+        where = ".".join(p for p in loc if p not in FIELDS)
+        msg = str(err.get("msg", ""))
+        if err.get("type") == "value_error":
+            words = msg.removeprefix("Value error, ")
+            words = words[:1].upper() + words[1:]
+        elif where and "pattern" not in str(err.get("type")):
+            words = f"{where}: {msg}"
+        else:
+            words = WORDS[field]
+        errors.setdefault(field, words)
     return errors
 
 
