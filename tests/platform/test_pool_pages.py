@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -85,6 +86,17 @@ def test_the_form_shows_the_apis_refusals_in_words_next_to_their_field(
         )
     mine = owner.get("/api/v1/pools", params={"scope": "mine"}).json()
     assert [p["name"] for p in mine] == [taken]  # nothing refused was created
+
+
+def test_a_refusal_of_the_whole_form_shows_above_it(tuned_platform: Callable[..., Api]) -> None:
+    api = tuned_platform(max_pools_per_user=1)
+    owner = api.user()
+    api.pool(owner)
+    with browser(api, owner) as page:
+        r = create(page, name=unique("second"))
+    assert r.status_code == 409 and not field_error(r.text, "name")
+    alert = re.search(r'<p class="alert" role="alert">([^<]*)</p>', r.text)
+    assert alert and html.unescape(alert.group(1)).startswith("Pool limit reached: You own 1")
 
 
 def test_the_api_bounds_what_a_pool_says_about_itself(api: Api) -> None:

@@ -24,6 +24,7 @@ from kalavai_like.platform.web.render import PageRoute, page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 TEMPLATES = ("dask", "boinc", "generic")
+NAME_TAKEN = "Pool name taken"  # the title of the API's refusal of a name in use
 FIELDS = ("name", "template", "params", "public", "description", "computes", "run_by")
 # A field's words when the API's bound says no without words of its own (never its pattern).
 WORDS = {
@@ -115,8 +116,8 @@ def _field_errors(exc: ValidationError) -> dict[str, str]:
 
 def _problem_field(error: KalavaiError) -> str:
     """Which field an error of the API's pool create is about ('' for the form as a whole)."""
-    if isinstance(error, Conflict):
-        return "name"
+    if isinstance(error, Conflict):  # the name is taken, or the owner has all pools they may
+        return "name" if error.title == NAME_TAKEN else ""
     return "params" if isinstance(error, InvalidInput) else ""
 
 
