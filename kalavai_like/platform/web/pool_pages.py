@@ -24,6 +24,8 @@ from kalavai_like.platform.web.render import PageRoute, page
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 TEMPLATES = ("dask", "boinc", "generic")
+# 8 KiB of parameters and 2000 characters of any script, percent-encoded (up to 9 bytes each).
+CREATE_FORM_BYTES = 64 * 1024
 NAME_TAKEN = "Pool name taken"  # the title of the API's refusal of a name in use
 FIELDS = ("name", "template", "params", "public", "description", "computes", "run_by")
 # A field's words when the API's bound says no without words of its own (never its pattern).
@@ -123,7 +125,7 @@ def _problem_field(error: KalavaiError) -> str:
 
 @router.post("/pools/new")
 async def create(request: Request) -> Response:
-    form = await session.read_form(request)
+    form = await session.read_form(request, CREATE_FORM_BYTES)
     user = await run_in_threadpool(session.current, request)
     session.check_csrf(request, form, user.csrf)
     values = _blank() | {f: form.get(f, "") for f in FIELDS}
