@@ -127,6 +127,10 @@ class Pool(Base):
     # The hub has no UDP port devices can reach (a seed behind NAT): devices go by the relay.
     hub_relay_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     peer_version: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The owner's words for the public page (kalavai_like.platform.about bounds them).
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    computes: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    run_by: Mapped[str] = mapped_column(String(120), default="", server_default="")
     created_at: Mapped[float] = mapped_column(Float, default=now)
     # A deleted pool keeps its row for the credit earned in it; its name becomes its id.
     deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)

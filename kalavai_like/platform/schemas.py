@@ -1,8 +1,6 @@
-"""Request and response bodies of the HTTP API (pydantic), with every input bounded.
-
-Bounds matter: they keep absurd numbers, NUL bytes and huge strings away from the database,
-where they would become 500s instead of a clear 422.
-"""
+"""Request and response bodies of the HTTP API (pydantic), with every input bounded: bounds keep
+absurd numbers, NUL bytes and huge strings away from the database, where they would become 500s
+instead of a clear 422."""
 
 from __future__ import annotations
 
@@ -13,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from kalavai_like.platform.about import PoolAbout
 from kalavai_like.platform.bounds import CEILINGS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -108,8 +107,7 @@ class Weights(In):
 
 
 def _bounded(what: str) -> Any:
-    low, high = CEILINGS[what]
-    return Field(None, ge=low, le=high)
+    return Field(None, ge=CEILINGS[what][0], le=CEILINGS[what][1])
 
 
 class DeviceLimitsIn(In):
@@ -127,6 +125,7 @@ class PoolIn(In):
     public: bool = False
     weights: Weights | None = None
     device_limits: DeviceLimitsIn | None = None
+    about: PoolAbout = Field(default_factory=PoolAbout)
 
 
 class PoolUpdate(In):
@@ -276,6 +275,7 @@ class PoolOut(BaseModel):
     trusted: bool = False
     # Who backs its granted credit: see WitnessKind (generic and boinc pools: unverified).
     witness: WitnessKind = "none"
+    about: PoolAbout = Field(default_factory=PoolAbout)  # the owner's words for its page
 
 
 class HubRegistered(BaseModel):

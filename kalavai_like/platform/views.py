@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kalavai_like.platform import credit, ipam, ledger
+from kalavai_like.platform.about import PoolAbout
 from kalavai_like.platform.models import Device, Pool, User, now
 from kalavai_like.platform.schemas import (
     DeviceOut,
@@ -94,6 +95,7 @@ def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]
             created_at=iso_req(p.created_at),
             trusted=p.trusted,
             witness=ledger.witness_kind(p.template, p.trusted),
+            about=PoolAbout(description=p.description, computes=p.computes, run_by=p.run_by),
         )
         for p in pools
     ]

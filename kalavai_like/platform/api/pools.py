@@ -115,6 +115,7 @@ def create_pool(body: PoolIn, who: User, db: Db, cfg: Settings) -> PoolOut:
                     max_cores=limits.get("cores"),
                     max_memory_bytes=limits.get("memory_bytes"),
                     max_gpus=limits.get("gpus"),
+                    **body.about.model_dump(),  # description, computes, run_by: same names
                 )
                 s.add(pool)
                 s.flush()

@@ -1,5 +1,6 @@
-"""The platform's web pages: sign-up and log-in, community pools with Join, my devices and
-contributions, the leaderboard, the pool owner's page, account keys and the operator's page.
+"""The platform's web pages: sign-up and log-in, community pools with Join, a pool's create form
+and public page, my devices and contributions, the leaderboard, the pool owner's page, account
+keys and the operator's page.
 
 Server-rendered (Jinja2, autoescaped), no build step; pages work without JavaScript except
 the contributions chart (uPlot, vendored in static/vendor) and the copy button.
@@ -16,9 +17,10 @@ from fastapi.staticfiles import StaticFiles
 
 def install(app: FastAPI) -> None:
     """Add the pages and their static files (/static) to the platform app."""
-    from kalavai_like.platform.web import accounts, credit, devices, operator, pools
+    from kalavai_like.platform.web import accounts, credit, devices, operator, pool_pages, pools
 
-    for module in (accounts, pools, devices, credit, operator):
+    # pool_pages before pools: its /pools/new must win over /pools/{pool} routes.
+    for module in (accounts, pool_pages, pools, devices, credit, operator):
         app.include_router(module.router)
     static = Path(str(resources.files("kalavai_like.platform.web") / "static"))
     app.mount("/static", StaticFiles(directory=static), name="static")

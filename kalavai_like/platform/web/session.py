@@ -142,8 +142,8 @@ def check_origin(request: Request) -> None:
         raise Problem(403, AuthError("Request refused", "That form was sent from another site."))
 
 
-async def read_form(request: Request) -> dict[str, str]:
-    """The urlencoded form body (first value of each field), size-limited."""
+async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
+    """The urlencoded form body (first value of each field), at most `limit` bytes."""
     if request.headers.get("content-type", "").split(";")[0].strip() not in (
         "application/x-www-form-urlencoded",
         "",
@@ -152,7 +152,7 @@ async def read_form(request: Request) -> dict[str, str]:
     body = b""
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_FORM_BYTES:
+        if len(body) > limit:
             raise InvalidInput("Form too large", "That form is larger than any of ours.")
     try:
         fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
