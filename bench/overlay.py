@@ -10,6 +10,7 @@ traffic on this machine). Prints:
     same two simulated hosts over the same LAN (the ratio: what our namespaces and firewalls
     cost), and, for reference, a bare pair on a single veth (no LAN at all).
     Medians of alternating runs. The box has 2 cores shared with other work: figures vary.
+Then bench/relay_paths.py's figures: a UDP-blocked join, relayed against direct, relay CPU.
 """
 
 from __future__ import annotations
@@ -144,3 +145,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    import relay_paths  # the relay's figures, through the real binaries
+
+    relay_paths.main()

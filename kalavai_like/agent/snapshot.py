@@ -6,7 +6,7 @@ from typing import Any
 
 from kalavai_like.agent.policy import Policy
 from kalavai_like.agent.seed import PeerFollower
-from kalavai_like.agent.state import SeedRole
+from kalavai_like.agent.state import Membership, SeedRole
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.client.records import (
     Granted,
@@ -29,6 +29,17 @@ def path_text(relay_only: bool, spoke: SpokeStatus | None) -> str:
     if spoke.path != "relay":
         return "direct"
     return "relay (the hub takes only the relay)" if relay_only else "relay (UDP blocked)"
+
+
+def connected_text(m: Membership, up: SpokeStatus, direct_timeout: float) -> str:
+    """The join's step once the first handshake came: which path, and why the relay."""
+    done = "(first WireGuard handshake done)"
+    if up.path != "relay":
+        return f"Connected to the hub directly over UDP {done}"
+    if m.hub_relay_only:
+        return f"Connected to the hub through the relay at {m.relay} (relay-only hub) {done}"
+    return (f"No UDP reply from the hub within {direct_timeout:g} s: connected through the relay "
+            f"at {m.relay} instead {done}")  # fmt: skip
 
 
 def worker_status(

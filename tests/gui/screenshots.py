@@ -203,7 +203,7 @@ def child(out: Path, tmp: Path) -> dict:
         "Token format is correct (pool demo at https://pools.example.org)",
         "Registering this machine with the platform", "Using 10.42.0.5 address for worker",
         "Joining private network (hub 203.0.113.7:51820)",
-        "Connected to the hub (first WireGuard handshake done)",
+        "Connected to the hub directly over UDP (first WireGuard handshake done)",
         "Starting worker container kl-wk (localhost/kalavai-like/dask:latest)",
     ]):  # fmt: skip
         join.on_step(Step(t0 + i * 0.4, s))

@@ -16,7 +16,7 @@ from kalavai_like.agent.node.rules import Rules
 from kalavai_like.agent.node.shared import Shared
 from kalavai_like.agent.policy import pause_text
 from kalavai_like.agent.progress import OnStep, Progress
-from kalavai_like.agent.snapshot import path_text
+from kalavai_like.agent.snapshot import connected_text
 from kalavai_like.agent.state import Membership, Unfinished
 from kalavai_like.agent.worker import WorkerSession
 from kalavai_like.client.records import ActionResult, JoinRequest, JoinResult, bare
@@ -117,9 +117,7 @@ class WorkerMembership:
         up = sh.ports.overlay.up_spoke(self.spoke_config(m), sh.config.handshake_timeout)
         sh.spoke = (up, sh.wall())
         steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
-        path = path_text(m.hub_relay_only, up)
-        via = f" through the relay at {m.relay}" if up.path == "relay" else ""
-        steps.report(f"Connected to the hub{via}: {path} (first WireGuard handshake done)",
+        steps.report(connected_text(m, up, sh.config.direct_timeout),
                      current="preparing the worker container")  # fmt: skip
         supervisor = self.supervisor(m)  # the pool's template and parameters are read here
         spec = supervisor.spec
