@@ -15,7 +15,7 @@ from typing import Any
 from kalavai_like.client.credit import PARTS, amount_text, hours, totals_text
 from kalavai_like.client.records import NodeStatus
 from kalavai_like.client.text import printable
-from kalavai_like.units import format_when, parse_until
+from kalavai_like.units import format_amount, format_when, parse_until
 
 APP = "kalavai-like"
 TOMORROW_AT = 8  # "Pause until tomorrow" resumes at 08:00 the next day
@@ -94,7 +94,7 @@ def pause_words(status: NodeStatus, now: float) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.2f}" if value < 100 else f"{value:,.0f}"
+    return format_amount(value)  # "0.003", never "0.00" for a little
 
 
 def today_words(snap: Snapshot) -> str:

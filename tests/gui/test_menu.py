@@ -91,20 +91,28 @@ def test_contributing_shows_pool_address_and_today() -> None:
     assert status_lines == [
         "Contributing to pool demo",
         "Address 10.42.0.5",
-        "Today: 1.25 CPU core-h, 0.50 RAM GB-h, 1.50 credit granted",
+        "Today: 1.25 CPU core-h, 0.50 RAM GiB-h, 1.50 credit granted",
     ]
     assert tooltip(snap).splitlines()[0] == "kalavai-like: Contributing to pool demo"
+
+
+def test_a_little_today_does_not_read_as_zero() -> None:
+    little = {"cpu_core_hours": 0.003, "ram_gb_hours": 0.0004, "gpu_hours": 0.0, "credit": 0.003}
+    snap = dataclasses.replace(SNAPS["contributing"], today=little)
+    line = [i.text for i in menu_model(snap) if i.key == "status"][-1]
+    assert line == "Today: 0.003 CPU core-h, 0.0004 RAM GiB-h, 0.003 credit granted"
 
 
 def test_today_says_what_is_pending_and_unverified_besides_granted() -> None:
     credit = {"cpu_core_hours": 0.0, "ram_gb_hours": 0.0, "gpu_hours": 0.0, "recent_average": 0}
     today = {**TODAY, "pending": {**credit, "credit": 0.25}, "unverified": {**credit, "credit": 0}}
     snap = dataclasses.replace(SNAPS["contributing"], today=today)
-    line = "Today: 1.25 CPU core-h, 0.50 RAM GB-h, 1.50 credit granted (pending 0.25)"
+    line = "Today: 1.25 CPU core-h, 0.50 RAM GiB-h, 1.50 credit granted (pending 0.25)"
     assert [i.text for i in menu_model(snap) if i.key == "status"][-1] == line
     today["unverified"] = {**credit, "credit": 0.5}
     assert tooltip(snap).splitlines()[-1] == (
-        "Today: 1.25 CPU core-h, 0.50 RAM GB-h, 1.50 credit granted (pending 0.25, unverified 0.50)"
+        "Today: 1.25 CPU core-h, 0.50 RAM GiB-h, 1.50 credit granted "
+        "(pending 0.25, unverified 0.50)"
     )
 
 

@@ -42,7 +42,7 @@ def test_chart_plots_the_platforms_daily_numbers(
     page.wait_for_selector("#daily-chart[data-rendered=true] canvas")
     plotted = page.evaluate("window.klChart.data")
     labels = page.evaluate("window.klChart.series.map(s => s.label)")
-    assert labels == ["Day", "CPU core-h", "RAM GB-h", "GPU-h", "Credit"]
+    assert labels == ["Day", "CPU core-h", "RAM GiB-h", "GPU-h", "Credit"]
     assert len(plotted) == 5 and all(len(col) == 30 for col in plotted)
 
     by_day = {row["day"]: row for row in daily}
