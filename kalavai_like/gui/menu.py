@@ -181,7 +181,7 @@ def tooltip(snap: Snapshot) -> str:
         lines.append(f"Pool {s.worker.pool_name}, address {s.worker.address}")
         lines.append(today_words(snap))
     elif s.state == "idle" and not snap.account:
-        lines.append("Log in to join a pool.")
+        lines.append("Log in (or sign up) to join a pool.")
     elif s.state == "idle":
         lines.append("Join a pool to lend this computer.")
     lines += _problems(snap)
@@ -242,6 +242,7 @@ def menu_model(snap: Snapshot) -> list[MenuItem]:
         items.append(MenuItem("logout", f"Log out ({snap.account})"))
     else:
         items.append(MenuItem("login", "Log in…"))
+        items.append(MenuItem("signup", "Sign up…", tip="Create an account on the platform"))
     items.append(SEPARATOR)
     items.append(MenuItem("quit", "Quit (the agent keeps running)",
                           tip="Closes the tray only; the pool membership goes on"))  # fmt: skip

@@ -58,18 +58,18 @@ def test_each_state_has_its_icon(name: str, icon: str) -> None:
 def test_every_menu_has_the_fixed_entries_in_order() -> None:
     for snap in SNAPS.values():
         keys = [i.key for i in menu_model(snap) if i.key and i.key != "status"]
-        account = "logout" if snap.account else "login"
+        account = ["logout"] if snap.account else ["login", "signup"]
         tail = ["join", "pause_1h", "pause_3h", "pause_tomorrow", "pause", "resume", "anyway_1h",
-                "anyway", "leave", "contributions", "preferences", account, "quit"]  # fmt: skip
+                "anyway", "leave", "contributions", "preferences", *account, "quit"]  # fmt: skip
         assert keys[-len(tail) :] == tail
         assert menu_model(snap)[0].key == "status"
 
 
 def test_logged_out_offers_log_in_and_no_join() -> None:
     snap = SNAPS["logged-out"]
-    assert enabled(snap) == {"preferences", "login", "quit"}
+    assert enabled(snap) == {"preferences", "login", "signup", "quit"}
     assert headline(snap) == "Not logged in"
-    assert "Log in to join a pool." in tooltip(snap)
+    assert "Log in (or sign up) to join a pool." in tooltip(snap)
 
 
 def test_idle_offers_join() -> None:
