@@ -76,7 +76,7 @@ def _num(v: object) -> str:
     x = float(v or 0)  # type: ignore[arg-type]
     if x == 0:
         return "0"
-    return format_amount(x, 3)
+    return format_amount(x, 3 if abs(x) < 10 else 1)  # 0.003, 4.250, 210.0, 1,234
 
 
 def _cell(text: str, number: bool) -> QTableWidgetItem:

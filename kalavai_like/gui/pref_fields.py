@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QSpinBox,
     QTimeEdit,
@@ -192,12 +193,17 @@ class HoursRow(QWidget):
 
     def __init__(self, days: list[int], start: int, end: int) -> None:
         super().__init__()
-        lay = _row(self)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 6)
+        day_row, lay = QHBoxLayout(), QHBoxLayout()
+        rows.addLayout(day_row)
+        rows.addLayout(lay)
         self.days = [QCheckBox(name) for name in DAY_NAMES]
         for n, box in enumerate(self.days):
             box.setChecked(n in days)
             box.toggled.connect(self._emit)
-            lay.addWidget(box)
+            day_row.addWidget(box)
+        day_row.addStretch(1)
         self.all_day = QCheckBox("all day")
         self.all_day.setChecked((start, end) == (0, 1440))
         self.start, self.end = QTimeEdit(), QTimeEdit()
@@ -209,8 +215,11 @@ class HoursRow(QWidget):
         self.all_day.toggled.connect(self.on_all_day)
         self.remove = QPushButton("Remove")
         lay.addWidget(self.all_day)
-        lay.addWidget(self.start)
-        lay.addWidget(self.end)
+        for text, edit in (("from", self.start), ("to", self.end)):
+            lay.addWidget(QLabel(text))
+            edit.setMinimumWidth(80)
+            lay.addWidget(edit)
+        lay.addStretch(1)
         lay.addWidget(self.remove)
 
     def on_all_day(self, on: bool) -> None:
