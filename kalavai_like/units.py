@@ -16,6 +16,11 @@ import re
 from kalavai_like.errors import InvalidInput
 
 SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+# Memory is binary everywhere (sizes, rates, RAM-hours): what podman's 4g and the agent's
+# counters mean. The platform's JSON keeps its historical names (`ram_gb_hours`, GiB-hours).
+GIB = 2**30
+MEMORY_UNIT = "GiB"
+RAM_HOURS = "GiB-h"  # RAM over time, the unit of `ram_gb_hours`
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NUMBER = r"\+?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:e[+-]?\d+)?"
 _SIZE = re.compile(rf"\s*({_NUMBER})\s*([kmgt]?)(?:i?b)?\s*", re.I)
@@ -52,6 +57,25 @@ def parse_size(text: str) -> int:
             "e.g. 512M, 4G or 1.5GiB",
         )
     return int(value * SIZE_UNITS[m[2].upper()])
+
+
+def format_amount(value: float, digits: int = 2) -> str:
+    """An amount (hours, credit) that never reads as zero when it is not: `digits` decimals
+    from 1 up ("1.25", "1,234"), two significant digits below ("0.004", "0.00042")."""
+    v = float(value)
+    if v == 0 or not math.isfinite(v):
+        return f"{v:.{digits}f}" if v == 0 else str(v)
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 1:
+        return f"{v:,.{digits}f}"
+    places = max(digits, 1 - math.floor(math.log10(abs(v))))
+    if places > 9:
+        return f"{v:.2g}"
+    text = f"{v:.{places}f}"
+    while places > digits and text.endswith("0"):  # 0.0040 -> 0.004, 0.50 stays
+        text, places = text[:-1], places - 1
+    return text
 
 
 def format_size(n: float) -> str:

@@ -91,3 +91,12 @@ def test_ages_and_cores_read_as_people_say_them():
     heartbeat = "2026-12-02T00:45:09.718261Z"  # as `pool workers` gets it from the platform
     assert ago(heartbeat, 1796172309.718261 + 42) == "42 s ago"
     assert ago(None, 0) == "never"
+
+
+def test_small_amounts_never_read_as_zero() -> None:
+    from kalavai_like.units import format_amount
+
+    assert [format_amount(v) for v in (0.004, 0.0042, 0.5, 1.256, 1234.5, 0.0)] == [
+        "0.004", "0.0042", "0.50", "1.26", "1,234", "0.00"
+    ]  # fmt: skip
+    assert format_amount(0.00004, 4) == "0.00004"  # the CLI's four places, still not 0.0000

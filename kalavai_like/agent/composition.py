@@ -58,6 +58,10 @@ class HttpPlatform:
         c = self._client(platform, credential)
         return c.request("POST", "/device/heartbeat", json=body)  # type: ignore[no-any-return]
 
+    def resumed(self, platform: str, credential: str) -> dict[str, Any]:
+        c = self._client(platform, credential)
+        return c.request("POST", "/device/resumed")  # type: ignore[no-any-return]
+
     def peers(self, platform: str, credential: str, since: int, wait: float) -> dict[str, Any]:
         c = self._client(platform, credential, read=wait + 15.0)
         params = {"since": since, "wait": int(wait)}

@@ -47,6 +47,10 @@ class PlatformPort(Protocol):
         """POST /api/v1/device/heartbeat."""
         ...
 
+    def resumed(self, platform: str, credential: str) -> dict[str, Any]:
+        """POST /api/v1/device/resumed: withdraw a pause requested from the web."""
+        ...
+
     def peers(self, platform: str, credential: str, since: int, wait: float) -> dict[str, Any]:
         """GET /api/v1/device/peers (long-poll)."""
         ...

@@ -157,6 +157,16 @@ class WorkerSession:
             return str(desired)
         return None
 
+    def withdraw_platform_pause(self) -> None:
+        """The user resumed a worker the platform had asked to pause: tell the platform, so
+        its pages stop showing the request (POST /device/resumed).
+
+        Raises:
+            KalavaiError: the platform refused or could not be reached (retried later).
+        """
+        self._platform.resumed(self.m.platform, self.m.credential)
+        self.m.platform_desired = "running"
+
     # ---- reading ------------------------------------------------------------------------
 
     def totals(self) -> Counters:

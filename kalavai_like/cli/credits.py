@@ -1,6 +1,6 @@
 """`kalavai-like credits [--days N] [--json] [--csv FILE]`: what you gave and what it earned.
 
-Totals (CPU core-hours, RAM GB-hours, GPU-hours, credit, recent average) as measured and in
+Totals (CPU core-hours, RAM GiB-hours, GPU-hours, credit, recent average) as measured and in
 the platform's parts: granted (witnessed by the pool's head), pending (not yet witnessed) and
 unverified (never witnessed, or from a pool without a witness); what counts on the
 leaderboard; per pool, who witnessed its credit ("witnessed by the pool's owner" for a pool
@@ -94,32 +94,34 @@ def _print(report: dict[str, Any]) -> None:
         LEGEND,
         UNTRUSTED,
         WITNESS,
+        four_places,
         parts_text,
     )
 
     rows: list[tuple[str, Any]] = []
     for key, label in [*((key, name) for key, name, _ in AMOUNTS), ("credit", "Credit")]:
         measured = float(report["measured"].get(key, 0.0) or 0.0)
-        rows.append((label, f"{parts_text(report, key)} (measured {measured:.4f})"))
+        rows.append((label, f"{parts_text(report, key)} (measured {four_places(measured)})"))
     if by_owner := report["owner_witnessed"]:
-        rows.append(("Of it granted", f"{by_owner:.4f} credit {WITNESS['owner']} ({UNTRUSTED})"))
+        owner = f"{four_places(by_owner)} credit {WITNESS['owner']} ({UNTRUSTED})"
+        rows.append(("Of it granted", owner))
     recent = float(report["granted"].get("recent_average", 0.0) or 0.0)
-    rows.append(("Recent average", f"{recent:.4f} credit/day (granted)"))
+    rows.append(("Recent average", f"{four_places(recent)} credit/day (granted)"))
     counted = float(report["counted"].get("credit", 0.0) or 0.0)
-    rows.append(("On the leaderboard", f"{counted:.4f} credit ({LEADERBOARD})"))
+    rows.append(("On the leaderboard", f"{four_places(counted)} credit ({LEADERBOARD})"))
     rows.append(("Not yet acknowledged", _unacknowledged(report["not_acknowledged"])))
     rows.append(("What is what", LEGEND))
     console.pairs(rows)
     console.table(
         ["Pool", "Credit granted", "Pending", "Unverified", "Witness"],
-        [(p["pool"].get("name", ""), *(f"{float(p[part].get('credit', 0.0) or 0.0):.4f}"
+        [(p["pool"].get("name", ""), *(four_places(float(p[part].get("credit", 0.0) or 0.0))
           for part in ("granted", "pending", "unverified")), WITNESS.get(p["witness"], ""))
          for p in report["pools"]],
         title="Per pool",
     )  # fmt: skip
     console.table(
         ["Day", *(short for _, _, short in AMOUNTS), "Credit"],
-        [(r["day"], *(f"{r[c]:.4f}" for c in COLUMNS[1:])) for r in report["daily"]],
+        [(r["day"], *(four_places(r[c]) for c in COLUMNS[1:])) for r in report["daily"]],
         title=f"Granted per day (last {report['days']} days, UTC)",
     )
 

@@ -14,7 +14,7 @@ from typing import Literal
 from kalavai_like.client.platform import PlatformClient
 from kalavai_like.errors import AuthError, InvalidInput, KalavaiError, PlatformUnavailable
 from kalavai_like.home import keystore as keystores
-from kalavai_like.home.instance import ActiveAccount, Home, save_account
+from kalavai_like.home.instance import ActiveAccount, Home, save_account, save_last_platform
 
 MIN_PASSWORD = 8
 
@@ -175,3 +175,22 @@ def logout(home: Home) -> LogoutResult:
     if account:
         save_account(home.paths.client_state_file, None)
     return LogoutResult("env" if env else "logged_out", account, error)
+
+
+def remember_platform(home: Home, platform: str) -> str:
+    """Keep `platform` as the one the next log-in or sign-up offers (also after a restart);
+    returns it normalized.
+
+    Raises:
+        InvalidInput: not an http(s) URL.
+    """
+    from kalavai_like.tokens import normalize_platform_url
+
+    try:
+        url = normalize_platform_url(platform.strip())
+    except ValueError:
+        raise InvalidInput(
+            "Invalid platform address", "Type the platform's address, e.g. https://example.org."
+        ) from None
+    save_last_platform(home.paths.client_state_file, url)
+    return url

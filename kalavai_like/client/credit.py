@@ -12,11 +12,12 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from kalavai_like.units import RAM_HOURS, format_amount
 from kalavai_like.usage.ledger import Counters
 
 AMOUNTS = (  # the platform's key, its long name and its short name
     ("cpu_core_hours", "CPU core-hours", "CPU core-h"),
-    ("ram_gb_hours", "RAM GB-hours", "RAM GB-h"),
+    ("ram_gb_hours", "RAM GiB-hours", f"RAM {RAM_HOURS}"),  # binary, as the agent measures
     ("gpu_hours", "GPU-hours", "GPU-h"),
 )
 SHORT = {key: short for key, _, short in AMOUNTS}
@@ -46,7 +47,7 @@ FLAG_AFTER_CPU_SECONDS = 3600.0
 
 
 def four_places(value: float) -> str:
-    return f"{value:.4f}"
+    return format_amount(value, 4)
 
 
 def hours(counters: Counters) -> dict[str, float]:

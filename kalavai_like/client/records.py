@@ -166,7 +166,7 @@ _OPTIONAL: dict[str, type[Record]] = {  # {} on the wire: None
 @dataclass(frozen=True)
 class WorkerStatus(Record):
     """The worker membership as the user sees it. `totals` and `pending` (measured, and not
-    yet acknowledged by the platform) are CPU core-, RAM GB- and GPU-seconds. `granted`,
+    yet acknowledged by the platform) are CPU core-, RAM GiB- and GPU-seconds. `granted`,
     `platform_pending` (measured, not yet witnessed), `unverified` and `witnessed` are the
     platform's, as its last heartbeat answer said."""
 

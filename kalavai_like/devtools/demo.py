@@ -277,7 +277,7 @@ def volunteer_line(
         return f"{float((credits.get(part) or {}).get('credit') or 0.0):.6f}"
 
     return (f"{name}: contributed {totals['cpu_seconds']:.2f} CPU core-seconds, "
-            f"{totals['ram_gb_seconds']:.3f} RAM GB-seconds ({state}); platform granted "
+            f"{totals['ram_gb_seconds']:.3f} RAM GiB-seconds ({state}); platform granted "
             f"{credit('granted')} credit, {WITNESS['trusted']}: "
             f"{witnessed_text(device.get('witnessed') or {})} (pending {credit('pending')}, "
             f"unverified {credit('unverified')})")  # fmt: skip

@@ -44,6 +44,7 @@ class Context:
         self.home = home
         self.node = node
         self.bridge = bridge
+        self.draft: dict[str, str] = {}  # what the log-in dialog held when it closed
 
     # ---- cheap reads (local files only) ---------------------------------------------------
 
@@ -55,6 +56,10 @@ class Context:
     @property
     def platform(self) -> str:
         return self.home.platform
+
+    def remember_platform(self, platform: str) -> str:
+        """Keep the platform typed into the log-in dialog for the next one (a local file)."""
+        return accounts.remember_platform(self.home, platform)
 
     def prefs(self) -> Prefs:
         """The volunteer's preferences as the agent last saved them (defaults if unreadable)."""
@@ -70,6 +75,10 @@ class Context:
         """Log in; the API token goes to the keystore. Returns the account's email."""
         account, _ = accounts.login(self.home, platform, email, password)
         return account.email
+
+    def do_signup(self, platform: str, email: str, password: str) -> str:
+        """Create an account and log into it. Returns the account's email."""
+        return accounts.signup(self.home, platform, email, password).email
 
     def do_logout(self) -> accounts.LogoutResult:
         return accounts.logout(self.home)

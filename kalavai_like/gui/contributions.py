@@ -1,5 +1,5 @@
 """The "My contributions" window: the platform's totals for the logged-in user (CPU core-hours,
-RAM GB-hours, GPU-hours, credit, recent average: granted, that is witnessed), the credit still
+RAM GiB-hours, GPU-hours, credit, recent average: granted, that is witnessed), the credit still
 pending and unverified in the words every view uses (kalavai_like.client.credit), a live chart
 of CPU/RAM/GPU over the last hour, day or week, the per-day table, the per-pool breakdown with
 who witnessed each pool's credit, and CSV export.
@@ -60,6 +60,7 @@ from kalavai_like.gui.series import (
     merged,
     split_at_gaps,
 )
+from kalavai_like.units import MEMORY_UNIT, format_amount
 
 TOTALS = (
     *((key, name) for key, name, _ in AMOUNTS),
@@ -75,7 +76,7 @@ def _num(v: object) -> str:
     x = float(v or 0)  # type: ignore[arg-type]
     if x == 0:
         return "0"
-    return f"{x:.3f}" if abs(x) < 10 else f"{x:,.1f}" if abs(x) < 1000 else f"{x:,.0f}"
+    return format_amount(x, 3 if abs(x) < 10 else 1)  # 0.003, 4.250, 210.0, 1,234
 
 
 def _cell(text: str, number: bool) -> QTableWidgetItem:
@@ -191,7 +192,11 @@ class ContributionsWindow(QWidget):
         self.chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
         self.lines: dict[str, QLineSeries] = {}  # each metric's line up to its first gap
         self.gap_lines: dict[str, list[QLineSeries]] = {}  # and its runs after each gap
-        for key, name in (("cpu", "CPU (cores)"), ("ram", "RAM (GB)"), ("gpu", "GPU (GPUs)")):
+        for key, name in (
+            ("cpu", "CPU (cores)"),
+            ("ram", f"RAM ({MEMORY_UNIT})"),
+            ("gpu", "GPU (GPUs)"),
+        ):
             s = QLineSeries()
             s.setName(name)
             self.chart.addSeries(s)

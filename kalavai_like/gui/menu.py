@@ -15,7 +15,7 @@ from typing import Any
 from kalavai_like.client.credit import PARTS, amount_text, hours, totals_text
 from kalavai_like.client.records import NodeStatus, WorkerStatus
 from kalavai_like.client.text import printable
-from kalavai_like.units import format_when, parse_until
+from kalavai_like.units import format_amount, format_when, parse_until
 
 APP = "kalavai-like"
 TOMORROW_AT = 8  # "Pause until tomorrow" resumes at 08:00 the next day
@@ -94,7 +94,7 @@ def pause_words(status: NodeStatus, now: float) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.2f}" if value < 100 else f"{value:,.0f}"
+    return format_amount(value)  # "0.003", never "0.00" for a little
 
 
 def today_words(snap: Snapshot) -> str:
@@ -191,7 +191,7 @@ def tooltip(snap: Snapshot) -> str:
         lines += [path_words(s.worker)] if s.worker.path else []
         lines.append(today_words(snap))
     elif s.state == "idle" and not snap.account:
-        lines.append("Log in to join a pool.")
+        lines.append("Log in (or sign up) to join a pool.")
     elif s.state == "idle":
         lines.append("Join a pool to lend this computer.")
     lines += _problems(snap)
@@ -254,6 +254,7 @@ def menu_model(snap: Snapshot) -> list[MenuItem]:
         items.append(MenuItem("logout", f"Log out ({snap.account})"))
     else:
         items.append(MenuItem("login", "Log in…"))
+        items.append(MenuItem("signup", "Sign up…", tip="Create an account on the platform"))
     items.append(SEPARATOR)
     items.append(MenuItem("quit", "Quit (the agent keeps running)",
                           tip="Closes the tray only; the pool membership goes on"))  # fmt: skip

@@ -1,5 +1,6 @@
 """The Preferences window: the volunteer's limits and rules (the keys `kalavai-like prefs set`
-takes, in the same notation), each checked as it is typed against this machine's hardware and
+takes) as switches, spin boxes with units and the schedule's time-range editor
+(kalavai_like.gui.pref_fields), each checked as it changes against this machine's hardware and
 handed to the agent, which saves and applies them (a timed pause set elsewhere stays); plus
 "Start at login" (an XDG autostart entry).
 """
@@ -13,25 +14,31 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QLabel,
-    QLineEdit,
     QVBoxLayout,
     QWidget,
 )
 
-from kalavai_like.client.prefs import KEYS, Hardware, check
+from kalavai_like.client.prefs import KEYS, Hardware, Prefs, check
 from kalavai_like.errors import KalavaiError
 from kalavai_like.gui import autostart
 from kalavai_like.gui.assets import icon_path
 from kalavai_like.gui.context import Context
 from kalavai_like.gui.dialogs import ERROR_STYLE, ContextDialog, answer, error_label
+from kalavai_like.gui.pref_fields import (
+    AmountField,
+    DurationField,
+    Field,
+    OptionalPercentField,
+    ScheduleField,
+    SwitchField,
+)
 
 LABELS = {
-    "in_use.cpu": "CPU", "in_use.memory": "Memory cap", "in_use.gpu": "Use the GPUs",
-    "idle.cpu": "CPU", "idle.memory": "Memory cap", "idle.gpu": "Use the GPUs",
-    "idle_only": "Only when idle", "idle_after": "Idle after", "schedule": "Allowed hours",
-    "battery_pause": "Pause on battery", "battery_resume": "…unless charged above",
-    "load_pause": "Pause when other programs use", "load_pause_after": "…for longer than",
-    "load_resume_after": "Resume after a quiet",
+    "in_use.cpu": "CPU", "in_use.memory": "Memory cap", "in_use.gpu": "GPUs",
+    "idle.cpu": "CPU", "idle.memory": "Memory cap", "idle.gpu": "GPUs",
+    "idle_only": "", "idle_after": "Idle after no input for", "schedule": "Allowed hours",
+    "battery_pause": "Battery", "battery_resume": "", "load_pause": "Other programs",
+    "load_pause_after": "…for longer than", "load_resume_after": "Resume after a quiet",
 }  # fmt: skip
 SECTIONS = (
     ("While you use the computer", ("in_use.cpu", "in_use.memory", "in_use.gpu")),
@@ -40,6 +47,31 @@ SECTIONS = (
                          "battery_resume", "load_pause", "load_pause_after",
                          "load_resume_after")),
 )  # fmt: skip
+
+
+def make_field(key: str, value: str, hw: Hardware) -> Field:
+    """The widget for preference `key`, showing `value` (as `prefs show` writes it)."""
+    kind = key.rpartition(".")[2]
+    if kind in ("cpu", "memory"):
+        return AmountField(kind, value, hw)
+    if kind == "gpu":
+        return SwitchField(f"Use the GPUs ({hw.gpus} on this machine)", value)
+    if key == "schedule":
+        schedule = Prefs().set("schedule", value).schedule
+        return ScheduleField(schedule.windows, schedule.always)
+    switches = {"idle_only": "Compute only when the computer is idle",
+                "battery_pause": "Pause when the computer runs on battery"}  # fmt: skip
+    if key in switches:
+        return SwitchField(switches[key], value)
+    if key == "idle_after":
+        return DurationField(value, "m", 1, 240)
+    if key in ("load_pause_after", "load_resume_after"):
+        return DurationField(value, "s", 1, 3600)
+    if key == "battery_resume":
+        return OptionalPercentField("…unless the battery is charged above", value, "charge")
+    return OptionalPercentField(  # load_pause
+        "Pause when they use more than", value, "of this machine's CPU (all cores)"
+    )
 
 
 class PreferencesDialog(ContextDialog):
@@ -53,7 +85,7 @@ class PreferencesDialog(ContextDialog):
         self.hardware = hardware
         self.setMinimumWidth(560)
         current = ctx.prefs().to_flat()
-        self.fields: dict[str, QLineEdit] = {}
+        self.fields: dict[str, Field] = {}
         self.errors: dict[str, QLabel] = {}
         layout = QVBoxLayout(self)
         for title, keys in SECTIONS:
@@ -78,11 +110,10 @@ class PreferencesDialog(ContextDialog):
         box = QGroupBox(title)
         form = QFormLayout(box)
         for key in keys:
-            edit = QLineEdit(current[key])
+            edit = make_field(key, current[key], self.hardware)
             edit.setObjectName(key)
             edit.setToolTip(KEYS[key])
-            edit.setPlaceholderText(KEYS[key])
-            edit.textChanged.connect(lambda _t, k=key: self.on_edited(k))
+            edit.edited.connect(lambda k=key: self.on_edited(k))
             err = error_label()
             form.addRow(LABELS[key], edit)
             form.addRow("", err)
@@ -92,11 +123,17 @@ class PreferencesDialog(ContextDialog):
     def values(self) -> tuple[dict[str, str], dict[str, str]]:
         """The fields' values, and each bad field's reason."""
         values = {key: edit.text() for key, edit in self.fields.items()}
-        bad = {key: why for key, text in values.items() if (why := check(key, text, self.hardware))}
+        bad = {key: why for key in values if (why := self.problem(key))}
         return values, bad
 
+    def problem(self, key: str) -> str:
+        field = self.fields[key]
+        return field.problem() or check(key, field.text(), self.hardware)
+
     def on_edited(self, key: str) -> None:
-        why = check(key, self.fields[key].text(), self.hardware)
+        if key not in self.fields:  # a widget speaks while the dialog is still being built
+            return
+        why = self.problem(key)
         self.errors[key].setText(why)
         self.errors[key].setVisible(bool(why))
         _, bad = self.values()

@@ -1,4 +1,4 @@
-"""Usage over time for the contributions chart, without Qt: rates (CPU cores, RAM GB, GPUs)
+"""Usage over time for the contributions chart, without Qt: rates (CPU cores, RAM GiB, GPUs)
 derived from the agent's cumulative counters as snapshots arrive, appended to the agent's
 usage history for the hour and day views, and the platform's daily rows turned into average
 rates for the week view.
@@ -23,7 +23,7 @@ GAPS = {"hour": 2.5 * STEPS["hour"], "day": 2.5 * STEPS["day"], "week": float("i
 
 @dataclass(frozen=True)
 class Point:
-    """Average use over the interval ending at `at`: cores, GB of memory, GPUs."""
+    """Average use over the interval ending at `at`: cores, GiB of memory, GPUs."""
 
     at: float
     cpu: float

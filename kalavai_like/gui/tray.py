@@ -36,6 +36,7 @@ from kalavai_like.gui.series import UsageSeries
 
 if TYPE_CHECKING:
     from kalavai_like.gui.contributions import ContributionsWindow
+    from kalavai_like.gui.welcome import WelcomeWindow
     from kalavai_like.gui.window import StatusWindow
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class Tray(QObject):
         self.icon.activated.connect(self.on_activated)
         self.contributions: ContributionsWindow | None = None
         self.window: StatusWindow | None = None
+        self.welcome: WelcomeWindow | None = None
         bridge = ctx.bridge
         bridge.status_changed.connect(self.on_status_changed)
         bridge.agent_lost.connect(self.on_agent_lost)
@@ -129,6 +131,8 @@ class Tray(QObject):
         no_host = not QSystemTrayIcon.isSystemTrayAvailable()
         if self._show_window or (self._show_window is None and no_host):
             self.show_window()
+        if not self.snapshot.account:  # a fresh start: guide it
+            self.show_welcome()
         self.ctx.bridge.start_watching()
         self.today_timer.start(TODAY_EVERY_MS)
         self.last_status_at = time.monotonic()
@@ -272,12 +276,26 @@ class Tray(QObject):
     def on_login(self) -> None:
         from kalavai_like.gui.login import LoginDialog
 
-        email = LoginDialog.ask(self.ctx, self.window)
-        if email:
-            self._update(account=email, platform_problem="")
-            self.refresh_today()
-            if text := keystore_notice(self.ctx.home):
-                self.notify(Notice("Logged in", text))
+        self._logged_in(LoginDialog.ask(self.ctx, self.window))
+
+    def on_signup(self) -> None:
+        from kalavai_like.gui.login import LoginDialog
+
+        self._logged_in(LoginDialog.ask(self.ctx, self.window, signup=True))
+
+    def _logged_in(self, email: str | None) -> None:
+        """Say who is logged in where; on the first run, go on to picking a pool."""
+        if not email:
+            return
+        self._update(account=email, platform_problem="")
+        self.refresh_today()
+        text = f"Logged in as {email} on {self.ctx.platform}."
+        self.notify(
+            Notice("Logged in", " ".join(filter(None, (text, keystore_notice(self.ctx.home)))))
+        )
+        s = self.snapshot.status
+        if self.welcome is not None and self.welcome.isVisible() and s and s.state == "idle":
+            self.on_join()
 
     def on_logout(self) -> None:
         def done(result: object) -> None:
@@ -322,6 +340,14 @@ class Tray(QObject):
         app = QApplication.instance()
         if app is not None:
             app.quit()
+
+    def show_welcome(self) -> None:
+        from kalavai_like.gui.welcome import WelcomeWindow
+
+        if self.welcome is None:
+            self.welcome = WelcomeWindow(self)
+        self.welcome.show()
+        self.welcome.raise_()
 
     def show_window(self) -> None:
         from kalavai_like.gui.window import StatusWindow

@@ -106,6 +106,15 @@ def save_account(path: Path, account: ActiveAccount | None) -> None:
     write_json(path, data)
 
 
+def save_last_platform(path: Path, platform: str) -> None:
+    """Remember the platform a log-in or sign-up was tried on (the next one starts there)."""
+    data = read_json(path, default={})
+    if not isinstance(data, dict):
+        data = {}
+    data["last_platform"] = platform
+    write_json(path, data)
+
+
 def load_last_platform(path: Path) -> str | None:
     """The platform this instance was last logged into (survives log-out)."""
     data = read_json(path, default={})

@@ -1,6 +1,7 @@
 """Credit arithmetic: weights, hardware caps, and BOINC's recent average (7-day half-life).
 
-Usage is kept in seconds (core-seconds, GB-seconds, GPU-seconds) and shown in hours.
+Usage is kept in seconds (core-seconds, GiB-seconds, GPU-seconds) and shown in hours; RAM is
+binary (2**30 bytes), as the agent measures it (kalavai_like.units.GIB).
 Recent averages are kept per device with BOINC's `update_average`; the average of a user or
 a pool is the sum of its devices' averages, each decayed to the same moment (the formula is
 linear in the work, so this equals running it on the aggregate).
@@ -12,10 +13,10 @@ import math
 from dataclasses import dataclass
 
 from kalavai_like.platform.schemas import Totals
+from kalavai_like.units import GIB
 
 HALF_LIFE = 7 * 86400.0
 DAY = 86400.0
-GB = 1e9
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Weights:
     gpu: float
 
     def credit(self, cpu_s: float, ram_gbs: float, gpu_s: float) -> float:
-        """Credit for usage in seconds: weights are per core-hour, GB-hour and GPU-hour."""
+        """Credit for usage in seconds: weights are per core-hour, GiB-hour and GPU-hour."""
         return (self.cpu * cpu_s + self.ram * ram_gbs + self.gpu * gpu_s) / 3600.0
 
     @classmethod
@@ -40,7 +41,7 @@ def caps(
     """The most CPU, RAM and GPU seconds declared hardware can give in `span` seconds (plus a
     small tolerance for clock jitter)."""
     span = max(0.0, span) * (1.0 + tolerance)
-    return cores * span, memory_bytes / GB * span, gpus * span
+    return cores * span, memory_bytes / GIB * span, gpus * span
 
 
 def update_average(

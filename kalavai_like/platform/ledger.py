@@ -1,6 +1,6 @@
 """A device's credit ledger: no credit without a witness.
 
-Per device and resource (CPU, RAM, GPU; in seconds: core-s, GB-s, GPU-s):
+Per device and resource (CPU, RAM, GPU; in seconds: core-s, GiB-s, GPU-s):
 - measured: what its heartbeats' cumulative counters add up to;
 - claimed: measured, within its declared hardware over the time it measured (`claim`);
 - granted: no more than claimed, nor than what the pool's head witnessed (`settle`): CPU up to
@@ -32,6 +32,7 @@ from typing import Any
 from kalavai_like.platform import credit
 from kalavai_like.platform.schemas import Counters, Totals, Witnessed, WitnessKind
 from kalavai_like.platform.settings import PlatformSettings
+from kalavai_like.units import GIB
 
 RESOURCES = ("cpu", "ram", "gpu")
 WITNESSED_TEMPLATES = frozenset({"dask"})  # templates whose head witnesses the work
@@ -160,7 +161,7 @@ def allowed(d: Mapping[str, Any], rules: Rules) -> Triple:
     """The most the device's witness backs: CPU, RAM and GPU seconds."""
     f = 1.0 + rules.allowance
     compute = d["witnessed_cpu"] * f
-    ram = d["witnessed_connected"] * d["memory_bytes"] / credit.GB * f
+    ram = d["witnessed_connected"] * d["memory_bytes"] / GIB * f
     return compute, ram, compute * d["gpus"] if d["gpus"] > 0 else 0.0
 
 

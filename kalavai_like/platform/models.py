@@ -155,7 +155,7 @@ class JoinTokenRow(Base):
 
 
 class Device(Base):
-    """A worker or hub in one pool. Usage columns are seconds (core-s, GB-s, GPU-s)."""
+    """A worker or hub in one pool. Usage columns are seconds (core-s, GiB-s, GPU-s)."""
 
     __tablename__ = "devices"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

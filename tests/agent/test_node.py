@@ -99,6 +99,23 @@ def test_platform_desired_paused_is_applied(world: World) -> None:
     assert node.status().state == "running"
 
 
+def test_resume_on_the_machine_withdraws_the_platforms_pause(world: World) -> None:
+    node = world.node()
+    world.join(node)
+    (dev,) = [d for d in world.platform.devices.values()]
+    dev.desired_state = "paused"  # Pause on the web's "My devices" card
+    node.wakeup.set()
+    node.tick()
+    assert node.status().state == "paused"
+    node.resume()  # `pool resume` on the machine
+    node.tick()
+    assert node.status().state == "running"
+    assert dev.desired_state == "running"  # the card no longer says "Pause requested"
+    node.wakeup.set()
+    node.tick()
+    assert node.status().state == "running"
+
+
 def test_stop_leaves_nothing_and_is_idempotent(world: World) -> None:
     node = world.node()
     world.join(node)

@@ -79,6 +79,7 @@ def test_device_lifecycle_contract(side: Side) -> None:
     unwitnessed = first["pending"]["cpu_core_hours"] + first["clamped"].get("cpu_core_hours", 0)
     assert first["witnessed"]["tasks"] == 0 and unwitnessed * 3600 == pytest.approx(1.0)
     assert p.heartbeat(side.url, red["credential"], body)["duplicate"]
+    assert p.resumed(side.url, red["credential"])["desired_state"] == "running"
     peers = p.peers(side.url, hub["credential"], 0, 0)
     assert key in {x["public_key"] for x in peers["peers"]}
     p.leave(side.url, red["credential"])

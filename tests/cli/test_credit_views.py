@@ -77,6 +77,7 @@ def test_credits_tells_granted_pending_and_unverified_and_who_witnessed(
 
     human = one_line(cli("credits").stdout)
     assert f"Credit {parts_text(report)} (measured " in human
+    assert "RAM GiB-hours granted 0.0000" in human  # the unit every view names RAM-hours in
     assert one_line(LEGEND) in human
     assert ("pending: measured, not yet witnessed by the pool's head; unverified: never "
             "witnessed, or a pool without a witness — not on the leaderboard") in human  # fmt: skip

@@ -24,7 +24,7 @@ def test_each_volunteer_line_names_the_credit_and_the_witness_behind_it() -> Non
                "unverified": ZERO}  # fmt: skip
     line = volunteer_line("alice", totals, "running", credits, device("alice", 20, 5.1, 0.0014))
     assert line == (
-        "alice: contributed 5.19 CPU core-seconds, 0.400 RAM GB-seconds (running); platform "
+        "alice: contributed 5.19 CPU core-seconds, 0.400 RAM GiB-seconds (running); platform "
         "granted 0.001450 credit, witnessed by the pool's head: 20 tasks, 5.1 core-s "
         "(pending 0.000020, unverified 0.000000)"
     )

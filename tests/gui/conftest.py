@@ -98,5 +98,7 @@ def tray_for(make_ctx, qtbot) -> Iterator[Callable[..., object]]:
             t.icon.hide()
             if t.window is not None:
                 t.window.close()
+            if t.welcome is not None:
+                t.welcome.close()
             if t.contributions is not None:
                 t.contributions.close()

@@ -173,8 +173,19 @@ def child(out: Path, tmp: Path) -> dict:
     tray._apply()
     shoot(tray.window, "window-status-contributing")
 
-    # -- log-in dialog with an inline error
+    # -- the first run: the agent runs, next log in or sign up, then pick a pool
+    tray.snapshot = snapshots()["logged-out"]
+    tray._apply()
+    tray.show_welcome()
+    tray.welcome.hide()
+    shoot(tray.welcome, "window-welcome")
+
+    # -- log-in dialog with an inline error, and the sign-up
     from kalavai_like.gui.login import LoginDialog
+
+    signup = LoginDialog(ctx, signup=True)
+    signup.email.setText(EMAIL)
+    shoot(signup, "window-signup")
 
     login = LoginDialog(ctx)
     login.email.setText(EMAIL)
@@ -274,8 +285,14 @@ def child(out: Path, tmp: Path) -> dict:
     from kalavai_like.gui.preferences import PreferencesDialog
 
     prefs = PreferencesDialog(ctx, HW)
-    prefs.fields["schedule"].setText("mon-fri 18:00-08:00, sat-sun all")
-    prefs.fields["idle.memory"].setText("64G")
+    schedule = prefs.fields["schedule"]
+    schedule.any_time.setChecked(False)  # weekday evenings and nights...
+    schedule.add.click()  # ...and the weekend all day
+    weekend = schedule.rows[-1]
+    for n, box in enumerate(weekend.days):
+        box.setChecked(n >= 5)
+    weekend.all_day.setChecked(True)
+    prefs.fields["load_pause"].box.setChecked(True)
     shoot(prefs, "window-preferences")
     bridge.shutdown(2000)
     return report

@@ -264,3 +264,22 @@ def test_a_dead_agent_leaves_the_chart_empty_with_a_note(tmp_path, make_ctx, qtb
     qtbot.waitUntil(lambda: "hour" in win.history_error, timeout=20000)
     assert all(line.count() == 0 for line in win.lines.values())
     assert "agent is not running" in win.chart_note.text()
+
+
+def test_one_unit_for_ram_and_no_little_amount_reads_as_zero(tmp_path, make_ctx, qtbot):
+    from kalavai_like.gui.contributions import _num
+    from kalavai_like.gui.join import JoinDialog
+    from kalavai_like.gui.menu import _number as menu_number
+    from tests.support.tray_states import HW
+
+    ctx = make_ctx(tmp_path / "home", 'keystore = "file"\n')
+    win = ContributionsWindow(ctx, UsageSeries())
+    qtbot.addWidget(win)
+    names = [s.name() for s in win.chart.series()]
+    assert "RAM (GiB)" in names  # the chart
+    header = win.daily.horizontalHeaderItem(2).text()
+    assert header == "RAM GiB-h"  # the window's tables
+    join = JoinDialog(ctx, HW)
+    qtbot.addWidget(join)
+    assert join.memory.suffix() == " GiB"  # the join dialog
+    assert _num(0.003) == menu_number(0.003) == "0.003"  # the window and the menu's Today

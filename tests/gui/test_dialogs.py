@@ -156,9 +156,11 @@ def test_login_says_when_the_platform_is_unreachable(tmp_path, make_ctx, qtbot):
     assert dlg.ok.isEnabled()
 
 
-def test_preferences_check_as_you_type_and_save(
+def test_preferences_are_switches_spin_boxes_and_a_time_range_editor(
     tmp_path, prefs_agent, make_ctx, qtbot, monkeypatch
 ):
+    from kalavai_like.gui.pref_fields import AmountField, ScheduleField, SwitchField
+
     xdg = tmp_path / "xdg"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
     home = tmp_path / "home"
@@ -166,32 +168,53 @@ def test_preferences_check_as_you_type_and_save(
     dlg = PreferencesDialog(ctx, HW)
     qtbot.addWidget(dlg)
     save = dlg.buttons.buttons()[0]
+    cpu = dlg.fields["in_use.cpu"]
+    assert isinstance(cpu, AmountField)
+    assert cpu.unit.currentText() == "% of this machine's 4 cores"  # what 50% is of
+    assert (cpu.spin.minimum(), cpu.spin.maximum(), cpu.text()) == (1, 100, "50%")
+    cpu.unit.setCurrentIndex(1)  # in cores: the same amount, bounded by this machine
+    assert (cpu.text(), cpu.spin.maximum()) == ("2", 4)
     mem = dlg.fields["in_use.memory"]
-    mem.clear()
-    qtbot.keyClicks(mem, "64G")
-    assert dlg.errors["in_use.memory"].isVisibleTo(dlg)
-    assert "exceeds this machine's 8G" in dlg.errors["in_use.memory"].text()
+    assert mem.unit.currentText() == "% of this machine's 8.0 GiB of memory"
+    mem.unit.setCurrentIndex(1)
+    assert mem.spin.maximum() == 8  # GiB: no cap beyond what the machine has
+    mem.spin.setValue(2)
+    assert mem.text() == "2G"
+    assert isinstance(dlg.fields["idle_only"], SwitchField)
+    load = dlg.fields["load_pause"]
+    assert load.spin.suffix() == " % of this machine's CPU (all cores)"
+    assert not load.spin.isEnabled()  # off by default
+    schedule = dlg.fields["schedule"]
+    assert isinstance(schedule, ScheduleField) and schedule.any_time.isChecked()
+    schedule.any_time.setChecked(False)  # offers weekday evenings and nights to start from
+    assert schedule.text() == "mon-fri 18:00-08:00"
+    schedule.add.click()
+    row = schedule.rows[1]
+    for box in row.days[:5]:
+        box.setChecked(False)
+    assert "Tick at least one day" in dlg.errors["schedule"].text()
     assert not save.isEnabled()
-    mem.clear()
-    qtbot.keyClicks(mem, "2G")
-    assert not dlg.errors["in_use.memory"].isVisibleTo(dlg)
-    sched = dlg.fields["schedule"]
-    sched.clear()
-    qtbot.keyClicks(sched, "mon-fri 18:00-08:00, sat-sun all")
+    row.days[5].setChecked(True)
+    row.days[6].setChecked(True)
+    row.all_day.setChecked(True)
+    assert save.isEnabled() and schedule.text() == "mon-fri 18:00-08:00, sat-sun all"
     dlg.autostart.setChecked(True)
     with qtbot.waitSignal(dlg.saved):
         dlg.on_save()
     text = (home / "config" / "settings.toml").read_text()
-    assert 'memory = "2G"' in text and "mon-fri 18:00-08:00" in text
+    assert 'memory = "2G"' in text and "mon-fri 18:00-08:00, sat-sun all" in text
     assert ctx.prefs().in_use.memory.value == 2 * 2**30
+    assert ctx.prefs().in_use.cpu.value == 2 and not ctx.prefs().in_use.cpu.percent
     entry = xdg / "autostart" / "kalavai-like-tray.desktop"
     body = entry.read_text()
     assert "[Desktop Entry]" in body and "-m kalavai_like.gui --home" in body
     assert str(home) in body
-    dlg2 = PreferencesDialog(ctx, HW)
+    dlg2 = PreferencesDialog(ctx, HW)  # opens on what was saved
     qtbot.addWidget(dlg2)
     assert dlg2.autostart.isChecked()
     assert dlg2.fields["in_use.memory"].text() == "2G"
+    assert dlg2.fields["schedule"].text() == "mon-fri 18:00-08:00, sat-sun all"
+    assert len(dlg2.fields["schedule"].rows) == 2
     dlg2.autostart.setChecked(False)
     dlg2.on_save()
     assert not entry.exists()
@@ -205,7 +228,8 @@ def test_preferences_keep_a_timed_pause(tmp_path, prefs_agent, make_ctx, qtbot, 
     assert until != "off"
     dlg = PreferencesDialog(ctx, HW)
     qtbot.addWidget(dlg)
-    dlg.fields["in_use.cpu"].setText("1")
+    dlg.fields["in_use.cpu"].unit.setCurrentIndex(1)
+    dlg.fields["in_use.cpu"].spin.setValue(1)
     with qtbot.waitSignal(dlg.saved) as saved:
         dlg.on_save()
     assert saved.args[0]["in_use.cpu"] == "1"

@@ -69,6 +69,8 @@ def test_login_join_pause_resume_leave(sim, qtbot, monkeypatch):
     seen: dict[str, object] = {}
     try:
         tray.start()
+        assert tray.welcome is not None  # a fresh start; this test drives the menu instead
+        tray.welcome.close()
         qtbot.waitUntil(lambda: tray.snapshot.status is not None, timeout=20000)
         assert icon_state(tray.snapshot) == "logged-out"
 

@@ -58,18 +58,18 @@ def test_each_state_has_its_icon(name: str, icon: str) -> None:
 def test_every_menu_has_the_fixed_entries_in_order() -> None:
     for snap in SNAPS.values():
         keys = [i.key for i in menu_model(snap) if i.key and i.key != "status"]
-        account = "logout" if snap.account else "login"
+        account = ["logout"] if snap.account else ["login", "signup"]
         tail = ["join", "pause_1h", "pause_3h", "pause_tomorrow", "pause", "resume", "anyway_1h",
-                "anyway", "leave", "contributions", "preferences", account, "quit"]  # fmt: skip
+                "anyway", "leave", "contributions", "preferences", *account, "quit"]  # fmt: skip
         assert keys[-len(tail) :] == tail
         assert menu_model(snap)[0].key == "status"
 
 
 def test_logged_out_offers_log_in_and_no_join() -> None:
     snap = SNAPS["logged-out"]
-    assert enabled(snap) == {"preferences", "login", "quit"}
+    assert enabled(snap) == {"preferences", "login", "signup", "quit"}
     assert headline(snap) == "Not logged in"
-    assert "Log in to join a pool." in tooltip(snap)
+    assert "Log in (or sign up) to join a pool." in tooltip(snap)
 
 
 def test_idle_offers_join() -> None:
@@ -91,20 +91,28 @@ def test_contributing_shows_pool_address_and_today() -> None:
     assert status_lines == [
         "Contributing to pool demo",
         "Address 10.42.0.5",
-        "Today: 1.25 CPU core-h, 0.50 RAM GB-h, 1.50 credit granted",
+        "Today: 1.25 CPU core-h, 0.50 RAM GiB-h, 1.50 credit granted",
     ]
     assert tooltip(snap).splitlines()[0] == "kalavai-like: Contributing to pool demo"
+
+
+def test_a_little_today_does_not_read_as_zero() -> None:
+    little = {"cpu_core_hours": 0.003, "ram_gb_hours": 0.0004, "gpu_hours": 0.0, "credit": 0.003}
+    snap = dataclasses.replace(SNAPS["contributing"], today=little)
+    line = [i.text for i in menu_model(snap) if i.key == "status"][-1]
+    assert line == "Today: 0.003 CPU core-h, 0.0004 RAM GiB-h, 0.003 credit granted"
 
 
 def test_today_says_what_is_pending_and_unverified_besides_granted() -> None:
     credit = {"cpu_core_hours": 0.0, "ram_gb_hours": 0.0, "gpu_hours": 0.0, "recent_average": 0}
     today = {**TODAY, "pending": {**credit, "credit": 0.25}, "unverified": {**credit, "credit": 0}}
     snap = dataclasses.replace(SNAPS["contributing"], today=today)
-    line = "Today: 1.25 CPU core-h, 0.50 RAM GB-h, 1.50 credit granted (pending 0.25)"
+    line = "Today: 1.25 CPU core-h, 0.50 RAM GiB-h, 1.50 credit granted (pending 0.25)"
     assert [i.text for i in menu_model(snap) if i.key == "status"][-1] == line
     today["unverified"] = {**credit, "credit": 0.5}
     assert tooltip(snap).splitlines()[-1] == (
-        "Today: 1.25 CPU core-h, 0.50 RAM GB-h, 1.50 credit granted (pending 0.25, unverified 0.50)"
+        "Today: 1.25 CPU core-h, 0.50 RAM GiB-h, 1.50 credit granted "
+        "(pending 0.25, unverified 0.50)"
     )
 
 

@@ -16,8 +16,8 @@ def test_screenshots_of_each_menu_and_window_under_a_tray_host(tmp_path):
     assert report["tray_host"] is True  # trayer embedded the icon: a real system tray
     names = set(report["files"])
     assert {f"tray-menu-{s}.png" for s in snapshots()} <= names
-    for window in ("status-agent-down", "login", "join", "join-damaged-token", "contributions",
-                   "preferences"):  # fmt: skip
+    for window in ("status-agent-down", "login", "signup", "welcome", "join", "join-damaged-token",
+                   "contributions", "preferences"):  # fmt: skip
         assert f"tray-window-{window}.png" in names
     for name in names:
         img = QImage(str(tmp_path / name))

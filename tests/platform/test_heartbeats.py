@@ -107,7 +107,7 @@ def test_out_of_order_sequence_changes_nothing(api: Api) -> None:
 
 
 def test_inflated_claim_is_clamped_and_recorded(api: Api) -> None:
-    j = _device(api, cores=1, gpus=0, memory_bytes=2 * 10**9)
+    j = _device(api, cores=1, gpus=0, memory_bytes=2 * 2**30)
     j.witness(api, 1e6, connected=1e6, threads=1)  # even a witness agreeing with the claim
     beat = _beat(j.dev, 1, cpu=1e6, ram=1e6, gpu=1e6)
     elapsed = time.time() - j.before
@@ -194,7 +194,7 @@ def test_both_heartbeat_paths_grant_the_same(api: Api, platform: LocalPlatform) 
     url = platform.database_url or f"sqlite:///{platform.data_dir / 'platform.sqlite3'}"
     db = Database(normalize_database_url(url))
     rules = ledger.Rules.of(PlatformSettings(data_dir=platform.data_dir, public_url=api.url))
-    lean, routed = (_device(api, cores=4, memory_bytes=10**9) for _ in range(2))
+    lean, routed = (_device(api, cores=4, memory_bytes=2**30) for _ in range(2))
 
     def by_route(seq: int, cpu: float, ram: float) -> Any:
         body = {"seq": seq, "state": "running",
@@ -218,7 +218,7 @@ def test_both_heartbeat_paths_grant_the_same(api: Api, platform: LocalPlatform) 
             got[part]["recent_average"] = want[part]["recent_average"] = 0  # decays with time
         assert got == want
     assert abs(want["granted"]["cpu_core_hours"] * 3600 - 1.575) < 1e-9  # 1.5 x 1.05
-    assert abs(want["granted"]["ram_gb_hours"] * 3600 - 0.525) < 1e-9  # 0.5 s x 1 GB x 1.05
+    assert abs(want["granted"]["ram_gb_hours"] * 3600 - 0.525) < 1e-9  # 0.5 s x 1 GiB x 1.05
     # and both stored it so: the credit is the sum of what each event granted
     stored = [j.volunteer.get("/api/v1/credit/me").json()["granted"] for j in (lean, routed)]
     assert stored[0]["credit"] == stored[1]["credit"] == want["granted"]["credit"]

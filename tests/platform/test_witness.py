@@ -310,7 +310,7 @@ def test_suspended_users_leave_the_leaderboard_and_get_no_new_grants(
 
 def test_ram_needs_witnessed_connection_and_gpu_declared_gpus(api: Api) -> None:
     owner, pool, hub = _pool(api)
-    _, dev, cpu_only = _join(api, owner, pool, cores=2, memory_bytes=2 * 10**9)
+    _, dev, cpu_only = _join(api, owner, pool, cores=2, memory_bytes=2 * 2**30)
     _, gpu_dev, with_gpu = _join(api, owner, pool, cores=2, gpus=1)
     _wait_seconds(1.0)
     beat = _beat(dev, 1, cpu_seconds=0.5, ram_gb_seconds=2.0, gpu_seconds=0.5)
@@ -319,7 +319,7 @@ def test_ram_needs_witnessed_connection_and_gpu_declared_gpus(api: Api) -> None:
     epoch = new_epoch()
     api.witness(hub, epoch, 1, seen(cpu_only, 0.5, connected=0.5), seen(with_gpu, 0.5))
     granted = _beat(dev, 2, cpu_seconds=0.5, ram_gb_seconds=2.0, gpu_seconds=0.5)["granted"]
-    assert granted["ram_gb_hours"] * 3600 == pytest.approx(0.5 * 2 * 1.05)  # connected x 2 GB
+    assert granted["ram_gb_hours"] * 3600 == pytest.approx(0.5 * 2 * 1.05)  # connected x 2 GiB
     assert granted["gpu_hours"] == 0
     gpu = _beat(gpu_dev, 2, cpu_seconds=0.5, gpu_seconds=0.5)["granted"]
     assert gpu["gpu_hours"] * 3600 == pytest.approx(0.5)

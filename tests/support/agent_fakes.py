@@ -154,6 +154,12 @@ class FakePlatform:
                 "granted": {}, "clamped": {}, "pending": pending, "unverified": nothing,
                 "witnessed": witnessed}  # fmt: skip
 
+    def resumed(self, platform: str, credential: str) -> dict[str, Any]:
+        self._check()
+        d = self._device(credential)
+        d.desired_state = "running"
+        return {"desired_state": "running"}
+
     def peers(self, platform: str, credential: str, since: int, wait: float) -> dict[str, Any]:
         self._check()
         self._device(credential)

@@ -106,6 +106,15 @@ class Reconciler:
             self._membership.pause(reason="paused from the platform")
         elif desired == "running" and by_user:
             self._membership.resume()
+        elif desired is None and m.platform_desired == "paused" and not by_user:
+            # The user resumed on this machine after a pause from the web: their word wins,
+            # and the platform must stop showing "Pause requested".
+            try:
+                w.withdraw_platform_pause()
+            except KalavaiError as exc:
+                log.warning("could not withdraw the platform's pause: %s", exc)
+                return
+            self._sh.save()
 
     def _check_worker(self, m: Membership, w: WorkerSession) -> None:
         sh, runtime = self._sh, self._sh.ports.runtime

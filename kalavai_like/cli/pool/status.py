@@ -16,7 +16,7 @@ from kalavai_like.cli.options import JsonOpt, PoolArg, PoolOpt, StartAgentOpt, c
 from kalavai_like.cli.pool.owner import owned_pool
 from kalavai_like.client.account import logged_in
 from kalavai_like.errors import AgentUnavailable
-from kalavai_like.units import format_age, format_cores, format_duration
+from kalavai_like.units import format_age, format_amount, format_cores, format_duration
 
 if TYPE_CHECKING:
     from kalavai_like.client.records import NodeStatus, RuleReason, SeedStatus, WorkerStatus
@@ -202,7 +202,7 @@ def _print_workers(devices: list[dict[str, Any]], title: str, now: float) -> Non
                 str(d.get("state") or "") + (f" ({d['reason']})" if d.get("reason") else ""),
                 d.get("cores"), f"{(d.get('memory_bytes') or 0) / GIB:.1f} GiB", d.get("gpus"),
                 console.ago(d.get("last_heartbeat_at"), now),
-                f"{(d.get('totals') or {}).get('cpu_core_hours', 0):.4f}",
+                format_amount((d.get("totals") or {}).get("cpu_core_hours", 0), 4),
                 witnessed_text(d.get("witnessed") or {}), ratio_text(d),
             )
             for d in devices
@@ -264,6 +264,8 @@ def _resource_rows(w: WorkerStatus) -> list[tuple[str, Any]]:
     granted = w.granted
     profile = f" ({lim.profile.replace('_', ' ')} limits)" if lim.profile else ""
     pending = hours(w.pending)["cpu_core_hours"]
+    credit, recent = (format_amount(granted.credit if granted else 0.0, 4),
+                      format_amount(granted.recent_average if granted else 0.0, 4))  # fmt: skip
     return [
         ("Pool", w.pool_name),
         ("Limits now", f"{format_cores(lim.cpus)}, {lim.memory_bytes / GIB:.2f} GiB, "
@@ -272,7 +274,6 @@ def _resource_rows(w: WorkerStatus) -> list[tuple[str, Any]]:
         ("Using now", f"{live.cpu_cores:.2f} cores, {live.memory_bytes / GIB:.2f} GiB"),
         ("Contributed", totals_text(hours(w.totals))),
         ("Not yet acknowledged", amount_text("cpu_core_hours", pending)),
-        ("Credit granted", f"{granted.credit if granted else 0.0:.4f} (recent average "
-                           f"{granted.recent_average if granted else 0.0:.4f}/day)"),
+        ("Credit granted", f"{credit} (recent average {recent}/day)"),
         *(("Why", r) for r in reason_lines(w.reasons)),
     ]  # fmt: skip

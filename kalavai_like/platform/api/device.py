@@ -42,6 +42,24 @@ def heartbeat(
     return Response(reply, media_type="application/json")  # type: ignore[return-value]
 
 
+class ResumedOut(BaseModel):
+    """The device's desired state on the platform after its own resume."""
+
+    desired_state: str
+
+
+@router.post("/resumed", response_model=ResumedOut)
+def resumed(who: DeviceCaller, db: Db) -> ResumedOut:
+    """The device's user resumed it on the machine (CLI or tray): a pause requested from the
+    web is withdrawn, so the device's card stops saying "Pause requested". Idempotent."""
+    with db.write() as s:
+        device = s.get(Device, who.credential_id)
+        if device is None or device.left_at is not None:
+            raise unauthorized("This device left its pool.")
+        device.desired_state = "running"
+    return ResumedOut(desired_state="running")
+
+
 @router.post("/witness", response_model=witness.WitnessOut)
 def witness_report(
     credential: DeviceCredential, body: witness.WitnessIn, db: Db, cfg: Settings

@@ -42,7 +42,7 @@ def _pool_key(value: str) -> str:
 
 
 def contributed(db: Any, pool_ids: list[str]) -> dict[str, dict[str, float]]:
-    """Granted CPU core-hours, RAM GB-hours, GPU-hours and credit per pool, over all devices."""
+    """Granted CPU core-hours, RAM GiB-hours, GPU-hours and credit per pool, over all devices."""
     if not pool_ids:
         return {}
     d = Device

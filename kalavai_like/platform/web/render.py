@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from kalavai_like.errors import KalavaiError, NotFound
 from kalavai_like.platform.problems import Problem, not_found
 from kalavai_like.platform.web.session import LoginRequired, WebUser, keep_session
+from kalavai_like.units import GIB, MEMORY_UNIT, RAM_HOURS, format_amount
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("kalavai_like.platform.web", "templates"),
@@ -41,7 +42,7 @@ SECURITY_HEADERS = {
 def _num(value: float | None, digits: int = 2) -> str:
     if value is None:
         return "\u2013"
-    return f"{value:,.{digits}f}"
+    return format_amount(value, digits)  # 0.004, not 0.00
 
 
 def _ago(iso: str | None) -> str:
@@ -66,10 +67,11 @@ def _when(iso: str | None) -> str:
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
+    return f"{n / GIB:.1f} {MEMORY_UNIT}"
 
 
 _env.filters.update(num=_num, ago=_ago, when=_when, gib=_gib)
+_env.globals.update(RAM_HOURS=RAM_HOURS)  # one name for RAM over time on every page
 
 
 def page(

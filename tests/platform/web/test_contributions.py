@@ -42,7 +42,7 @@ def test_chart_plots_the_platforms_daily_numbers(
     page.wait_for_selector("#daily-chart[data-rendered=true] canvas")
     plotted = page.evaluate("window.klChart.data")
     labels = page.evaluate("window.klChart.series.map(s => s.label)")
-    assert labels == ["Day", "CPU core-h", "RAM GB-h", "GPU-h", "Credit"]
+    assert labels == ["Day", "CPU core-h", "RAM GiB-h", "GPU-h", "Credit"]
     assert len(plotted) == 5 and all(len(col) == 30 for col in plotted)
 
     by_day = {row["day"]: row for row in daily}
@@ -96,3 +96,25 @@ def test_leaderboard_shows_display_names_not_emails(
     ranked = api.as_(user.credential).get("/api/v1/credit/leaderboard?by=credit").json()
     first = page.locator("section").first.locator("tbody tr").first.inner_text()
     assert ranked[0]["user"]["display"] in first
+
+
+def test_a_little_credit_does_not_read_as_zero(
+    api: Api, logged_in: Callable[..., tuple[Any, Any]]
+) -> None:
+    from kalavai_like.units import format_amount
+    from tests.support.platform_api import credited_device
+
+    user, page = logged_in()
+    owner = api.user()
+    pool = api.pool(owner, public=True, device_limits={"cores": 4096})
+    hub = api.hub(owner, pool)["credential"]
+    credited_device(api, user, owner, pool, 14.4, (hub, 14.4, 3))  # 0.004 core-h, witnessed
+    granted = api.as_(user.credential).get("/api/v1/credit/me").json()["granted"]["credit"]
+    assert 0.001 < granted < 0.01
+    nav(page, "My contributions")
+    stat = page.locator(".stat").filter(has_text="Credit granted").locator("strong")
+    assert stat.inner_text() == format_amount(granted)  # "0.004", not "0.00"
+    assert stat.inner_text().strip("0.") != ""
+    assert page.locator(".stat").filter(has_text="RAM").locator("small").inner_text() == (
+        "GiB-hours"
+    )

@@ -66,6 +66,27 @@ def test_paused_device_shows_paused_and_page_pause_reaches_device(
     assert r.status_code == 401
 
 
+def test_a_resume_on_the_machine_clears_pause_requested(
+    api: Api, logged_in: Callable[..., tuple[Any, Any]]
+) -> None:
+    user, page = logged_in()
+    _, joined = api.join_public(user, name="den")
+    cred = joined["credential"]
+    heartbeat(api, cred, 1, "running")
+    nav(page, "My devices")
+    card(page, "den").get_by_role("button", name="Pause").click()
+    assert card(page, "den").locator("[data-desired=paused]").is_visible()
+    assert heartbeat(api, cred, 2, "running")["desired_state"] == "paused"
+    heartbeat(api, cred, 3, "paused", reason="Paused from the platform")
+    # `pool resume` on the machine: the agent withdraws the web's pause, then reports running.
+    assert api.as_(cred).post("/api/v1/device/resumed").status_code == 200
+    heartbeat(api, cred, 4, "running")
+    page.reload()
+    assert state_of(page, "den") == "running"
+    assert card(page, "den").locator("[data-desired=paused]").count() == 0
+    assert card(page, "den").get_by_role("button", name="Pause").is_visible()
+
+
 def test_devices_page_escapes_what_devices_report(
     api: Api, logged_in: Callable[..., tuple[Any, Any]]
 ) -> None:

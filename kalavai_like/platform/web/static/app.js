@@ -63,7 +63,7 @@
     series: [
       { label: "Day", value: "{YYYY}-{MM}-{DD}" },
       { label: "CPU core-h", scale: "h", stroke: "#2563eb", width: 2, points: { size: 5 } },
-      { label: "RAM GB-h", scale: "h", stroke: "#16a34a", width: 2, points: { size: 5 } },
+      { label: "RAM GiB-h", scale: "h", stroke: "#16a34a", width: 2, points: { size: 5 } },
       { label: "GPU-h", scale: "h", stroke: "#9333ea", width: 2, points: { size: 5 } },
       { label: "Credit", scale: "credit", stroke: "#ea580c", width: 2, fill: "rgba(234,88,12,0.10)", points: { size: 5 } }
     ],
