@@ -185,3 +185,17 @@ class Notifier:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self._cfg.webhook_timeout + 1)
+
+
+def hub_state(
+    last_seen: float | None, left: bool, t: float, cfg: PlatformSettings
+) -> tuple[str, str | None]:
+    """A pool's hub as its owner's pages say it: "running", "stopped", "not seen yet" or
+    "not seen since" and the time (ISO 8601); it reads its peer list every half minute."""
+    if left:
+        return "stopped", None
+    if last_seen is None:
+        return "not seen yet", None
+    if t - last_seen <= cfg.offline_after:
+        return "running", None
+    return "not seen since", iso(last_seen)
