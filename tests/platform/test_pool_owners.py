@@ -38,9 +38,11 @@ def test_join_tokens_carry_a_bounded_label(api: Api) -> None:
         (True, "for Ana"),
         (False, None),
     ]
-    for bad in ("x" * 65, "tab\there", "bell\x07", ""):
+    for bad in ("x" * 65, "tab\there", "bell\x07", "", "right\u202eto left", "zero\u200bwidth"):
         r = owner.post(f"/api/v1/pools/{pool['id']}/tokens", json={"label": bad})
         assert r.status_code == 422, bad
+    r = owner.post(f"/api/v1/pools/{pool['id']}/tokens", json={"label": "a\u202eb"})
+    assert "1 to 64 printable characters" in r.json()["error"]["message"]
 
 
 def test_owner_removes_a_worker_and_its_next_heartbeat_says_so(api: Api) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
 from kalavai_like import tokens
-from kalavai_like.errors import Conflict, TokenError
+from kalavai_like.errors import Conflict, InvalidInput, TokenError
 from kalavai_like.platform import bounds, credentials, ipam, peers, quotas
 from kalavai_like.platform.api import HexId, revoke
 from kalavai_like.platform.auth import Db, Principal, Settings, User
@@ -35,6 +35,7 @@ from kalavai_like.platform.settings import PlatformSettings
 from kalavai_like.platform.views import iso, iso_req, pool_out, pools_out
 
 router = APIRouter(prefix="/api/v1", tags=["pools"])
+LABEL_RULE = "A join token's label is 1 to 64 printable characters (no control or format ones)."
 PoolKey = Annotated[str, Path(pattern=NAME_PATTERN, description="pool id or name")]
 
 
@@ -239,6 +240,8 @@ def mint_token(
     Raises:
         Problem: 429 past the user's minting rate (quotas.check_mints).
     """
+    if body.label is not None and not body.label.isprintable():  # bidi and invisible ones too
+        raise Problem(422, InvalidInput("Invalid label", LABEL_RULE))
     t = now()
     quotas.check_mints(s, cfg, user_id, t)
     expires_at = int(t) + body.expires_in

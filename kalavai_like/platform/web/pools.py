@@ -174,7 +174,7 @@ async def create_token(request: Request, pool_key: str) -> Response:
             expires_in=int(form.get("expires_in", "")),
             label=form.get("label", "").strip() or None,
         )
-        if str(body.expires_in) not in EXPIRIES:
+        if str(body.expires_in) not in EXPIRIES or not (body.label or "x").isprintable():
             raise ValueError
     except (ValueError, ValidationError):
         error = (
