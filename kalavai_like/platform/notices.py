@@ -184,7 +184,7 @@ class Notifier:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=self._cfg.webhook_timeout + 1)
+            self._thread.join(timeout=2)  # a daemon: a POST still waiting never holds a stop
 
 
 def hub_state(

@@ -178,3 +178,22 @@ def test_the_webhook_hears_a_worker_went_offline_once(
     wait_for(lambda: len(events) > 1, timeout=30, what="the second worker's event")
     told = [e["device"]["id"] for e in events]
     assert told.count(red["device"]["id"]) == 1 and second["device"]["id"] in told
+
+
+def test_a_webhook_that_never_answers_holds_up_no_heartbeat(
+    tuned_platform: Callable[..., Api], tiny_server: Callable[[str], Any]
+) -> None:
+    api = tuned_platform(
+        offline_after=1, notice_interval=0.2, webhooks_to_private=1, webhook_timeout=600
+    )
+    hook = tiny_server("slow")  # takes the POST and holds its answer until the test ends
+    owner, volunteer = api.user(), api.user()
+    pool = api.pool(owner)
+    assert _put(owner, f"/api/v1/pools/{pool['id']}/webhook", {"url": hook.url}).is_success
+    api.join(volunteer, owner, pool)  # never heard from: offline in a second
+    wait_for(lambda: hook.requests, timeout=30, what="the webhook's POST")
+    # the notifier now waits on the webhook; heartbeats and joins go on
+    red = api.join(volunteer, owner, pool)
+    for seq in (1, 2, 3):
+        r = _beat(api, red["credential"], seq)
+        assert r.status_code == 200 and r.json()["seq"] == seq
