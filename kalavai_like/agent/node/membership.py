@@ -339,8 +339,10 @@ class WorkerMembership:
         actions: list[tuple[str, Callable[[], None]]] = [
             ("worker container", lambda: sh.ports.runtime.remove(self._spec_name(m))),
             ("network", lambda: self._down_spoke(m)),
-            ("device at the platform", lambda: sh.ports.platform.leave(m.platform, m.credential)),
-        ][: 2 if removed else 3]
+        ]
+        if not removed:
+            deregister = lambda: sh.ports.platform.leave(m.platform, m.credential)  # noqa: E731
+            actions.append(("device at the platform", deregister))
         for what, action in actions:
             try:
                 action()
