@@ -23,6 +23,8 @@ from kalavai_like.usage.ledger import Counters, Ledger
 from kalavai_like.usage.sampler import LiveUsage, Sampler
 
 log = logging.getLogger(__name__)
+# A heartbeat reply's desired state once the pool's owner removed the device.
+REMOVED = "removed"
 
 
 class LiveRate:
@@ -128,7 +130,8 @@ class WorkerSession:
         self.ledger.append(self.sampler.set_source(info.id, self._usage))
 
     def heartbeat(self, state: str, reason: str = "") -> str | None:
-        """Send the latest counters; returns the platform's desired state when it changed.
+        """Send the latest counters; returns the platform's desired state when it changed
+        (always REMOVED once the pool's owner removed the device).
 
         Raises:
             KalavaiError: the platform refused or could not be reached (the rows stay pending).
@@ -152,6 +155,8 @@ class WorkerSession:
         self.platform_unverified = dict(resp.get("unverified") or {})
         self.platform_witnessed = dict(resp.get("witnessed") or {})
         desired = resp.get("desired_state")
+        if desired == REMOVED:  # by the pool's owner: the node leaves
+            return REMOVED
         if desired in ("running", "paused") and desired != self.m.platform_desired:
             self.m.platform_desired = desired
             return str(desired)

@@ -313,8 +313,10 @@ class PlatformClient:
         """Delete a pool you own: its devices leave, its tokens stop working."""
         self.request("DELETE", f"/pools/{_seg(id_or_name)}")
 
-    def create_token(self, pool_id: str, uses: int, expires_in: int) -> dict[str, Any]:
-        body = {"uses": uses, "expires_in": expires_in}
+    def create_token(
+        self, pool_id: str, uses: int, expires_in: int, label: str | None = None
+    ) -> dict[str, Any]:
+        body = {"uses": uses, "expires_in": expires_in, **({"label": label} if label else {})}
         return self.request("POST", f"/pools/{_seg(pool_id)}/tokens", json=body)  # type: ignore[no-any-return]
 
     def tokens(self, pool_id: str) -> list[dict[str, Any]]:

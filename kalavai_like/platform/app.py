@@ -18,6 +18,7 @@ from kalavai_like.platform import heartbeat_store, ipam, ledger, problems, web
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.heartbeat_route import HeartbeatRoute
 from kalavai_like.platform.limits import RequestLimits
+from kalavai_like.platform.notices import Notifier
 from kalavai_like.platform.peers import PeerWatch
 from kalavai_like.platform.schemas import ErrorOut, Health
 from kalavai_like.platform.settings import PlatformSettings
@@ -34,6 +35,7 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
         devices,
         lifecycle,
         operator,
+        owners,
         pools,
     )
 
@@ -44,7 +46,9 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
         if migrate:
             await asyncio.to_thread(prepare, db)
         app.state.peers.bind(asyncio.get_running_loop())
+        notifier.start()
         yield
+        await asyncio.to_thread(notifier.stop)
         if store is not None:
             await store.close()
         db.dispose()
@@ -75,7 +79,8 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     if store is not None:  # the hot path skips FastAPI's router
         app.add_middleware(HeartbeatRoute, store=store)
     web.install(app)
-    for module in (accounts, pools, lifecycle, devices, device, credit, operator):
+    notifier = Notifier(db, cfg)  # the owners' webhooks, off every request's path
+    for module in (accounts, pools, lifecycle, devices, device, credit, operator, owners):
         app.include_router(module.router)
     # Added last, so outermost: no route, the heartbeat's lean path included, reads more.
     app.add_middleware(RequestLimits, max_body=cfg.max_body_bytes, max_depth=cfg.max_json_depth)

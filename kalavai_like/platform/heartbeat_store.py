@@ -46,7 +46,8 @@ _SELECT = (
     + ", ".join(f"d.{c}" for c in _COLUMNS)
     + ", p.weight_cpu, p.weight_ram, p.weight_gpu, p.template, u.suspended_at"
     + " FROM devices d JOIN pools p ON p.id = d.pool_id JOIN users u ON u.id = d.user_id"
-    + " WHERE d.credential_hash = :digest AND d.left_at IS NULL"
+    + " WHERE d.credential_hash = :digest"
+    + f" AND (d.left_at IS NULL OR d.desired_state = '{heartbeats.REMOVED}')"
 )
 _UPDATE = (
     "UPDATE devices SET "

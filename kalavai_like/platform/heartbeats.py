@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kalavai_like.platform import credentials, credit, ledger
@@ -31,6 +31,7 @@ _P = Pool.__table__.c
 _U = User.__table__.c
 _DAY = UsageDay.__table__
 UNKNOWN_DEVICE = "This device credential is unknown or the device left its pool."
+REMOVED = "removed"  # the desired state of a device its pool's owner removed
 ADDED = (
     "cpu",
     "ram",
@@ -97,7 +98,11 @@ def device_select() -> Any:
 
 
 # Built once: with bound parameters SQLAlchemy compiles each statement only once.
-_SELECT = device_select().where(_D.credential_hash == bindparam("digest"), _D.left_at.is_(None))
+# A device its pool's owner removed keeps its credential: its heartbeats learn it was removed.
+_SELECT = device_select().where(
+    _D.credential_hash == bindparam("digest"),
+    or_(_D.left_at.is_(None), _D.desired_state == REMOVED),
+)
 _UPDATE = (
     update(Device).where(_D.id == bindparam("device_id")).values({k: bindparam(k) for k in UPDATED})
 )
@@ -156,6 +161,8 @@ def attempt(d: Mapping[Any, Any] | None, hb: HeartbeatIn, rules: ledger.Rules) -
         raise unauthorized(UNKNOWN_DEVICE)
     t = now()
     if hb.seq <= d["last_seq"]:  # a replay or an out-of-order old heartbeat: counted already
+        return Outcome(d, t, replay=True)
+    if d["desired_state"] == REMOVED:  # nothing counts any more; the reply tells it to leave
         return Outcome(d, t, replay=True)
     values, usage = apply(d, hb, t, rules)
     return Outcome(d, t, replay=False, values=values, usage=usage)

@@ -126,6 +126,8 @@ class Pool(Base):
     hub_endpoint: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # The hub has no UDP port devices can reach (a seed behind NAT): devices go by the relay.
     hub_relay_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Where the platform POSTs the owner's notices (kalavai_like.platform.notices); None: none.
+    webhook_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     peer_version: Mapped[int] = mapped_column(BigInteger, default=0)
     # The owner's words for the public page (kalavai_like.platform.about bounds them).
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
@@ -149,6 +151,7 @@ class JoinTokenRow(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[float] = mapped_column(Float, default=now)
+    label: Mapped[str | None] = mapped_column(String(64), nullable=True)  # "for Ana"
 
     # Counts a user's recent mints (the minting rate limit).
     __table_args__ = (Index("ix_join_tokens_creator_time", "created_by", "created_at"),)
@@ -218,8 +221,21 @@ class Device(Base):
     witness_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The recent average at the platform's standard rates (the leaderboard's), same time column.
     std_recent_avg: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # When the owner's webhook was told this device went offline / claims ran above its
+    # witness (cleared once that is over, so the next time is told again).
+    offline_notified_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    claims_notified_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     __table_args__ = (Index("ix_devices_pool_user", "pool_id", "user_id"),)
+
+
+class PoolBan(Base):
+    """A user the pool's owner banned: they can redeem none of the pool's join tokens."""
+
+    __tablename__ = "pool_bans"
+    pool_id: Mapped[str] = mapped_column(ForeignKey("pools.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
 
 
 class AddressLease(Base):

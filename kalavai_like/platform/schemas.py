@@ -143,6 +143,7 @@ class HubIn(In):
 class TokenIn(In):
     uses: int = Field(1, ge=1, le=100_000)
     expires_in: int = Field(3600, ge=60, le=366 * 86400)
+    label: Label | None = None  # whom it is for ("for Ana")
 
 
 class TokenCheckIn(In):
@@ -293,15 +294,11 @@ class TokenOut(BaseModel):
     expires_at: str
     revoked: bool
     created_at: str
+    label: str | None = None
 
 
-class TokenCreated(BaseModel):
-    id: str
+class TokenCreated(TokenOut):
     token: str
-    uses: int
-    used: int
-    expires_at: str
-    revoked: bool
 
 
 class PoolRef(BaseModel):

@@ -87,6 +87,13 @@ class PlatformSettings:
     # always sent to the same one (by pool id), so a pool's devices meet on one replica.
     # `platform serve --relay-port` sets it to its own relay unless given.
     relay_addresses: str = ""
+    # The owner's notices (kalavai_like.platform.notices): a worker is offline after this long
+    # without a heartbeat; webhooks are checked this often and wait this long for an answer;
+    # 1 lets them reach loopback and private addresses (a platform on a LAN, tests).
+    offline_after: float = 600.0
+    notice_interval: float = 60.0
+    webhook_timeout: float = 5.0
+    webhooks_to_private: int = 0
 
     def __post_init__(self) -> None:
         try:

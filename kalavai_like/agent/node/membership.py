@@ -323,15 +323,16 @@ class WorkerMembership:
 
     # ---- leave ----------------------------------------------------------------------------
 
-    def leave(self) -> list[str]:
+    def leave(self, *, removed: bool = False) -> list[str]:
         """Final heartbeat, worker and network removed, device deregistered, membership
-        forgotten; returns what could not be removed."""
+        forgotten; returns what could not be removed. Once `removed` by the pool's owner, the
+        platform has let the device go already: no heartbeat, no deregistering."""
         sh, m = self._sh, self._sh.persisted.membership
         if m is None:
             return []
         warnings: list[str] = []
         w = sh.worker
-        if w is not None:
+        if w is not None and not removed:
             try:
                 w.sample()
                 w.heartbeat("leaving", "left the pool")
@@ -340,8 +341,10 @@ class WorkerMembership:
         actions: list[tuple[str, Callable[[], None]]] = [
             ("worker container", lambda: sh.ports.runtime.remove(self._spec_name(m))),
             ("network", lambda: self._down_spoke(m)),
-            ("device at the platform", lambda: sh.ports.platform.leave(m.platform, m.credential)),
         ]
+        if not removed:
+            deregister = lambda: sh.ports.platform.leave(m.platform, m.credential)  # noqa: E731
+            actions.append(("device at the platform", deregister))
         for what, action in actions:
             try:
                 action()

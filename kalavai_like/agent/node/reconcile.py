@@ -14,7 +14,7 @@ from kalavai_like.agent.node.rules import Rules
 from kalavai_like.agent.node.seeding import Seeding
 from kalavai_like.agent.node.shared import Shared
 from kalavai_like.agent.state import Membership, Persisted, legacy_paused_until
-from kalavai_like.agent.worker import WorkerSession
+from kalavai_like.agent.worker import REMOVED, WorkerSession
 from kalavai_like.errors import KalavaiError
 from kalavai_like.net import SpokeStatus
 from kalavai_like.net.paths import STALE
@@ -101,6 +101,9 @@ class Reconciler:
             log.warning("heartbeat failed: %s", exc)
             return
         self._sh.save()  # platform_desired may have moved
+        if desired == REMOVED:
+            self._removed(m)
+            return
         by_user = self._rules.paused_by_user(m)
         if desired == "paused" and not by_user:
             self._membership.pause(reason="paused from the platform")
@@ -115,6 +118,12 @@ class Reconciler:
                 log.warning("could not withdraw the platform's pause: %s", exc)
                 return
             self._sh.save()
+
+    def _removed(self, m: Membership) -> None:
+        """The pool's owner removed this device: worker, network and membership go."""
+        for warning in self._membership.leave(removed=True):
+            log.warning("removed from %s: %s", m.pool_name, warning)
+        self._sh.set_state("idle", f"removed from pool '{m.pool_name}' by the pool's owner")
 
     def _check_worker(self, m: Membership, w: WorkerSession) -> None:
         sh, runtime = self._sh, self._sh.ports.runtime

@@ -170,6 +170,9 @@ def token(
     expires: Annotated[
         str, typer.Option("--expires", help="Valid for this long: 30m, 1h, 7d.")
     ] = "1h",
+    label: Annotated[
+        str | None, typer.Option("--label", help='Whom it is for, shown in the list: "for Ana".')
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Make a join token for one of your pools (printed once, on stdout)."""
@@ -178,7 +181,7 @@ def token(
     expires_in = int(parse_duration(expires))
     with logged_in(context.home()) as client:
         chosen = owned_pool(client, chosen_pool(pool_name, pool))
-        made = client.create_token(chosen["id"], uses, expires_in)
+        made = client.create_token(chosen["id"], uses, expires_in, label)
     command = f"kalavai-like pool join {made['token']}"
     if json:
         console.emit_json(
@@ -188,8 +191,8 @@ def token(
     console.raw(made["token"])
     times = "once" if made["uses"] == 1 else f"{made['uses']} times"
     console.note(
-        f"Join token {made['id']} for pool '{chosen['name']}': usable {times}, until "
-        f"{console.when(made['expires_at'])}. Shown only now. To join, run on the "
+        f"Join token {made['id']}{_labelled(made)} for pool '{chosen['name']}': usable {times}, "
+        f"until {console.when(made['expires_at'])}. Shown only now. To join, run on the "
         "volunteer's machine:",
         style="",
     )
@@ -209,10 +212,11 @@ def tokens(pool_name: PoolArg = None, pool: PoolOpt = None, json: JsonOpt = Fals
         console.note(f"No join tokens for '{chosen['name']}'. Make one: kalavai-like pool token")
         return
     console.table(
-        ["ID", "Used", "Expires", "Status", "Created"],
+        ["ID", "Label", "Used", "Expires", "Status", "Created"],
         [
             (
                 t["id"],
+                t.get("label") or "",
                 f"{t['used']}/{t['uses']}",
                 console.when(t["expires_at"]),
                 _status(t),
@@ -233,22 +237,45 @@ def _status(t: dict[str, Any]) -> str:
     return "expired" if expires.timestamp() <= time.time() else "active"
 
 
+def _labelled(t: dict[str, Any]) -> str:
+    return f" ({t['label']})" if t.get("label") else ""
+
+
 @app.command("revoke-token")
 def revoke_token(
-    token_id: Annotated[str, typer.Argument(metavar="ID", help="The token's id (pool tokens).")],
+    token_key: Annotated[
+        str, typer.Argument(metavar="ID_OR_LABEL", help="The token's id or label (pool tokens).")
+    ],
     pool: PoolOpt = None,
 ) -> None:
     """Revoke a join token so nobody else can join with it. Safe to repeat."""
     with logged_in(context.home()) as client:
         pools = [owned_pool(client, pool)] if pool else client.pools("mine")
-        for candidate in pools:
-            match = [t for t in client.tokens(candidate["id"]) if t["id"] == token_id]
-            if not match:
-                continue
-            if match[0].get("revoked"):
-                console.note(f"Join token {token_id} was already revoked.", style="")
-                return
-            client.revoke_token(candidate["id"], token_id)
-            console.success(f"Revoked join token {token_id} of pool '{candidate['name']}'.")
+        found = [
+            (candidate, t)
+            for candidate in pools
+            for t in client.tokens(candidate["id"])
+            if token_key in (t["id"], t.get("label"))
+        ]
+        if not found:
+            raise NotFound(
+                "No such join token",
+                f"None of your pools has a join token with id or label {token_key!r}.",
+            )
+        # An id wins; of several with the label, those not yet revoked.
+        by_id = [(c, t) for c, t in found if t["id"] == token_key]
+        live = [(c, t) for c, t in found if not t.get("revoked")]
+        chosen = by_id or live or found
+        if len(chosen) > 1:
+            ids = ", ".join(f"{t['id']} (pool {c['name']})" for c, t in chosen)
+            raise InvalidInput(
+                "Several join tokens have that label",
+                f"{len(chosen)} tokens are labelled {token_key!r}: {ids}. Revoke one by its id.",
+            )
+        candidate, match = chosen[0]
+        shown = f"{match['id']}{_labelled(match)}"
+        if match.get("revoked"):
+            console.note(f"Join token {shown} was already revoked.", style="")
             return
-    raise NotFound("No such join token", f"None of your pools has a join token {token_id!r}.")
+        client.revoke_token(candidate["id"], match["id"])
+        console.success(f"Revoked join token {shown} of pool '{candidate['name']}'.")

@@ -177,6 +177,9 @@ def workers(
     with logged_in(home) as client:
         chosen = owned_pool(client, pool)
         devices = listed_devices(client.request("GET", f"/pools/{chosen['id']}/devices"), all_)
+        notices = client.request("GET", f"/pools/{chosen['id']}/notices")
+    for d in devices:  # the platform's notices: offline, claims far above the witness
+        d["notices"] = [n for n in notices if n["device_id"] == d["id"]]
     if json:
         console.emit_json([{**d, "claims_far_above_witness": claims_far_above_witness(d)}
                            for d in devices])  # fmt: skip
@@ -209,6 +212,10 @@ def _print_workers(devices: list[dict[str, Any]], title: str, now: float) -> Non
         ],
         title=title,
     )  # fmt: skip
+    for d in devices:  # (claims far above the witness are flagged below, as the table does)
+        for n in d.get("notices") or []:
+            if n["kind"] == "worker_offline":
+                console.warn(f"{d.get('name')}: {n['message']}")
     flagged = [str(d.get("name")) for d in devices if claims_far_above_witness(d)]
     if flagged:
         console.warn(f"{', '.join(flagged)}: claims far above its witness (the pool's head saw "

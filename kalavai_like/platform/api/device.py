@@ -105,12 +105,15 @@ def _peer_list(db: Database, pool_id: str) -> PeersOut:
 
 
 def _hub_pool(db: Database, who: DeviceCaller) -> str:
-    with db.read() as s:
+    with db.write() as s:
         device = s.get(Device, who.credential_id)
         if device is None or device.left_at is not None:
             raise unauthorized("This device left its pool.")
         if device.role != "hub":
             raise forbidden("Only the pool's hub may read its peer list.")
+        # The hub sends no heartbeats: reading its peer list is its sign of life (the owner's
+        # pages say it runs, or when it was last seen).
+        device.last_heartbeat_at = time.time()
         return device.pool_id
 
 

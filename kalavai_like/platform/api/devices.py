@@ -9,7 +9,7 @@ from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from kalavai_like.errors import Conflict, InvalidInput, TokenError
-from kalavai_like.platform import bounds, credentials, ipam, ledger, peers, quotas
+from kalavai_like.platform import bounds, credentials, heartbeats, ipam, ledger, peers, quotas
 from kalavai_like.platform.api import HexId
 from kalavai_like.platform.api.pools import (
     PoolKey,
@@ -118,6 +118,8 @@ def _enrol(
     device.cores, device.memory_bytes, device.gpus = body.cores, body.memory_bytes, body.gpus
     device.credential_hash = credentials.digest(credential)
     device.left_at, device.state, device.reason = None, "joining", None
+    if device.desired_state == heartbeats.REMOVED:  # removed once, now let in again
+        device.desired_state = "running"
     # A (re)joined agent counts from zero again: new sequence and counter baseline.
     device.last_seq, device.base_cpu, device.base_ram, device.base_gpu = 0, 0.0, 0.0, 0.0
     device.base_at = t
@@ -192,11 +194,17 @@ def pool_devices(pool_key: PoolKey, who: User, db: Db) -> list[PoolDeviceOut]:
         return [pool_device_out(s, d, u, pool) for d, u in rows]
 
 
-def leave(s: Session, device: Device) -> None:
-    """The device leaves its pool: credential void, address held back, peer list changed."""
+def leave(s: Session, device: Device, removed_because: str | None = None) -> None:
+    """The device leaves its pool: credential void, address held back, peer list changed.
+    Removed by the pool's owner (`removed_because`), its credential stays only so its next
+    heartbeat learns that (heartbeats.REMOVED)."""
     t = now()
     if device.left_at is None:
-        device.left_at, device.state, device.credential_hash = t, "left", None
+        device.left_at, device.state = t, "left"
+        if removed_because:
+            device.reason, device.desired_state = removed_because, heartbeats.REMOVED
+        else:
+            device.credential_hash = None
         ipam.release(s, device.id, t)
         peers.bump(s, device.pool_id)
 

@@ -8,15 +8,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy import case, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from kalavai_like import tokens
-from kalavai_like.errors import Conflict, TokenError
+from kalavai_like.errors import Conflict, InvalidInput, TokenError
 from kalavai_like.platform import bounds, credentials, ipam, peers, quotas
 from kalavai_like.platform.api import HexId, revoke
 from kalavai_like.platform.auth import Db, Principal, Settings, User
 from kalavai_like.platform.db import oldest_first
-from kalavai_like.platform.models import Device, JoinTokenRow, Pool, now
+from kalavai_like.platform.models import Device, JoinTokenRow, Pool, PoolBan, now
 from kalavai_like.platform.problems import Problem, forbidden, not_found
 from kalavai_like.platform.schemas import (
     NAME_PATTERN,
@@ -35,6 +35,7 @@ from kalavai_like.platform.settings import PlatformSettings
 from kalavai_like.platform.views import iso, iso_req, pool_out, pools_out
 
 router = APIRouter(prefix="/api/v1", tags=["pools"])
+LABEL_RULE = "A join token's label is 1 to 64 printable characters (no control or format ones)."
 PoolKey = Annotated[str, Path(pattern=NAME_PATTERN, description="pool id or name")]
 
 
@@ -68,11 +69,23 @@ def owned_pool(s: Session, who: Principal, key: str, *, lock: bool = False) -> P
 
 
 def check_open(pool: Pool, user_id: str) -> None:
-    """Refuse a new member of a closed pool (its owner may still add devices).
+    """Refuse a user the pool's owner banned, and a new member of a closed pool (its owner
+    may still add devices).
 
     Raises:
-        Problem: 403 TokenError `pool_closed`.
+        Problem: 403 TokenError `banned` or `pool_closed`.
     """
+    s = object_session(pool)
+    if s is not None and s.get(PoolBan, (pool.id, user_id)) is not None:
+        raise Problem(
+            403,
+            TokenError(
+                "banned",
+                "Banned from this pool",
+                f"The owner of pool '{pool.name}' removed you from it and does not let you "
+                "join again. Join another pool.",
+            ),
+        )
     if pool.closed and pool.owner_id != user_id:
         raise Problem(
             403,
@@ -228,6 +241,8 @@ def mint_token(
     Raises:
         Problem: 429 past the user's minting rate (quotas.check_mints).
     """
+    if body.label is not None and not body.label.isprintable():  # bidi and invisible ones too
+        raise Problem(422, InvalidInput("Invalid label", LABEL_RULE))
     t = now()
     quotas.check_mints(s, cfg, user_id, t)
     expires_at = int(t) + body.expires_in
@@ -243,17 +258,11 @@ def mint_token(
         expires_at=float(expires_at),
         created_by=user_id,
         created_at=t,
+        label=body.label,
     )
     s.add(row)
     s.flush()
-    return TokenCreated(
-        id=row.id,
-        token=text,
-        uses=row.uses,
-        used=0,
-        expires_at=iso_req(row.expires_at),
-        revoked=False,
-    )
+    return TokenCreated(token=text, **token_out(row).model_dump())
 
 
 @router.get("/pools/{pool_key}/tokens", response_model=list[TokenOut])
@@ -261,17 +270,19 @@ def list_tokens(pool_key: PoolKey, who: User, db: Db) -> list[TokenOut]:
     with db.read() as s:
         pool = owned_pool(s, who, pool_key)
         rows = oldest_first(s, JoinTokenRow, JoinTokenRow.pool_id == pool.id)
-        return [
-            TokenOut(
-                id=r.id,
-                uses=r.uses,
-                used=r.used,
-                expires_at=iso_req(r.expires_at),
-                revoked=r.revoked_at is not None,
-                created_at=iso_req(r.created_at),
-            )
-            for r in rows
-        ]
+        return [token_out(r) for r in rows]
+
+
+def token_out(r: JoinTokenRow) -> TokenOut:
+    return TokenOut(
+        id=r.id,
+        uses=r.uses,
+        used=r.used,
+        expires_at=iso_req(r.expires_at),
+        revoked=r.revoked_at is not None,
+        created_at=iso_req(r.created_at),
+        label=r.label,
+    )
 
 
 @router.delete("/pools/{pool_key}/tokens/{token_id}", status_code=204)

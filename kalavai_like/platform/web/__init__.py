@@ -17,10 +17,18 @@ from fastapi.staticfiles import StaticFiles
 
 def install(app: FastAPI) -> None:
     """Add the pages and their static files (/static) to the platform app."""
-    from kalavai_like.platform.web import accounts, credit, devices, operator, pool_pages, pools
+    from kalavai_like.platform.web import (
+        accounts,
+        credit,
+        devices,
+        operator,
+        owner_tools,
+        pool_pages,
+        pools,
+    )
 
     # pool_pages before pools: its /pools/new must win over /pools/{pool} routes.
-    for module in (accounts, pool_pages, pools, devices, credit, operator):
+    for module in (accounts, pool_pages, pools, devices, credit, operator, owner_tools):
         app.include_router(module.router)
     static = Path(str(resources.files("kalavai_like.platform.web") / "static"))
     app.mount("/static", StaticFiles(directory=static), name="static")

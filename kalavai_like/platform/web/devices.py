@@ -9,8 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
+from kalavai_like.platform import notices
 from kalavai_like.platform.api import devices as devices_api
-from kalavai_like.platform.models import Pool
+from kalavai_like.platform.models import Device, Pool, now
 from kalavai_like.platform.schemas import DesiredIn
 from kalavai_like.platform.web import session
 from kalavai_like.platform.web.render import PageRoute, hex_id, page
@@ -35,6 +36,10 @@ def my_devices(request: Request, done: str = "") -> Response:
                 select(Pool.id, Pool.name).where(Pool.id.in_({d.pool_id for d in rows}))
             ).all()
         )
+        hub_ids = {d.id for d in rows if d.role == "hub" and d.left_at is None}
+        seen = s.execute(select(Device.id, Device.last_heartbeat_at).where(Device.id.in_(hub_ids)))
+        cfg, t = request.app.state.settings, now()
+        hubs = {i: notices.hub_state(last, False, t, cfg) for i, last in seen.all()}
     current = [d for d in rows if d.left_at is None]
     gone = [d for d in rows if d.left_at is not None]
     return page(
@@ -45,6 +50,7 @@ def my_devices(request: Request, done: str = "") -> Response:
         devices=current,
         gone=gone,
         pool_names=names,
+        hubs=hubs,
         done=DONE.get(done, ""),
     )
 

@@ -124,7 +124,10 @@ def _owner_page(
     pool_key: str,
     created: TokenCreated | None = None,
     error: str = "",
+    done: str = "",
 ) -> Response:
+    from kalavai_like.platform.web import owner_tools
+
     db = request.app.state.db
     who = user.principal
     with db.read() as s:
@@ -150,12 +153,13 @@ def _owner_page(
         command=join_command(created.token) if created else "",
         expiries=EXPIRIES,
         error=error,
+        **owner_tools.context(request, who, pool, done),
     )
 
 
 @router.get("/pools/{pool_key}/owner")
-def owner(request: Request, pool_key: str) -> Response:
-    return _owner_page(request, session.current(request), _pool_key(pool_key))
+def owner(request: Request, pool_key: str, done: str = "") -> Response:
+    return _owner_page(request, session.current(request), _pool_key(pool_key), done=done)
 
 
 @router.post("/pools/{pool_key}/tokens")
@@ -165,11 +169,18 @@ async def create_token(request: Request, pool_key: str) -> Response:
     session.check_csrf(request, form, user.csrf)
     key = _pool_key(pool_key)
     try:
-        body = TokenIn(uses=int(form.get("uses", "1")), expires_in=int(form.get("expires_in", "")))
-        if str(body.expires_in) not in EXPIRIES:
+        body = TokenIn(
+            uses=int(form.get("uses", "1")),
+            expires_in=int(form.get("expires_in", "")),
+            label=form.get("label", "").strip() or None,
+        )
+        if str(body.expires_in) not in EXPIRIES or not (body.label or "x").isprintable():
             raise ValueError
     except (ValueError, ValidationError):
-        error = "Uses must be 1 to 100000, and pick an expiry from the list."
+        error = (
+            "Uses must be 1 to 100000, pick an expiry from the list, and a label is at most 64 "
+            "printable characters."
+        )
         return await run_in_threadpool(_owner_page, request, user, key, None, error)
     db, cfg = request.app.state.db, request.app.state.settings
     made = await run_in_threadpool(pools_api.create_token, key, body, user.principal, db, cfg)
