@@ -35,6 +35,8 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
         lifecycle,
         operator,
         pools,
+        profile,
+        resets,
     )
 
     db = Database(cfg.resolved_database_url)
@@ -75,7 +77,7 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     if store is not None:  # the hot path skips FastAPI's router
         app.add_middleware(HeartbeatRoute, store=store)
     web.install(app)
-    for module in (accounts, pools, lifecycle, devices, device, credit, operator):
+    for module in (accounts, profile, resets, pools, lifecycle, devices, device, credit, operator):
         app.include_router(module.router)
     # Added last, so outermost: no route, the heartbeat's lean path included, reads more.
     app.add_middleware(RequestLimits, max_body=cfg.max_body_bytes, max_depth=cfg.max_json_depth)

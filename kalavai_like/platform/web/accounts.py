@@ -16,10 +16,11 @@ from pydantic import ValidationError
 
 from kalavai_like.errors import KalavaiError
 from kalavai_like.platform import sessions
+from kalavai_like.platform.account_schemas import AccountKeyIn, PasswordChange
 from kalavai_like.platform.api import accounts
 from kalavai_like.platform.auth import resolve
 from kalavai_like.platform.problems import Problem
-from kalavai_like.platform.schemas import AccountKeyIn, Credentials, LogIn, PasswordChange
+from kalavai_like.platform.schemas import Credentials, LogIn
 from kalavai_like.platform.web import session
 from kalavai_like.platform.web.render import PageRoute, hex_id, page
 from kalavai_like.units import format_duration
