@@ -131,7 +131,5 @@ def test_deleted_account_leaves_nothing_readable(api: Api) -> None:
     credit = owner.get(f"/api/v1/pools/{pool['id']}/credit").json()
     assert "Soon Gone" not in str(credit) and volunteer.id not in str(credit)
     # The email is free again.
-    r = api.http.post(
-        "/api/v1/accounts", json={"email": volunteer.email, "password": "a new one!"}
-    )
+    r = api.http.post("/api/v1/accounts", json={"email": volunteer.email, "password": "a new one!"})
     assert r.status_code == 201
