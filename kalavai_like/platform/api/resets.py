@@ -57,7 +57,7 @@ def issue(db: Database, cfg: PlatformSettings, email: str) -> tuple[str, str] | 
     return address, f"{cfg.platform_url}/reset?token={token}"
 
 
-def _send(cfg: PlatformSettings, to: str, link: str) -> None:
+def send_link(cfg: PlatformSettings, to: str, link: str) -> None:
     minutes = round(cfg.password_reset_lifetime / 60)
     mail.send(
         cfg, to, "Reset your password",
@@ -75,7 +75,7 @@ def ask_reset(body: ResetRequest, tasks: BackgroundTasks, db: Db, cfg: Settings)
         raise Problem(503, PlatformUnavailable("No email on this platform", NO_EMAIL))
     made = issue(db, cfg, body.email)
     if made is not None:
-        tasks.add_task(_send, cfg, *made)
+        tasks.add_task(send_link, cfg, *made)
     return Response(status_code=202)
 
 

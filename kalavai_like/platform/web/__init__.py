@@ -16,9 +16,16 @@ from fastapi.staticfiles import StaticFiles
 
 def install(app: FastAPI) -> None:
     """Add the pages and their static files (/static) to the platform app."""
-    from kalavai_like.platform.web import accounts, credit, devices, operator, pools
+    from kalavai_like.platform.web import (
+        accounts,
+        credit,
+        devices,
+        operator,
+        pools,
+        settings_pages,
+    )
 
-    for module in (accounts, pools, devices, credit, operator):
+    for module in (accounts, settings_pages, pools, devices, credit, operator):
         app.include_router(module.router)
     static = Path(str(resources.files("kalavai_like.platform.web") / "static"))
     app.mount("/static", StaticFiles(directory=static), name="static")
