@@ -83,3 +83,23 @@ def test_account_key_names_are_unique_and_revoke_takes_the_name(tmp_path, local_
     assert r.returncode == 5
     keys = json.loads(cli("account-key", "list", "--json").stdout)
     assert [(k["name"], k["revoked"]) for k in keys] == [("homelab", True)]
+
+
+def test_operator_makes_a_reset_link_when_the_platform_sends_no_email(tmp_path, local_platform):
+    cli = make_cli(tmp_path)
+    email = _signed_up(cli, local_platform.url)
+    server = make_cli(tmp_path, "server")
+    where = ("--public-url", local_platform.url, "--data-dir", str(local_platform.data_dir))
+    r = server("platform", "reset-link", "nobody@example.org", *where)
+    assert r.returncode == 5 and "No account for nobody@example.org" in r.stderr
+    r = server("platform", "reset-link", email.upper(), *where)
+    assert r.returncode == 0, r.stderr
+    link = r.stdout.strip()
+    assert link.startswith(f"{local_platform.url}/reset?token=")
+    token = link.split("token=", 1)[1]
+    api = Api(local_platform.url)
+    body = {"token": token, "new_password": "from the operator"}
+    assert api.anon().post("/api/v1/password-resets/confirm", json=body).status_code == 204
+    api.log_in(email, "from the operator")
+    r = cli("account", "reset-password", "--email", email)
+    assert r.returncode == 6 and "sends no email" in r.stderr

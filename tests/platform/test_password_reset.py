@@ -91,5 +91,5 @@ def test_reset_link_by_email_sets_a_new_password_once(
 def test_without_smtp_the_platform_says_to_ask_the_operator(api: Api) -> None:
     user = api.user()
     r = api.anon().post("/api/v1/password-resets", json={"email": user.email})
-    assert r.status_code == 503
+    assert r.status_code == 409
     assert "operator" in r.json()["error"]["message"]

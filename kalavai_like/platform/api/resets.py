@@ -9,7 +9,7 @@ import secrets
 from fastapi import APIRouter, BackgroundTasks, Response
 from sqlalchemy import func, select, update
 
-from kalavai_like.errors import InvalidInput, PlatformUnavailable
+from kalavai_like.errors import Conflict, InvalidInput
 from kalavai_like.platform import credentials, mail
 from kalavai_like.platform.account_schemas import ResetConfirm, ResetRequest
 from kalavai_like.platform.auth import Db, Settings, find_user_by_email
@@ -70,9 +70,9 @@ def send_link(cfg: PlatformSettings, to: str, link: str) -> None:
 @router.post("/password-resets", status_code=202)
 def ask_reset(body: ResetRequest, tasks: BackgroundTasks, db: Db, cfg: Settings) -> Response:
     """Email a reset link to the account's address. The answer is the same whether or not
-    the account exists; 503 when this platform has no SMTP (ask the operator instead)."""
+    the account exists; 409 when this platform has no SMTP (ask the operator instead)."""
     if not mail.configured(cfg):
-        raise Problem(503, PlatformUnavailable("No email on this platform", NO_EMAIL))
+        raise Conflict("No email on this platform", NO_EMAIL)
     made = issue(db, cfg, body.email)
     if made is not None:
         tasks.add_task(send_link, cfg, *made)

@@ -84,7 +84,7 @@ async def ask_reset(request: Request) -> Response:
     session.check_anonymous_csrf(request, form)
     app = request.app
     if not mail.configured(app.state.settings):
-        return _reset_page(request, 503, resets.NO_EMAIL)
+        return _reset_page(request, 409, resets.NO_EMAIL)
     email = form.get("email", "").strip()[:254]
     made = await run_in_threadpool(resets.issue, app.state.db, app.state.settings, email)
     response = _reset_page(request, mode="sent")
