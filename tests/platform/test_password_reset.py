@@ -4,46 +4,21 @@ the link arrives, sets a new password once, and logs every session out."""
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable, Iterator
-from email import message_from_bytes
 from email.message import Message
-from typing import Any
 
 import pytest
 
 from tests.support.platform_api import Api
+from tests.support.smtp import Inbox, local_smtp
 from tests.support.waiting import wait_for
-
-aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
-
-
-class Inbox:
-    """Collects what the SMTP server receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def to(self, address: str) -> list[Message]:
-        return [m for m in self.messages if m["To"] == address]
 
 
 @pytest.fixture
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    box = Inbox()
-    server = aiosmtpd_controller.Controller(box, hostname="127.0.0.1", port=port)
-    server.start()
-    try:
-        yield box, port
-    finally:
-        server.stop()
+    pytest.importorskip("aiosmtpd")  # a test dependency (pyproject's dev extra)
+    with local_smtp() as served:
+        yield served
 
 
 def _link(message: Message) -> str:

@@ -133,17 +133,25 @@ def change_password(
     return Response(status_code=204)
 
 
+def confirm_password(
+    who: User, password: str, request: Request, db: Db, cfg: Settings, what: str = "The password"
+) -> None:
+    """The caller typed their password again (throttled like a log-in): else 403 '`what` is
+    not right.'"""
+    with db.read() as s:
+        user = s.get(UserRow, who.user_id)
+    if user is None:
+        raise not_found("account")
+    wrong = Problem(403, AuthError("Wrong password", f"{what} is not right."))
+    checked_password(user.email, password, request, db, cfg, wrong)
+
+
 def change_password_for(
     body: PasswordChange, request: Request, who: User, db: Db, cfg: Settings
 ) -> int:
     """Check the current password (throttled like a log-in), set the new one and revoke the
     user's other sessions; how many were revoked."""
-    with db.read() as s:
-        user = s.get(UserRow, who.user_id)
-    if user is None:
-        raise not_found("account")
-    wrong = Problem(403, AuthError("Wrong password", "The current password is not right."))
-    checked_password(user.email, body.current_password, request, db, cfg, wrong)
+    confirm_password(who, body.current_password, request, db, cfg, "The current password")
     new_hash = credentials.hash_password(body.new_password)
     with db.write() as s:
         s.execute(update(UserRow).where(UserRow.id == who.user_id).values(password_hash=new_hash))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from kalavai_like.errors import AuthError
 from kalavai_like.platform.account_schemas import AccountDelete, ProfileIn
-from kalavai_like.platform.api.accounts import checked_password, user_out
+from kalavai_like.platform.api.accounts import confirm_password, user_out
 from kalavai_like.platform.auth import Db, Settings, User
 from kalavai_like.platform.erase import erase_user
 from kalavai_like.platform.models import User as UserRow
-from kalavai_like.platform.problems import Problem, not_found
+from kalavai_like.platform.problems import not_found
 from kalavai_like.platform.schemas import UserOut
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -41,12 +40,7 @@ def delete_me(body: AccountDelete, request: Request, who: User, db: Db, cfg: Set
 
 def delete_account(body: AccountDelete, request: Request, who: User, db: Db, cfg: Settings) -> None:
     """What `delete_me` does (the web page calls it too)."""
-    with db.read() as s:
-        user = s.get(UserRow, who.user_id)
-    if user is None:
-        raise not_found("account")
-    wrong = Problem(403, AuthError("Wrong password", "The password is not right."))
-    checked_password(user.email, body.password, request, db, cfg, wrong)
+    confirm_password(who, body.password, request, db, cfg)
     with db.write() as s:
         user = s.get(UserRow, who.user_id)
         if user is None:

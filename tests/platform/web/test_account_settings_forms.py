@@ -5,18 +5,15 @@ sign-up and on the Account page, deleting the account, and the password reset by
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from kalavai_like.platform.local import start_local_platform
 from tests.support.platform_api import TEST_SIGNUPS_PER_HOUR, Api, User, unique
+from tests.support.smtp import Inbox, local_smtp
 from tests.support.waiting import wait_for
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -82,41 +79,24 @@ def test_reset_page_without_email_says_to_ask_the_operator(api: Api) -> None:
     assert 'href="/reset"' in httpx.get(f"{api.url}/login", timeout=30).text
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
 @pytest.fixture
-def mailed_platform(tmp_path: Path) -> Iterator[tuple[Api, _Inbox]]:
-    controller = pytest.importorskip("aiosmtpd.controller")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    box = _Inbox()
-    smtp = controller.Controller(box, hostname="127.0.0.1", port=port)
-    smtp.start()
-    settings = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": "pf@example.org"}
-    try:
+def mailed_platform(tmp_path: Path) -> Iterator[tuple[Api, Inbox]]:
+    pytest.importorskip("aiosmtpd")
+    with local_smtp() as (box, port):
+        settings = {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_from": "pf@example.org"}
         with start_local_platform(
             tmp_path / "p", settings=settings, signups_per_hour=TEST_SIGNUPS_PER_HOUR
         ) as server:
             yield Api(server.url), box
-    finally:
-        smtp.stop()
 
 
-def test_reset_by_email_from_the_log_in_page(mailed_platform: tuple[Api, _Inbox]) -> None:
+def test_reset_by_email_from_the_log_in_page(mailed_platform: tuple[Api, Inbox]) -> None:
     api, box = mailed_platform
     user = api.user()
     http, csrf = _form(api.url, "/reset")
     r = http.post("/reset", data={"csrf": csrf, "email": user.email})
     assert r.status_code == 200 and "a reset link is on its way" in r.text
-    mail = wait_for(lambda: [m for m in box.messages if m["To"] == user.email], what="the email")
+    mail = wait_for(lambda: box.to(user.email), what="the email")
     body = mail[0].get_payload(decode=True).decode()
     link = re.search(r"(/reset\?token=\S+)", body)
     assert link, body
