@@ -106,7 +106,8 @@ class PasswordReset(Base):
 class LoginFailure(Base):
     """A throttle's counter per key (kalavai_like.platform.throttle): failed log-ins per client
     address (`ip:`), per account (`email:`) and per address and account (`guess:`), and
-    sign-ups per client address (`signup:`). `last_at` is the latest counted attempt."""
+    sign-ups and password-reset requests per client address (`signup:`, `reset:`). `last_at`
+    is the latest counted attempt."""
 
     __tablename__ = "login_failures"
     key: Mapped[str] = mapped_column(String(300), primary_key=True)

@@ -61,6 +61,12 @@ def test_reset_link_by_email_sets_a_new_password_once(
     )
     assert again.status_code == 400
     assert "used already" in again.json()["error"]["message"]
+    # Ten asks an hour from one address (two above): reset emails cannot mail strangers at will.
+    for _ in range(8):
+        ask = api.anon().post("/api/v1/password-resets", json={"email": "x@example.org"})
+        assert ask.status_code == 202
+    ask = api.anon().post("/api/v1/password-resets", json={"email": "x@example.org"})
+    assert ask.status_code == 429 and "Retry-After" in ask.headers
 
 
 def test_without_smtp_the_platform_says_to_ask_the_operator(api: Api) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, BackgroundTasks, Response
+from fastapi import APIRouter, BackgroundTasks, Request, Response
 from sqlalchemy import func, select, update
 
 from kalavai_like.errors import Conflict, InvalidInput
@@ -17,6 +17,7 @@ from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import ApiToken, PasswordReset, User, now
 from kalavai_like.platform.problems import Problem
 from kalavai_like.platform.settings import PlatformSettings
+from kalavai_like.platform.throttle import client_address, reserve_reset
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -68,11 +69,15 @@ def send_link(cfg: PlatformSettings, to: str, link: str) -> None:
 
 
 @router.post("/password-resets", status_code=202)
-def ask_reset(body: ResetRequest, tasks: BackgroundTasks, db: Db, cfg: Settings) -> Response:
+def ask_reset(
+    body: ResetRequest, request: Request, tasks: BackgroundTasks, db: Db, cfg: Settings
+) -> Response:
     """Email a reset link to the account's address. The answer is the same whether or not
-    the account exists; 409 when this platform has no SMTP (ask the operator instead)."""
+    the account exists; 409 when this platform has no SMTP (ask the operator instead); 429
+    past 10 asks an hour from one client address."""
     if not mail.configured(cfg):
         raise Conflict("No email on this platform", NO_EMAIL)
+    reserve_reset(db, cfg, client_address(request))
     made = issue(db, cfg, body.email)
     if made is not None:
         tasks.add_task(send_link, cfg, *made)

@@ -14,6 +14,7 @@ from kalavai_like.platform import mail
 from kalavai_like.platform.account_schemas import AccountDelete, ProfileIn, ResetConfirm
 from kalavai_like.platform.api import profile, resets
 from kalavai_like.platform.problems import Problem
+from kalavai_like.platform.throttle import client_address, reserve_reset
 from kalavai_like.platform.web import session
 from kalavai_like.platform.web.accounts import NAME_RULE, account_page, form_page
 from kalavai_like.platform.web.render import PageRoute
@@ -85,6 +86,14 @@ async def ask_reset(request: Request) -> Response:
     app = request.app
     if not mail.configured(app.state.settings):
         return _reset_page(request, 409, resets.NO_EMAIL)
+    try:
+        await run_in_threadpool(
+            reserve_reset, app.state.db, app.state.settings, client_address(request)
+        )
+    except Problem as exc:
+        response = _reset_page(request, exc.status, exc.error.message)
+        response.headers.update(exc.headers or {})
+        return response
     email = form.get("email", "").strip()[:254]
     made = await run_in_threadpool(resets.issue, app.state.db, app.state.settings, email)
     response = _reset_page(request, mode="sent")
