@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from kalavai_like.platform.local import LocalPlatform
+from tests.support.operator import make_operator
 from tests.support.platform_api import Api, User, unique
 
 
@@ -133,3 +135,15 @@ def test_deleted_account_leaves_nothing_readable(api: Api) -> None:
     # The email is free again.
     r = api.http.post("/api/v1/accounts", json={"email": volunteer.email, "password": "a new one!"})
     assert r.status_code == 201
+
+
+def test_the_operator_lists_no_stand_in_of_a_deleted_account(
+    api: Api, platform: LocalPlatform
+) -> None:
+    operator = api.user()
+    make_operator(platform, operator.email)
+    gone = api.user()
+    assert gone.post("/api/v1/me/delete", json={"password": gone.password}).status_code == 204
+    listed = operator.get("/api/v1/operator/users").json()
+    assert [u["email"] for u in listed if "deleted" in u["email"]] == []
+    assert operator.email in [u["email"] for u in listed]
