@@ -25,6 +25,10 @@ from kalavai_like.platform.settings import PlatformSettings
 SETTINGS_ENV = "KALAVAI_LIKE_PLATFORM_SETTINGS"
 
 
+# The statuses every endpoint may answer with an ErrorOut (the OpenAPI schema says so).
+ERROR_CODES = (400, 401, 403, 404, 409, 410, 413, 422, 429, 431, 503)
+
+
 def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     """Build the app. With `migrate`, the schema is upgraded to head at start-up."""
     from kalavai_like.platform.api import (
@@ -55,19 +59,7 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
         title="kalavai-like platform",
         version=__version__,
         lifespan=lifespan,
-        responses={
-            400: {"model": ErrorOut},
-            401: {"model": ErrorOut},
-            403: {"model": ErrorOut},
-            404: {"model": ErrorOut},
-            409: {"model": ErrorOut},
-            410: {"model": ErrorOut},
-            413: {"model": ErrorOut},
-            422: {"model": ErrorOut},
-            429: {"model": ErrorOut},
-            431: {"model": ErrorOut},
-            503: {"model": ErrorOut},
-        },
+        responses={code: {"model": ErrorOut} for code in ERROR_CODES},
     )
     app.state.db = db
     app.state.settings = cfg
