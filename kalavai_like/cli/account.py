@@ -1,4 +1,5 @@
-"""`kalavai-like signup | login | logout | whoami`: the user's platform account."""
+"""`kalavai-like signup | login | logout | whoami`: the user's platform account (its settings
+are `account`: kalavai_like.cli.account_cmd)."""
 
 from __future__ import annotations
 
@@ -50,11 +51,22 @@ def _email(email: str | None) -> str:
     return email if email is not None else str(typer.prompt("Email"))
 
 
+NameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        help="Your display name: what others see instead of your email (asked for when "
+        "interactive; else the platform makes one up, and `account name` changes it).",
+    ),
+]
+
+
 @app.command()
 def signup(
     platform: PlatformOpt = None,
     email: EmailOpt = None,
     password_stdin: PasswordStdinOpt = False,
+    name: NameOpt = None,
 ) -> None:
     """Create an account on the platform and log into it."""
     from kalavai_like.client import account
@@ -62,7 +74,11 @@ def signup(
     home = context.home()
     url = platform or home.platform
     console.note(f"Platform: {url}")
-    who = account.signup(home, url, _email(email), _password(password_stdin, confirm=True))
+    address = _email(email)
+    if name is None and not password_stdin and sys.stdin.isatty():
+        name = str(typer.prompt("Display name (others see it, never your email)"))
+    secret = _password(password_stdin, confirm=True)
+    who = account.signup(home, url, address, secret, name or "")
     console.success(f"Account created. Logged in as {who.email} on {who.platform}.")
     if notice := account.keystore_notice(home):
         console.note(notice, style="")
@@ -137,6 +153,7 @@ def whoami(json: JsonOpt = False) -> None:
     info = {
         "platform": platform,
         "email": me.get("email"),
+        "display_name": me.get("display_name"),
         "id": me.get("id"),
         "created_at": me.get("created_at"),
         "credential": source,
@@ -147,6 +164,7 @@ def whoami(json: JsonOpt = False) -> None:
     console.pairs(
         [
             ("Email", info["email"]),
+            ("Display name", info["display_name"]),
             ("Platform", platform),
             ("Account id", info["id"]),
             ("Token kept in", source),

@@ -22,7 +22,10 @@ app = typer.Typer(
 
 @app.command()
 def create(
-    name: Annotated[str, typer.Argument(help="A name you will recognise, e.g. the host name.")],
+    name: Annotated[
+        str,
+        typer.Argument(help="A name you will recognise, e.g. the host name (one per live key)."),
+    ],
     json: JsonOpt = False,
 ) -> None:
     """Create an account key; it is shown once."""
@@ -34,7 +37,8 @@ def create(
     console.raw(key["key"])
     console.note(
         f"Account key '{key['name']}' (id {key['id']}). This is the only time it is shown: "
-        "store it on the headless machine. It can only join pools as you."
+        "store it on the headless machine. It can only join pools as you. Revoke it with: "
+        f"kalavai-like account-key revoke '{key['name']}'"
     )
 
 
@@ -65,12 +69,15 @@ def list_keys(json: JsonOpt = False) -> None:
 
 
 @app.command()
-def revoke(key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id.")]) -> None:
-    """Revoke an account key. Safe to repeat."""
+def revoke(
+    key: Annotated[str, typer.Argument(metavar="NAME", help="The key's name (or its id).")],
+) -> None:
+    """Revoke an account key, by name (or id). Safe to repeat."""
     with logged_in(context.home()) as client:
-        known = {k["id"]: k for k in client.account_keys()}
-        if known.get(key_id, {}).get("revoked"):
-            console.note(f"Account key {key_id} was already revoked.", style="")
+        keys = client.account_keys()
+        live = [k for k in keys if key in (k["id"], k["name"]) and not k.get("revoked")]
+        if not live and any(key in (k["id"], k["name"]) for k in keys):
+            console.note(f"Account key {key!r} was already revoked.", style="")
             return
-        client.revoke_account_key(key_id)
-    console.success(f"Revoked account key {key_id}.")
+        client.revoke_account_key(key)
+    console.success(f"Revoked account key {key!r}.")

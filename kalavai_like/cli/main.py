@@ -11,6 +11,7 @@ import typer
 from kalavai_like import __version__
 from kalavai_like.cli import (
     account,
+    account_cmd,
     account_key,
     agent_cmd,
     console,
@@ -19,6 +20,7 @@ from kalavai_like.cli import (
     demo_cmd,
     operator_cmd,
     platform_cmd,
+    platform_reset,
     pool,
     prefs_cmd,
     relay_cmd,
@@ -58,8 +60,10 @@ app.add_typer(credits.app)
 app.add_typer(account.app)  # signup, login, logout, whoami
 app.add_typer(pool.app, name="pool")
 app.add_typer(token_cmd.app, name="token")
+app.add_typer(account_cmd.app, name="account")
 app.add_typer(account_key.app, name="account-key")
 app.add_typer(sessions_cmd.app, name="sessions")
+platform_reset.register(platform_cmd.app)  # platform reset-link
 app.add_typer(platform_cmd.app, name="platform")  # platform serve: runs the platform in-process
 app.add_typer(prefs_cmd.app, name="prefs")
 app.add_typer(operator_cmd.app, name="operator")

@@ -80,8 +80,11 @@ def _check_email(email: str) -> str:
     return email
 
 
-def signup(home: Home, platform: str, email: str, password: str) -> ActiveAccount:
-    """Create an account on `platform` and log into it.
+def signup(
+    home: Home, platform: str, email: str, password: str, display_name: str = ""
+) -> ActiveAccount:
+    """Create an account on `platform` and log into it; `display_name` is what others see
+    (none: the platform makes one from the account's id).
 
     Raises:
         InvalidInput: bad email or a password shorter than 8 characters.
@@ -94,7 +97,7 @@ def signup(home: Home, platform: str, email: str, password: str) -> ActiveAccoun
         )
     home.keystore  # noqa: B018 - fail before creating anything when there is nowhere to keep it
     with platform_client(home, platform) as client:
-        client.signup(email, password)
+        client.signup(email, password, display_name)
     account, _ = login(home, platform, email, password)
     return account
 

@@ -238,8 +238,8 @@ class PlatformClient:
     def health(self) -> dict[str, Any]:
         return self.request("GET", "/healthz", auth=False)  # type: ignore[no-any-return]
 
-    def signup(self, email: str, password: str) -> dict[str, Any]:
-        body = {"email": email, "password": password}
+    def signup(self, email: str, password: str, display_name: str = "") -> dict[str, Any]:
+        body = {"email": email, "password": password, "display_name": display_name or None}
         return self.request("POST", "/accounts", json=body, auth=False)  # type: ignore[no-any-return]
 
     def login(self, email: str, password: str) -> dict[str, Any]:

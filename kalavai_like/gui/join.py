@@ -172,7 +172,7 @@ class JoinDialog(ContextDialog):
         self.pools.setRowCount(len(pools))
         for row, p in enumerate(pools):
             who = p.get("owner") or {}
-            owner = who.get("display") or who.get("email") or ""  # emails only to their owner
+            owner = who.get("display") or ""  # the owner's display name, never an email
             cells = [p.get("name", ""), owner, p.get("template", ""), str(p.get("members", 0))]
             for col, text in enumerate(cells):
                 self.pools.setItem(row, col, QTableWidgetItem(str(text)))

@@ -26,6 +26,10 @@ from kalavai_like.platform.settings import PlatformSettings
 SETTINGS_ENV = "KALAVAI_LIKE_PLATFORM_SETTINGS"
 
 
+# The statuses every endpoint may answer with an ErrorOut (the OpenAPI schema says so).
+ERROR_CODES = (400, 401, 403, 404, 409, 410, 413, 422, 429, 431, 503)
+
+
 def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     """Build the app. With `migrate`, the schema is upgraded to head at start-up."""
     from kalavai_like.platform.api import (
@@ -37,6 +41,8 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
         operator,
         owners,
         pools,
+        profile,
+        resets,
     )
 
     db = Database(cfg.resolved_database_url)
@@ -57,19 +63,7 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
         title="kalavai-like platform",
         version=__version__,
         lifespan=lifespan,
-        responses={
-            400: {"model": ErrorOut},
-            401: {"model": ErrorOut},
-            403: {"model": ErrorOut},
-            404: {"model": ErrorOut},
-            409: {"model": ErrorOut},
-            410: {"model": ErrorOut},
-            413: {"model": ErrorOut},
-            422: {"model": ErrorOut},
-            429: {"model": ErrorOut},
-            431: {"model": ErrorOut},
-            503: {"model": ErrorOut},
-        },
+        responses={code: {"model": ErrorOut} for code in ERROR_CODES},
     )
     app.state.db = db
     app.state.settings = cfg
@@ -80,7 +74,9 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
         app.add_middleware(HeartbeatRoute, store=store)
     web.install(app)
     notifier = Notifier(db, cfg)  # the owners' webhooks, off every request's path
-    for module in (accounts, pools, lifecycle, devices, device, credit, operator, owners):
+    routers = (accounts, profile, resets, pools, lifecycle, devices, device, credit, operator,
+               owners)  # fmt: skip
+    for module in routers:
         app.include_router(module.router)
     # Added last, so outermost: no route, the heartbeat's lean path included, reads more.
     app.add_middleware(RequestLimits, max_body=cfg.max_body_bytes, max_depth=cfg.max_json_depth)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -49,6 +50,8 @@ class User(Base):
     # The platform's operator: trusts pools and suspends users. Never set by sign-up.
     operator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     suspended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # What others see instead of the email (kalavai_like.platform.accounts_store.DisplayName).
+    display_name: Mapped[str] = mapped_column(String(64), server_default="")
 
 
 class ApiToken(Base):
@@ -79,11 +82,32 @@ class AccountKey(Base):
     last_used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
+    # A live key's name is unique per user (revoke takes the name); revoked keys free theirs.
+    __table_args__ = (
+        Index(
+            "uq_account_keys_user_live_name", "user_id", "name", unique=True,
+            sqlite_where=text("revoked_at IS NULL"), postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )  # fmt: skip
+
+
+class PasswordReset(Base):
+    """A password-reset link sent by email: single use, short-lived, only its SHA-256 kept."""
+
+    __tablename__ = "password_resets"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
 
 class LoginFailure(Base):
     """A throttle's counter per key (kalavai_like.platform.throttle): failed log-ins per client
     address (`ip:`), per account (`email:`) and per address and account (`guess:`), and
-    sign-ups per client address (`signup:`). `last_at` is the latest counted attempt."""
+    sign-ups and password-reset requests per client address (`signup:`, `reset:`). `last_at`
+    is the latest counted attempt."""
 
     __tablename__ = "login_failures"
     key: Mapped[str] = mapped_column(String(300), primary_key=True)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from kalavai_like.platform.about import PoolAbout
+from kalavai_like.platform.account_schemas import AnyPassword, DisplayName, Password
 from kalavai_like.platform.bounds import CEILINGS
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -27,10 +28,6 @@ Email = Annotated[
         max_length=254,
         pattern=r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,189}$",
     ),
-]
-Password = Annotated[str, StringConstraints(min_length=8, max_length=1024, pattern=r"^[^\x00]*$")]
-AnyPassword = Annotated[
-    str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00]*$")
 ]
 # A WireGuard public key: base64 of 32 bytes.
 PublicKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
@@ -84,20 +81,12 @@ class In(BaseModel):
 class Credentials(In):
     email: Email
     password: Password
+    display_name: DisplayName | None = None  # none: one derived from the account's id
 
 
 class LogIn(In):
     email: Email
     password: AnyPassword
-
-
-class PasswordChange(In):
-    current_password: AnyPassword
-    new_password: Password
-
-
-class AccountKeyIn(In):
-    name: Label
 
 
 class Weights(In):
@@ -197,11 +186,15 @@ class UserOut(BaseModel):
     id: str
     email: str
     created_at: str
+    display_name: str = ""
 
 
 class UserRef(BaseModel):
+    """A user as others see them: the display name; the email only when it is the caller's."""
+
     id: str
-    email: str
+    display: str = ""
+    email: str | None = None
 
 
 class SessionOut(BaseModel):

@@ -94,6 +94,16 @@ class PlatformSettings:
     notice_interval: float = 60.0
     webhook_timeout: float = 5.0
     webhooks_to_private: int = 0
+    # Password-reset links by email (kalavai_like.platform.mail); no smtp_host: no email, the
+    # web pages say to ask the operator. smtp_security: none, starttls or tls. The SMTP user
+    # and password come from smtp_credentials_file (user on the first line, password on the
+    # second), never from the command line.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = ""
+    smtp_security: str = "none"
+    smtp_credentials_file: str = ""
+    password_reset_lifetime: float = 3600.0
 
     def __post_init__(self) -> None:
         try:
@@ -118,6 +128,19 @@ class PlatformSettings:
             raise ValueError(f"witness_window must be above 0 s; got {self.witness_window}")
         self._check_bounds()
         self._check_relays()
+        self._check_smtp()
+
+    def _check_smtp(self) -> None:
+        if self.smtp_security not in ("none", "starttls", "tls"):
+            raise ValueError(
+                f"smtp_security must be none, starttls or tls; got {self.smtp_security}"
+            )
+        if self.smtp_host and "@" not in self.smtp_from:
+            raise ValueError("smtp_from must be the address reset emails come from, with smtp_host")
+        if not 1 <= self.smtp_port <= 65535:
+            raise ValueError(f"smtp_port must be 1 to 65535; got {self.smtp_port}")
+        if not 60 <= self.password_reset_lifetime <= 86400:
+            raise ValueError("password_reset_lifetime must be 60 to 86400 s")
 
     def _check_bounds(self) -> None:
         from kalavai_like.platform.bounds import CEILINGS

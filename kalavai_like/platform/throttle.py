@@ -74,20 +74,39 @@ def reserve_signup(db: Database, cfg: PlatformSettings, address: str) -> None:
     Raises:
         Problem: 429 with Retry-After.
     """
-    key = f"signup:{address_key(address)}"
+    key, window = f"signup:{address_key(address)}", cfg.signup_window
+    why = "accounts were made from your address within {}. Log into one of them instead."
+    _reserve(db, cfg, key, cfg.signups_per_address, window, "Too many sign-ups", why)
+
+
+RESET_ASKS_PER_ADDRESS = 10  # an hour: reset emails are not a way to mail strangers
+
+
+def reserve_reset(db: Database, cfg: PlatformSettings, address: str) -> None:
+    """Count one password-reset request from `address`, or raise 429 past 10 an hour."""
+    key = f"reset:{address_key(address)}"
+    why = "reset links were asked for from your address within {}. Check your mail first."
+    _reserve(db, cfg, key, RESET_ASKS_PER_ADDRESS, 3600.0, "Too many reset requests", why)
+
+
+def _reserve(
+    db: Database, cfg: PlatformSettings, key: str, limit: int, window: float, title: str,
+    why: str,
+) -> None:  # fmt: skip
+    """Count one event on `key`, or raise 429 (`why` formatted with the window) past `limit`
+    within `window` seconds."""
 
     def count() -> None:
         t = now()
         with db.write() as s:
             rows = _locked(db, s, [key])
             row = rows.get(key)
-            live = row is not None and t - row.window_start < cfg.signup_window
-            if row is not None and live and row.count >= cfg.signups_per_address:
+            live = row is not None and t - row.window_start < window
+            if row is not None and live and row.count >= limit:
                 raise too_many(
-                    "Too many sign-ups",
-                    f"{row.count} accounts were made from your address within "
-                    f"{format_duration(cfg.signup_window)}. Log into one of them instead.",
-                    row.window_start + cfg.signup_window - t,
+                    title,
+                    f"{row.count} " + why.format(format_duration(window)),
+                    row.window_start + window - t,
                 )
             _count(s, rows, key, t, restart=not live)
             _prune(s, t, cfg)

@@ -69,20 +69,24 @@ def member_counts(session: Session, pool_ids: list[str]) -> dict[str, int]:
 
 
 def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]:
-    """The pools as `viewer` (a user id) may see them: owners' emails and secrets only their own."""
+    """The pools as `viewer` (a user id) may see them: owners by their display names, owners'
+    emails and secrets only their own."""
     if not pools:
         return []
     ula = ipam.ula_prefix(session)
     members = member_counts(session, [p.id for p in pools])
-    owns_any = any(p.owner_id == viewer for p in pools)
-    mine = session.scalar(select(User.email).where(User.id == viewer)) if owns_any else None
+    owners = {p.owner_id for p in pools}
+    people = {
+        u.id: (u.display_name, u.email)
+        for u in session.execute(
+            select(User.id, User.display_name, User.email).where(User.id.in_(owners))
+        )
+    }
     return [
         PoolOut(
             id=p.id,
             name=p.name,
-            owner=PoolOwner(id=p.owner_id, display="you", email=mine)
-            if p.owner_id == viewer
-            else PoolOwner(id=p.owner_id, display="another user"),
+            owner=_owner(p.owner_id, people.get(p.owner_id, ("", "")), viewer),
             template=p.template,
             params=shown_params(p, viewer),
             public=p.public,
@@ -99,6 +103,17 @@ def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]
         )
         for p in pools
     ]
+
+
+def _owner(owner_id: str, person: tuple[str, str], viewer: str) -> PoolOwner:
+    name, email = person
+    return PoolOwner(id=owner_id, display=name, email=email if owner_id == viewer else None)
+
+
+def user_ref(user: User, viewer: str) -> UserRef:
+    """A user as `viewer` (a user id) sees them: the display name; the email if it is theirs."""
+    email = user.email if user.id == viewer else None
+    return UserRef(id=user.id, display=user.display_name, email=email)
 
 
 def pool_out(session: Session, pool: Pool, viewer: str) -> PoolOut:
@@ -142,6 +157,8 @@ def pool_weights(pool: Pool) -> credit.Weights:
     return credit.Weights(pool.weight_cpu, pool.weight_ram, pool.weight_gpu)
 
 
-def pool_device_out(session: Session, d: Device, owner: User, pool: Pool) -> PoolDeviceOut:
+def pool_device_out(
+    session: Session, d: Device, owner: User, pool: Pool, viewer: str
+) -> PoolDeviceOut:
     base = device_out(session, d, pool)
-    return PoolDeviceOut(**base.model_dump(), user=UserRef(id=owner.id, email=owner.email))
+    return PoolDeviceOut(**base.model_dump(), user=user_ref(owner, viewer))

@@ -199,11 +199,11 @@ def child(out: Path, tmp: Path) -> dict:
     join = JoinDialog(ctx, HW)
     idle_bridge()
     join.on_pools([
-        {"id": "1", "name": "protein-folding", "owner": {"email": "lab@uni.example"},
+        {"id": "1", "name": "protein-folding", "owner": {"display": "Uni Lab"},
          "template": "boinc", "members": 214},
-        {"id": "2", "name": "climate-ensembles", "owner": {"email": "ops@meteo.example"},
+        {"id": "2", "name": "climate-ensembles", "owner": {"display": "Meteo Ops"},
          "template": "dask", "members": 37},
-        {"id": "3", "name": "demo", "owner": {"email": "alice@example.org"},
+        {"id": "3", "name": "demo", "owner": {"display": "Alice"},
          "template": "dask", "members": 2},
     ])  # fmt: skip
     text, _ = tokens.mint(platform=platform, pool_id="3", pool_name="demo",

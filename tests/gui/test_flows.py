@@ -116,8 +116,10 @@ def test_login_join_pause_resume_leave(sim, qtbot, monkeypatch):
 
         monkeypatch.setattr(JoinDialog, "ask", classmethod(join_ask))
         trigger(tray, "join")
-        # The owner's email is shown to nobody but its owner.
-        assert seen["pools_row"] == ["gui", "another user", "dask", "0"]
+        # The owner's email is shown to nobody but its owner: others see a display name.
+        name, owner, *rest = seen["pools_row"]  # type: ignore[misc]
+        assert (name, rest) == ("gui", ["dask", "0"])
+        assert owner.startswith("user-") and "@" not in owner  # the display name it got
         note = str(seen["community_join"])
         assert note == "Ready to join pool gui: check the limits, then press Join.", note
         assert seen["community_token_pool"] == "gui"

@@ -105,19 +105,24 @@ def test_full_lifecycle(api: Api, platform_sql: Any) -> None:
     assert [d["device"]["name"] for d in by_dev] == ["laptop"]
     pool_credit = owner.get(f"/api/v1/pools/{pool['id']}/credit").json()
     assert abs(pool_credit["granted"]["credit"] - 0.002) < 1e-9
-    assert any(r["user"]["email"] == volunteer.email for r in pool_credit["devices"])
+    name = f"user-{volunteer.id[:8]}"  # the display name it got at sign-up; never its email
+    assert {"id": volunteer.id, "display": name, "email": None} in [
+        r["user"] for r in pool_credit["devices"]
+    ]
     board = volunteer.get("/api/v1/credit/leaderboard").json()
     assert all(row["user"]["id"] != volunteer.id for row in board)  # the pool is not trusted
     platform_sql("UPDATE pools SET trusted = true WHERE id = :p", {"p": pool["id"]})
     board = volunteer.get("/api/v1/credit/leaderboard").json()
     mine = [row for row in board if row["user"]["id"] == volunteer.id]
     assert len(mine) == 1 and abs(mine[0]["credit"] - 0.001) < 1e-9  # at standard rates
+    assert mine[0]["user"]["display"] == name
     assert all("@" not in row["user"]["display"] for row in board)
 
     listed = volunteer.get("/api/v1/devices").json()
     assert [d["id"] for d in listed] == [device["id"]]
     by_owner = owner.get(f"/api/v1/pools/{pool['id']}/devices").json()
-    assert {d["user"]["email"] for d in by_owner} >= {volunteer.email}
+    assert {d["user"]["display"] for d in by_owner} >= {name}
+    assert volunteer.email not in str(by_owner)
     assert owner.get("/api/v1/pools?scope=mine").json()[0]["members"] == 1
     assert any(p["id"] == pool["id"] for p in volunteer.get("/api/v1/pools").json())
 

@@ -104,3 +104,32 @@ def test_credit_granted_before_witnesses_becomes_unverified(empty_db: Database) 
         ).one()
     assert tuple(device) == (0, 7200, 7200, 9000, 0, 0, 0)
     assert tuple(day) == (0, 0, 7200, 2)
+
+
+def test_existing_users_get_display_names_and_key_names_become_unique(empty_db: Database) -> None:
+    """Migration 0010: a display name from the id (never the email); live account keys that
+    shared a name are told apart, revoked ones keep theirs."""
+    _old_rows_at(empty_db, "0007")
+    keys = [("k1", "rack", None, 1), ("k2", "rack", None, 2), ("k3", "rack", 5, 3),
+            ("k4", "rack (2)", None, 4)]  # fmt: skip
+    with empty_db.engine.begin() as conn:
+        for key_id, name, revoked, created in keys:
+            conn.execute(
+                text(
+                    "INSERT INTO account_keys (id, user_id, name, key_hash, created_at, revoked_at)"
+                    " VALUES (:id, :u, :name, :h, :c, :r)"
+                ),
+                {"id": key_id, "u": "u" * 32, "name": name, "h": key_id, "c": created,
+                 "r": revoked},
+            )  # fmt: skip
+    empty_db.migrate()
+    with empty_db.engine.connect() as conn:
+        name = conn.execute(text("SELECT display_name FROM users")).scalar_one()
+        names = conn.execute(text("SELECT id, name FROM account_keys ORDER BY id")).all()
+    assert name == "user-uuuuuuuu"
+    assert [tuple(r) for r in names] == [
+        ("k1", "rack"),
+        ("k2", "rack (3)"),
+        ("k3", "rack"),
+        ("k4", "rack (2)"),
+    ]

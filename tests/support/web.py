@@ -33,10 +33,12 @@ def launch(driver: Any, extra_args: list[str] | None = None) -> Any:
     )
 
 
-def sign_up(page: Any, email: str, password: str = PASSWORD) -> None:
-    """Sign up through the form, as a person would; ends on the community pools page."""
+def sign_up(page: Any, email: str, password: str = PASSWORD, name: str = "") -> None:
+    """Sign up through the form, as a person would (display name: `name`, else the email's
+    local part); ends on the community pools page."""
     page.goto("/signup")
     page.get_by_label("Email").fill(email)
+    page.get_by_label("Display name").fill(name or email.split("@")[0])
     page.get_by_label("Password", exact=False).first.fill(password)
     page.get_by_label("Password again").fill(password)
     page.get_by_role("button", name="Sign up").click()

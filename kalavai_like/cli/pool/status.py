@@ -201,7 +201,7 @@ def _print_workers(devices: list[dict[str, Any]], title: str, now: float) -> Non
          "CPU core-h granted", "Witnessed", "Witnessed / measured"],
         [
             (
-                d.get("name"), (d.get("user") or {}).get("email", ""), d.get("address"),
+                d.get("name"), (d.get("user") or {}).get("display", ""), d.get("address"),
                 str(d.get("state") or "") + (f" ({d['reason']})" if d.get("reason") else ""),
                 d.get("cores"), f"{(d.get('memory_bytes') or 0) / GIB:.1f} GiB", d.get("gpus"),
                 console.ago(d.get("last_heartbeat_at"), now),

@@ -3,25 +3,28 @@ and password, the caller's profile, and account keys."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from typing import Annotated
 
-from kalavai_like.errors import AuthError, Conflict
+from fastapi import APIRouter, Path, Request, Response
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kalavai_like.errors import AuthError, Conflict, InvalidInput
 from kalavai_like.platform import credentials, sessions
-from kalavai_like.platform.api import HexId, revoke
+from kalavai_like.platform.account_schemas import AccountKeyIn, PasswordChange, derived_display_name
+from kalavai_like.platform.api import HexId
 from kalavai_like.platform.auth import Db, Settings, User, find_user_by_email, suspended
 from kalavai_like.platform.db import oldest_first
 from kalavai_like.platform.models import AccountKey, ApiToken, now
 from kalavai_like.platform.models import User as UserRow
 from kalavai_like.platform.problems import Problem, not_found
 from kalavai_like.platform.schemas import (
+    ID_LIKE,
     AccountKeyCreated,
-    AccountKeyIn,
     AccountKeyOut,
     Credentials,
     LogIn,
-    PasswordChange,
     SessionInfo,
     SessionOut,
     UserOut,
@@ -33,13 +36,16 @@ from kalavai_like.platform.views import iso, iso_req
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 
-def _user_out(u: UserRow) -> UserOut:
-    return UserOut(id=u.id, email=u.email, created_at=iso_req(u.created_at))
+def user_out(u: UserRow) -> UserOut:
+    return UserOut(
+        id=u.id, email=u.email, created_at=iso_req(u.created_at), display_name=u.display_name
+    )
 
 
 @router.post("/accounts", status_code=201, response_model=UserOut)
 def sign_up(body: Credentials, request: Request, db: Db, cfg: Settings) -> UserOut:
-    """Create an account (a few per client address per hour: 429 with Retry-After past it)."""
+    """Create an account (a few per client address per hour: 429 with Retry-After past it);
+    without a display name it gets one made from its id (never from the email)."""
     reserve_signup(db, cfg, client_address(request))
     email = body.email.lower()
     password_hash = credentials.hash_password(body.password)
@@ -47,10 +53,11 @@ def sign_up(body: Credentials, request: Request, db: Db, cfg: Settings) -> UserO
         with db.write() as s:
             if find_user_by_email(s, email) is not None:
                 raise Conflict("Email taken", f"An account for {email} exists. Log in instead.")
-            user = UserRow(email=email, password_hash=password_hash)
+            user = UserRow(email=email, password_hash=password_hash, display_name="")
             s.add(user)
             s.flush()
-            return _user_out(user)
+            user.display_name = body.display_name or derived_display_name(user.id)
+            return user_out(user)
     except IntegrityError:
         raise Conflict("Email taken", f"An account for {email} exists. Log in instead.") from None
 
@@ -67,14 +74,16 @@ def open_session(
     """Check the password (throttled) and start a session of `kind`; a suspended account gets
     403 (only once its password is right: the refusal tells a stranger nothing)."""
     wrong = Problem(401, AuthError("Wrong email or password", "Check both and try again."))
-    user = _checked(body.email.lower(), body.password, request, db, cfg, wrong)
+    user = checked_password(body.email.lower(), body.password, request, db, cfg, wrong)
     if user.suspended_at is not None:
         raise suspended()
     token = sessions.start(db, cfg, user.id, request, kind)
-    return SessionOut(token=token, user=UserRef(id=user.id, email=user.email))
+    return SessionOut(
+        token=token, user=UserRef(id=user.id, display=user.display_name, email=user.email)
+    )
 
 
-def _checked(
+def checked_password(
     email: str, password: str, request: Request, db: Db, cfg: Settings, wrong: Problem
 ) -> UserRow:
     """The account if `password` is its password, else raise `wrong` (or 429: throttled)."""
@@ -124,17 +133,25 @@ def change_password(
     return Response(status_code=204)
 
 
+def confirm_password(
+    who: User, password: str, request: Request, db: Db, cfg: Settings, what: str = "The password"
+) -> None:
+    """The caller typed their password again (throttled like a log-in): else 403 '`what` is
+    not right.'"""
+    with db.read() as s:
+        user = s.get(UserRow, who.user_id)
+    if user is None:
+        raise not_found("account")
+    wrong = Problem(403, AuthError("Wrong password", f"{what} is not right."))
+    checked_password(user.email, password, request, db, cfg, wrong)
+
+
 def change_password_for(
     body: PasswordChange, request: Request, who: User, db: Db, cfg: Settings
 ) -> int:
     """Check the current password (throttled like a log-in), set the new one and revoke the
     user's other sessions; how many were revoked."""
-    with db.read() as s:
-        user = s.get(UserRow, who.user_id)
-    if user is None:
-        raise not_found("account")
-    wrong = Problem(403, AuthError("Wrong password", "The current password is not right."))
-    _checked(user.email, body.current_password, request, db, cfg, wrong)
+    confirm_password(who, body.current_password, request, db, cfg, "The current password")
     new_hash = credentials.hash_password(body.new_password)
     with db.write() as s:
         s.execute(update(UserRow).where(UserRow.id == who.user_id).values(password_hash=new_hash))
@@ -147,20 +164,50 @@ def me(who: User, db: Db) -> UserOut:
         user = s.get(UserRow, who.user_id)
         if user is None:
             raise not_found("account")
-        return _user_out(user)
+        return user_out(user)
+
+
+def _name_taken(name: str) -> Conflict:
+    return Conflict(
+        "Key name taken",
+        f"You already have an account key named '{name}'. Pick another name, or revoke that "
+        f"key first: kalavai-like account-key revoke '{name}'",
+    )
 
 
 @router.post("/account-keys", status_code=201, response_model=AccountKeyCreated)
 def create_account_key(body: AccountKeyIn, who: User, db: Db) -> AccountKeyCreated:
-    """Create an account key (it can only enrol devices for you). Shown once."""
+    """Create an account key (it can only enrol devices for you). Shown once. Its name is
+    unique among your live keys (409 otherwise) and never looks like a key id."""
+    if ID_LIKE.match(body.name):
+        raise Problem(422, InvalidInput("Key name looks like an id", _ID_LIKE_NAME))
     key = credentials.new(credentials.ACCOUNT_KEY)
-    with db.write() as s:
-        row = AccountKey(user_id=who.user_id, name=body.name, key_hash=credentials.digest(key))
-        s.add(row)
-        s.flush()
-        return AccountKeyCreated(
-            id=row.id, name=row.name, key=key, created_at=iso_req(row.created_at)
+    try:
+        with db.write() as s:
+            if _live_key(s, who.user_id, body.name) is not None:
+                raise _name_taken(body.name)
+            row = AccountKey(user_id=who.user_id, name=body.name, key_hash=credentials.digest(key))
+            s.add(row)
+            s.flush()
+            return AccountKeyCreated(
+                id=row.id, name=row.name, key=key, created_at=iso_req(row.created_at)
+            )
+    except IntegrityError:  # a key of that name was made at the same moment
+        raise _name_taken(body.name) from None
+
+
+_ID_LIKE_NAME = (
+    "Revoke takes a key's name or its id (32 hex digits), so a name must not look like an id: "
+    "add a letter from g to z or a dash."
+)
+
+
+def _live_key(s: Session, user_id: str, name: str) -> AccountKey | None:
+    return s.scalars(
+        select(AccountKey).where(
+            AccountKey.user_id == user_id, AccountKey.name == name, AccountKey.revoked_at.is_(None)
         )
+    ).first()
 
 
 @router.get("/account-keys", response_model=list[AccountKeyOut])
@@ -179,8 +226,26 @@ def list_account_keys(who: User, db: Db) -> list[AccountKeyOut]:
         ]
 
 
-@router.delete("/account-keys/{key_id}", status_code=204)
-def revoke_account_key(key_id: HexId, who: User, db: Db) -> Response:
+KeyRef = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+@router.delete("/account-keys/{key:path}", status_code=204)
+def revoke_account_key(key: KeyRef, who: User, db: Db) -> Response:
+    """Revoke one of your account keys, by its name or its id. Safe to repeat (a name whose
+    keys are all revoked answers 204); 404 when you have no key of that name or id."""
     with db.write() as s:
-        revoke(s, AccountKey, key_id, "account key", lambda row: row.user_id == who.user_id)
+        row = s.get(AccountKey, key) if ID_LIKE.match(key) else None
+        if row is None or row.user_id != who.user_id:
+            row = (
+                _live_key(s, who.user_id, key)
+                or s.scalars(
+                    select(AccountKey).where(
+                        AccountKey.user_id == who.user_id, AccountKey.name == key
+                    )
+                ).first()
+            )
+        if row is None:
+            raise not_found("account key")
+        if row.revoked_at is None:
+            row.revoked_at = now()
     return Response(status_code=204)

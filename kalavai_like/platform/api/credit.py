@@ -25,7 +25,7 @@ from kalavai_like.platform.models import Device, Pool, UsageDay, now
 from kalavai_like.platform.models import User as UserRow
 from kalavai_like.platform.schemas import PoolRef, Totals, UserRef, Witnessed, WitnessKind
 from kalavai_like.platform.settings import PlatformSettings
-from kalavai_like.platform.views import pool_weights
+from kalavai_like.platform.views import pool_weights, user_ref
 
 router = APIRouter(prefix="/api/v1", tags=["credit"])
 
@@ -258,7 +258,7 @@ def pool_credit(pool_key: PoolKey, who: User, db: Db) -> PoolCredit:
             rows.append(
                 PoolDeviceCreditRow(
                     device=DeviceRef(id=d.id, name=d.name),
-                    user=UserRef(id=u.id, email=u.email),
+                    user=user_ref(u, who.user_id),
                     granted=one.totals("granted"),
                     clamped=one.totals("clamped"),
                     pending=one.totals("pending"),
@@ -278,12 +278,6 @@ def pool_credit(pool_key: PoolKey, who: User, db: Db) -> PoolCredit:
         unverified=total.totals("unverified"),
         witness=witness,
     )
-
-
-def display_name(email: str) -> str:
-    """A leaderboard name that does not reveal the email: 'ali…' from alice@example.org."""
-    local = email.split("@", 1)[0]
-    return (local[:3] or "user") + "…"
 
 
 @router.get("/credit/leaderboard", response_model=list[LeaderRow])
@@ -322,14 +316,16 @@ def leaderboard(
         counted = {uid: c.totals(cfg) for uid, c in sums.items()}
         key = "credit" if by == "credit" else "recent_average"
         top = sorted(counted.items(), key=lambda kv: -getattr(kv[1], key))[:limit]
-        emails = dict(
-            s.execute(select(UserRow.id, UserRow.email).where(UserRow.id.in_([u for u, _ in top])))
+        names = dict(
+            s.execute(
+                select(UserRow.id, UserRow.display_name).where(UserRow.id.in_([u for u, _ in top]))
+            )
             .tuples()
             .all()
         )
     return [
         LeaderRow(
-            user=LeaderUser(id=uid, display=display_name(emails.get(uid, ""))),
+            user=LeaderUser(id=uid, display=names.get(uid, "")),
             credit=v.credit,
             recent_average=v.recent_average,
             granted=v,

@@ -191,7 +191,7 @@ def pool_devices(pool_key: PoolKey, who: User, db: Db) -> list[PoolDeviceOut]:
             .where(Device.pool_id == pool.id)
             .order_by(Device.created_at)
         ).all()
-        return [pool_device_out(s, d, u, pool) for d, u in rows]
+        return [pool_device_out(s, d, u, pool, who.user_id) for d, u in rows]
 
 
 def leave(s: Session, device: Device, removed_because: str | None = None) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from kalavai_like.errors import Conflict
@@ -20,6 +20,7 @@ from kalavai_like.platform import ledger
 from kalavai_like.platform.api.pools import PoolKey, by_key
 from kalavai_like.platform.auth import Db, Operator, find_user_by_email
 from kalavai_like.platform.db import oldest_first
+from kalavai_like.platform.erase import NO_PASSWORD
 from kalavai_like.platform.models import Pool, User, now
 from kalavai_like.platform.operators import no_account
 from kalavai_like.platform.problems import not_found
@@ -139,7 +140,10 @@ def untrust(pool_key: PoolKey, who: Operator, db: Db) -> PoolTrust:
 def notable_users(who: Operator, db: Db) -> list[OperatorUser]:
     """The operators and the suspended users."""
     with db.read() as s:
-        where = or_(User.operator.is_(True), User.suspended_at.is_not(None))
+        where = and_(  # a deleted account's anonymous stand-in is nobody to list
+            or_(User.operator.is_(True), User.suspended_at.is_not(None)),
+            User.password_hash != NO_PASSWORD,
+        )
         return [_user_out(u) for u in oldest_first(s, User, where)]
 
 

@@ -25,10 +25,12 @@ def install(app: FastAPI) -> None:
         owner_tools,
         pool_pages,
         pools,
+        settings_pages,
     )
 
     # pool_pages before pools: its /pools/new must win over /pools/{pool} routes.
-    for module in (accounts, pool_pages, pools, devices, credit, operator, owner_tools):
+    pages = (accounts, settings_pages, pool_pages, pools, devices, credit, operator, owner_tools)
+    for module in pages:
         app.include_router(module.router)
     static = Path(str(resources.files("kalavai_like.platform.web") / "static"))
     app.mount("/static", StaticFiles(directory=static), name="static")

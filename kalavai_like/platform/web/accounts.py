@@ -16,10 +16,11 @@ from pydantic import ValidationError
 
 from kalavai_like.errors import KalavaiError
 from kalavai_like.platform import sessions
+from kalavai_like.platform.account_schemas import AccountKeyIn, PasswordChange
 from kalavai_like.platform.api import accounts
 from kalavai_like.platform.auth import resolve
 from kalavai_like.platform.problems import Problem
-from kalavai_like.platform.schemas import AccountKeyIn, Credentials, LogIn, PasswordChange
+from kalavai_like.platform.schemas import Credentials, LogIn
 from kalavai_like.platform.web import session
 from kalavai_like.platform.web.render import PageRoute, hex_id, page
 from kalavai_like.units import format_duration
@@ -35,7 +36,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _form_page(
+def form_page(
     request: Request, template: str, status: int = 200, error: str = "", **ctx: object
 ) -> Response:
     """The log-in or sign-up form, with its pre-session CSRF token."""
@@ -48,15 +49,20 @@ def _form_page(
 
 def _problem_page(request: Request, template: str, exc: Problem, **ctx: object) -> Response:
     """The form again, saying what the API said (429 keeps its Retry-After)."""
-    response = _form_page(request, template, exc.status, exc.error.message, **ctx)
+    response = form_page(request, template, exc.status, exc.error.message, **ctx)
     response.headers.update(exc.headers or {})
     return response
+
+
+NAME_RULE = "Give a display name of 1 to 40 printable characters, without '@'."
 
 
 def _message(exc: ValidationError) -> str:
     fields = {str(e["loc"][0]) for e in exc.errors() if e.get("loc")}
     if "email" in fields:
         return "That does not look like an email address."
+    if "display_name" in fields:
+        return NAME_RULE
     return "The password must be at least 8 characters."
 
 
@@ -68,7 +74,7 @@ def home(request: Request) -> Response:
 
 @router.get("/signup")
 def signup_form(request: Request) -> Response:
-    return _form_page(request, "signup.html", title="Sign up", email="")
+    return form_page(request, "signup.html", title="Sign up", email="")
 
 
 async def _posted(
@@ -79,8 +85,11 @@ async def _posted(
     form = await session.read_form(request)
     session.check_anonymous_csrf(request, form)
     email = form.get("email", "").strip()
+    fields: dict[str, Any] = {"email": email, "password": form.get("password", "")}
+    if model is Credentials:
+        fields["display_name"] = form.get("display_name", "").strip() or None
     try:
-        return form, email, model(email=email, password=form.get("password", ""))
+        return form, email, model(**fields)
     except ValidationError as exc:
         return form, email, exc
 
@@ -89,23 +98,33 @@ async def _posted(
 async def signup(request: Request) -> Response:
     form, email, body = await _posted(request, Credentials)
     if isinstance(body, ValidationError):
-        return _form_page(request, "signup.html", 400, _message(body), title="Sign up", email=email)
+        return form_page(request, "signup.html", 400, _message(body), title="Sign up", email=email)
     if form.get("password") != form.get("password2"):
         error = "The two passwords differ."
-        return _form_page(request, "signup.html", 400, error, title="Sign up", email=email)
+        return form_page(request, "signup.html", 400, error, title="Sign up", email=email)
     app = request.app
     try:
         await run_in_threadpool(accounts.sign_up, body, request, app.state.db, app.state.settings)
     except Problem as exc:
         return _problem_page(request, "signup.html", exc, title="Sign up", email=email)
     except KalavaiError as exc:
-        return _form_page(request, "signup.html", 409, exc.message, title="Sign up", email=email)
+        return form_page(request, "signup.html", 409, exc.message, title="Sign up", email=email)
     return await _log_in(request, LogIn(email=email, password=body.password), "/pools")
 
 
+# Fixed notices on the log-in page (a query word picks one; nothing from the URL is echoed).
+LOGIN_DONE = {
+    "deleted": "Your account is deleted.",
+    "reset": "Password changed: log in with the new one. Every session was logged out.",
+}
+
+
 @router.get("/login")
-def login_form(request: Request, next: str | None = None) -> Response:
-    return _form_page(request, "login.html", title="Log in", email="", next=_safe_next(next))
+def login_form(request: Request, next: str | None = None, done: str = "") -> Response:
+    return form_page(
+        request, "login.html", title="Log in", email="", next=_safe_next(next),
+        done=LOGIN_DONE.get(done, ""),
+    )  # fmt: skip
 
 
 @router.post("/login")
@@ -116,9 +135,9 @@ async def login(request: Request) -> Response:
 
 
 async def _log_in(request: Request, body: LogIn | None, target: str, email: str = "") -> Response:
-    ctx = {"title": "Log in", "email": email, "next": target}
+    ctx = {"title": "Log in", "email": email, "next": target, "done": ""}
     if body is None:
-        return _form_page(request, "login.html", 400, "Give your email and password.", **ctx)
+        return form_page(request, "login.html", 400, "Give your email and password.", **ctx)
     app = request.app
     try:
         out = await run_in_threadpool(
@@ -176,9 +195,13 @@ async def create_key(request: Request) -> Response:
     except ValidationError:
         error = "Give the key a name of 1 to 64 characters (the machine it is for)."
         return await run_in_threadpool(_keys_page, request, user, created=None, error=error)
-    created = await run_in_threadpool(
-        accounts.create_account_key, body, user.principal, request.app.state.db
-    )
+    try:
+        created = await run_in_threadpool(
+            accounts.create_account_key, body, user.principal, request.app.state.db
+        )
+    except (Problem, KalavaiError) as exc:
+        error = (exc.error if isinstance(exc, Problem) else exc).message
+        return await run_in_threadpool(_keys_page, request, user, created=None, error=error)
     return await run_in_threadpool(_keys_page, request, user, created=created, error="")
 
 
@@ -199,25 +222,27 @@ async def revoke_key(request: Request, key_id: str) -> Response:
 ACCOUNT_DONE = {
     "revoked": "Session logged out.",
     "password": "Password changed. Every other session was logged out.",
+    "name": "Display name changed.",
 }
 
 
-def _account_page(
+def account_page(
     request: Request, user: session.WebUser, status: int = 200, error: str = "", done: str = ""
 ) -> Response:
     db, cfg = request.app.state.db, request.app.state.settings
     listed = sessions.listed(db, user.principal.user_id, user.principal.credential_id)
     days = cfg.session_idle_lifetime / 86400
     idle = f"{days:g} days" if days >= 2 else format_duration(cfg.session_idle_lifetime)
+    me = accounts.me(user.principal, db)
     return page(
         request, "account.html", user, status=status, title="My account", sessions=listed,
-        idle=idle, error=error, done=ACCOUNT_DONE.get(done, ""),
+        idle=idle, error=error, done=ACCOUNT_DONE.get(done, ""), me=me,
     )  # fmt: skip
 
 
 @router.get("/account")
 def account(request: Request, done: str = "") -> Response:
-    return _account_page(request, session.current(request), done=done)
+    return account_page(request, session.current(request), done=done)
 
 
 @router.post("/account/sessions/{session_id}/revoke")
@@ -241,13 +266,13 @@ async def change_password(request: Request) -> Response:
     session.check_csrf(request, form, user.csrf)
     if form.get("new") != form.get("new2"):
         return await run_in_threadpool(
-            _account_page, request, user, 400, "The two new passwords differ."
+            account_page, request, user, 400, "The two new passwords differ."
         )
     try:
         body = PasswordChange(current_password=form.get("current", ""), new_password=form["new"])
     except (ValidationError, KeyError):
         error = "The new password must be at least 8 characters."
-        return await run_in_threadpool(_account_page, request, user, 400, error)
+        return await run_in_threadpool(account_page, request, user, 400, error)
     app = request.app
     try:
         await run_in_threadpool(
@@ -256,7 +281,7 @@ async def change_password(request: Request) -> Response:
         )  # fmt: skip
     except Problem as exc:
         response = await run_in_threadpool(
-            _account_page, request, user, exc.status, exc.error.message
+            account_page, request, user, exc.status, exc.error.message
         )
         response.headers.update(exc.headers or {})
         return response

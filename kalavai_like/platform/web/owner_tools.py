@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from kalavai_like.platform import notices
-from kalavai_like.platform.api import credit as credit_api
 from kalavai_like.platform.api import owners as owners_api
 from kalavai_like.platform.models import Device, Pool, now
 from kalavai_like.platform.models import User as UserRow
@@ -38,9 +37,11 @@ def context(request: Request, who: Any, pool: PoolOut, done: str = "") -> dict[s
     listed = owners_api.pool_notices(pool.id, who, db, cfg)
     bans = owners_api.list_bans(pool.id, who, db)
     with db.read() as s:
-        emails = dict(
+        names = dict(
             s.execute(
-                select(UserRow.id, UserRow.email).where(UserRow.id.in_({b.user_id for b in bans}))
+                select(UserRow.id, UserRow.display_name).where(
+                    UserRow.id.in_({b.user_id for b in bans})
+                )
             ).all()
         )
         row = s.get(Pool, pool.id)
@@ -52,7 +53,7 @@ def context(request: Request, who: Any, pool: PoolOut, done: str = "") -> dict[s
     return {
         "notices": listed,
         "device_notices": by_device,
-        "bans": [(b, credit_api.display_name(emails.get(b.user_id, ""))) for b in bans],
+        "bans": [(b, names.get(b.user_id) or "a deleted user") for b in bans],
         "webhook": owners_api.get_webhook(pool.id, who, db).url,
         "hub_state": notices.hub_state(seen, hub is None or hub.left_at is not None, now(), cfg),
         "done": DONE.get(done, ""),

@@ -144,7 +144,7 @@ def _owner_page(
         title=f"Pool {pool.name}",
         pool=pool,
         workers=workers,
-        names={w.id: credit_api.display_name(w.user.email) for w in workers},
+        names={w.id: w.user.display for w in workers},
         granted=granted,
         credit=credit,
         tokens=toks,
