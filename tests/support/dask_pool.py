@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -21,9 +22,8 @@ from tests.support import REPO
 
 DASK = "localhost/kalavai-like/dask:latest"
 PORT = 8786
-WITNESS_PLUGIN = (
-    REPO / "packaging/images/dask/files/usr/lib/python3/dist-packages/kalavai_witness.py"
-)
+IMAGE_PACKAGES = REPO / "packaging/images/dask/files/usr/lib/python3/dist-packages"
+WITNESS_PLUGIN = IMAGE_PACKAGES / "kalavai_witness.py"
 
 
 def load_witness_plugin() -> ModuleType:
@@ -118,3 +118,27 @@ class DaskPool:
     def close(self) -> None:
         for name in reversed(self.names):
             self.engine("rm", "-f", "-t", "0", name)
+
+
+def pytest_in_image(*paths: str, prefix: str = "kq2-", timeout: float = 900) -> tuple[int, str]:
+    """Run pytest on `paths` (of this tree) with the dask image's python and `distributed`, in a
+    container without a network (loopback only), the tree and this venv's pytest read-only;
+    returns the exit code and the output's tail."""
+    config = RuntimeConfig.detect("podman", probe=False)
+    name = f"{prefix}pytest-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+    venv = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+    script = ("import sys; sys.path.append('/venv'); import pytest; sys.exit(pytest.main(["
+              "'-q', '-p', 'no:cacheprovider', '-p', 'no:pytest-qt', '--noconftest', "
+              f"*{list(paths)!r}]))")  # fmt: skip
+    command = config.command(
+        "run", "--rm", "--name", name, "--network", "none", "-v", f"{REPO}:/src:ro",
+        "-v", f"{venv}:/venv:ro", "-w", "/src", "-e", "PYTHONDONTWRITEBYTECODE=1",
+        DASK, "python3", "-c", script,
+    )  # fmt: skip
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                             env=config.environ(), check=False)  # fmt: skip
+    finally:
+        subprocess.run(config.command("rm", "-f", "-t", "0", name), capture_output=True,
+                       env=config.environ(), check=False)  # fmt: skip
+    return out.returncode, (out.stdout + out.stderr)[-6000:]
