@@ -138,7 +138,7 @@ def exact(a: Any, b: Any) -> bool:
     """The default comparison: equal outputs (an ambiguous comparison counts as unequal)."""
     try:
         return bool(a == b)
-    except Exception:  # noqa: BLE001  (numpy arrays and the like: compare them yourself)
+    except Exception:  # numpy arrays and the like: pass your own compare
         return False
 
 
@@ -161,7 +161,7 @@ def witness_identities(client: Any) -> Callable[[str, dict[str, Any]], str | Non
     volunteer (its registered name), which cannot tell one user's machines apart."""
     try:
         known = client.sync(client.scheduler.kalavai_identities)
-    except Exception:  # noqa: BLE001  (a scheduler without the witness plugin)
+    except Exception:  # a scheduler without the witness plugin
         log.warning("no witness identities: each worker counts as its own volunteer")
         return lambda address, info: str(info.get("name", address))
 
@@ -188,7 +188,7 @@ def run_redundant(
     """Run `fn` over `inputs` redundantly on `client`'s cluster; returns when every workunit
     is done or in error. `identity(address, worker_info)` names a worker's user (None: never
     use it); by default the witness's."""
-    from kalavai_redundancy.engine import Engine  # noqa: PLC0415  (it imports this module)
+    from kalavai_redundancy.engine import Engine  # late: the engine imports this module
 
     p = policy or Redundancy()
     p.check()

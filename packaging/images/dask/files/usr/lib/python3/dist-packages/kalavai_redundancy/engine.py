@@ -177,7 +177,7 @@ class Engine:
             try:
                 r.worker, r.value = f.result()
                 r.outcome = "success"
-            except Exception as exc:  # noqa: BLE001  (its data was lost with its worker)
+            except Exception as exc:  # its data was lost with its worker
                 r.outcome, r.error = "error", repr(exc)
         else:
             r.outcome = "error"
@@ -231,6 +231,6 @@ class Engine:
             return
         try:
             self.client.sync(self.client.scheduler.kalavai_outcomes, outcomes=batch)
-        except Exception as exc:  # noqa: BLE001  (a scheduler without the witness plugin)
+        except Exception as exc:  # a scheduler without the witness plugin
             log.warning("outcomes not reported to the witness: %s", exc)
             self.report = False
