@@ -120,20 +120,19 @@ class DaskPool:
             self.engine("rm", "-f", "-t", "0", name)
 
 
-def pytest_in_image(*paths: str, prefix: str = "kq2-", timeout: float = 900) -> tuple[int, str]:
-    """Run pytest on `paths` (of this tree) with the dask image's python and `distributed`, in a
-    container without a network (loopback only), the tree and this venv's pytest read-only;
-    returns the exit code and the output's tail."""
+def python_in_image(*argv: str, prefix: str = "kq2-", timeout: float = 900) -> tuple[int, str]:
+    """Run `python3 argv...` with the dask image's python and `distributed`, in a container
+    without a network (loopback only), this tree at /src (importable, with the image recipe's
+    own modules) and this venv's pure-Python packages after the image's, read-only; returns
+    the exit code and the output's tail."""
     config = RuntimeConfig.detect("podman", probe=False)
-    name = f"{prefix}pytest-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+    name = f"{prefix}py-{os.getpid()}-{uuid.uuid4().hex[:4]}"
     venv = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
-    script = ("import sys; sys.path.append('/venv'); import pytest; sys.exit(pytest.main(["
-              "'-q', '-p', 'no:cacheprovider', '-p', 'no:pytest-qt', '--noconftest', "
-              f"*{list(paths)!r}]))")  # fmt: skip
+    path = f"/src:/src/{IMAGE_PACKAGES.relative_to(REPO)}"
     command = config.command(
         "run", "--rm", "--name", name, "--network", "none", "-v", f"{REPO}:/src:ro",
         "-v", f"{venv}:/venv:ro", "-w", "/src", "-e", "PYTHONDONTWRITEBYTECODE=1",
-        DASK, "python3", "-c", script,
+        "-e", f"PYTHONPATH={path}", DASK, "python3", *argv,
     )  # fmt: skip
     try:
         out = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
@@ -142,3 +141,11 @@ def pytest_in_image(*paths: str, prefix: str = "kq2-", timeout: float = 900) -> 
         subprocess.run(config.command("rm", "-f", "-t", "0", name), capture_output=True,
                        env=config.environ(), check=False)  # fmt: skip
     return out.returncode, (out.stdout + out.stderr)[-6000:]
+
+
+def pytest_in_image(*paths: str) -> tuple[int, str]:
+    """Run pytest on `paths` (of this tree) in the dask image (python_in_image)."""
+    script = ("import sys; sys.path.append('/venv'); import pytest; sys.exit(pytest.main(["
+              "'-q', '-p', 'no:cacheprovider', '-p', 'no:pytest-qt', '--noconftest', "
+              f"*{list(paths)!r}]))")  # fmt: skip
+    return python_in_image("-c", script)

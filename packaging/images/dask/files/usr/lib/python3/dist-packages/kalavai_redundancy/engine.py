@@ -71,8 +71,10 @@ class Engine:
                 if todo and not self._wake.wait(tick):
                     continue
                 self._wake.clear()
-                for key in [k for k, (_, _, f) in self.pending.items() if f.done()]:
-                    self.collect(key, time.monotonic())
+                done = [k for k, (_, _, f) in self.pending.items() if f.done()]
+                values = self.gather(done)
+                for key in done:
+                    self.collect(key, time.monotonic(), values)
         finally:  # interrupted: what is still out is not needed
             for wu in {id(w): w for w, _, _ in self.pending.values()}.values():
                 if wu.state == IN_PROGRESS:
@@ -167,7 +169,16 @@ class Engine:
         self.outstanding[r.user] -= 1
         return wu, r, f
 
-    def collect(self, key: str, now: float) -> None:
+    def gather(self, keys: list[str]) -> dict[str, Any]:
+        """The outputs of the finished results among `keys`, in one round trip (those whose
+        data is lost are missing)."""
+        futures = {k: self.pending[k][2] for k in keys if self.pending[k][2].status == "finished"}
+        try:
+            return dict(zip(futures, self.client.gather(list(futures.values())), strict=True))
+        except Exception:  # one's data was lost with its worker: each on its own
+            return {}
+
+    def collect(self, key: str, now: float, values: dict[str, Any]) -> None:
         """A result came back (or failed): record it and validate its workunit."""
         if key not in self.pending:
             return  # its workunit ended meanwhile
@@ -175,7 +186,7 @@ class Engine:
         r.received = now
         if f.status == "finished":
             try:
-                r.worker, r.value = f.result()
+                r.worker, r.value = values[key] if key in values else f.result()
                 r.outcome = "success"
             except Exception as exc:  # its data was lost with its worker
                 r.outcome, r.error = "error", repr(exc)
