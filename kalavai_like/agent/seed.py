@@ -24,6 +24,7 @@ from kalavai_like.agent.witness import PendingReports, WitnessReporter, head_dir
 from kalavai_like.client.records import SeedResult, bare, with_prefixlen
 from kalavai_like.container.spec import ContainerInfo, ContainerSpec
 from kalavai_like.errors import Condition, KalavaiError, PlatformUnavailable, SystemProblem
+from kalavai_like.home.files import write_json
 from kalavai_like.net import HubConfig, OverlayAPI, Peer, backend_label
 
 log = logging.getLogger(__name__)
@@ -63,17 +64,31 @@ def devices_from(payload: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def identities_from(payload: dict[str, Any]) -> dict[str, Any]:
+    """The pool head's table of overlay IPv4 hosts -> device and user (its pseudonym in the
+    pool), from the platform's peer list: how kalavai_redundancy tells users apart."""
+    hosts = {}
+    for p in payload.get("peers", []):
+        address, device, user = bare(p.get("address")), p.get("device_id"), p.get("user")
+        if address and isinstance(device, str) and isinstance(user, str) and user:
+            hosts[address] = {"device": device, "user": user}
+    return {"format": 1, "hosts": hosts}
+
+
 class PeerFollower(threading.Thread):
-    """Keeps the hub's peers equal to the platform's list for the pool."""
+    """Keeps the hub's peers equal to the platform's list for the pool, and the head's table
+    of identities (`identities`: a file in the head's witness directory) with them."""
 
     def __init__(
-        self, seed: SeedRole, platform: PlatformPort, overlay: OverlayAPI, wait: float = 25.0
-    ) -> None:
+        self, seed: SeedRole, platform: PlatformPort, overlay: OverlayAPI, wait: float = 25.0,
+        identities: Path | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(name="peer-follower", daemon=True)
         self.seed = seed
         self._platform = platform
         self._overlay = overlay
         self._wait = wait
+        self._identities = identities
         self._stop = threading.Event()
         self.version = -1
         self.peers: list[Peer] = []
@@ -83,6 +98,15 @@ class PeerFollower(threading.Thread):
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _write_identities(self, payload: dict[str, Any]) -> None:
+        """Refresh the head's identities table; a failure is logged, the peers still apply."""
+        if self._identities is None:
+            return
+        try:
+            write_json(self._identities, identities_from(payload))
+        except KalavaiError as exc:
+            log.warning("identities for the pool head not written: %s", exc.message)
 
     def run(self) -> None:
         backoff = 0.5
@@ -103,6 +127,7 @@ class PeerFollower(threading.Thread):
                     self._overlay.set_peers(self.seed.prefix, self.seed.name, peers)
                     self.devices = devices_from(payload)
                     self.peers, self.version = peers, version
+                    self._write_identities(payload)
                     log.info("hub peers now %d (version %d)", len(peers), version)
                 self.applied.set()
                 self.condition = None
@@ -189,9 +214,10 @@ class SeedRunner:
     def follow(self, s: SeedRole) -> None:
         """(Re)start following the platform's peer list, and reporting the head's witness."""
         self.close()
-        self.follower = PeerFollower(s, self._platform, self._overlay, self._peers_wait)
-        self.follower.start()
         wd = self._witness_dir(s)
+        ids = wd / "identities.json" if wd is not None and self.head_spec(s) else None
+        self.follower = PeerFollower(s, self._platform, self._overlay, self._peers_wait, ids)
+        self.follower.start()
         if wd is not None and self._state_dir is not None and self.head_spec(s) is not None:
             pending = PendingReports(pending_path(self._state_dir, s.pool_id)).load()
             self.reporter = WitnessReporter(
