@@ -90,13 +90,18 @@ def test_credits_tells_granted_pending_and_unverified_and_who_witnessed(
         assert words in row, row
 
 
-def test_pool_workers_shows_the_witness_and_flags_claims_far_above_it(
-    tmp_path: Path, local_platform: Any
-) -> None:
+def owned_pool(tmp_path: Path, local_platform: Any) -> tuple[Api, Any, Any, dict[str, Any], str]:
+    """The platform, its owner's CLI, the owner, a pool of theirs and its hub's credential."""
     api = Api(local_platform.url)
     cli, owner = cli_user(tmp_path, api, "owner")
     pool = api.pool(owner, device_limits=WIDE)
-    hub = api.hub(owner, pool)["credential"]
+    return api, cli, owner, pool, api.hub(owner, pool)["credential"]
+
+
+def test_pool_workers_shows_the_witness_and_flags_claims_far_above_it(
+    tmp_path: Path, local_platform: Any
+) -> None:
+    api, cli, owner, pool, hub = owned_pool(tmp_path, local_platform)
     vol = api.user()
     honest = credited_device(api, vol, owner, pool, 7.2, (hub, 7.2, 20))
     forger = credited_device(api, vol, owner, pool, 5000.0)  # a core-hour and more, unseen
@@ -229,10 +234,7 @@ def test_pool_status_shows_the_devices_reliability_record(
 def test_pool_workers_shows_each_workers_reliability_record(
     tmp_path: Path, local_platform: Any
 ) -> None:
-    api = Api(local_platform.url)
-    cli, owner = cli_user(tmp_path, api, "owner")
-    pool = api.pool(owner, device_limits=WIDE)
-    hub = api.hub(owner, pool)["credential"]
+    api, cli, owner, pool, hub = owned_pool(tmp_path, local_platform)
     liar = credited_device(api, api.user(), owner, pool, 100.0)
     from tests.support.platform_api import new_epoch, seen
 
