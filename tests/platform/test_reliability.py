@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from kalavai_like.platform.local import LocalPlatform
+from tests.platform.test_operator_pages import browser
 from tests.platform.test_witness import _beat, _cpu_s, _device_row, _join, _pool, _wait_seconds
 from tests.support.platform_api import Api, new_epoch, seen
 
@@ -62,3 +64,14 @@ def test_a_report_without_judged_results_leaves_the_record_empty(api: Api) -> No
     assert row["witnessed"]["results"] == {"valid": 0, "invalid": 0, "errors": 0,
                                            "invalid_compute_seconds": 0.0}  # fmt: skip
     assert _cpu_s(row) == pytest.approx(1.0 * ALLOWANCE)
+
+
+def test_the_owners_page_shows_a_workers_record(api: Api, platform: LocalPlatform) -> None:
+    owner, pool, hub = _pool(api)
+    _volunteer, dev, device_id = _join(api, owner, pool, cores=4)
+    _wait_seconds(1.0)
+    _beat(dev, 1, cpu_seconds=10.0)
+    api.witness(hub, new_epoch(), 1, judged(device_id, 1.0, 2.0, valid=5, invalid=2, errors=1))
+    with browser(platform, owner) as page:
+        html = page.get(f"/pools/{pool['id']}/owner").text
+    assert "results: 5 valid, 2 invalid (2.0 core-s not granted), 1 error<" in html
