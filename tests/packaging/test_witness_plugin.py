@@ -230,3 +230,25 @@ def test_identities_name_each_witnessed_worker_by_its_host_only(book: Any) -> No
                        "10.5.0.4": {"device": "d3", "user": "u3"}}}  # fmt: skip
     assert book.identities(table) == {A: {"user": "u1", "device": "d1"}}
     assert book.identities("garbage") == {}
+
+
+def test_only_the_owners_client_may_judge_results_or_ask_who_is_who(
+    book: Any, tmp_path: Path
+) -> None:
+    import kalavai_witness_calls as calls  # importable as in the image (load_witness_plugin)
+
+    book.connect(A, "tcp://10.5.0.2:51234", "w", 1)
+    (tmp_path / "identities.json").write_text(json.dumps(
+        {"hosts": {"10.5.0.2": {"device": "d1", "user": "u1"}}}))  # fmt: skip
+    plugin = SimpleNamespace(book=book, directory=str(tmp_path))
+    scheduler = SimpleNamespace(handlers={})
+    calls.add_handlers(scheduler, plugin)
+    owner = SimpleNamespace(peer_address="tcp://10.5.0.1:40000")
+    worker_host = SimpleNamespace(peer_address="tcp://10.5.0.2:40002")
+    assert scheduler.handlers["kalavai_identities"](owner) == {A: {"user": "u1", "device": "d1"}}
+    assert scheduler.handlers["kalavai_identities"](worker_host) == {}
+    book.started(f"{R}9-0", A)
+    book.finished(f"{R}9-0", A, compute(1))
+    vouch = [{"key": f"{R}9-0", "outcome": "valid"}]
+    assert scheduler.handlers["kalavai_outcomes"](worker_host, outcomes=vouch) == 0
+    assert scheduler.handlers["kalavai_outcomes"](owner, outcomes=vouch) == 1

@@ -208,3 +208,21 @@ async def _install_witness(scheduler: Any, kw: Any, directory: str) -> Any:
     plugin = scheduler.plugins[kw.WitnessPlugin.name]
     await plugin.start(scheduler)  # a preload's plugin starts with its scheduler
     return plugin
+
+
+def test_by_default_users_are_the_witnesss_and_unknown_workers_get_nothing(
+    pool: Pool, tmp_path: Path
+) -> None:
+    kw = load_witness_plugin()
+    pool.client.sync(_install_witness, pool.cluster.scheduler, kw, str(tmp_path))
+    pool.add("alice-1", "bob-1")  # two machines on one host: the seed's table names one user
+    table = {"hosts": {"127.0.0.1": {"device": "d" * 32, "user": "u1"}}}
+    (tmp_path / "identities.json").write_text(json.dumps(table))
+    policy = kr.Redundancy(min_quorum=2, when_short="error")
+    report = kr.run_redundant(pool.client, square, [3], policy)
+    assert [(w.state, w.error) for w in report.workunits] == [("error", kr.NOT_SENDABLE)]
+    report = kr.run_redundant(pool.client, square, [3])  # quorum 1: one user is enough
+    assert report.ok and report.workunits[0].agreed == ["u1"]
+    (tmp_path / "identities.json").write_text("{}")  # nobody known: nothing is sent anywhere
+    report = kr.run_redundant(pool.client, square, [3], kr.Redundancy(when_short="error"))
+    assert report.workunits[0].error == kr.NOT_SENDABLE

@@ -27,7 +27,10 @@ WITNESS_PLUGIN = IMAGE_PACKAGES / "kalavai_witness.py"
 
 
 def load_witness_plugin() -> ModuleType:
-    """The witness plugin's module, as shipped in the dask image."""
+    """The witness plugin's module, as shipped in the dask image (its directory importable, as
+    there: the plugin imports kalavai_witness_calls from it)."""
+    if str(IMAGE_PACKAGES) not in sys.path:
+        sys.path.append(str(IMAGE_PACKAGES))
     spec = importlib.util.spec_from_file_location("kalavai_witness", WITNESS_PLUGIN)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

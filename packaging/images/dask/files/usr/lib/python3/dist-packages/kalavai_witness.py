@@ -15,8 +15,7 @@ cumulative within this scheduler's epoch (a random 32-hex id made at start):
   added to compute, or, if invalid, to invalid_compute_seconds only; unjudged after
   $KALAVAI_HOLD_SECONDS (default 3600) or at close, to compute.
 
-The `kalavai_identities` handler names each witnessed worker's device and user from
-`<dir>/identities.json` (written by the seed's agent from the platform's peer list).
+The `kalavai_identities` and `kalavai_outcomes` calls are kalavai_witness_calls'.
 
 A worker whose announced host differs from its connection's host is not witnessed. Every
 ~2 s and on close the totals go atomically (temp file + rename) to `<dir>/<epoch>.json`
@@ -346,31 +345,6 @@ class WitnessPlugin(SchedulerPlugin):
                 self.book.dropped(key)
 
 
-def read_identities(directory: str) -> object:
-    """The seed's table of overlay hosts to devices and users ({} when absent or malformed)."""
-    try:
-        with open(os.path.join(directory, "identities.json"), encoding="utf-8") as f:
-            return json.loads(f.read(16 * 2**20))
-    except (OSError, ValueError):
-        return {}
-
-
-def add_handlers(scheduler: Any, plugin: WitnessPlugin) -> None:
-    """The redundancy library's two calls: who each worker is, and its results' outcomes."""
-
-    def identities() -> dict[str, dict[str, str]]:
-        return plugin.book.identities(read_identities(plugin.directory))
-
-    def outcomes(outcomes: object = None) -> int:
-        items = outcomes if isinstance(outcomes, (list, tuple)) else ()
-        return sum(
-            plugin.book.judge(o.get("key"), o.get("outcome")) for o in items if isinstance(o, dict)
-        )
-
-    scheduler.handlers["kalavai_identities"] = identities
-    scheduler.handlers["kalavai_outcomes"] = outcomes
-
-
 def dask_setup(scheduler: Any) -> None:
     """The preload's entry: add the plugin and note each registering worker's connection."""
     directory = os.environ.get("KALAVAI_WITNESS_DIR", "/data")
@@ -383,6 +357,8 @@ def dask_setup(scheduler: Any) -> None:
         plugin.book.hold_seconds = float(os.environ.get("KALAVAI_HOLD_SECONDS", "3600"))
     except ValueError:
         pass
+    from kalavai_witness_calls import add_handlers
+
     add_handlers(scheduler, plugin)
     original = scheduler.handlers["register-worker"]
 

@@ -19,6 +19,7 @@ kalavai_witness; nothing else of kalavai-like is needed.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -165,11 +166,14 @@ def witness_identities(client: Any) -> Callable[[str, dict[str, Any]], str | Non
         log.warning("no witness identities: each worker counts as its own volunteer")
         return lambda address, info: str(info.get("name", address))
 
+    asked = [time.monotonic()]
+
     def user(address: str, info: dict[str, Any]) -> str | None:
-        if address not in known:  # refresh: it may have joined since
+        if address not in known and time.monotonic() - asked[0] > 2.0:  # it may be new
+            asked[0] = time.monotonic()
             known.update(client.sync(client.scheduler.kalavai_identities))
         found = known.get(address)
-        return str(found["user"]) if found else None
+        return str(found["user"]) if found else None  # unknown to the witness: never used
 
     return user
 
