@@ -9,7 +9,11 @@ a condition; they never stop the thread. Beside it, the head's witness reporter
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import secrets
 import shutil
 import threading
 from collections.abc import Callable
@@ -24,7 +28,6 @@ from kalavai_like.agent.witness import PendingReports, WitnessReporter, head_dir
 from kalavai_like.client.records import SeedResult, bare, with_prefixlen
 from kalavai_like.container.spec import ContainerInfo, ContainerSpec
 from kalavai_like.errors import Condition, KalavaiError, PlatformUnavailable, SystemProblem
-from kalavai_like.home.files import write_json
 from kalavai_like.net import HubConfig, OverlayAPI, Peer, backend_label
 
 log = logging.getLogger(__name__)
@@ -103,10 +106,20 @@ class PeerFollower(threading.Thread):
         """Refresh the head's identities table; a failure is logged, the peers still apply."""
         if self._identities is None:
             return
+        path = self._identities
+        # The directory is the head container's to write: no path that a link could redirect
+        # (O_EXCL | O_NOFOLLOW, mode set at creation), then an atomic rename.
+        tmp = path.with_name(f".identities.{secrets.token_hex(8)}.tmp")
         try:
-            write_json(self._identities, identities_from(payload))
-        except KalavaiError as exc:
-            log.warning("identities for the pool head not written: %s", exc.message)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(identities_from(payload), f)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("identities for the pool head not written: %s", exc)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
     def run(self) -> None:
         backoff = 0.5
