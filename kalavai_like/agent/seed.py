@@ -9,7 +9,11 @@ a condition; they never stop the thread. Beside it, the head's witness reporter
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
+import secrets
 import shutil
 import threading
 from collections.abc import Callable
@@ -65,17 +69,31 @@ def devices_from(payload: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def identities_from(payload: dict[str, Any]) -> dict[str, Any]:
+    """The pool head's table of overlay IPv4 hosts -> device and user (its pseudonym in the
+    pool), from the platform's peer list: how kalavai_redundancy tells users apart."""
+    hosts = {}
+    for p in payload.get("peers", []):
+        address, device, user = bare(p.get("address")), p.get("device_id"), p.get("user")
+        if address and isinstance(device, str) and isinstance(user, str) and user:
+            hosts[address] = {"device": device, "user": user}
+    return {"format": 1, "hosts": hosts}
+
+
 class PeerFollower(threading.Thread):
-    """Keeps the hub's peers equal to the platform's list for the pool."""
+    """Keeps the hub's peers equal to the platform's list for the pool, and the head's table
+    of identities (`identities`: a file in the head's witness directory) with them."""
 
     def __init__(
-        self, seed: SeedRole, platform: PlatformPort, overlay: OverlayAPI, wait: float = 25.0
-    ) -> None:
+        self, seed: SeedRole, platform: PlatformPort, overlay: OverlayAPI, wait: float = 25.0,
+        identities: Path | None = None,
+    ) -> None:  # fmt: skip
         super().__init__(name="peer-follower", daemon=True)
         self.seed = seed
         self._platform = platform
         self._overlay = overlay
         self._wait = wait
+        self._identities = identities
         self._stop = threading.Event()
         self.version = -1
         self.peers: list[Peer] = []
@@ -85,6 +103,25 @@ class PeerFollower(threading.Thread):
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _write_identities(self, payload: dict[str, Any]) -> None:
+        """Refresh the head's identities table; a failure is logged, the peers still apply."""
+        if self._identities is None:
+            return
+        path = self._identities
+        # The directory is the head container's to write: no path that a link could redirect
+        # (O_EXCL | O_NOFOLLOW, mode set at creation), then an atomic rename.
+        tmp = path.with_name(f".identities.{secrets.token_hex(8)}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(identities_from(payload), f)
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("identities for the pool head not written: %s", exc)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
     def run(self) -> None:
         backoff = 0.5
@@ -105,6 +142,7 @@ class PeerFollower(threading.Thread):
                     self._overlay.set_peers(self.seed.prefix, self.seed.name, peers)
                     self.devices = devices_from(payload)
                     self.peers, self.version = peers, version
+                    self._write_identities(payload)
                     log.info("hub peers now %d (version %d)", len(peers), version)
                 self.applied.set()
                 self.condition = None
@@ -200,9 +238,10 @@ class SeedRunner:
     def follow(self, s: SeedRole) -> None:
         """(Re)start following the platform's peer list, and reporting the head's witness."""
         self.close()
-        self.follower = PeerFollower(s, self._platform, self._overlay, self._peers_wait)
-        self.follower.start()
         wd = self._witness_dir(s)
+        ids = wd / "identities.json" if wd is not None and self.head_spec(s) else None
+        self.follower = PeerFollower(s, self._platform, self._overlay, self._peers_wait, ids)
+        self.follower.start()
         if wd is not None and self._state_dir is not None and self.head_spec(s) is not None:
             pending = PendingReports(pending_path(self._state_dir, s.pool_id)).load()
             self.reporter = WitnessReporter(

@@ -74,7 +74,8 @@ def platform_parts(w: WorkerSession) -> dict[str, Any]:
                 "unverified": w.platform_unverified}  # fmt: skip
     parts: dict[str, Any] = {k: record_from(Granted, v) if v else None for k, v in answered.items()}
     witnessed = w.platform_witnessed
-    parts["witnessed"] = record_from(Witnessed, witnessed) if witnessed else None
+    flat = {**witnessed, **(witnessed.get("results") or {})} if witnessed else None
+    parts["witnessed"] = record_from(Witnessed, flat) if flat else None
     return parts
 
 

@@ -25,7 +25,13 @@ from typing import Any
 
 from kalavai_like.agent.ports import PlatformPort
 from kalavai_like.agent.state import SeedRole
-from kalavai_like.agent.witness_totals import DeviceTotals, EpochTotals, device_totals, read_epochs
+from kalavai_like.agent.witness_totals import (
+    RESULTS,
+    DeviceTotals,
+    EpochTotals,
+    device_totals,
+    read_epochs,
+)
 from kalavai_like.errors import Condition, InvalidInput, KalavaiError
 from kalavai_like.home.files import read_json, write_json
 
@@ -130,9 +136,13 @@ def reports(epoch: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _wire(t: DeviceTotals) -> dict[str, Any]:
-    return {"tasks": int(t["tasks"]), "compute_seconds": float(t["compute_seconds"]),
-            "connected_seconds": float(t["connected_seconds"]),
-            "threads": max(1, int(t["threads"]))}  # fmt: skip
+    out: dict[str, Any] = {"tasks": int(t["tasks"]), "compute_seconds": float(t["compute_seconds"]),
+           "connected_seconds": float(t["connected_seconds"]),
+           "threads": max(1, int(t["threads"]))}  # fmt: skip
+    if any(t.get(k) for k in (*RESULTS, "invalid_compute_seconds")):  # the optional fields
+        out["results"] = {k: int(t.get(k, 0)) for k in RESULTS}
+        out["invalid_compute_seconds"] = float(t.get("invalid_compute_seconds", 0.0))
+    return out
 
 
 class WitnessReporter(threading.Thread):

@@ -29,7 +29,9 @@ MAX_WORKERS = 65536
 MAX_FILES = 256
 _EPOCH = re.compile(r"^[0-9a-f]{32}$")
 _FILE = re.compile(r"^([0-9a-f]{32})\.json$")
-DeviceTotals = dict[str, Any]  # {tasks, compute_seconds, connected_seconds, threads}
+DeviceTotals = dict[str, Any]  # {tasks, compute_seconds, connected_seconds, threads, ...}
+# Optional per-worker counts of results judged by the redundancy library (absent: 0).
+RESULTS = ("valid", "invalid", "errors")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class WorkerTotals:
     compute_seconds: float
     connected_seconds: float
     threads: int
+    valid: int = 0
+    invalid: int = 0
+    errors: int = 0
+    invalid_compute_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,12 @@ def _worker(w: object) -> WorkerTotals | None:
         host = str(ipaddress.IPv4Address(host))
     except ValueError:
         return None
-    return WorkerTotals(host, name, tasks, compute, connected, threads)
+    valid, invalid, errors = (w.get(k, 0) for k in RESULTS)
+    invalid_compute = _seconds(w.get("invalid_compute_seconds", 0.0))
+    if not (_count(valid) and _count(invalid) and _count(errors)) or invalid_compute is None:
+        return None
+    return WorkerTotals(host, name, tasks, compute, connected, threads, valid, invalid, errors,
+                        invalid_compute)  # fmt: skip
 
 
 def _count(v: object) -> TypeGuard[int]:
@@ -163,15 +174,17 @@ def device_totals(
             continue
         t = out.setdefault(device, {"tasks": 0, "compute_seconds": 0.0,
                                     "connected_seconds": 0.0, "threads": 1})  # fmt: skip
-        t["tasks"] += w.tasks
-        t["compute_seconds"] = round(t["compute_seconds"] + w.compute_seconds, 6)
-        t["connected_seconds"] = round(t["connected_seconds"] + w.connected_seconds, 6)
+        for k in _SUMMED:
+            t[k] = round(t.get(k, 0) + getattr(w, k), 6)
         t["threads"] = max(t["threads"], w.threads)
     for device, old in before.items():
         new = out.get(device)
         if new is None:
             out[device] = dict(old)
             continue
-        for k in ("tasks", "compute_seconds", "connected_seconds"):
-            new[k] = max(new[k], old[k])
+        for k in _SUMMED:
+            new[k] = max(new.get(k, 0), old.get(k, 0))
     return out
+
+
+_SUMMED = ("tasks", "compute_seconds", "connected_seconds", *RESULTS, "invalid_compute_seconds")

@@ -89,11 +89,36 @@ def owner_witnessed(pools: Iterable[Mapping[str, Any]]) -> float:
     return sum(float(p.get("credit") or 0.0) for p in pools if p.get("witness") == "owner")
 
 
-def witnessed_text(witnessed: Mapping[str, Any]) -> str:
-    """What a pool's head witnessed of a device: "20 tasks, 5.1 core-s"."""
+def witnessed_text(witnessed: Mapping[str, Any], *, results: bool = True) -> str:
+    """What a pool's head witnessed of a device: "20 tasks, 5.1 core-s", and its reliability
+    record when it has one and `results` (reliability_text)."""
     tasks = int(witnessed.get("tasks") or 0)
     core_s = float(witnessed.get("compute_seconds") or 0.0)
-    return f"{tasks} task{'' if tasks == 1 else 's'}, {core_s:.1f} core-s"
+    record = reliability_text(witnessed) if results else ""
+    return f"{tasks} task{'' if tasks == 1 else 's'}, {core_s:.1f} core-s" + (
+        f"; {record}" if record else ""
+    )
+
+
+def results_cell(witnessed: Mapping[str, Any]) -> str:
+    """A device's judged results as a table cell: "12 / 2 / 1" (valid / invalid / errors)."""
+    r = witnessed.get("results") or witnessed
+    return " / ".join(str(int(r.get(k) or 0)) for k in ("valid", "invalid", "errors"))
+
+
+def reliability_text(witnessed: Mapping[str, Any]) -> str:
+    """A device's judged results: "results 12 valid, 2 invalid (3.0 core-s not granted),
+    1 error" ("" when none was judged). Reads the platform's nested `results` or the agent's
+    flat fields."""
+    r = witnessed.get("results") or witnessed
+    valid, invalid, errors = (int(r.get(k) or 0) for k in ("valid", "invalid", "errors"))
+    if not (valid or invalid or errors):
+        return ""
+    lost = float(r.get("invalid_compute_seconds") or 0.0)
+    bad = f", {invalid} invalid ({lost:.1f} core-s not granted)" if invalid else ""
+    return f"results {valid} valid{bad}" + (
+        f", {errors} error{'s' * (errors != 1)}" if errors else ""
+    )
 
 
 def measured_cpu_seconds(device: Mapping[str, Any]) -> float:

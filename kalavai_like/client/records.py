@@ -149,12 +149,18 @@ class LiveUse(Record):
 @dataclass(frozen=True)
 class Witnessed(Record):
     """What the pool's head witnessed of the device (the platform's last heartbeat answer):
-    tasks, compute and connected seconds, and witnessed / measured CPU (None: none measured)."""
+    tasks, compute and connected seconds, and witnessed / measured CPU (None: none measured);
+    its reliability record: results of redundant work judged valid, invalid or in error, and
+    the CPU seconds of the invalid ones (never granted)."""
 
     tasks: int = 0
     compute_seconds: float = 0.0
     connected_seconds: float = 0.0
     ratio: float | None = None
+    valid: int = 0
+    invalid: int = 0
+    errors: int = 0
+    invalid_compute_seconds: float = 0.0
 
 
 _OPTIONAL: dict[str, type[Record]] = {  # {} on the wire: None

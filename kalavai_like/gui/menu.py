@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalavai_like.client.credit import PARTS, amount_text, hours, totals_text
+from kalavai_like.client.credit import PARTS, amount_text, hours, reliability_text, totals_text
 from kalavai_like.client.records import NodeStatus, WorkerStatus
 from kalavai_like.client.text import printable
 from kalavai_like.units import format_amount, format_when, parse_until
@@ -114,6 +114,13 @@ def today_words(snap: Snapshot) -> str:
     return "Today: nothing yet"
 
 
+def reliability_words(snap: Snapshot) -> str:
+    """This device's reliability record as the pool's head judged its results ("" if none)."""
+    w = snap.status.worker if snap.status else None
+    record = reliability_text(w.witnessed.to_dict()) if w and w.witnessed else ""
+    return _sentence(record)
+
+
 def _problems(snap: Snapshot) -> list[str]:
     lines = [c.title for c in snap.status.conditions] if snap.status else []
     if snap.platform_problem and "Platform unreachable" not in lines:
@@ -212,6 +219,8 @@ def _status_lines(snap: Snapshot) -> list[MenuItem]:
         if s.worker.path:
             lines.append(MenuItem("status", path_words(s.worker), enabled=False))
         lines.append(MenuItem("status", today_words(snap), enabled=False))
+        if record := reliability_words(snap):
+            lines.append(MenuItem("status", record, enabled=False))
     elif s is None and snap.agent_problem:
         lines.append(MenuItem("status", snap.agent_problem, enabled=False))
     lines += [MenuItem("status", p, enabled=False) for p in _problems(snap)]

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kalavai_like.platform import credentials, credit, ledger
+from kalavai_like.platform import credentials, credit, ledger, reliability
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import Device, Pool, UsageDay, User, now
 from kalavai_like.platform.problems import unauthorized
@@ -72,6 +72,7 @@ READ = (
     "witnessed_cpu",
     "witnessed_connected",
     "witness_rev",
+    *reliability.COLUMNS,
     "cores",
     "memory_bytes",
     "gpus",

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kalavai_like.platform import credit
+from kalavai_like.platform import credit, reliability
 from kalavai_like.platform.schemas import Counters, Totals, Witnessed, WitnessKind
 from kalavai_like.platform.settings import PlatformSettings
 from kalavai_like.units import GIB
@@ -287,6 +287,7 @@ def witnessed_fields(d: Mapping[str, Any]) -> dict[str, Any]:
         "compute_seconds": d["witnessed_cpu"],
         "connected_seconds": d["witnessed_connected"],
         "ratio": d["witnessed_cpu"] / measured if measured > 0 else None,
+        "results": reliability.of(d),
     }
 
 

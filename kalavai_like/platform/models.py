@@ -243,6 +243,11 @@ class Device(Base):
     witnessed_cpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     witnessed_connected: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     witness_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Its reliability record (platform/reliability.py): judged results, invalid compute.
+    results_valid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    results_invalid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    results_error: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    invalid_cpu: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     # The recent average at the platform's standard rates (the leaderboard's), same time column.
     std_recent_avg: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     # When the owner's webhook was told this device went offline / claims ran above its
@@ -311,6 +316,10 @@ class WitnessReport(Base):
     compute_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     connected_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     threads: Mapped[int] = mapped_column(Integer, default=1)
+    valid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    invalid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    errors: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    invalid_compute_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     updated_at: Mapped[float] = mapped_column(Float, default=now)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 
 from pydantic import BaseModel
 from sqlalchemy import update
@@ -62,12 +63,19 @@ class PeerWatch:
 
 
 class Peer(BaseModel):
-    """One worker on the hub's peer list."""
+    """One worker on the hub's peer list; `user` names its owner within this pool only
+    (user_pseudonym), so the pool's head can keep two results of one workunit off one user."""
 
     device_id: str
     public_key: str
     address: str
     address6: str
+    user: str = ""
+
+
+def user_pseudonym(pool_id: str, user_id: str) -> str:
+    """The same for all of a user's devices in one pool, unrelated across pools."""
+    return hashlib.sha256(f"kalavai-user:{pool_id}:{user_id}".encode()).hexdigest()[:32]
 
 
 class PeersOut(BaseModel):

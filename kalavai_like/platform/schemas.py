@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from kalavai_like.platform.about import PoolAbout
 from kalavai_like.platform.account_schemas import AnyPassword, DisplayName, Password
 from kalavai_like.platform.bounds import CEILINGS
+from kalavai_like.platform.reliability import Witnessed as Witnessed  # its home: reliability.py
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ID_LIKE = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -318,15 +319,6 @@ class Totals(BaseModel):
 # Who backs a pool's granted credit: a trusted pool's head, the pool's owner's head, or nobody
 # (a template without a witness: its credit is unverified).
 WitnessKind = Literal["trusted", "owner", "none"]
-
-
-class Witnessed(BaseModel):
-    """What the pool's head witnessed of a device, and that against what it measured."""
-
-    tasks: int = 0
-    compute_seconds: float = 0.0
-    connected_seconds: float = 0.0
-    ratio: float | None = None  # witnessed compute / measured CPU (None: nothing measured)
 
 
 class DeviceOut(BaseModel):

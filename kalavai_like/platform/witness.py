@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from kalavai_like.platform import credentials, heartbeats, ledger
+from kalavai_like.platform import credentials, heartbeats, ledger, reliability
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import Device, WitnessEpoch, WitnessReport, now
 from kalavai_like.platform.problems import forbidden, unauthorized
@@ -31,14 +31,36 @@ _D = Device.__table__.c
 _W = WitnessReport.__table__
 _E = WitnessEpoch.__table__
 _FIELDS = ("tasks", "compute_seconds", "connected_seconds", "threads")
+_RESULTS = tuple(reliability.COLUMNS.values())  # valid, invalid, errors, invalid_compute_seconds
+_KEPT = (*_FIELDS, *_RESULTS)  # the largest of each is kept per device and epoch
+Count = Annotated[int, Field(ge=0, le=2**62)]
+
+
+class ResultsIn(In):
+    """Results of redundant work the head judged (optional: an older seed sends none)."""
+
+    valid: Count = 0
+    invalid: Count = 0
+    errors: Count = 0
 
 
 class WitnessedDevice(In):
     device_id: Hex32
-    tasks: int = Field(ge=0, le=2**62)
-    compute_seconds: Usage
+    tasks: Count
+    compute_seconds: Usage  # never the compute of a result judged invalid
     connected_seconds: Usage
     threads: int = Field(ge=1, le=4096)
+    results: ResultsIn = ResultsIn()
+    invalid_compute_seconds: Usage = 0.0
+
+    def kept(self) -> dict[str, Any]:
+        """The totals the platform keeps the largest of, by the witness rows' names."""
+        flat = {k: getattr(self, k) for k in _FIELDS}
+        return {
+            **flat,
+            **self.results.model_dump(),
+            "invalid_compute_seconds": self.invalid_compute_seconds,
+        }
 
 
 class WitnessIn(In):
@@ -71,8 +93,7 @@ def _upsert(dialect: Any, table: Any, keys: list[str], replaced: tuple[str, ...]
 _DIALECTS = {"sqlite": sqlite, "postgresql": postgresql}
 _EPOCH = {n: _upsert(d, _E, ["pool_id", "epoch"], ()) for n, d in _DIALECTS.items()}
 _REPORT = {
-    n: _upsert(d, _W, ["device_id", "epoch"], (*_FIELDS, "updated_at"))
-    for n, d in _DIALECTS.items()
+    n: _upsert(d, _W, ["device_id", "epoch"], (*_KEPT, "updated_at")) for n, d in _DIALECTS.items()
 }
 # What a witness report writes of a device: its witness, and the ledger columns `settle` sets.
 _WRITTEN = (
@@ -80,6 +101,7 @@ _WRITTEN = (
     "witnessed_cpu",
     "witnessed_connected",
     "witness_rev",
+    *reliability.COLUMNS,
     *(f"{kind}_{r}" for kind in ("granted", "unverified", "mark") for r in ledger.RESOURCES),
     "mark_due",
     "credit",
@@ -112,16 +134,13 @@ def _hub_pool(conn: Connection, credential: str) -> str:
     return str(row.pool_id)
 
 
-def _largest(entries: list[WitnessedDevice]) -> dict[str, WitnessedDevice]:
+def _largest(entries: list[WitnessedDevice]) -> dict[str, dict[str, Any]]:
     """One entry per device: the largest of each total where a report names one twice."""
-    out: dict[str, WitnessedDevice] = {}
+    out: dict[str, dict[str, Any]] = {}
     for e in entries:
         seen = out.get(e.device_id)
-        if seen is not None:
-            e = WitnessedDevice(
-                device_id=e.device_id, **{k: max(getattr(e, k), getattr(seen, k)) for k in _FIELDS}
-            )
-        out[e.device_id] = e
+        kept = e.kept()
+        out[e.device_id] = {k: max(v, seen[k]) for k, v in kept.items()} if seen else kept
     return out
 
 
@@ -169,7 +188,7 @@ def _apply(
     epoch: str,
     t: float,
     rows: Mapping[str, Mapping[str, Any]],
-    entries: Mapping[str, WitnessedDevice],
+    entries: Mapping[str, Mapping[str, Any]],
 ) -> None:
     """Raise each named device's witness to the largest reported, and settle its ledger."""
     if not rows:
@@ -182,8 +201,8 @@ def _apply(
         seen = _bounded(entries[device_id], d, t, rules)
         before = old.get(device_id)
         kept = {k: max(v, getattr(before, k)) if before else v for k, v in seen.items()}
-        grew = {k: kept[k] - (getattr(before, k) if before else 0) for k in _FIELDS}
-        if not any(grew[k] for k in ("tasks", "compute_seconds", "connected_seconds")):
+        grew = {k: kept[k] - (getattr(before, k) if before else 0) for k in _KEPT}
+        if not any(grew[k] for k in _KEPT if k != "threads"):
             continue
         conn.execute(
             _REPORT[dialect], {"device_id": device_id, "epoch": epoch, **kept, "updated_at": t}
@@ -193,6 +212,7 @@ def _apply(
             "witnessed_cpu": d["witnessed_cpu"] + grew["compute_seconds"],
             "witnessed_connected": d["witnessed_connected"] + grew["connected_seconds"],
             "witness_rev": d["witness_rev"] + 1,
+            **{col: d[col] + grew[k] for col, k in reliability.COLUMNS.items()},
         }
         settled = ledger.settle(d, {**d, **witness}, t, rules)
         merged = {**d, **witness, **settled.values}
@@ -205,17 +225,14 @@ def _apply(
 
 
 def _bounded(
-    e: WitnessedDevice, d: Mapping[str, Any], t: float, rules: ledger.Rules
+    e: Mapping[str, Any], d: Mapping[str, Any], t: float, rules: ledger.Rules
 ) -> dict[str, Any]:
     """The entry within what the device could have done: no more threads than its declared
-    cores, no longer connected than it has existed, no more compute than its threads could
-    give while connected."""
-    threads = min(e.threads, max(1, d["cores"]))
-    connected = min(e.connected_seconds, max(0.0, t - d["created_at"]) * (1 + rules.tolerance))
-    compute = min(e.compute_seconds, threads * connected)
-    return {
-        "tasks": e.tasks,
-        "compute_seconds": compute,
-        "connected_seconds": connected,
-        "threads": threads,
-    }
+    cores, no longer connected than it has existed, no more compute (valid or invalid) than
+    its threads could give while connected."""
+    threads = min(e["threads"], max(1, d["cores"]))
+    connected = min(e["connected_seconds"], max(0.0, t - d["created_at"]) * (1 + rules.tolerance))
+    compute = min(e["compute_seconds"], threads * connected)
+    invalid = min(e["invalid_compute_seconds"], threads * connected)
+    return {**e, "compute_seconds": compute, "connected_seconds": connected, "threads": threads,
+            "invalid_compute_seconds": invalid}  # fmt: skip

@@ -278,3 +278,17 @@ def test_the_seed_reports_its_heads_witness_and_the_last_totals_when_it_stops(
     seed.stop()
     assert reported(4), "the last totals go out before the hub leaves"
     assert not witness.exists() and not any((tmp_path / "witness").glob("*.pending.json"))
+
+
+def test_judged_results_reach_the_platform_with_the_compute_of_invalid_ones(
+    tmp_path: Path, port: Port
+) -> None:
+    seed = Seed(tmp_path, port)
+    liar = {**worker("10.77.0.3", D2, 6, 1.0), "valid": 1, "invalid": 4, "errors": 1,
+            "invalid_compute_seconds": 8.0}  # fmt: skip
+    write_epoch(seed.head, E1, 2, [worker("10.77.0.2", D1, 4, 2.5), liar])
+    seed.round()
+    devices = port.devices(E1)
+    assert devices[D2]["results"] == {"valid": 1, "invalid": 4, "errors": 1}
+    assert devices[D2]["invalid_compute_seconds"] == 8.0 and devices[D2]["compute_seconds"] == 1.0
+    assert "results" not in devices[D1], "a device with no judged results: the fields it had"

@@ -91,13 +91,18 @@ def test_credits_tells_granted_pending_and_unverified_and_who_witnessed(
         assert words in row, row
 
 
-def test_pool_workers_shows_the_witness_and_flags_claims_far_above_it(
-    tmp_path: Path, local_platform: Any
-) -> None:
+def owned_pool(tmp_path: Path, local_platform: Any) -> tuple[Api, Any, Any, dict[str, Any], str]:
+    """The platform, its owner's CLI, the owner, a pool of theirs and its hub's credential."""
     api = Api(local_platform.url)
     cli, owner = cli_user(tmp_path, api, "owner")
     pool = api.pool(owner, device_limits=WIDE)
-    hub = api.hub(owner, pool)["credential"]
+    return api, cli, owner, pool, api.hub(owner, pool)["credential"]
+
+
+def test_pool_workers_shows_the_witness_and_flags_claims_far_above_it(
+    tmp_path: Path, local_platform: Any
+) -> None:
+    api, cli, owner, pool, hub = owned_pool(tmp_path, local_platform)
     vol = api.user()
     honest = credited_device(api, vol, owner, pool, 7.2, (hub, 7.2, 20))
     forger = credited_device(api, vol, owner, pool, 5000.0)  # a core-hour and more, unseen
@@ -188,7 +193,9 @@ def test_pool_status_shows_the_platforms_last_answer_and_the_witness(
     assert w["granted"] == pytest.approx(view["totals"])
     assert w["platform_pending"] == pytest.approx(view["pending"])
     assert w["unverified"] == pytest.approx(view["unverified"])
-    assert w["witnessed"] == pytest.approx(view["witnessed"])
+    flat = dict(view["witnessed"])
+    flat.update(flat.pop("results"))  # the agent's record is flat
+    assert w["witnessed"] == pytest.approx(flat)
     assert w["witnessed"]["tasks"] == 5 and w["granted"]["credit"] > 0
 
     human = one_line(cli("pool", "status", env=env).stdout)
@@ -197,3 +204,48 @@ def test_pool_status_shows_the_platforms_last_answer_and_the_witness(
     assert f"Credit {parts_text(parts)} (the platform's last answer)" in human
     assert f"Witnessed {witnessed_text(view['witnessed'])} by the pool's head" in human
     assert "Witnessed 5 tasks," in human
+
+
+def test_pool_status_shows_the_devices_reliability_record(
+    tmp_path: Path, agent_on_platform: dict[str, Any]
+) -> None:
+    a = agent_on_platform
+    node, world, api = a["node"], a["world"], a["api"]
+    world.clock.t += 1.0
+    node.tick()
+    device_id = node.status().worker.device_id
+    from tests.support.platform_api import new_epoch, seen
+
+    judged = {**seen(device_id, 0.5, connected=1.0, tasks=6, threads=1),
+              "invalid_compute_seconds": 0.25,
+              "results": {"valid": 3, "invalid": 2, "errors": 1}}  # fmt: skip
+    api.witness(a["hub"], new_epoch(), 1, judged)
+    world.clock.t += 1.0
+    node.wakeup.set()
+    node.tick()  # the answer to this heartbeat carries the record
+    env = {"KALAVAI_LIKE_AGENT_SOCKET": str(a["socket"])}
+    cli = make_cli(tmp_path, "vol")
+    w = json.loads(cli("pool", "status", "--json", env=env).stdout)["worker"]["witnessed"]
+    assert (w["valid"], w["invalid"], w["errors"]) == (3, 2, 1)
+    human = one_line(cli("pool", "status", env=env).stdout)
+    assert "results 3 valid, 2 invalid (" in human  # its compute: within what it could do
+    assert "core-s not granted), 1 error by the pool's head" in human
+
+
+def test_pool_workers_shows_each_workers_reliability_record(
+    tmp_path: Path, local_platform: Any
+) -> None:
+    api, cli, owner, pool, hub = owned_pool(tmp_path, local_platform)
+    liar = credited_device(api, api.user(), owner, pool, 100.0)
+    from tests.support.platform_api import new_epoch, seen
+
+    judged = {**seen(liar["device"]["id"], 0.5, connected=1.0, tasks=4, threads=4096),
+              "results": {"valid": 1, "invalid": 3}, "invalid_compute_seconds": 0.5}  # fmt: skip
+    api.witness(hub, new_epoch(), 1, judged)
+    (row,) = json.loads(cli("pool", "workers", pool["name"], "--json").stdout)
+    assert row["witnessed"]["results"] == {"valid": 1, "invalid": 3, "errors": 0,
+                                           "invalid_compute_seconds": 0.5}  # fmt: skip
+    r = cli("pool", "workers", pool["name"])
+    assert "Results" in one_line(r.stdout)  # valid / invalid / errors
+    (line,) = [x for x in r.stdout.splitlines() if liar["device"]["name"] in x]
+    assert cells(line)[-3] == "1 / 3 / 0"

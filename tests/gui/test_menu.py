@@ -230,3 +230,17 @@ def test_control_characters_never_reach_the_tray() -> None:
     assert "demo\\x1b[2J\\u202e\\x0d" in tooltip(snap)
     for text in shown:
         assert not any(c in text for c in "\x1b\u202e\r"), text
+
+
+def test_the_menu_shows_the_devices_reliability_record_once_results_were_judged() -> None:
+    from kalavai_like.client.records import Witnessed
+
+    record = Witnessed(tasks=9, compute_seconds=4.0, valid=6, invalid=2, errors=1,
+                       invalid_compute_seconds=1.5)  # fmt: skip
+    snap = Snapshot(status("running", "contributing", worker(witnessed=record)), time.time(),
+                    account=EMAIL, today=TODAY)  # fmt: skip
+    lines = [i.text for i in menu_model(snap) if i.key == "status"]
+    assert lines[-1] == "Results 6 valid, 2 invalid (1.5 core-s not granted), 1 error"
+    plain = worker(witnessed=Witnessed(tasks=9, compute_seconds=4.0))
+    snap = Snapshot(status("running", "contributing", plain), time.time(), account=EMAIL)
+    assert not any("Results" in i.text for i in menu_model(snap))

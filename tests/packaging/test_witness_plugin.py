@@ -180,3 +180,75 @@ def test_the_preload_notes_each_registering_workers_connection(
     asyncio.run(handler(SimpleNamespace(peer_address="tcp://10.5.0.9:50001"), address=B))
     assert [w["name"] for w in plugin.book.snapshot()["workers"]] == ["w"]
     assert plugin.peers == {}
+
+
+R = "kalavai-redundant-run-"  # the redundancy library's task keys
+
+
+def test_a_redundant_result_earns_its_compute_only_once_judged_valid(
+    book: Any, clock: Clock
+) -> None:
+    book.connect(A, "tcp://10.5.0.2:51234", "honest", 1)
+    book.connect(B, "tcp://10.5.0.3:51234", "liar", 1)
+    clock.t += 10
+    for task, worker in ((f"{R}0-0", A), (f"{R}0-1", B)):
+        book.started(task, worker)
+    clock.t += 2
+    book.finished(f"{R}0-0", A, compute(2))
+    book.finished(f"{R}0-1", B, compute(2))
+    held = by_name(book)
+    assert held["honest"]["compute_seconds"] == 0 and held["liar"]["compute_seconds"] == 0
+    assert book.judge(f"{R}0-0", "valid") and book.judge(f"{R}0-1", "invalid")
+    assert not book.judge(f"{R}0-1", "valid")  # judged once
+    w = by_name(book)
+    assert (w["honest"]["valid"], w["honest"]["compute_seconds"]) == (1, pytest.approx(2))
+    assert (w["liar"]["invalid"], w["liar"]["compute_seconds"]) == (1, 0)
+    assert w["liar"]["invalid_compute_seconds"] == pytest.approx(2)
+
+
+def test_an_errored_result_counts_and_unjudged_compute_is_released_after_a_while(
+    book: Any, clock: Clock
+) -> None:
+    book.connect(A, "tcp://10.5.0.2:51234", "w", 1)
+    clock.t += 10
+    book.started(f"{R}1-0", A)
+    book.dropped(f"{R}1-0")  # raised
+    book.started(f"{R}2-0", A)
+    clock.t += 3
+    book.finished(f"{R}2-0", A, compute(3))
+    assert book.judge(f"{R}1-0", "error") and not book.judge("someone-elses-task", "invalid")
+    assert by_name(book)["w"]["errors"] == 1 and by_name(book)["w"]["compute_seconds"] == 0
+    clock.t += book.hold_seconds
+    assert by_name(book)["w"]["compute_seconds"] == pytest.approx(3)
+
+
+def test_identities_name_each_witnessed_worker_by_its_host_only(book: Any) -> None:
+    book.connect(A, "tcp://10.5.0.2:51234", "w1", 1)
+    book.connect(B, "tcp://10.5.0.3:51234", "w2", 1)
+    book.connect("tcp://10.5.0.4:1", "tcp://10.5.0.9:1", "spoofer", 1)  # not witnessed
+    table = {"hosts": {"10.5.0.2": {"device": "d1", "user": "u1"},
+                       "10.5.0.4": {"device": "d3", "user": "u3"}}}  # fmt: skip
+    assert book.identities(table) == {A: {"user": "u1", "device": "d1"}}
+    assert book.identities("garbage") == {}
+
+
+def test_only_the_owners_client_may_judge_results_or_ask_who_is_who(
+    book: Any, tmp_path: Path
+) -> None:
+    import kalavai_witness_calls as calls  # importable as in the image (load_witness_plugin)
+
+    book.connect(A, "tcp://10.5.0.2:51234", "w", 1)
+    (tmp_path / "identities.json").write_text(json.dumps(
+        {"hosts": {"10.5.0.2": {"device": "d1", "user": "u1"}}}))  # fmt: skip
+    plugin = SimpleNamespace(book=book, directory=str(tmp_path))
+    scheduler = SimpleNamespace(handlers={})
+    calls.add_handlers(scheduler, plugin)
+    owner = SimpleNamespace(peer_address="tcp://10.5.0.1:40000")
+    worker_host = SimpleNamespace(peer_address="tcp://10.5.0.2:40002")
+    assert scheduler.handlers["kalavai_identities"](owner) == {A: {"user": "u1", "device": "d1"}}
+    assert scheduler.handlers["kalavai_identities"](worker_host) == {}
+    book.started(f"{R}9-0", A)
+    book.finished(f"{R}9-0", A, compute(1))
+    vouch = [{"key": f"{R}9-0", "outcome": "valid"}]
+    assert scheduler.handlers["kalavai_outcomes"](worker_host, outcomes=vouch) == 0
+    assert scheduler.handlers["kalavai_outcomes"](owner, outcomes=vouch) == 1

@@ -54,3 +54,20 @@ def test_hub_reregistration_keeps_address_and_voids_old_credential(api: Api) -> 
     assert api.as_(second["credential"]).get("/api/v1/device/peers").status_code == 200
     shown = owner.get(f"/api/v1/pools/{pool['id']}").json()["hub"]
     assert shown["address"] == second["address"]
+
+
+def test_the_peer_list_names_each_workers_user_by_a_pseudonym_of_this_pool(api: Api) -> None:
+    owner = api.user()
+    pool, other = api.pool(owner), api.pool(owner)
+    hub = api.as_(api.hub(owner, pool)["credential"])
+    other_hub = api.as_(api.hub(owner, other)["credential"])
+    alice, bob = api.user(), api.user()
+    a1, a2 = api.join(alice, owner, pool), api.join(alice, owner, pool)
+    b1 = api.join(bob, owner, pool)
+    a3 = api.join(alice, owner, other)
+    users = {p["device_id"]: p["user"] for p in hub.get("/api/v1/device/peers").json()["peers"]}
+    ids = [d["device"]["id"] for d in (a1, a2, b1)]
+    assert users[ids[0]] == users[ids[1]] != users[ids[2]]  # one user, two machines
+    assert alice.id not in users.values() and users[ids[0]]
+    elsewhere = other_hub.get("/api/v1/device/peers").json()["peers"]
+    assert [p["user"] for p in elsewhere if p["device_id"] == a3["device"]["id"]] != [users[ids[0]]]

@@ -14,6 +14,8 @@ import pytest
 
 from tests.support.platform_api import Api, Caller, User, new_epoch, seen, wg_key
 
+NO_RESULTS = {"valid": 0, "invalid": 0, "errors": 0, "invalid_compute_seconds": 0.0}
+
 Sql = Callable[[str, dict[str, object]], None]
 
 
@@ -138,7 +140,7 @@ def test_a_witness_releases_the_smaller_of_measured_and_witnessed(api: Api) -> N
     assert _cpu_s(row) == pytest.approx(1.0 * allowance)  # the flat totals are the granted
     assert _cpu_s(row["pending"]) == pytest.approx(3.0 - 1.0 * allowance)
     assert row["witnessed"] == {"tasks": 4, "compute_seconds": 1.0, "connected_seconds": 1.0,
-                                "ratio": pytest.approx(1 / 3)}  # fmt: skip
+                                "ratio": pytest.approx(1 / 3), "results": NO_RESULTS}  # fmt: skip
     api.witness(hub, epoch, 2, seen(device_id, 3.5, connected=1.0, tasks=9))
     row = _device_row(volunteer, device_id)
     assert _cpu_s(row) == pytest.approx(3.0) and _cpu_s(row["pending"]) == 0  # all it measured

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from types import ModuleType
@@ -21,13 +22,15 @@ from tests.support import REPO
 
 DASK = "localhost/kalavai-like/dask:latest"
 PORT = 8786
-WITNESS_PLUGIN = (
-    REPO / "packaging/images/dask/files/usr/lib/python3/dist-packages/kalavai_witness.py"
-)
+IMAGE_PACKAGES = REPO / "packaging/images/dask/files/usr/lib/python3/dist-packages"
+WITNESS_PLUGIN = IMAGE_PACKAGES / "kalavai_witness.py"
 
 
 def load_witness_plugin() -> ModuleType:
-    """The witness plugin's module, as shipped in the dask image."""
+    """The witness plugin's module, as shipped in the dask image (its directory importable, as
+    there: the plugin imports kalavai_witness_calls from it)."""
+    if str(IMAGE_PACKAGES) not in sys.path:
+        sys.path.append(str(IMAGE_PACKAGES))
     spec = importlib.util.spec_from_file_location("kalavai_witness", WITNESS_PLUGIN)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -118,3 +121,34 @@ class DaskPool:
     def close(self) -> None:
         for name in reversed(self.names):
             self.engine("rm", "-f", "-t", "0", name)
+
+
+def python_in_image(*argv: str, prefix: str = "kq2-", timeout: float = 900) -> tuple[int, str]:
+    """Run `python3 argv...` with the dask image's python and `distributed`, in a container
+    without a network (loopback only), this tree at /src (importable, with the image recipe's
+    own modules) and this venv's pure-Python packages after the image's, read-only; returns
+    the exit code and the output's tail."""
+    config = RuntimeConfig.detect("podman", probe=False)
+    name = f"{prefix}py-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+    venv = next(Path(sys.prefix, "lib").glob("python3*/site-packages"))
+    path = f"/src:/src/{IMAGE_PACKAGES.relative_to(REPO)}"
+    command = config.command(
+        "run", "--rm", "--name", name, "--network", "none", "-v", f"{REPO}:/src:ro",
+        "-v", f"{venv}:/venv:ro", "-w", "/src", "-e", "PYTHONDONTWRITEBYTECODE=1",
+        "-e", f"PYTHONPATH={path}", DASK, "python3", *argv,
+    )  # fmt: skip
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                             env=config.environ(), check=False)  # fmt: skip
+    finally:
+        subprocess.run(config.command("rm", "-f", "-t", "0", name), capture_output=True,
+                       env=config.environ(), check=False)  # fmt: skip
+    return out.returncode, (out.stdout + out.stderr)[-6000:]
+
+
+def pytest_in_image(*paths: str) -> tuple[int, str]:
+    """Run pytest on `paths` (of this tree) in the dask image (python_in_image)."""
+    script = ("import sys; sys.path.append('/venv'); import pytest; sys.exit(pytest.main(["
+              "'-q', '-p', 'no:cacheprovider', '-p', 'no:pytest-qt', '--noconftest', "
+              f"*{list(paths)!r}]))")  # fmt: skip
+    return python_in_image("-c", script)

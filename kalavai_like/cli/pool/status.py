@@ -163,7 +163,8 @@ def workers(
     json: JsonOpt = False,
 ) -> None:
     """For pool owners: the workers with their user, address, state, resources, last heartbeat,
-    granted CPU and what the pool's head witnessed of it."""
+    granted CPU, their results of redundant work (valid / invalid / errors) and what the pool's
+    head witnessed of it."""
     from kalavai_like.client.credit import claims_far_above_witness
 
     home = context.home()
@@ -193,24 +194,27 @@ def _print_workers(devices: list[dict[str, Any]], title: str, now: float) -> Non
         FAR_BELOW,
         claims_far_above_witness,
         ratio_text,
+        results_cell,
         witnessed_text,
     )
 
+    judged = any(results_cell(d.get("witnessed") or {}) != "0 / 0 / 0" for d in devices)
+    rows = []
+    for d in devices:
+        seen = d.get("witnessed") or {}
+        rows.append((
+            d.get("name"), (d.get("user") or {}).get("display", ""), d.get("address"),
+            str(d.get("state") or "") + (f" ({d['reason']})" if d.get("reason") else ""),
+            d.get("cores"), f"{(d.get('memory_bytes') or 0) / GIB:.1f} GiB", d.get("gpus"),
+            console.ago(d.get("last_heartbeat_at"), now),
+            format_amount((d.get("totals") or {}).get("cpu_core_hours", 0), 4),
+            *([results_cell(seen)] if judged else []),  # only once redundant work was judged
+            witnessed_text(seen, results=False), ratio_text(d),
+        ))  # fmt: skip
     console.table(
         ["Worker", "User", "Address", "State", "Cores", "Memory", "GPUs", "Last heartbeat",
-         "CPU core-h granted", "Witnessed", "Witnessed / measured"],
-        [
-            (
-                d.get("name"), (d.get("user") or {}).get("display", ""), d.get("address"),
-                str(d.get("state") or "") + (f" ({d['reason']})" if d.get("reason") else ""),
-                d.get("cores"), f"{(d.get('memory_bytes') or 0) / GIB:.1f} GiB", d.get("gpus"),
-                console.ago(d.get("last_heartbeat_at"), now),
-                format_amount((d.get("totals") or {}).get("cpu_core_hours", 0), 4),
-                witnessed_text(d.get("witnessed") or {}), ratio_text(d),
-            )
-            for d in devices
-        ],
-        title=title,
+         "CPU core-h granted", *(["Results"] if judged else []), "Witnessed",
+         "Witnessed / measured"], rows, title=title,
     )  # fmt: skip
     for d in devices:  # (claims far above the witness are flagged below, as the table does)
         for n in d.get("notices") or []:

@@ -17,7 +17,7 @@ from kalavai_like.platform.api.devices import leave
 from kalavai_like.platform.auth import Db, DeviceCaller, DeviceCredential, Settings
 from kalavai_like.platform.db import Database
 from kalavai_like.platform.models import Device, Pool
-from kalavai_like.platform.peers import Peer, PeersOut
+from kalavai_like.platform.peers import Peer, PeersOut, user_pseudonym
 from kalavai_like.platform.problems import forbidden, unauthorized
 from kalavai_like.platform.schemas import HeartbeatIn, HeartbeatOut
 
@@ -98,6 +98,7 @@ def _peer_list(db: Database, pool_id: str) -> PeersOut:
                     public_key=d.public_key,
                     address=ipam.address(pool.subnet, d.address_index),  # type: ignore[arg-type]
                     address6=ipam.address6(ula, pool.subnet_index, d.address_index),  # type: ignore[arg-type]
+                    user=user_pseudonym(pool_id, d.user_id),
                 )
                 for d in rows
             ],

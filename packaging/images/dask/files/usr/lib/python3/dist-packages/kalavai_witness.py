@@ -9,7 +9,13 @@ cumulative within this scheduler's epoch (a random 32-hex id made at start):
 - compute seconds witnessed: each task counts the interval the scheduler saw it processing
   there, never more than the worker's own `startstops` compute entries for it, and the total
   never more than threads x the time the worker was connected;
-- connected seconds; threads.
+- connected seconds; threads;
+- results judged by kalavai_redundancy (its `kalavai_outcomes` calls): valid, invalid,
+  errors. A redundant task's compute (key `kalavai-redundant-...`) is held until judged: then
+  added to compute, or, if invalid, to invalid_compute_seconds only; unjudged after
+  $KALAVAI_HOLD_SECONDS (default 3600) or at close, to compute.
+
+The `kalavai_identities` and `kalavai_outcomes` calls are kalavai_witness_calls'.
 
 A worker whose announced host differs from its connection's host is not witnessed. Every
 ~2 s and on close the totals go atomically (temp file + rename) to `<dir>/<epoch>.json`
@@ -47,6 +53,9 @@ log = logging.getLogger("kalavai_witness")
 FORMAT = 1
 MAX_ENTRIES = 65536  # distinct (host, name) pairs kept per epoch
 MAX_NAME = 64
+MAX_JUDGED = 200_000  # redundant tasks remembered until their outcome arrives
+HELD_PREFIX = "kalavai-redundant-"
+OUTCOMES = ("valid", "invalid", "error", "unchecked")
 
 
 def ipv4_host(address: object) -> str | None:
@@ -83,16 +92,8 @@ def compute_reported(startstops: object) -> float:
 class Entry:
     """One (host, name)'s totals; time accrues while at least one of its sessions is open."""
 
-    __slots__ = (
-        "capacity",
-        "compute",
-        "connected",
-        "open_threads",
-        "sessions",
-        "since",
-        "tasks",
-        "threads",
-    )  # fmt: skip
+    __slots__ = ("capacity", "compute", "connected", "errors", "invalid", "invalid_compute",
+                 "open_threads", "sessions", "since", "tasks", "threads", "valid")  # fmt: skip
 
     def __init__(self, now: float) -> None:
         self.tasks = 0
@@ -103,6 +104,7 @@ class Entry:
         self.open_threads = 0
         self.threads = 1
         self.since = now
+        self.valid, self.invalid, self.errors, self.invalid_compute = 0, 0, 0, 0.0
 
     def advance(self, now: float) -> None:
         dt = now - self.since
@@ -122,6 +124,9 @@ class WitnessBook:
         self._entries: dict[tuple[str, str], Entry] = {}
         self._workers: dict[str, tuple[tuple[str, str], int]] = {}  # address -> (key, threads)
         self._processing: dict[str, tuple[str, float]] = {}  # task -> (worker address, since)
+        # redundant task -> (its worker's entry key, compute held, when), until judged
+        self._judged: dict[str, tuple[tuple[str, str], float, float]] = {}
+        self.hold_seconds = 3600.0
 
     def connect(self, address: str, peer: str | None, name: object, threads: object) -> bool:
         """A worker registered from `peer`; False (not witnessed) unless its announced IPv4
@@ -165,7 +170,39 @@ class WitnessBook:
 
     def dropped(self, task: str) -> None:
         """`task` left processing without finishing (erred, released, rescheduled)."""
-        self._processing.pop(task, None)
+        seen = self._processing.pop(task, None)
+        found = self._workers.get(seen[0]) if seen is not None else None
+        if found is not None and task.startswith(HELD_PREFIX):
+            self._remember(task, found[0], 0.0)
+
+    def _remember(self, task: str, key: tuple[str, str], held: float) -> None:
+        if len(self._judged) >= MAX_JUDGED:  # the oldest is released unjudged
+            self.judge(next(iter(self._judged)), "unchecked")
+        self._judged[task] = (key, held, self._clock())
+
+    def judge(self, task: object, outcome: object) -> bool:
+        """The redundancy library's verdict on a result (a task it ran); False if unknown."""
+        if outcome not in OUTCOMES or not isinstance(task, str) or task not in self._judged:
+            return False
+        key, held, _ = self._judged.pop(task)
+        entry = self._entries[key]
+        if outcome == "invalid":
+            entry.invalid += 1
+            entry.invalid_compute += held
+            return True
+        if outcome == "valid":
+            entry.valid += 1
+        elif outcome == "error":
+            entry.errors += 1
+        entry.advance(self._clock())
+        entry.compute = min(entry.compute + held, entry.capacity)
+        return True
+
+    def release(self, *, older_than: float = 0.0) -> None:
+        """Held compute not judged within `older_than` s counts as compute, unjudged."""
+        now = self._clock()
+        for task in [t for t, (_, _, at) in self._judged.items() if now - at >= older_than]:
+            self.judge(task, "unchecked")
 
     def finished(self, task: str, address: object, startstops: object) -> None:
         """`task` finished on the worker at `address`, which reported `startstops`."""
@@ -182,10 +219,27 @@ class WitnessBook:
         # A stolen task counts from when it first went processing (the thief's start is not a
         # transition); the worker's own compute entries bound it.
         witnessed = min(max(0.0, now - seen[1]), compute_reported(startstops))
+        if task.startswith(HELD_PREFIX):  # credited once the redundancy library judged it
+            self._remember(task, found[0], witnessed)
+            return
         entry.compute = min(entry.compute + witnessed, entry.capacity)
+
+    def identities(self, table: object) -> dict[str, dict[str, str]]:
+        """Per witnessed worker address, its device and user, by its host in `table`
+        ({"hosts": {"<ipv4>": {"device": ..., "user": ...}}}, as the seed's agent writes it)."""
+        hosts = table.get("hosts") if isinstance(table, dict) else None
+        if not isinstance(hosts, dict):
+            return {}
+        out = {}
+        for address, ((host, _name), _n) in self._workers.items():
+            known = hosts.get(host)
+            if isinstance(known, dict) and isinstance(known.get("user"), str):
+                out[address] = {"user": known["user"], "device": str(known.get("device", ""))}
+        return out
 
     def snapshot(self, *, closed: bool = False, wall: float | None = None) -> dict[str, Any]:
         """The totals as written to the file; each call counts one more write."""
+        self.release(older_than=self.hold_seconds)
         now = self._clock()
         self.counter += 1
         workers = []
@@ -195,7 +249,8 @@ class WitnessBook:
                 "host": host, "name": name, "tasks": e.tasks,
                 "compute_seconds": round(min(e.compute, e.capacity), 6),
                 "connected_seconds": round(e.connected, 6), "threads": max(1, e.threads),
-                "connected": e.sessions > 0,
+                "connected": e.sessions > 0, "valid": e.valid, "invalid": e.invalid,
+                "errors": e.errors, "invalid_compute_seconds": round(e.invalid_compute, 6),
             })  # fmt: skip
         return {
             "format": FORMAT, "epoch": self.epoch, "counter": self.counter, "closed": closed,
@@ -253,6 +308,7 @@ class WitnessPlugin(SchedulerPlugin):
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        self.book.release()
         for address in list(self.book._workers):
             self.book.disconnect(address)
         self.write(closed=True)
@@ -297,6 +353,13 @@ def dask_setup(scheduler: Any) -> None:
     except ValueError:
         interval = 2.0
     plugin = WitnessPlugin(directory, interval)
+    try:
+        plugin.book.hold_seconds = float(os.environ.get("KALAVAI_HOLD_SECONDS", "3600"))
+    except ValueError:
+        pass
+    from kalavai_witness_calls import add_handlers
+
+    add_handlers(scheduler, plugin)
     original = scheduler.handlers["register-worker"]
 
     # The first parameter must be named `comm`: distributed passes the comm to such handlers.
