@@ -74,6 +74,7 @@ class TemplatePort(Protocol):
         limits: Limits,
         head_address: str | None,
         netns_path: str,
+        secrets_dir: str | None = None,
     ) -> ContainerSpec: ...
 
     def head(
@@ -86,6 +87,7 @@ class TemplatePort(Protocol):
         netns_path: str,
         head_address: str | None = None,
         witness_dir: str | None = None,
+        secrets_dir: str | None = None,
     ) -> ContainerSpec | None: ...
 
 

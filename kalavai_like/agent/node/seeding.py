@@ -27,7 +27,7 @@ class Seeding:
         c = shared.config
         self._runner = SeedRunner(
             shared.ports, backend=c.backend, peers_wait=c.peers_wait, state_dir=c.state_dir,
-            witness_interval=c.witness_interval,
+            witness_interval=c.witness_interval, dask_tls=c.dask_tls,
         )  # fmt: skip
 
     def start_pool(self, req: StartPoolRequest, on_step: OnStep | None = None) -> SeedResult:
