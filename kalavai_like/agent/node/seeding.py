@@ -117,6 +117,11 @@ class Seeding:
         self._forget()
         return warnings
 
+    def head_image(self, s: SeedRole) -> str | None:
+        """The image of the pool's head (a `pool run` job runs in it)."""
+        spec = self._runner.head_spec(s)
+        return None if spec is None else spec.image
+
     def status(self) -> SeedStatus | None:
         s, r = self._sh.persisted.seed, self._runner
         return snapshot.seed_status(s, r.follower, r.head_state, r.network) if s else None
