@@ -47,8 +47,17 @@ MAX_BODY = 16384
 
 
 def _copy_guard(directory: Path) -> None:
-    shutil.copyfile(dask_guard.__file__, directory / GUARD_FILE)
-    (directory / GUARD_FILE).chmod(0o644)
+    """The guard next to the certificates (replaced only when it changed: a running container
+    reads it, its owner set by the engine)."""
+    source, target = Path(dask_guard.__file__), directory / GUARD_FILE
+    if not target.exists() or target.read_bytes() != source.read_bytes():
+        write_text(target, source.read_text(encoding="utf-8"))
+
+
+def _write_once(path: Path, text: str, *, secret: bool) -> None:
+    """Write `path` unless it exists: a mounted file keeps the owner the engine gave it."""
+    if not path.exists():
+        write_text(path, text, secret=secret)
 
 
 class SeedTLS:
@@ -74,7 +83,7 @@ class SeedTLS:
                     issued = ca.issue(role, cn)
                     write_text(d / f"{role}.key", issued.key, secret=True)
                     write_text(d / f"{role}.pem", issued.cert, secret=True)
-                write_text(d / "ca.pem", ca.ca_pem, secret=True)
+                _write_once(d / "ca.pem", ca.ca_pem, secret=False)  # public
             _copy_guard(self.head_dir)
             if not (self.head_dir / MEMBERS_FILE).exists():
                 self.write_members({})
@@ -212,7 +221,7 @@ def enrol(state_dir: Path, membership_id: str, netns: str | None, head_address: 
     try:
         write_text(d / "worker.key", key, secret=True)
         write_text(d / "worker.pem", str(got["cert"]), secret=True)
-        write_text(d / "ca.pem", str(got["ca"]), secret=True)
+        write_text(d / "ca.pem", str(got["ca"]))  # public
         _copy_guard(d)
     except OSError as exc:
         raise SystemProblem("Cannot write the worker's certificate", str(exc)) from exc
