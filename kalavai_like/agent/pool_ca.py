@@ -10,8 +10,8 @@ A certificate's role is its subject's organizational unit; its common name says 
 A later role (say `user` for named users who spend credit) is one more OU value the head's
 guard (kalavai_like/container/dask_guard.py) maps to what it may do; nothing else changes.
 Keys are EC P-256; the CA key is written 0600 in the agent's state directory and never leaves
-it. Worker certificates are short-lived as a second line: the head's guard also refuses any
-worker whose device is not in the pool's current peer list.
+it. Revocation does not rest on a certificate's lifetime: the head's guard refuses any worker
+whose device is not in the pool's current peer list, at the address the list gives it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from kalavai_like.home.files import write_text
 ROLES = ("scheduler", "worker", "client")
 CA_DAYS = 3650
 LOCAL_DAYS = 365  # the seed's own scheduler and client certificates
-WORKER_DAYS = 30  # renewed on each join and agent restart
+WORKER_DAYS = 365  # renewed at an agent start when fewer than RENEW_DAYS are left
+RENEW_DAYS = 60
 MAX_CSR = 8192
 
 
@@ -153,3 +154,9 @@ def subject_role(cert_pem: str) -> tuple[str, str]:
     ou = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return (str(ou[0].value) if ou else "", str(cn[0].value) if cn else "")
+
+
+def days_left(cert_pem: str) -> float:
+    """Days until the certificate expires (negative once it has)."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    return (cert.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds() / 86400

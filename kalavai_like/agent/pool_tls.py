@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kalavai_like.agent.pool_ca import PoolCA, make_key_and_csr
+from kalavai_like.agent.pool_ca import RENEW_DAYS, PoolCA, days_left, make_key_and_csr
 from kalavai_like.agent.state import Membership
 from kalavai_like.client.records import bare
 from kalavai_like.container import dask_guard
@@ -235,14 +235,25 @@ def member_secrets(state_dir: Path, m: Membership, dask_tls: bool) -> str | None
 
 
 def ensure_member_cert(state_dir: Path, m: Membership, dask_tls: bool) -> bool:
-    """Enrol when the pool needs a certificate and none is kept; True when one was got.
+    """Enrol when the pool needs a certificate and none is kept, or the one kept has fewer
+    than RENEW_DAYS left (at a join and at each agent start); True when one was got.
 
     Raises:
-        KalavaiError: the seed did not sign one in time.
+        KalavaiError: the seed did not sign one in time (a kept one still valid is used).
     """
-    if not dask_tls or m.template != "dask" or member_secrets(state_dir, m, dask_tls):
+    if not dask_tls or m.template != "dask":
         return False
-    enrol(state_dir, m.id, f"{m.prefix}-{m.name}", m.head_address or "")
+    kept = member_secrets(state_dir, m, dask_tls)
+    left = days_left((Path(kept) / "worker.pem").read_text()) if kept else -1.0
+    if left >= RENEW_DAYS:
+        return False
+    try:
+        enrol(state_dir, m.id, f"{m.prefix}-{m.name}", m.head_address or "")
+    except KalavaiError:
+        if left <= 0:
+            raise
+        log.warning("worker certificate not renewed (%.0f days left): seed unreachable", left)
+        return False
     return True
 
 

@@ -70,3 +70,32 @@ def test_the_seed_keeps_the_guards_member_list_from_the_peer_list(tmp_path: Path
     assert members == {"dev-a": "10.42.0.2", "dev-b": "10.42.0.3"}
     assert (tls.head_dir / "kalavai_guard.py").exists()
     assert stat.S_IMODE((tls.client_dir / "client.key").stat().st_mode) == 0o600
+
+
+def test_a_member_enrols_once_and_renews_only_a_certificate_near_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kalavai_like.agent import pool_tls
+
+    ca = PoolCA(tmp_path / "ca", "pool-1")
+    calls: list[str] = []
+
+    def fake_enrol(state_dir: Path, mid: str, netns: str | None, head: str) -> Path:
+        calls.append(mid)
+        d = pool_tls.member_dir(state_dir, mid)
+        d.mkdir(parents=True, exist_ok=True)
+        days = 10 if len(calls) == 1 else 365  # the first one is near its end
+        (d / "worker.pem").write_text(ca.sign_csr(make_key_and_csr("x")[1], "worker", mid, days))
+        return d
+
+    monkeypatch.setattr(pool_tls, "enrol", fake_enrol)
+
+    class M:
+        id, template, prefix, name, head_address = "m-1", "dask", "kl1", "wk", "10.42.0.1"
+
+    m = M()
+    assert pool_tls.ensure_member_cert(tmp_path, m, True)  # type: ignore[arg-type]
+    assert pool_tls.ensure_member_cert(tmp_path, m, True)  # type: ignore[arg-type]  # renewed
+    assert not pool_tls.ensure_member_cert(tmp_path, m, True)  # type: ignore[arg-type]
+    assert calls == ["m-1", "m-1"]
+    assert not pool_tls.ensure_member_cert(tmp_path, m, False)  # type: ignore[arg-type]
