@@ -171,9 +171,14 @@ class GuardedHandlers(dict):  # type: ignore[type-arg]
     def __init__(self, handlers: dict[str, Any], check: Callable[..., None]) -> None:
         super().__init__(handlers)
         self._check = check
+        self._wrapped: dict[str, tuple[Any, Callable[..., Any]]] = {}
 
     def __getitem__(self, op: str) -> Callable[..., Any]:
-        return guarded(op, super().__getitem__(op), self._check)
+        handler = super().__getitem__(op)
+        cached = self._wrapped.get(op)
+        if cached is None or cached[0] is not handler:  # made once per handler
+            cached = self._wrapped[op] = (handler, guarded(op, handler, self._check))
+        return cached[1]
 
 
 def install(server: Any) -> None:

@@ -109,4 +109,6 @@ def run(
         sys.stdout.flush()
 
     _check_pool(node, pool)
-    raise typer.Exit(node.dask_run(script, args[1:], out))
+    done = SystemExit(node.dask_run(script, args[1:], out))
+    done.passthrough = True  # type: ignore[attr-defined]  # kept as is, even 2 (cli/main.py)
+    raise done
