@@ -5,11 +5,12 @@
    `dask worker --no-nanny` processes of one thread, started as the templates start them
    (TLS: the pool CA's certificates, `--preload kalavai_guard`, the member list); a client
    times client.map(inc) of `--tasks` tasks, `--repeat` times per turn; the two take turns
-   `--turns` times so drift on the machine falls on both. Prints tasks/s (median) and the ratio.
+   `--turns` times, alternating which goes first, so drift on the machine falls on both.
+   Prints tasks/s (median) and the ratio.
 2. `pool run` of a trivial script (`print("hi")`): seconds from the command's start to its
    first output line, `--runs` times, on a simulated pool (a seed and one volunteer).
 
-Usage: python bench/dask_tls.py [--tasks 2000] [--repeat 3] [--turns 2] [--workers 2] [--runs 3]
+Usage: python bench/dask_tls.py [--tasks 500] [--repeat 2] [--turns 4] [--workers 2] [--runs 3]
 Needs root, podman, wireguard-go and the locally built dask image; everything is named `ks1...`.
 """
 
@@ -67,8 +68,8 @@ pools = {"plain": start(False, 8786), "tls": start(True, 8788)}
 rates = {"plain": [], "tls": []}
 for name, (_, c) in pools.items():
     c.gather(c.map(inc, range(200), pure=False))  # warm up
-for _ in range(turns):
-    for name, (_, c) in pools.items():
+for turn in range(turns):  # alternate which goes first: drift falls on both
+    for name, (_, c) in (list(pools.items())[::-1] if turn % 2 else pools.items()):
         for _ in range(repeat):
             t = time.perf_counter()
             c.gather(c.map(inc, range(tasks), pure=False))
@@ -151,9 +152,9 @@ def first_line(args: argparse.Namespace) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--tasks", type=int, default=2000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--turns", type=int, default=2)
+    ap.add_argument("--tasks", type=int, default=500)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--turns", type=int, default=4)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
