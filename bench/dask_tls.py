@@ -1,12 +1,12 @@
 """The pool's mutual TLS and guard: what they cost, and how long `pool run` takes to answer.
 
 1. Scheduler throughput on trivial tasks, plain TCP vs mutual TLS behind the guard, in one run
-   in the real dask image: in one container (no network) a `dask scheduler` and `--workers`
-   `dask worker --no-nanny` processes of one thread, started as the templates start them
-   (TLS: the pool CA's certificates, `--preload kalavai_guard`, the member list); a client
-   times client.map(inc) of `--tasks` tasks, `--repeat` times per turn; the two take turns
-   `--turns` times, alternating which goes first, so drift on the machine falls on both.
-   Prints tasks/s (median) and the ratio.
+   in the real dask image: each turn, a fresh container (no network) per variant runs a
+   `dask scheduler` and `--workers` `dask worker --no-nanny` processes of one thread, started
+   as the templates start them (TLS: the pool CA's certificates, `--preload kalavai_guard`,
+   the member list); a client times client.map(inc) of `--tasks` tasks, `--repeat` times.
+   `--turns` turns, alternating which variant goes first, so drift on the machine falls on
+   both. Prints tasks/s (median) and the ratio.
 2. `pool run` of a trivial script (`print("hi")`): seconds from the command's start to its
    first output line, `--runs` times, on a simulated pool (a seed and one volunteer).
 
@@ -41,7 +41,8 @@ import json, os, subprocess, sys, time
 from distributed import Client
 from distributed.security import Security
 C = "/certs"
-workers, tasks, repeat, turns = (int(a) for a in sys.argv[1:5])
+secure = sys.argv[1] == "tls"
+workers, tasks, repeat = (int(a) for a in sys.argv[2:5])
 env = {**os.environ, "PYTHONPATH": C, "KALAVAI_GUARD_MEMBERS": C + "/members.json",
        "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True"}
 def tls(role, name):
@@ -64,21 +65,17 @@ def start(secure, port):
     return procs, c
 def inc(x):
     return x + 1
-pools = {"plain": start(False, 8786), "tls": start(True, 8788)}
-rates = {"plain": [], "tls": []}
-for name, (_, c) in pools.items():
-    c.gather(c.map(inc, range(200), pure=False))  # warm up
-for turn in range(turns):  # alternate which goes first: drift falls on both
-    for name, (_, c) in (list(pools.items())[::-1] if turn % 2 else pools.items()):
-        for _ in range(repeat):
-            t = time.perf_counter()
-            c.gather(c.map(inc, range(tasks), pure=False))
-            rates[name].append(tasks / (time.perf_counter() - t))
+procs, c = start(secure, 8786)
+c.gather(c.map(inc, range(200), pure=False))  # warm up
+rates = []
+for _ in range(repeat):
+    t = time.perf_counter()
+    c.gather(c.map(inc, range(tasks), pure=False))
+    rates.append(tasks / (time.perf_counter() - t))
 print(json.dumps(rates), flush=True)
-for procs, c in pools.values():
-    c.close()
-    for p in procs:
-        p.terminate()
+c.close()
+for p in procs:
+    p.terminate()
 """
 
 
@@ -100,27 +97,36 @@ def certs(d: Path, workers: int) -> None:
         f.chmod(0o755 if f.is_dir() else 0o644)
 
 
-def throughput(args: argparse.Namespace) -> dict[str, list[float]]:
+def one_cluster(mode: str, d: Path, args: argparse.Namespace) -> list[float]:
+    """tasks/s of one fresh cluster (`plain` or `tls`) in its own container."""
     config = RuntimeConfig.detect()
     name = f"{PREFIX}-bench-{uuid.uuid4().hex[:8]}"
+    argv = config.command("run", "--rm", "--name", name, "--network", "none", "-v",
+                          f"{d}:/certs:ro", DASK, "python3", "/certs/driver.py", mode,
+                          str(args.workers), str(args.tasks), str(args.repeat))  # fmt: skip
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=config.environ(),
+                              timeout=900, check=False)  # fmt: skip
+    finally:
+        subprocess.run(config.command("rm", "-f", name), capture_output=True,
+                       env=config.environ(), check=False)  # fmt: skip
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("[")]
+    if not lines:
+        raise SystemExit(f"the driver failed:\n{proc.stderr[-3000:]}")
+    return list(json.loads(lines[-1]))
+
+
+def throughput(args: argparse.Namespace) -> dict[str, list[float]]:
+    """Each turn a fresh plain and a fresh TLS cluster, alternating which goes first."""
+    rates: dict[str, list[float]] = {"plain": [], "tls": []}
     with tempfile.TemporaryDirectory(prefix="ks1-bench-") as tmp:
         d = Path(tmp)
         d.chmod(0o755)
         certs(d, args.workers)
-        argv = config.command("run", "--rm", "--name", name, "--network", "none", "-v",
-                              f"{d}:/certs:ro", DASK, "python3", "/certs/driver.py",
-                              str(args.workers), str(args.tasks), str(args.repeat),
-                              str(args.turns))  # fmt: skip
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, env=config.environ(),
-                                  timeout=1800, check=False)  # fmt: skip
-        finally:
-            subprocess.run(config.command("rm", "-f", name), capture_output=True,
-                           env=config.environ(), check=False)  # fmt: skip
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
-    if not lines:
-        raise SystemExit(f"the driver failed:\n{proc.stderr[-3000:]}")
-    return dict(json.loads(lines[-1]))
+        for turn in range(args.turns):
+            for mode in ("tls", "plain") if turn % 2 else ("plain", "tls"):
+                rates[mode] += one_cluster(mode, d, args)
+    return rates
 
 
 def first_line(args: argparse.Namespace) -> list[float]:
@@ -161,8 +167,10 @@ def main() -> None:
     rates = throughput(args)
     plain, tls = statistics.median(rates["plain"]), statistics.median(rates["tls"])
     print(f"throughput, {args.tasks} trivial tasks on {args.workers} one-thread workers:")
-    print(f"  plain TCP          {plain:8.0f} tasks/s (median of {len(rates['plain'])})")
-    print(f"  mutual TLS + guard {tls:8.0f} tasks/s (median of {len(rates['tls'])})")
+    for label, key in (("plain TCP         ", "plain"), ("mutual TLS + guard", "tls")):
+        r = rates[key]
+        print(f"  {label} {statistics.median(r):8.0f} tasks/s (median of {len(r)}; "
+              f"{min(r):.0f}..{max(r):.0f})")  # fmt: skip
     print(f"  TLS / plain        {tls / plain:8.2f}")
     secs = first_line(args)
     print(f"pool run, trivial script, first output line: median {statistics.median(secs):.2f} s "
