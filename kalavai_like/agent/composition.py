@@ -107,23 +107,25 @@ class PoolTemplates:
         limits: Limits,
         head_address: str | None,
         netns_path: str,
+        secrets_dir: str | None = None,
     ) -> ContainerSpec:
         from kalavai_like.container.templates import render
 
         spec = render(
             template, params, membership_id=membership_id, limits=limits,
-            head_address=head_address, netns_path=netns_path,
+            head_address=head_address, netns_path=netns_path, secrets_dir=secrets_dir,
         )  # fmt: skip
         return self._ours(spec, name, membership_id)
 
     def head(
         self, template: str, params: dict[str, Any], *, name: str, membership_id: str,
         netns_path: str, head_address: str | None = None, witness_dir: str | None = None,
+        secrets_dir: str | None = None,
     ) -> ContainerSpec | None:  # fmt: skip
         from kalavai_like.container.templates import render_head
 
-        spec = render_head(template, params, membership_id, netns_path,
-                           head_address=head_address, witness_dir=witness_dir)  # fmt: skip
+        spec = render_head(template, params, membership_id, netns_path, head_address=head_address,
+                           witness_dir=witness_dir, secrets_dir=secrets_dir)  # fmt: skip
         return None if spec is None else self._ours(spec, name, membership_id)
 
 
@@ -135,6 +137,7 @@ def node_config(paths: Paths, settings: Settings, **overrides: Any) -> NodeConfi
     values.update(overrides)
     values.setdefault("prefix", settings.network.prefix)
     values.setdefault("backend", settings.network.backend)
+    values.setdefault("dask_tls", True)
     values["state_dir"] = Path(values.get("state_dir") or agent_dir(paths))
     return NodeConfig(**values)
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from kalavai_like.agent import dask_access
 from kalavai_like.agent.callers import Gate, LocalAPILimits, Peer, operator_gid, peer_of
 from kalavai_like.agent.node import Node
 from kalavai_like.client.local import PREFIX
@@ -302,6 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             body = self._body(raw)
             node = self.server.node
+            if route in dask_access.DASK_POSTS:  # the owner's Dask access (on the seed)
+                self._stream_start()
+                return dask_access.serve(route, node.dask, body, self._line)
             if route == "join":
                 self._streamed(lambda on_step: node.join(JoinRequest.from_dict(body), on_step))
                 return

@@ -83,6 +83,7 @@ class TemplatePort(Protocol):
         limits: Limits,
         head_address: str | None,
         netns_path: str,
+        secrets_dir: str | None = None,
     ) -> ContainerSpec: ...
 
     def head(
@@ -95,6 +96,7 @@ class TemplatePort(Protocol):
         netns_path: str,
         head_address: str | None = None,
         witness_dir: str | None = None,
+        secrets_dir: str | None = None,
     ) -> ContainerSpec | None: ...
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like.agent import specs
+from kalavai_like.agent.pool_tls import EnrolServer, SeedTLS
 from kalavai_like.agent.ports import PlatformPort, Ports
 from kalavai_like.agent.progress import Progress
 from kalavai_like.agent.state import SeedRole
@@ -87,6 +88,7 @@ class PeerFollower(threading.Thread):
     def __init__(
         self, seed: SeedRole, platform: PlatformPort, overlay: OverlayAPI, wait: float = 25.0,
         identities: Path | None = None,
+        on_change: Callable[[dict[str, str]], None] | None = None,
     ) -> None:  # fmt: skip
         super().__init__(name="peer-follower", daemon=True)
         self.seed = seed
@@ -94,6 +96,7 @@ class PeerFollower(threading.Thread):
         self._overlay = overlay
         self._wait = wait
         self._identities = identities
+        self._on_change = on_change  # given each new address -> device id map
         self._stop = threading.Event()
         self.version = -1
         self.peers: list[Peer] = []
@@ -141,6 +144,8 @@ class PeerFollower(threading.Thread):
                     peers = peers_from(payload)
                     self._overlay.set_peers(self.seed.prefix, self.seed.name, peers)
                     self.devices = devices_from(payload)
+                    if self._on_change is not None:
+                        self._on_change(self.devices)
                     self.peers, self.version = peers, version
                     self._write_identities(payload)
                     log.info("hub peers now %d (version %d)", len(peers), version)
@@ -172,7 +177,7 @@ class SeedRunner:
 
     def __init__(
         self, ports: Ports, *, backend: str = "auto", peers_wait: float = 25.0,
-        state_dir: Path | None = None, witness_interval: float = 10.0,
+        state_dir: Path | None = None, witness_interval: float = 10.0, dask_tls: bool = False,
         relay_dir: Path | None = None,
     ) -> None:  # fmt: skip
         self._overlay = ports.overlay
@@ -185,6 +190,8 @@ class SeedRunner:
         self._witness_interval = witness_interval
         self._relay_dir = relay_dir
         self.hub: HubStatus | None = None  # as last read
+        self._dask_tls = dask_tls
+        self.enrol: EnrolServer | None = None
         self.follower: PeerFollower | None = None
         self.reporter: WitnessReporter | None = None
         self.head_state = "missing"
@@ -199,12 +206,22 @@ class SeedRunner:
     def _witness_dir(self, s: SeedRole) -> Path | None:
         return None if self._state_dir is None else head_dir(self._state_dir, s.pool_id)
 
+    def tls(self, s: SeedRole) -> SeedTLS | None:
+        """The pool's TLS files, when its Dask cluster speaks mutual TLS."""
+        if not self._dask_tls or self._state_dir is None or s.template != "dask":
+            return None
+        return SeedTLS(self._state_dir, s.pool_id)
+
     def head_spec(self, s: SeedRole) -> ContainerSpec | None:
-        wd = self._witness_dir(s)
-        return specs.head_spec(self._templates, s, witness_dir=str(wd) if wd else None)
+        wd, tls = self._witness_dir(s), self.tls(s)
+        return specs.head_spec(self._templates, s, witness_dir=str(wd) if wd else None,
+                               secrets_dir=str(tls.head_dir) if tls else None)  # fmt: skip
 
     def _ensure_head(self, s: SeedRole, spec: ContainerSpec) -> ContainerInfo:
-        """Start (or adopt) the head, its witness directory made first."""
+        """Start (or adopt) the head, its witness directory and certificates made first."""
+        tls = self.tls(s)
+        if tls is not None:
+            tls.prepare()
         wd = self._witness_dir(s)
         if wd is not None:
             try:
@@ -238,10 +255,14 @@ class SeedRunner:
     def follow(self, s: SeedRole) -> None:
         """(Re)start following the platform's peer list, and reporting the head's witness."""
         self.close()
+        tls = self.tls(s)
         wd = self._witness_dir(s)
         ids = wd / "identities.json" if wd is not None and self.head_spec(s) else None
-        self.follower = PeerFollower(s, self._platform, self._overlay, self._peers_wait, ids)
+        self.follower = PeerFollower(s, self._platform, self._overlay, self._peers_wait, ids,
+                                     on_change=tls.write_members if tls else None)  # fmt: skip
         self.follower.start()
+        if tls is not None:
+            self._serve_enrolment(s, tls)
         if wd is not None and self._state_dir is not None and self.head_spec(s) is not None:
             pending = PendingReports(pending_path(self._state_dir, s.pool_id)).load()
             self.reporter = WitnessReporter(
@@ -249,6 +270,21 @@ class SeedRunner:
                 interval=self._witness_interval, poll=min(2.0, max(self._witness_interval, 0.05)),
             )  # fmt: skip
             self.reporter.start()
+
+    def _serve_enrolment(self, s: SeedRole, tls: SeedTLS) -> None:
+        """Sign members' CSRs on the hub's overlay address (a failure is logged: workers then
+        cannot join, and the next start retries)."""
+        try:
+            ca = tls.prepare()
+            self.enrol = EnrolServer(
+                ca,
+                f"{s.prefix}-{s.name}",
+                bare(s.address) or "",
+                lambda: dict(self.follower.devices) if self.follower else {},
+            )
+            self.enrol.start()
+        except (OSError, KalavaiError) as exc:
+            log.error("dask enrolment not served: %s", exc)
 
     def _peer_devices(self) -> dict[str, str] | None:
         f = self.follower
@@ -300,6 +336,9 @@ class SeedRunner:
         self.close()
         self.follower = self.reporter = None
         self._forget_witness(s)
+        tls = self.tls(s)
+        if tls is not None:
+            tls.remove()
         self.head_state = "missing"
         return warnings
 
@@ -335,6 +374,9 @@ class SeedRunner:
             self.follower.stop()
         if self.reporter is not None:
             self.reporter.stop()
+        if self.enrol is not None:
+            self.enrol.stop()
+            self.enrol = None
 
 
 def seed_result(s: SeedRole, *, already: bool) -> SeedResult:

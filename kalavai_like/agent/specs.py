@@ -67,22 +67,27 @@ def spoke_config(
     )  # fmt: skip
 
 
-def worker_spec(templates: TemplatePort, m: Membership) -> ContainerSpec:
-    """The membership's worker container, named `<prefix>-<name>`, in its namespace."""
+def worker_spec(
+    templates: TemplatePort, m: Membership, secrets_dir: str | None = None
+) -> ContainerSpec:
+    """The membership's worker container, named `<prefix>-<name>`, in its namespace (with
+    its TLS certificates from the host directory `secrets_dir` when given)."""
     return templates.worker(
         m.template, m.params, name=f"{m.prefix}-{m.name}", membership_id=m.id,
         limits=Limits(m.cpus, m.memory_bytes, m.gpus), head_address=m.head_address,
-        netns_path=f"/run/netns/{m.prefix}-{m.name}",
+        netns_path=f"/run/netns/{m.prefix}-{m.name}", secrets_dir=secrets_dir,
     )  # fmt: skip
 
 
 def head_spec(
-    templates: TemplatePort, s: SeedRole, witness_dir: str | None = None
-) -> ContainerSpec | None:
+    templates: TemplatePort, s: SeedRole, witness_dir: str | None = None,
+    secrets_dir: str | None = None,
+) -> ContainerSpec | None:  # fmt: skip
     """The pool's head container in the hub's namespace (None when the template has none),
-    writing its witness totals into the host directory `witness_dir` when given."""
+    writing its witness totals into the host directory `witness_dir` when given, speaking
+    mutual TLS with the files in `secrets_dir` when given."""
     return templates.head(
         s.template, s.params, name=f"{s.prefix}-{s.name}-head", membership_id=s.device_id,
         netns_path=f"/run/netns/{s.prefix}-{s.name}", head_address=bare(s.address),
-        witness_dir=witness_dir,
+        witness_dir=witness_dir, secrets_dir=secrets_dir,
     )  # fmt: skip

@@ -134,8 +134,9 @@ def run() -> None:
             app(args=argv, standalone_mode=True)
         except SystemExit as done:
             # Typer exits 2 only for a command line it refused (our commands raise errors, which
-            # are handled below, and never exit 2 themselves): that is a usage error.
-            if done.code == 2:
+            # are handled below, and never exit 2 themselves): that is a usage error. `pool run`
+            # passes its script's exit code through as it is.
+            if done.code == 2 and not getattr(done, "passthrough", False):
                 sys.exit(USAGE)
             raise
     except KalavaiError as exc:

@@ -159,7 +159,10 @@ class NodeClient:
             raise error_from(payload["error"])
         return payload
 
-    def _stream(self, route: str, body: dict[str, Any], on_step: OnStep | None) -> dict[str, Any]:
+    def _stream(
+        self, route: str, body: dict[str, Any], on_step: OnStep | None,
+        on_out: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         conn, resp = self._open("POST", route, body)
         try:
             if resp.status != 200:
@@ -170,6 +173,8 @@ class NodeClient:
                 if "step" in line:
                     if on_step is not None:
                         on_step(Step(**line["step"]))
+                elif "out" in line and on_out is not None:
+                    on_out(str(line["out"]))
                 elif "error" in line:
                     raise error_from(line["error"])
                 elif "result" in line:
@@ -216,6 +221,19 @@ class NodeClient:
 
     def start_pool(self, req: StartPoolRequest, on_step: OnStep | None = None) -> SeedResult:
         return SeedResult.from_dict(self._stream("start-pool", req.to_dict(), on_step))
+
+    def dask_connect(self) -> dict[str, Any]:
+        """On the seed: the pool's scheduler forwarded to loopback, and the client files."""
+        return self._stream("dask-connect", {}, None)
+
+    def dask_disconnect(self) -> int:
+        """Close `dask_connect`'s forwarders; how many were open."""
+        return int(self._stream("dask-disconnect", {}, None)["closed"])
+
+    def dask_run(self, script: str, args: list[str], on_out: Callable[[str], None]) -> int:
+        """Run a Dask script as a client of the pool (output lines to `on_out`); its exit code."""
+        body = {"script": script, "args": args}
+        return int(self._stream("dask-run", body, None, on_out)["exit_code"])
 
     def pause(self, for_seconds: float | None = None, reason: str = "") -> ActionResult:
         body: dict[str, Any] = {"for_seconds": for_seconds} if for_seconds else {}

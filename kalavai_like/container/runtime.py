@@ -29,6 +29,7 @@ from kalavai_like.container.oom import KernelOomLog
 from kalavai_like.container.seccomp import shipped_profile
 from kalavai_like.container.spec import (
     MEMBERSHIP_LABEL,
+    SECRETS_MOUNT,
     ContainerInfo,
     ContainerSpec,
     Usage,
@@ -133,6 +134,8 @@ class ContainerRuntime:
             args += ["--device", self._gpu_device()]
         if spec.data_volume is not None:
             args += ["-v", f"{spec.data_volume}:/data" + (":U" if podman else "")]
+        if spec.secrets_dir is not None:
+            args += ["-v", f"{spec.secrets_dir}:{SECRETS_MOUNT}:ro" + (",U" if podman else "")]
         for t in spec.tmpfs:
             args += ["--tmpfs", t]
         if spec.workdir is not None:

@@ -15,6 +15,8 @@ from kalavai_like.errors import InvalidInput
 MEMBERSHIP_LABEL = "kalavai-like.membership"
 POOL_LABEL = "kalavai-like.pool"
 ROLE_LABEL = "kalavai-like.role"
+# Where a spec's `secrets_dir` (certificates, read-only) is mounted.
+SECRETS_MOUNT = "/run/kalavai-tls"
 
 # podman refuses less than 6 MiB of memory.
 MIN_MEMORY_BYTES = 6 * 1024 * 1024
@@ -92,6 +94,7 @@ class ContainerSpec:
     user: str = "1000:1000"
     read_only: bool = True
     data_volume: str | None = None
+    secrets_dir: str | None = None  # a host directory mounted read-only at SECRETS_MOUNT
     tmpfs: list[str] = field(default_factory=lambda: ["/tmp"])  # noqa: S108 (inside the container)
     workdir: str | None = None
 
@@ -124,6 +127,10 @@ class ContainerSpec:
             ok = _VOLUME.match(self.data_volume) or _PATH.match(self.data_volume)
             if not ok or ".." in self.data_volume:
                 raise InvalidInput("Bad data volume", f"{self.data_volume!r} is not usable.")
+        if self.secrets_dir is not None and (
+            not _PATH.match(self.secrets_dir) or ".." in self.secrets_dir
+        ):
+            raise InvalidInput("Bad secrets directory", f"{self.secrets_dir!r} is not a path.")
         for t in self.tmpfs:
             if not _TMPFS.match(t) or ".." in t:
                 raise InvalidInput("Bad tmpfs mount", f"{t!r} is not an absolute path.")

@@ -23,6 +23,7 @@ from kalavai_like.container.spec import (
     MEMBERSHIP_LABEL,
     POOL_LABEL,
     ROLE_LABEL,
+    SECRETS_MOUNT,
     ContainerSpec,
     Limits,
 )
@@ -40,6 +41,11 @@ DASK_MEMORY_FRACTION = 0.9
 # The pool head's witness: the scheduler plugin's module and where it writes in the head.
 WITNESS_PRELOAD = "kalavai_witness"
 WITNESS_MOUNT = "/data"
+# Mutual TLS: the certificates and the guard (kalavai_like/container/dask_guard.py) are mounted
+# read-only here; the guard is preloaded in the scheduler and every worker.
+GUARD_PRELOAD = "kalavai_guard"
+GUARD_FILE = f"{GUARD_PRELOAD}.py"
+MEMBERS_FILE = "members.json"
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
@@ -111,8 +117,10 @@ def render(
     limits: Limits,
     head_address: str | None,
     netns_path: str | None,
+    secrets_dir: str | None = None,
 ) -> ContainerSpec:
-    """The worker container for one membership of a pool using `template_name`.
+    """The worker container for one membership of a pool using `template_name`; a dask worker
+    speaks mutual TLS with the certificates in the host directory `secrets_dir` when given.
 
     Raises:
         InvalidInput: a parameter is missing or malformed.
@@ -132,7 +140,26 @@ def render(
         "data_volume": f"kalavai-data-{membership_id}",
     }
     worker = _WORKERS[t.name](params, membership_id, limits, head_address)
+    if t.name == "dask" and secrets_dir is not None:
+        worker["command"][2] = worker["command"][2].replace("tcp://", "tls://", 1)
+        worker["command"] += tls_args("worker")
+        worker["env"] = tls_env()
+        common["secrets_dir"] = secrets_dir
     return ContainerSpec(**common, **worker)
+
+
+def tls_args(role: str) -> list[str]:
+    """`dask scheduler|worker` arguments for mutual TLS with the mounted `role` certificate,
+    behind the guard."""
+    d = SECRETS_MOUNT
+    return ["--tls-ca-file", f"{d}/ca.pem", "--tls-cert", f"{d}/{role}.pem",
+            "--tls-key", f"{d}/{role}.key", "--preload", GUARD_PRELOAD]  # fmt: skip
+
+
+def tls_env() -> dict[str, str]:
+    """The environment the guard needs, and Dask refusing any plain connection."""
+    return {"PYTHONPATH": SECRETS_MOUNT, "DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION": "True",
+            "KALAVAI_GUARD_MEMBERS": f"{SECRETS_MOUNT}/{MEMBERS_FILE}"}  # fmt: skip
 
 
 def _dask_worker(
@@ -197,11 +224,15 @@ def render_head(
     head_address: str | None = None,
     limits: Limits | None = None,
     witness_dir: str | None = None,
+    secrets_dir: str | None = None,
 ) -> ContainerSpec | None:
     """The pool's head container (on the hub), or None when the template has none.
 
     `head_address` is the hub's overlay address (.1); the scheduler listens there only.
     `witness_dir` (a host directory) is mounted where the witness plugin writes its totals.
+    `secrets_dir` (a host directory with the scheduler's certificate, the guard and the member
+    list) makes the scheduler speak only mutual TLS; its dashboard then listens on the hub's
+    loopback only (`pool connect` forwards it).
 
     Raises:
         InvalidInput: a parameter is malformed.
@@ -213,10 +244,14 @@ def render_head(
     host = head_address or "0.0.0.0"  # noqa: S104 (inside the hub's own namespace only)
     _check(_HOST, host, "head address")
     lim = limits or Limits(cpus=1.0, memory_bytes=1 * 2**30)
-    dashboard = ["--dashboard-address", f":{DASK_DASHBOARD_PORT}"]
+    dash_host = "127.0.0.1" if secrets_dir else ""
+    dashboard = ["--dashboard-address", f"{dash_host}:{DASK_DASHBOARD_PORT}"]
     command = ["dask", "scheduler", "--host", host, "--port", str(DASK_PORT)]
     command += dashboard if params.get("dashboard") else ["--no-dashboard"]
     env: dict[str, str] = {}
+    if secrets_dir is not None:
+        command += ["--protocol", "tls", *tls_args("scheduler")]
+        env.update(tls_env())
     if witness_dir is not None:
         command += ["--preload", WITNESS_PRELOAD]
         env["KALAVAI_WITNESS_DIR"] = WITNESS_MOUNT
@@ -231,6 +266,7 @@ def render_head(
         memory_bytes=lim.memory_bytes,
         pids_limit=512,
         data_volume=witness_dir,
+        secrets_dir=secrets_dir,
     )
 
 

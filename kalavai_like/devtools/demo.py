@@ -30,11 +30,19 @@ VOLUNTEERS = ("alice", "bob")
 WITNESS_INTERVAL = 2.0  # the seed's witness reports, every this many seconds (agents: 10)
 WITNESS_WAIT = 60.0  # the most the report waits for the witness to be granted
 
-# Runs inside the head container (python3 with distributed), next to the scheduler.
+# Runs inside the head container (python3 with distributed), next to the scheduler; with
+# mutual TLS it connects with the scheduler's own certificate (a role the guard trusts).
 DASK_JOB = """
-import json, sys, time
+import json, os, sys, time
 from distributed import Client
-client = Client("tcp://{head}:8786", timeout=30)
+from distributed.security import Security
+d = "/run/kalavai-tls"
+if os.path.exists(d + "/scheduler.pem"):
+    sec = Security(tls_ca_file=d + "/ca.pem", tls_client_cert=d + "/scheduler.pem",
+                   tls_client_key=d + "/scheduler.key", require_encryption=True)
+    client = Client("tls://{head}:8786", security=sec, timeout=30)
+else:
+    client = Client("tcp://{head}:8786", timeout=30)
 client.wait_for_workers({workers}, timeout=60)
 
 def work(i):

@@ -107,3 +107,25 @@ def test_registry_image_overrides_the_local_default_and_unknown_templates_fail()
         template("ray")
     with pytest.raises(InvalidInput):
         render("dask", {}, membership_id="../x", limits=LIM, head_address="1", netns_path=None)
+
+
+def test_dask_with_certificates_speaks_only_mutual_tls_behind_the_guard() -> None:
+    w = render("dask", {}, membership_id="m-1", limits=LIM, head_address="10.42.0.1",
+               netns_path="/run/netns/kl-m-1", secrets_dir="/var/lib/kl/m-1")  # fmt: skip
+    w.validate()
+    assert w.command[2] == "tls://10.42.0.1:8786"
+    assert w.command[w.command.index("--tls-cert") + 1] == "/run/kalavai-tls/worker.pem"
+    assert w.command[w.command.index("--tls-key") + 1] == "/run/kalavai-tls/worker.key"
+    assert w.command[w.command.index("--preload") + 1] == "kalavai_guard"
+    assert w.env["PYTHONPATH"] == "/run/kalavai-tls" and w.secrets_dir == "/var/lib/kl/m-1"
+    assert w.env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True"
+    h = render_head("dask", {"dashboard": True}, "pool-7", None, head_address="10.42.0.1",
+                    witness_dir="/w", secrets_dir="/var/lib/kl/dask/pool-7/head")  # fmt: skip
+    assert h is not None
+    h.validate()
+    assert h.command[h.command.index("--protocol") + 1] == "tls"
+    assert h.command[h.command.index("--tls-cert") + 1] == "/run/kalavai-tls/scheduler.pem"
+    # the dashboard is not on the overlay: only `pool connect` forwards it
+    assert h.command[h.command.index("--dashboard-address") + 1] == "127.0.0.1:8787"
+    assert h.env["KALAVAI_GUARD_MEMBERS"] == "/run/kalavai-tls/members.json"
+    assert h.command[-2:] == ["--preload", "kalavai_witness"]  # the witness still loads

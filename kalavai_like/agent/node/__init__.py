@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kalavai_like.agent import history, snapshot
+from kalavai_like.agent.dask_access import DaskAccess
 from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.membership import WorkerMembership
 from kalavai_like.agent.node.reconcile import Reconciler
@@ -72,6 +73,8 @@ class Node:
         journal = Journal(sh)
         self._membership = WorkerMembership(sh, self._rules, journal, keygen)
         self._seeding = Seeding(sh, journal, keygen)
+        self.dask = DaskAccess(lambda: sh.persisted.seed, config.state_dir, runtime,
+                               self._seeding.head_image)  # fmt: skip
         self._reconciler = Reconciler(sh, self._membership, self._seeding, self._rules, journal)
         self.config = config
         self.changed: threading.Condition = sh.changed  # notified on every state change
@@ -217,6 +220,7 @@ class Node:
             if sh.persisted.membership is not None:
                 sh.set_state("leaving", "leaving the pool")
                 warnings += self._membership.leave()
+            self.dask.disconnect()
             warnings += self._seeding.stop()
             sh.set_state("idle", "not in a pool")
             return ActionResult("idle", "stopped: nothing of the pool is left", warnings=warnings)
@@ -228,6 +232,7 @@ class Node:
 
     def close(self) -> None:
         """Stop background threads and close files (the overlay and the hub keep running)."""
+        self.dask.disconnect()
         with self._sh.lock:
             self._seeding.close()
             if self._sh.worker is not None:

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 
 from kalavai_like import tokens
-from kalavai_like.agent import specs
+from kalavai_like.agent import pool_tls, specs
 from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.rules import Rules
 from kalavai_like.agent.node.shared import Shared
@@ -29,9 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def _paused(already: bool) -> ActionResult:
-    if already:
-        return ActionResult("paused", "already paused", already=True)
-    return ActionResult("paused", "paused: the worker is frozen and accrues nothing")
+    text = "already paused" if already else "paused: the worker is frozen and accrues nothing"
+    return ActionResult("paused", text, already=already)
 
 
 class WorkerMembership:
@@ -119,6 +118,8 @@ class WorkerMembership:
         steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
         steps.report(connected_text(m, up, sh.config.direct_timeout),
                      current="preparing the worker container")  # fmt: skip
+        if pool_tls.ensure_member_cert(sh.config.state_dir, m, sh.config.dask_tls):
+            steps.report("Got this worker's certificate from the pool's seed (key made here)")
         supervisor = self.supervisor(m)  # the pool's template and parameters are read here
         spec = supervisor.spec
         steps.report(f"Starting worker container {spec.name} ({spec.image})",
@@ -266,6 +267,7 @@ class WorkerMembership:
         """
         sh, runtime = self._sh, self._sh.ports.runtime
         sh.ports.overlay.ensure_spoke(self.spoke_config(m), sh.config.handshake_timeout)
+        pool_tls.ensure_member_cert(sh.config.state_dir, m, sh.config.dask_tls)
         supervisor = self.supervisor(m)
         info = runtime.state(supervisor.start().container_id or "")
         if self._rules.desired(m) == "paused" and info.state != "paused":
@@ -355,6 +357,7 @@ class WorkerMembership:
         self._rules.forget()
         sh.worker = None
         sh.running_since = None
+        pool_tls.forget_member(sh.config.state_dir, m.id)
         self._forget()
         return warnings
 
@@ -368,8 +371,9 @@ class WorkerMembership:
         """A crash supervisor for the membership's worker container."""
         c = self._sh.config
         policy = RestartPolicy(max_crashes=c.max_crashes, initial_backoff=c.restart_backoff)
-        return Supervisor(self._sh.ports.runtime, specs.worker_spec(self._sh.ports.templates, m),
-                          policy)  # fmt: skip
+        secrets = pool_tls.member_secrets(self._sh.config.state_dir, m, self._sh.config.dask_tls)
+        spec = specs.worker_spec(self._sh.ports.templates, m, secrets)
+        return Supervisor(self._sh.ports.runtime, spec, policy)
 
     def _start_session(self, m: Membership, info: ContainerInfo, sup: Supervisor) -> WorkerSession:
         """The worker session of a running (or adopted) container, with its supervisor."""

@@ -27,7 +27,7 @@ class Seeding:
         c = shared.config
         self._runner = SeedRunner(
             shared.ports, backend=c.backend, peers_wait=c.peers_wait, state_dir=c.state_dir,
-            witness_interval=c.witness_interval, relay_dir=c.relay_dir,
+            witness_interval=c.witness_interval, relay_dir=c.relay_dir, dask_tls=c.dask_tls,
         )  # fmt: skip
 
     def start_pool(self, req: StartPoolRequest, on_step: OnStep | None = None) -> SeedResult:
@@ -123,6 +123,11 @@ class Seeding:
         warnings = self._runner.stop(s)
         self._forget()
         return warnings
+
+    def head_image(self, s: SeedRole) -> str | None:
+        """The image of the pool's head (a `pool run` job runs in it)."""
+        spec = self._runner.head_spec(s)
+        return None if spec is None else spec.image
 
     def status(self) -> SeedStatus | None:
         s, r = self._sh.persisted.seed, self._runner

@@ -47,6 +47,7 @@ class NodeConfig:
     witness_interval: float = 10.0  # seconds between the seed's witness reports
     restart_backoff: float = 5.0  # first wait before restarting a crashed worker (doubles)
     max_crashes: int = 5  # crashes within 10 min before giving up
+    dask_tls: bool = False  # dask pools speak mutual TLS (kalavai_like.agent.pool_tls)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
