@@ -75,6 +75,7 @@ def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]
     members = member_counts(session, [p.id for p in pools])
     owns_any = any(p.owner_id == viewer for p in pools)
     mine = session.scalar(select(User.email).where(User.id == viewer)) if owns_any else None
+    hubs = {p.id: hub_out(session, p) for p in pools}
     return [
         PoolOut(
             id=p.id,
@@ -90,7 +91,8 @@ def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]
             subnet6=ipam.subnet6(ula, p.subnet_index),
             weights=WeightsOut(cpu=p.weight_cpu, ram=p.weight_ram, gpu=p.weight_gpu),
             members=int(members.get(p.id, 0)),
-            hub=hub_out(session, p),
+            hub=hubs[p.id],
+            running=hubs[p.id] is not None,
             created_at=iso_req(p.created_at),
             trusted=p.trusted,
             witness=ledger.witness_kind(p.template, p.trusted),
