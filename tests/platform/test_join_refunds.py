@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.platform_api import Api, User
+from tests.support.platform_api import Api, User, wg_key
 
 
 def _used(owner: User, pool: dict[str, Any]) -> int:
@@ -93,3 +93,15 @@ def test_a_generic_pool_without_an_image_is_refused_in_words(api: Api) -> None:
     assert err["title"] == "No command" and "list of strings" in err["message"]
     body["params"]["command"] = ["sleep", "60"]
     assert owner.post("/api/v1/pools", json=body).status_code == 201
+
+
+def test_a_pool_made_before_the_check_is_not_started(api: Api, platform_sql: Any) -> None:
+    owner = api.user()
+    pool = api.pool(owner, template="generic", running=False)
+    platform_sql("UPDATE pools SET params = '{}' WHERE id = :p", {"p": pool["id"]})
+    r = owner.post(
+        f"/api/v1/pools/{pool['id']}/hub",
+        json={"public_key": wg_key(), "endpoint": "127.0.0.1:51820"},
+    )
+    assert r.status_code == 400 and r.json()["error"]["title"] == "No image"
+    assert owner.get(f"/api/v1/pools/{pool['id']}").json()["running"] is False

@@ -79,6 +79,7 @@ class Seeding:
             template=pool["template"], params=dict(pool.get("params") or {}),
             started_at=sh.wall(),
         )  # fmt: skip
+        steps.current = "preparing the head container"
         head = self._runner.head_spec(seed)
         # Both written down before either is set up: undoing a part never set up is harmless.
         self._journal.note(u, platform=seed.platform, credential=seed.credential, network=True,

@@ -156,10 +156,12 @@ def show_pool(pool_key: PoolKey, who: User, db: Db) -> PoolOut:
 def register_hub(
     pool_key: PoolKey, body: HubIn, who: User, db: Db, request: Request
 ) -> HubRegistered:
-    """Register (or re-register) the seed as the pool's hub at overlay .1."""
+    """Register (or re-register) the seed as the pool's hub at overlay .1. A pool made before
+    its parameters were checked is not started while no worker could run them."""
     credential = credentials.new(credentials.DEVICE)
     with db.write() as s:
         pool = owned_pool(s, who, pool_key, lock=True)
+        pool_params.check(pool.template, json.loads(pool.params))
         clash = s.scalars(
             select(Device.id).where(
                 Device.pool_id == pool.id,
