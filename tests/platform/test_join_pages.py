@@ -30,6 +30,10 @@ def test_a_pool_that_is_not_running_offers_no_join(api: Api, platform: LocalPlat
         forged = page.post(f"/pools/{idle['id']}/join", data={"csrf": csrf(listed)})
         assert forged.status_code == 409 and "not running yet" in forged.text
     assert owner.get(f"/api/v1/pools/{idle['id']}/tokens").json() == []
+    with browser(platform, owner) as page:
+        mine = page.get("/pools").text.split("Your pools", 1)[1]
+        assert "not running yet" in mine.split(idle["name"], 1)[1].split("</li>")[0]
+        assert "not running yet" not in mine.split(started["name"], 1)[1].split("</li>")[0]
 
 
 def test_join_offers_open_in_app_without_the_token(api: Api, platform: LocalPlatform) -> None:
