@@ -18,6 +18,7 @@ from kalavai_like.cli import (
     context,
     credits,
     demo_cmd,
+    link_cmd,
     operator_cmd,
     platform_cmd,
     platform_reset,
@@ -59,6 +60,7 @@ app.add_typer(demo_cmd.app)  # demo: runs the devtools' demo in this process
 app.add_typer(credits.app)
 app.add_typer(account.app)  # signup, login, logout, whoami
 app.add_typer(pool.app, name="pool")
+app.add_typer(link_cmd.app)  # join-link: the web's "Open in app"
 app.add_typer(token_cmd.app, name="token")
 app.add_typer(account_cmd.app, name="account")
 app.add_typer(account_key.app, name="account-key")

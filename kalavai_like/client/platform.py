@@ -319,6 +319,11 @@ class PlatformClient:
         body = {"uses": uses, "expires_in": expires_in, **({"label": label} if label else {})}
         return self.request("POST", f"/pools/{_seg(pool_id)}/tokens", json=body)  # type: ignore[no-any-return]
 
+    def join_token(self, pool_id: str) -> dict[str, Any]:
+        """A fresh single-use 1 h worker token of a public pool (or one you own), for joining
+        it yourself (the tray's pool list, `join-link`)."""
+        return self.request("POST", f"/pools/{_seg(pool_id)}/join-token")  # type: ignore[no-any-return]
+
     def tokens(self, pool_id: str) -> list[dict[str, Any]]:
         return self.request("GET", f"/pools/{_seg(pool_id)}/tokens")  # type: ignore[no-any-return]
 

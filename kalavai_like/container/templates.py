@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from kalavai_like import pool_params
 from kalavai_like.container.spec import (
     MEMBERSHIP_LABEL,
     POOL_LABEL,
@@ -49,8 +50,6 @@ MEMBERS_FILE = "members.json"
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
-_URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$")
-_WEAK_KEY = re.compile(r"^[A-Za-z0-9_]{1,256}$")
 
 
 @dataclass(frozen=True)
@@ -123,9 +122,10 @@ def render(
     speaks mutual TLS with the certificates in the host directory `secrets_dir` when given.
 
     Raises:
-        InvalidInput: a parameter is missing or malformed.
+        InvalidInput: a parameter is missing or malformed (kalavai_like.pool_params).
     """
     t = template(template_name)
+    pool_params.check(t.name, params)
     _check(_ID, membership_id, "membership id")
     image = _image(t, params)
     labels = {MEMBERSHIP_LABEL: membership_id, ROLE_LABEL: "worker", TEMPLATE_LABEL: t.name}
@@ -186,14 +186,9 @@ def _boinc_worker(
     """The BOINC client, attached to `project_url` with `weak_key` when given."""
     env = {"BOINC_DATA_DIR": "/data/boinc", "BOINC_NCPUS": str(max(1, math.ceil(limits.cpus)))}
     url = params.get("project_url")
-    if url:
-        _check(_URL, str(url), "BOINC project URL")
-        key = str(params.get("weak_key") or "")
-        _check(_WEAK_KEY, key, "BOINC weak account key")
-        env.update(BOINC_PROJECT_URL=str(url), BOINC_WEAK_KEY=key)
+    if url:  # checked by pool_params.check
+        env.update(BOINC_PROJECT_URL=str(url), BOINC_WEAK_KEY=str(params.get("weak_key") or ""))
     password = str(params.get("gui_rpc_password") or "")
-    if "\n" in password or len(password) > 256:
-        raise InvalidInput("Bad GUI RPC password", "Use one line of at most 256 characters.")
     if password:
         env["BOINC_GUI_RPC_PASSWORD"] = password
     return {"command": ["/usr/local/bin/kalavai-boinc"], "env": env, "pids_limit": 1024}
@@ -202,13 +197,8 @@ def _boinc_worker(
 def _generic_worker(
     params: dict[str, Any], membership_id: str, limits: Limits, head_address: str | None
 ) -> dict[str, Any]:
-    """The pool's own `command` (a list of strings) and `env`."""
-    command = params.get("command")
-    if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
-        raise InvalidInput("No command", "A generic pool names its command as a list of strings.")
-    env = params.get("env") or {}
-    if not isinstance(env, dict):
-        raise InvalidInput("Bad environment", "The generic template's env must be a mapping.")
+    """The pool's own `command` (a list of strings) and `env` (checked by pool_params.check)."""
+    command, env = params["command"], params.get("env") or {}
     return {"command": list(command), "env": {str(k): str(v) for k, v in env.items()}}
 
 
@@ -238,6 +228,7 @@ def render_head(
         InvalidInput: a parameter is malformed.
     """
     t = template(template_name)
+    pool_params.check(t.name, params)  # a seed starts no pool its workers could not run
     if not t.has_head:
         return None
     _check(_ID, pool_id, "pool id")
@@ -272,8 +263,6 @@ def render_head(
 
 def _image(t: Template, params: dict[str, Any]) -> str:
     image = params.get("image")
-    if t.name == "generic" and not image:
-        raise InvalidInput("No image", "A generic pool names its image.")
     return str(image) if image else t.image
 
 

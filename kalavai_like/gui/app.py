@@ -1,6 +1,8 @@
 """`kalavai-like-tray`: builds the tray for one instance (the OS's places, or `--home DIR`)
 and runs Qt's event loop. One tray per instance; a second launch shows the first's window.
-Quitting the tray leaves the agent, and so the pool membership, running.
+Quitting the tray leaves the agent, and so the pool membership, running. Given a
+kalavai-like://join link (the desktop entry registers the scheme), it opens that pool's Join
+(in the tray that already runs, if one does).
 
 With KALAVAI_LIKE_TRAY_READY=1 in the environment, the tray prints "ready" on stdout once its
 icon is shown (bench/tray.py times that).
@@ -23,6 +25,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--home", help="Keep everything under this directory (KALAVAI_LIKE_HOME).")
     p.add_argument("--window", action="store_true", help="Also open the status window.")
+    p.add_argument(
+        "url", nargs="?", help="A kalavai-like://join link (the web's Open in app): its Join."
+    )
     p.add_argument("--version", action="version", version=f"kalavai-like-tray {__version__}")
     return p.parse_args(argv)
 
@@ -57,14 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(QIcon(str(icon_path("app"))))
     instance = SingleInstance(home.paths.run)
     if not instance.claim():
-        instance.knock()
+        instance.knock(args.url)
         print("kalavai-like-tray already runs for this instance: showing it.", file=sys.stderr)
         return 0
     node = NodeClient.for_home(home)
     bridge = Bridge(node)
     tray = Tray(Context(home, node, bridge), machine, show_window=args.window or None)
     instance.show_requested.connect(tray.show_window)
+    instance.join_requested.connect(tray.open_join_link)
     tray.start()
+    if args.url:
+        tray.open_join_link(args.url)
     if os.environ.get("KALAVAI_LIKE_TRAY_READY"):
         print("ready", flush=True)
     code = app.exec()

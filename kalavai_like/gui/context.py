@@ -10,7 +10,6 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from kalavai_like.client import account as accounts
 from kalavai_like.client import prefs as volunteer_prefs
@@ -95,7 +94,7 @@ class Context:
         """
         with logged_in(self.home) as client:
             try:
-                made = client.request("POST", f"/pools/{quote(pool_id, safe='')}/join-token")
+                made = client.join_token(pool_id)
             except (AuthError, NotFound) as exc:
                 if exc.title == "Not logged in":
                     raise

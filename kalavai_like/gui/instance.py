@@ -1,6 +1,6 @@
 """One tray per user and instance: an flock on `tray.lock` in the instance's run directory
 decides who runs, and a QLocalServer on `tray.sock` next to it lets a second launch ask the
-running tray to show its window before it exits.
+running tray to show its window (or open a join link's Join) before it exits.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 SHOW = b"show\n"
+JOIN = b"join "  # + a kalavai-like://join link (no secret in it) + newline
 
 
 class SingleInstance(QObject):
     """Holds the instance's socket; `show_requested` fires when another launch knocks."""
 
     show_requested = Signal()
+    join_requested = Signal(str)  # a join link
 
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
@@ -29,13 +31,14 @@ class SingleInstance(QObject):
         self._lock_fd: int | None = None
         self._clients: list[QLocalSocket] = []
 
-    def knock(self, timeout_ms: int = 500) -> bool:
-        """True if a tray already runs (it was asked to show itself)."""
+    def knock(self, url: str | None = None, timeout_ms: int = 500) -> bool:
+        """True if a tray already runs (it was asked to show itself, or to open the join
+        link `url`)."""
         sock = QLocalSocket()
         sock.connectToServer(str(self.path))
         if not sock.waitForConnected(timeout_ms):
             return False
-        sock.write(SHOW)
+        sock.write(JOIN + url.replace("\n", "").encode() + b"\n" if url else SHOW)
         sock.waitForBytesWritten(timeout_ms)
         sock.disconnectFromServer()
         return True
@@ -78,6 +81,8 @@ class SingleInstance(QObject):
             sock.abort()
             if data.startswith(SHOW.strip()):
                 self.show_requested.emit()
+            elif data.startswith(JOIN):
+                self.join_requested.emit(data[len(JOIN) :].decode(errors="replace").strip())
 
     def release(self) -> None:
         for sock in self._clients:

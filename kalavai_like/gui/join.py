@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from kalavai_like import tokens
+from kalavai_like.client.links import JoinLink
 from kalavai_like.client.prefs import Hardware
 from kalavai_like.client.records import JoinResult, Step
 from kalavai_like.errors import KalavaiError, TokenError
@@ -59,7 +60,13 @@ class JoinDialog(ContextDialog):
 
     joined = Signal(object)
 
-    def __init__(self, ctx: Context, hardware: Hardware, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        hardware: Hardware,
+        parent: QWidget | None = None,
+        link: JoinLink | None = None,
+    ) -> None:
         super().__init__(ctx, "Join a pool", parent)
         self.hardware = hardware
         self.token_ok: tokens.JoinToken | None = None
@@ -92,6 +99,8 @@ class JoinDialog(ContextDialog):
         layout.addLayout(buttons)
         self.on_token_edited()
         self.refresh_pools()
+        if link is not None:  # "Open in app": a fresh token of that pool, as its Join button
+            self.on_pool_join_clicked({"id": link.pool_id, "name": link.pool_name})
 
     # ---- parts ----------------------------------------------------------------------------
 
@@ -176,15 +185,25 @@ class JoinDialog(ContextDialog):
             cells = [p.get("name", ""), owner, p.get("template", ""), str(p.get("members", 0))]
             for col, text in enumerate(cells):
                 self.pools.setItem(row, col, QTableWidgetItem(str(text)))
-            button = QPushButton("Join")
-            button.setObjectName(f"join-{p.get('name', row)}")
-            button.clicked.connect(lambda _=False, p=p: self.on_pool_join_clicked(p))
-            self.pools.setCellWidget(row, 4, button)
+            self.pools.setCellWidget(row, 4, self._join_cell(p, row))
         self.pools_note.setText(
             "Click Join on a pool, check the limits below, then press Join."
             if pools
             else "No community pools on this platform yet: paste a token from a pool owner."
         )
+
+    def _join_cell(self, p: dict[str, Any], row: int) -> QWidget:
+        """Join, or "Not running yet" for a pool without a hub (a join could not work)."""
+        name = p.get("name", row)
+        if not p.get("running", p.get("hub") is not None):
+            label = QLabel("Not running yet")
+            label.setObjectName(f"not-running-{name}")
+            label.setToolTip("Its owner has not started it: ask them to run `pool start`.")
+            return label
+        button = QPushButton("Join")
+        button.setObjectName(f"join-{name}")
+        button.clicked.connect(lambda _=False, p=p: self.on_pool_join_clicked(p))
+        return button
 
     def on_pools_failed(self, exc: KalavaiError) -> None:
         self.pools_note.setText(f"Could not list the community pools: {exc.title}. {exc.message}")
@@ -262,9 +281,14 @@ class JoinDialog(ContextDialog):
 
     @classmethod
     def ask(
-        cls, ctx: Context, hardware: Hardware, parent: QWidget | None = None
+        cls,
+        ctx: Context,
+        hardware: Hardware,
+        parent: QWidget | None = None,
+        link: JoinLink | None = None,
     ) -> JoinResult | None:
-        """Show the dialog; the JoinResult, or None if the user did not join."""
-        dlg = cls(ctx, hardware, parent)
+        """Show the dialog (for the pool of `link`); the JoinResult, or None if the user did
+        not join."""
+        dlg = cls(ctx, hardware, parent, link)
         dlg.exec()
         return dlg.join_result

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QSystemTrayIcon,
 from kalavai_like.client.account import keystore_notice
 from kalavai_like.client.prefs import Hardware
 from kalavai_like.client.records import ActionResult, NodeStatus
-from kalavai_like.errors import AuthError, KalavaiError, PlatformUnavailable
+from kalavai_like.errors import AuthError, InvalidInput, KalavaiError, PlatformUnavailable
 from kalavai_like.gui.assets import ICON_STATES, icon_path
 from kalavai_like.gui.context import Context
 from kalavai_like.gui.menu import (
@@ -35,6 +35,7 @@ from kalavai_like.gui.menu import (
 from kalavai_like.gui.series import UsageSeries
 
 if TYPE_CHECKING:
+    from kalavai_like.client.links import JoinLink
     from kalavai_like.gui.contributions import ContributionsWindow
     from kalavai_like.gui.welcome import WelcomeWindow
     from kalavai_like.gui.window import StatusWindow
@@ -268,10 +269,27 @@ class Tray(QObject):
             failed=self._failed("Leaving the pool"),
         )  # fmt: skip
 
-    def on_join(self) -> None:
+    def on_join(self, link: JoinLink | None = None) -> None:
         from kalavai_like.gui.join import JoinDialog
 
-        JoinDialog.ask(self.ctx, self.hardware(), self.window)
+        JoinDialog.ask(self.ctx, self.hardware(), self.window, link=link)
+
+    def open_join_link(self, url: str) -> None:
+        """A kalavai-like://join link (the web's "Open in app"): the Join dialog for its pool,
+        which fetches a token of its own (the link carries none)."""
+        from kalavai_like.client import links
+
+        try:
+            link = links.parse(url)
+            if link.platform != self.ctx.platform.rstrip("/"):
+                raise InvalidInput(
+                    "Link for another platform",
+                    f"This link is for {link.platform}; this app uses {self.ctx.platform}.",
+                )
+        except KalavaiError as exc:
+            self.notify(Notice(exc.title, exc.message, "error"))
+            return
+        self.on_join(link)
 
     def on_login(self) -> None:
         from kalavai_like.gui.login import LoginDialog

@@ -199,6 +199,9 @@ class Device(Base):
     state: Mapped[str] = mapped_column(String(16), default="joining")
     reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
     desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    # The join token of the latest enrolment, until the device leaves (kalavai_like.platform.
+    # api.devices gives its use back when that join never completed).
+    join_token_id: Mapped[str | None] = mapped_column(ForeignKey("join_tokens.id"), nullable=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     base_cpu: Mapped[float] = mapped_column(Float, default=0.0)
     base_ram: Mapped[float] = mapped_column(Float, default=0.0)

@@ -5,12 +5,12 @@ instead of a clear 422."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from kalavai_like import pool_params
 from kalavai_like.platform.about import PoolAbout
 from kalavai_like.platform.account_schemas import AnyPassword, DisplayName, Password
 from kalavai_like.platform.bounds import CEILINGS
@@ -38,15 +38,6 @@ Usage = Annotated[float, Field(ge=0, le=1e13, allow_inf_nan=False)]
 Weight = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
 
 
-def _check_params(value: dict[str, Any]) -> dict[str, Any]:
-    text = json.dumps(value)
-    if len(text) > 8192:
-        raise ValueError("params must be at most 8 KiB of JSON")
-    if "\\u0000" in text:
-        raise ValueError("params must not contain NUL characters")
-    return value
-
-
 def _check_endpoint(value: str) -> str:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -67,7 +58,7 @@ def _not_an_id(value: str) -> str:
     return value
 
 
-Params = Annotated[dict[str, Any], AfterValidator(_check_params)]
+Params = Annotated[dict[str, Any], AfterValidator(pool_params.check_size)]
 PoolName = Annotated[Name, AfterValidator(_not_an_id)]
 Endpoint = Annotated[str, StringConstraints(max_length=300), AfterValidator(_check_endpoint)]
 
@@ -271,6 +262,7 @@ class PoolOut(BaseModel):
     # Who backs its granted credit: see WitnessKind (generic and boinc pools: unverified).
     witness: WitnessKind = "none"
     about: PoolAbout = Field(default_factory=PoolAbout)  # the owner's words for its page
+    running: bool = False  # its hub is registered and has not left: only then can anyone join
 
 
 class HubRegistered(BaseModel):

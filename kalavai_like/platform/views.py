@@ -82,6 +82,7 @@ def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]
             select(User.id, User.display_name, User.email).where(User.id.in_(owners))
         )
     }
+    hubs = {p.id: hub_out(session, p) for p in pools}
     return [
         PoolOut(
             id=p.id,
@@ -95,7 +96,8 @@ def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]
             subnet6=ipam.subnet6(ula, p.subnet_index),
             weights=WeightsOut(cpu=p.weight_cpu, ram=p.weight_ram, gpu=p.weight_gpu),
             members=int(members.get(p.id, 0)),
-            hub=hub_out(session, p),
+            hub=hubs[p.id],
+            running=hubs[p.id] is not None,
             created_at=iso_req(p.created_at),
             trusted=p.trusted,
             witness=ledger.witness_kind(p.template, p.trusted),

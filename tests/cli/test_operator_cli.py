@@ -28,7 +28,10 @@ def test_owner_sets_device_maxima_and_listings_say_what_backs_credit(tmp_path, l
     r = owner("pool", "limits", name, "--reset")
     assert "at most 256 cores, 1T of memory, 16 GPUs" in r.stdout
 
-    assert owner("pool", "create", f"{name}g", "--template", "generic").returncode == 0
+    r = owner("pool", "create", f"{name}g", "--template", "generic",
+              "--param", "image=docker.io/library/busybox:1.36",
+              "--param", 'command:=["sleep", "60"]')  # fmt: skip
+    assert r.returncode == 0, r.stderr
     listed = owner("pool", "list").stdout
     assert "not trusted" in next(line for line in listed.splitlines() if f"{name} " in line)
     generic = next(line for line in listed.splitlines() if f"{name}g" in line)

@@ -46,6 +46,7 @@ def test_enrolment_beyond_the_owners_maxima_is_refused_and_the_token_stays_unuse
     owner, volunteer = api.user(), api.user()
     limits = {"cores": 64, "memory_bytes": 64 * GIB, "gpus": 0}
     pool = _pool(api, owner, public=True, device_limits=limits).json()
+    api.hub(owner, pool)  # running: only its maxima refuse
     token = api.token(owner, pool)["token"]
 
     r = api.redeem(volunteer, token, cores=4096)

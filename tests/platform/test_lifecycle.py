@@ -13,7 +13,9 @@ from tests.support.platform_api import Api, new_epoch, seen, wg_key
 
 def test_full_lifecycle(api: Api, platform_sql: Any) -> None:
     owner = api.user()
-    pool = api.pool(owner, public=True, weights={"cpu": 2.0, "ram": 0.5, "gpu": 10.0})
+    pool = api.pool(
+        owner, public=True, weights={"cpu": 2.0, "ram": 0.5, "gpu": 10.0}, running=False
+    )
     net = ipaddress.IPv4Network(pool["subnet"])
     assert net.subnet_of(ipaddress.IPv4Network("10.0.0.0/8")) and net.prefixlen == 20
     assert pool["subnet6"].startswith("fd") and pool["subnet6"].endswith("::/64")

@@ -74,13 +74,15 @@ def test_owner_deletes_a_pool_and_its_devices_leave(api: Api) -> None:
     hub = api.hub(owner, pool)
     worker = api.join(volunteer, owner, pool)
     unused = api.token(owner, pool)["token"]
+    first = {"seq": 1, "state": "running"}  # it worked: its record stays once it left
+    assert api.as_(worker["credential"]).post("/api/v1/device/heartbeat", json=first).is_success
 
     assert volunteer.delete(f"/api/v1/pools/{pool['id']}").status_code == 403
     assert owner.delete(f"/api/v1/pools/{pool['name']}").status_code == 204
 
     # the agents hear it on their next heartbeat or peer poll, as for a removed device
     beat = api.as_(worker["credential"]).post(
-        "/api/v1/device/heartbeat", json={"seq": 1, "state": "running"}
+        "/api/v1/device/heartbeat", json={"seq": 2, "state": "running"}
     )
     assert beat.status_code == 401
     assert api.as_(hub["credential"]).get("/api/v1/device/peers").status_code == 401

@@ -14,6 +14,7 @@ import httpx
 # Tests make many accounts from 127.0.0.1: their platforms allow that many sign-ups an hour
 # (the default, 20 per address, is for people).
 TEST_SIGNUPS_PER_HOUR = 100_000
+GENERIC_PARAMS = {"image": "localhost/kalavai-like/busybox:latest", "command": ["sleep", "3600"]}
 
 
 def wg_key() -> str:
@@ -101,12 +102,17 @@ class Api:
         body = r.json()
         return User(self, body["token"], body["user"]["id"], email, password)
 
-    def pool(self, owner: User, **fields: Any) -> dict[str, Any]:
+    def pool(self, owner: User, *, running: bool = True, **fields: Any) -> dict[str, Any]:
+        """A new pool of `owner`, running (its hub registered, as `pool start` does: the
+        platform refuses joins before) unless `running=False`."""
         body = {"name": unique("pool"), "template": "dask", "params": {}, "public": False}
         body.update(fields)
+        if body["template"] == "generic" and "params" not in fields:
+            body["params"] = GENERIC_PARAMS  # a generic pool names what its workers run
         r = owner.post("/api/v1/pools", json=body)
         assert r.status_code == 201, r.text
-        return r.json()
+        pool: dict[str, Any] = r.json()
+        return self.hub(owner, pool)["pool"] if running else pool
 
     def hub(self, owner: User, pool: dict[str, Any]) -> dict[str, Any]:
         r = owner.post(

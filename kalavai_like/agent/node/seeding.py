@@ -86,6 +86,7 @@ class Seeding:
             raise Conflict("No relay", "The platform runs no relay, so a relay-only hub would "
                            "be unreachable: start the pool without --relay-only, with a UDP port "
                            "open to the volunteers.")  # fmt: skip
+        steps.current = "preparing the head container"
         head = self._runner.head_spec(seed)
         # Both written down before either is set up: undoing a part never set up is harmless.
         self._journal.note(u, platform=seed.platform, credential=seed.credential, network=True,

@@ -8,6 +8,7 @@ redeem (or hub registration) call and never stored there.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -113,12 +114,18 @@ def start(
     console.raw(f"  {command}")
 
 
+CpusOpt = Annotated[float, typer.Option("--cpus", help="Cores to lend.", min=0.1)]
+MemoryOpt = Annotated[str, typer.Option("--memory", help="Memory to lend: 512m, 2g.")]
+GpusOpt = Annotated[str, typer.Option("--gpus", help="GPUs to lend: a number or none.")]
+NameOpt = Annotated[str, typer.Option("--name", help="This machine's name in the pool.")]
+
+
 @app.command()
 def join(
     token: Annotated[str, typer.Argument(metavar="TOKEN|-|@PATH", help=ARG_HELP)],
-    cpus: Annotated[float, typer.Option("--cpus", help="Cores to lend.", min=0.1)] = 1.0,
-    memory: Annotated[str, typer.Option("--memory", help="Memory to lend: 512m, 2g.")] = "1g",
-    gpus: Annotated[str, typer.Option("--gpus", help="GPUs to lend: a number or none.")] = "none",
+    cpus: CpusOpt = 1.0,
+    memory: MemoryOpt = "1g",
+    gpus: GpusOpt = "none",
     account_key: Annotated[
         str | None,
         typer.Option(
@@ -127,27 +134,45 @@ def join(
             envvar="KALAVAI_LIKE_ACCOUNT_KEY",
         ),
     ] = None,
-    name: Annotated[str, typer.Option("--name", help="This machine's name in the pool.")] = "",
+    name: NameOpt = "",
     start_agent: StartAgentOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Join a pool: prints each step, and returns once the worker runs and is acknowledged."""
-    from kalavai_like import tokens
     from kalavai_like.cli.token_cmd import read_token
+
+    run_join(read_token(token), JoinOptions(cpus, memory, gpus, account_key, name), start_agent,
+             json)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class JoinOptions:
+    """What `pool join` and `join-link` lend, and as whom."""
+
+    cpus: float
+    memory: str
+    gpus: str
+    account_key: str | None
+    name: str
+
+
+def run_join(text: str, opts: JoinOptions, start_agent: bool, json: bool) -> None:
+    """Join with the token `text` (never on a command line of its own): the agent prints each
+    step; returns once the worker runs."""
+    from kalavai_like import tokens
     from kalavai_like.client.records import JoinRequest
     from kalavai_like.units import parse_size
 
-    text = read_token(token)
     home = context.home()
     parsed = tokens.validate(text, now=time.time(), platform=home.platform)
-    credential = account_key or home.token()
+    credential = opts.account_key or home.token()
     if not credential:
         raise AuthError(
             "Not logged in", "Log in first (kalavai-like login), or give --account-key."
         )
     req = JoinRequest(
-        text, credential, cpus=cpus, memory_bytes=parse_size(memory), gpus=parse_gpus(gpus),
-        device_name=name,
+        text, credential, cpus=opts.cpus, memory_bytes=parse_size(opts.memory),
+        gpus=parse_gpus(opts.gpus), device_name=opts.name,
     )  # fmt: skip
     node = context.node(start_agent)
     if not json:

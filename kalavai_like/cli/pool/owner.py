@@ -85,7 +85,7 @@ def list_pools(json: JsonOpt = False) -> None:
                 p["template"],
                 (p.get("owner") or {}).get("display", ""),
                 p.get("members", 0),
-                (p.get("hub") or {}).get("endpoint") or "not started",
+                (p.get("hub") or {}).get("endpoint") or "not running yet",
                 _visibility(p),
                 trust_text(p),
                 "yes" if p["id"] in mine_ids else "",

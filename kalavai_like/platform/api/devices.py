@@ -15,6 +15,7 @@ from kalavai_like.platform.api.pools import (
     PoolKey,
     check_open,
     lookup_token,
+    not_running,
     owned_pool,
     token_status,
 )
@@ -149,8 +150,11 @@ def redeem(body: RedeemIn, who: Enroller, db: Db, request: Request) -> Redeemed:
             raise Problem(410, TokenError("pool_deleted", "Pool deleted", POOL_DELETED))
         check_open(pool, who.user_id)
         bounds.check_declared(cfg, pool, body.cores, body.memory_bytes, body.gpus)
+        if hub_out(s, pool) is None:  # checked before the claim: a join that cannot work
+            raise not_running()
         claim(s, row, t)
         device = _enrol(s, who, pool, body, credential, cfg)
+        device.join_token_id = row.id
         if who.kind == credentials.ACCOUNT_KEY:
             s.execute(
                 update(AccountKey).where(AccountKey.id == who.credential_id).values(last_used_at=t)
@@ -176,7 +180,7 @@ def redeem(body: RedeemIn, who: Enroller, db: Db, request: Request) -> Redeemed:
 @router.get("/devices", response_model=list[DeviceOut])
 def my_devices(who: User, db: Db) -> list[DeviceOut]:
     with db.read() as s:
-        rows = oldest_first(s, Device, Device.user_id == who.user_id)
+        rows = oldest_first(s, Device, Device.user_id == who.user_id, SHOWN)
         return [device_out(s, d) for d in rows]
 
 
@@ -188,7 +192,7 @@ def pool_devices(pool_key: PoolKey, who: User, db: Db) -> list[PoolDeviceOut]:
         rows = s.execute(
             select(Device, UserRow)
             .join(UserRow, UserRow.id == Device.user_id)
-            .where(Device.pool_id == pool.id)
+            .where(Device.pool_id == pool.id, SHOWN)
             .order_by(Device.created_at)
         ).all()
         return [pool_device_out(s, d, u, pool, who.user_id) for d, u in rows]
@@ -197,7 +201,8 @@ def pool_devices(pool_key: PoolKey, who: User, db: Db) -> list[PoolDeviceOut]:
 def leave(s: Session, device: Device, removed_because: str | None = None) -> None:
     """The device leaves its pool: credential void, address held back, peer list changed.
     Removed by the pool's owner (`removed_because`), its credential stays only so its next
-    heartbeat learns that (heartbeats.REMOVED)."""
+    heartbeat learns that (heartbeats.REMOVED). A join that never completed (no heartbeat since
+    this enrolment) gives its token use back."""
     t = now()
     if device.left_at is None:
         device.left_at, device.state = t, "left"
@@ -207,6 +212,26 @@ def leave(s: Session, device: Device, removed_because: str | None = None) -> Non
             device.credential_hash = None
         ipam.release(s, device.id, t)
         peers.bump(s, device.pool_id)
+        _give_back(s, device)
+
+
+def _give_back(s: Session, device: Device) -> None:
+    """Return the use a never-completed join claimed, once: every accepted heartbeat sets
+    `last_seq` above 0, so a device that did any work keeps its use spent."""
+    token_id, device.join_token_id = device.join_token_id, None
+    if token_id is None or device.last_seq != 0:
+        return
+    s.execute(
+        update(JoinTokenRow)
+        .where(JoinTokenRow.id == token_id, JoinTokenRow.used > 0)
+        .values(used=JoinTokenRow.used - 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# A device that left without ever sending a heartbeat did nothing: lists leave it out (its
+# row stays, so its address is held back like any other).
+SHOWN = or_(Device.left_at.is_(None), Device.last_heartbeat_at.is_not(None))
 
 
 def _mine(s: Session, who: User, device_id: str) -> Device:

@@ -10,7 +10,7 @@ from sqlalchemy import case, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
-from kalavai_like import tokens
+from kalavai_like import pool_params, tokens
 from kalavai_like.errors import Conflict, InvalidInput, TokenError
 from kalavai_like.platform import bounds, credentials, ipam, peers, quotas
 from kalavai_like.platform.api import HexId, revoke
@@ -32,7 +32,7 @@ from kalavai_like.platform.schemas import (
     TokenOut,
 )
 from kalavai_like.platform.settings import PlatformSettings
-from kalavai_like.platform.views import iso, iso_req, pool_out, pools_out
+from kalavai_like.platform.views import hub_out, iso, iso_req, pool_out, pools_out
 
 router = APIRouter(prefix="/api/v1", tags=["pools"])
 LABEL_RULE = "A join token's label is 1 to 64 printable characters (no control or format ones)."
@@ -68,6 +68,15 @@ def owned_pool(s: Session, who: Principal, key: str, *, lock: bool = False) -> P
     return pool
 
 
+def not_running() -> Conflict:
+    """A join of a pool without a hub could not work: refused before any token use."""
+    return Conflict(
+        "Pool not running yet",
+        "This pool is not running yet: ask its owner to start it (kalavai-like pool start). "
+        "No join token was used.",
+    )
+
+
 def check_open(pool: Pool, user_id: str) -> None:
     """Refuse a user the pool's owner banned, and a new member of a closed pool (its owner
     may still add devices).
@@ -100,7 +109,9 @@ def check_open(pool: Pool, user_id: str) -> None:
 
 @router.post("/pools", status_code=201, response_model=PoolOut)
 def create_pool(body: PoolIn, who: User, db: Db, cfg: Settings) -> PoolOut:
-    """Create a pool with its own IPv4 subnet (from the pool space) and ULA /64."""
+    """Create a pool with its own IPv4 subnet (from the pool space) and ULA /64; its template
+    parameters must be ones a worker can run with (kalavai_like.pool_params)."""
+    pool_params.check(body.template, body.params)
     weights = body.weights.model_dump() if body.weights else cfg.default_weights
     bounds.check_weights(cfg, weights)
     limits = body.device_limits.model_dump() if body.device_limits else {}
@@ -159,10 +170,12 @@ def show_pool(pool_key: PoolKey, who: User, db: Db) -> PoolOut:
 def register_hub(
     pool_key: PoolKey, body: HubIn, who: User, db: Db, request: Request
 ) -> HubRegistered:
-    """Register (or re-register) the seed as the pool's hub at overlay .1."""
+    """Register (or re-register) the seed as the pool's hub at overlay .1. A pool made before
+    its parameters were checked is not started while no worker could run them."""
     credential = credentials.new(credentials.DEVICE)
     with db.write() as s:
         pool = owned_pool(s, who, pool_key, lock=True)
+        pool_params.check(pool.template, json.loads(pool.params))
         clash = s.scalars(
             select(Device.id).where(
                 Device.pool_id == pool.id,
@@ -227,9 +240,12 @@ def mint_for_joiner(
 
     Raises:
         Problem: 404 no such pool for you, 403 closed, 429 past the minting rate.
+        Conflict: the pool is not running yet (no hub): a token of it could not be used.
     """
     pool = visible_pool(s, who, pool_key)
     check_open(pool, who.user_id)
+    if hub_out(s, pool) is None:
+        raise not_running()
     return pool, mint_token(s, cfg, pool, who.user_id, TokenIn(uses=1, expires_in=3600))
 
 

@@ -4,6 +4,7 @@ totals). Reads and actions go through the API's endpoint functions and queries."
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -31,6 +32,13 @@ EXPIRIES = {"3600": "1 hour", "86400": "1 day", "604800": "7 days", "2592000": "
 def join_command(token: str) -> str:
     """The exact command a volunteer runs (the CLI's `pool join` takes the token as argument)."""
     return f"kalavai-like pool join {token}"
+
+
+def app_link(platform_url: str, pool_id: str, pool_name: str) -> str:
+    """ "Open in app": the pool and platform only, never a token (links land in histories and
+    command lines); the app asks for its own token (kalavai_like.client.links reads it)."""
+    query = urlencode({"platform": platform_url, "pool": pool_id, "name": pool_name})
+    return f"kalavai-like://join?{query}"
 
 
 def _pool_key(value: str) -> str:
@@ -94,7 +102,7 @@ def _mint_for_joiner(request: Request, user: session.WebUser, pool_key: str) -> 
     db, cfg = request.app.state.db, request.app.state.settings
     with db.write() as s:
         pool, made = pools_api.mint_for_joiner(s, cfg, user.principal, pool_key)
-        return pool.name, made
+        return pool.name, app_link(cfg.platform_url, pool.id, pool.name), made
 
 
 @router.post("/pools/{pool_key}/join")
@@ -102,7 +110,7 @@ async def join(request: Request, pool_key: str) -> Response:
     form = await session.read_form(request)
     user = await run_in_threadpool(session.current, request)
     session.check_csrf(request, form, user.csrf)
-    name, made = await run_in_threadpool(_mint_for_joiner, request, user, _pool_key(pool_key))
+    name, link, made = await run_in_threadpool(_mint_for_joiner, request, user, _pool_key(pool_key))
     return page(
         request,
         "join.html",
@@ -111,6 +119,7 @@ async def join(request: Request, pool_key: str) -> Response:
         pool_name=name,
         command=join_command(made.token),
         made=made,
+        app_link=link,
         tray=TRAY_APP,
     )
 

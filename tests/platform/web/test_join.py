@@ -66,6 +66,25 @@ def test_each_join_mints_a_fresh_token(api: Api, new_context: Callable[[], Any])
     assert [(t["uses"], t["used"]) for t in r.json()] == [(1, 0), (1, 0)]
 
 
+def test_a_pool_not_running_offers_no_join_and_join_offers_open_in_app(
+    api: Api, logged_in: Callable[..., tuple[Any, Any]]
+) -> None:
+    owner = api.user()
+    idle = api.pool(owner, public=True, running=False, name=unique("idle"))
+    started = api.pool(owner, public=True, name=unique("started"))
+    _user, page = logged_in()
+    nav(page, "Community pools")
+    row = page.get_by_role("row").filter(has_text=idle["name"])
+    assert "Not running yet" in row.inner_text()
+    assert row.get_by_role("button", name="Join").count() == 0
+
+    command = click_join_and_copy(page, started["name"])
+    link = page.get_by_role("link", name="Open in app")
+    href = link.get_attribute("href") or ""
+    assert href.startswith("kalavai-like://join?") and f"pool={started['id']}" in href
+    assert command.split()[-1] not in href  # the token stays in the command, not the link
+
+
 def test_private_pools_cannot_be_joined_from_the_page(
     api: Api, logged_in: Callable[..., tuple[Any, Any]]
 ) -> None:
