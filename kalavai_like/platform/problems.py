@@ -62,6 +62,26 @@ def error_response(status: int, error: KalavaiError, headers: Any = None) -> JSO
     return JSONResponse({"error": error.to_dict()}, status_code=status, headers=headers)
 
 
+# What a field whose text did not match its pattern may hold, in words (never the regex).
+_ALLOWED = {
+    "name": "1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or a "
+    "digit (like my-pool)",
+    "email": "an email address like ana@example.org",
+    "public_key": "a WireGuard public key: 44 characters of base64 ending in =",
+}
+
+
+def _in_words(err: Any) -> str:
+    """A validation error as people read it: a pattern's mismatch says what is allowed."""
+    if err.get("type") != "string_pattern_mismatch":
+        return str(err.get("msg", "invalid"))
+    field = str((err.get("loc") or ("",))[-1])
+    allowed = _ALLOWED.get(field)
+    if allowed is None:
+        return "holds characters this field does not take (control characters, say)"
+    return f"must be {allowed}"
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on `app`."""
 
@@ -78,7 +98,7 @@ def install(app: FastAPI) -> None:
         parts = []
         for err in exc.errors()[:5]:
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
-            parts.append(f"{where}: {err.get('msg', 'invalid')}")
+            parts.append(f"{where}: {_in_words(err)}")
         return error_response(422, InvalidInput("Invalid request", "; ".join(parts)))
 
     @app.exception_handler(StarletteHTTPException)

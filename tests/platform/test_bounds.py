@@ -100,3 +100,22 @@ def test_the_owner_changes_the_maxima_and_nobody_else_can(api: Api) -> None:
     assert owner.patch(path, json={"cores": None}).json()["cores"] == 256  # default again
     assert owner.patch(path, json={"cores": 5000}).status_code == 422  # beyond any device
     assert api.redeem(stranger, token, cores=3).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        (
+            {"name": "My Pool!"},
+            "name: must be 1 to 64 letters, digits, dots, dashes or underscores",
+        ),
+        ({"name": "ok", "template": "dask", "weights": {"cpu": "many"}}, "weights.cpu: Input"),
+    ],
+)
+def test_a_refused_field_says_what_is_allowed_in_words(
+    api: Api, fields: dict[str, Any], said: str
+) -> None:
+    r = _pool(api, api.user(), **fields)
+    assert r.status_code == 422
+    message = r.json()["error"]["message"]
+    assert said in message and "pattern" not in message and "^" not in message
