@@ -3,20 +3,19 @@ the Dask scheduler with the witness (and kalavai_redundancy, both in the rebuilt
 and three volunteers of three users whose workers do the work over the overlay. Everything is
 named `kq2...` and removed by name/PID at the end, even on failure.
 
-The owner's script runs in the head container (`podman exec`); once `pool run` (the
-use-your-pool issue) is merged, `Pool.run` should go through it instead."""
+The owner's script runs as the owner's would: `pool run` on the seed, a job container that is
+a Dask client of the pool over mutual TLS (its address and certificates from Dask's standard
+configuration, so a bare `Client()` connects)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from kalavai_like.container.config import RuntimeConfig
 from kalavai_like.devtools.simulator import Simulator
 from tests.support.simulator import FAST, simulated, start_hosts
 
@@ -27,7 +26,7 @@ PRELUDE = """
 import json
 from distributed import Client, get_worker
 from kalavai_redundancy import Redundancy, run_redundant
-client = Client("tcp://{head}:8786", timeout=60)
+client = Client(timeout=60)
 client.wait_for_workers({workers}, timeout=120)
 
 def outcome(report):
@@ -55,14 +54,12 @@ class Pool:
         return self.devices[vol]
 
     def run(self, body: str) -> dict[str, Any]:
-        """Run the owner's script (PRELUDE, then `body`, which prints one JSON line)."""
-        rc = RuntimeConfig.detect("podman", probe=False)
-        script = PRELUDE.format(head=self.pool["address"], workers=len(self.devices)) + body
-        proc = subprocess.run(
-            rc.command("exec", "-i", "-e", "HOME=/tmp", self.pool["head"], "python3", "-"),
-            input=script, capture_output=True, text=True, timeout=600, env=rc.environ(),
-            check=False,
-        )  # fmt: skip
+        """Run the owner's script (PRELUDE, then `body`, which prints one JSON line) with
+        `pool run` on the seed."""
+        seed = self.sim.hosts["seed"]
+        script = seed.home / "job.py"
+        script.write_text(PRELUDE.format(workers=len(self.devices)) + body)
+        proc = self.sim.cli(seed, "pool", "run", str(script), check=False, timeout=600)
         assert proc.returncode == 0, (proc.stderr or proc.stdout)[-3000:]
         return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
