@@ -54,6 +54,7 @@ class Membership(PoolDevice):
     desired: Literal["running", "paused"] = "running"
     pause_reason: str = ""
     platform_desired: str = "running"  # last desired_state seen from the platform
+    disk_bytes: int = 0  # the worker's persistent data may use this much (0: no limit of ours)
 
     @property
     def id(self) -> str:

@@ -75,11 +75,12 @@ class JoinRequest(Record):
     memory_bytes: int
     gpus: int = 0
     device_name: str = ""
+    disk_bytes: int = 0  # for the worker's persistent data; 0: no limit of ours
 
     def __post_init__(self) -> None:
         # Checked wherever one is made: by a frontend from its options, and again by the
         # agent from the LocalAPI's JSON (which may carry NaN, a string, anything).
-        Limits(self.cpus, self.memory_bytes, self.gpus).check()
+        Limits(self.cpus, self.memory_bytes, self.gpus, self.disk_bytes).check()
 
 
 @dataclass(frozen=True)

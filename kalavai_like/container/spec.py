@@ -21,6 +21,8 @@ MIN_MEMORY_BYTES = 6 * 1024 * 1024
 MAX_MEMORY_BYTES = 2**50
 MAX_CPUS = 1024
 MAX_GPUS = 64
+# A disk limit below this cannot hold a BOINC client's own files, let alone a task.
+MIN_DISK_BYTES = 64 * 1024 * 1024
 
 State = Literal["running", "paused", "exited", "missing"]
 
@@ -36,7 +38,8 @@ _TMPFS = re.compile(r"^/[A-Za-z0-9_./-]{0,255}(:[A-Za-z0-9=,]{1,64})?$")
 
 @dataclass(frozen=True)
 class Limits:
-    """The volunteer's limits for one worker: cores, bytes of memory, GPUs (0 = none).
+    """The volunteer's limits for one worker: cores, bytes of memory, GPUs (0 = none) and
+    bytes of disk for the worker's persistent data (0 = no limit of ours).
 
     kalavai_like.volunteer.prefs computes them from the preferences; the runtime applies them.
     """
@@ -44,6 +47,7 @@ class Limits:
     cpus: float
     memory_bytes: int
     gpus: int = 0
+    disk_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,6 +71,12 @@ class Limits:
             )
         if not _number(self.gpus, int) or not 0 <= self.gpus <= MAX_GPUS:
             raise InvalidInput("Bad GPU count", f"{self.gpus!r}: give 0 to {MAX_GPUS}.")
+        if not _number(self.disk_bytes, int) or not (
+            self.disk_bytes == 0 or MIN_DISK_BYTES <= self.disk_bytes <= MAX_MEMORY_BYTES
+        ):
+            raise InvalidInput(
+                "Bad disk limit", f"{self.disk_bytes!r} bytes: give at least 64 MiB, or none."
+            )
 
 
 def _number(value: object, kind: type) -> bool:

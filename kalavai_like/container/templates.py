@@ -6,6 +6,8 @@ environment, network policy, head container and default limits:
   Given a witness directory, the head preloads the witness plugin (`kalavai_witness`, shipped
   in the dask image; a pool's own image must carry it too) and writes its totals there.
 - `boinc`: the BOINC client attached to a project URL with a weak account key; needs `internet`.
+  Its data directory persists (`persistent_data`): a task that ran for hours survives the
+  container's replacement; BOINC's own disk preferences follow the `disk` limit.
 - `generic`: an image and a command from the pool's parameters.
 
 Images default to the ones packaging/images/build makes (`localhost/kalavai-like/<name>:latest`);
@@ -60,6 +62,9 @@ class Template:
     # Parameters that are secrets: the platform shows them to the pool's owner and, in the
     # worker spec, to its workers only (kalavai_like.platform.views.SECRET_PARAMS names them).
     secret_params: tuple[str, ...] = ()
+    # The worker's /data outlives its container (kept per membership until the volunteer
+    # leaves); otherwise it is scratch space.
+    persistent_data: bool = False
 
 
 TEMPLATES: dict[str, Template] = {
@@ -79,6 +84,7 @@ TEMPLATES: dict[str, Template] = {
         False,
         "BOINC client attached to a volunteer-computing project",
         secret_params=("weak_key", "gui_rpc_password"),
+        persistent_data=True,
     ),
     "generic": Template(
         "generic",
@@ -169,6 +175,8 @@ def _boinc_worker(
         raise InvalidInput("Bad GUI RPC password", "Use one line of at most 256 characters.")
     if password:
         env["BOINC_GUI_RPC_PASSWORD"] = password
+    if limits.disk_bytes:  # BOINC's own disk preference, so it fetches no work it cannot keep
+        env["BOINC_DISK_MAX_GB"] = f"{limits.disk_bytes / 2**30:.3f}"  # BOINC: 2**30
     return {"command": ["/usr/local/bin/kalavai-boinc"], "env": env, "pids_limit": 1024}
 
 

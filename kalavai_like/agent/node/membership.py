@@ -122,6 +122,7 @@ class WorkerMembership:
         steps.report(f"Starting worker container {spec.name} ({spec.image})",
                      current="starting the worker container")  # fmt: skip
         self._journal.note(u, container=spec.name)
+        steps.undo("worker data", lambda: sh.ports.templates.remove_data(m.id))
         steps.undo("worker container", lambda: sh.ports.runtime.remove(spec.name))
         info = sh.ports.runtime.state(supervisor.start().container_id or spec.name)
         if info.state != "running":
@@ -337,6 +338,7 @@ class WorkerMembership:
                 warnings.append(f"final heartbeat not sent ({exc.title}); usage kept locally")
         actions: list[tuple[str, Callable[[], None]]] = [
             ("worker container", lambda: sh.ports.runtime.remove(self._spec_name(m))),
+            ("worker data", lambda: sh.ports.templates.remove_data(m.id)),
             ("network", lambda: self._down_spoke(m)),
             ("device at the platform", lambda: sh.ports.platform.leave(m.platform, m.credential)),
         ]

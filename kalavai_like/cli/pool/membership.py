@@ -108,6 +108,9 @@ def join(
     cpus: Annotated[float, typer.Option("--cpus", help="Cores to lend.", min=0.1)] = 1.0,
     memory: Annotated[str, typer.Option("--memory", help="Memory to lend: 512m, 2g.")] = "1g",
     gpus: Annotated[str, typer.Option("--gpus", help="GPUs to lend: a number or none.")] = "none",
+    disk: Annotated[
+        str, typer.Option("--disk", help="Disk for the worker's kept data: 10g, or none.")
+    ] = "none",
     account_key: Annotated[
         str | None,
         typer.Option(
@@ -136,7 +139,7 @@ def join(
         )
     req = JoinRequest(
         text, credential, cpus=cpus, memory_bytes=parse_size(memory), gpus=parse_gpus(gpus),
-        device_name=name,
+        device_name=name, disk_bytes=0 if disk == "none" else parse_size(disk),
     )  # fmt: skip
     node = context.node(start_agent)
     if not json:

@@ -8,6 +8,7 @@ install -m 0755 /dev/stdin /usr/local/bin/kalavai-boinc <<'SCRIPT'
 #   BOINC_GUI_RPC_PASSWORD password for the GUI RPC (boinccmd); empty: local access only
 #   BOINC_DATA_DIR         client data directory (default /data/boinc, else /tmp/boinc)
 #   BOINC_NCPUS            how many CPUs the client may use (match the container's --cpus)
+#   BOINC_DISK_MAX_GB      the most disk (GiB) BOINC may use in its data directory
 # Secrets go to files (0600) and out of the environment before the client starts, so they
 # never show on a command line.
 set -eu
@@ -27,8 +28,14 @@ case "${BOINC_NCPUS:-}" in
   '' | *[!0-9]*) ;;
   *) printf '<cc_config><options><ncpus>%s</ncpus></options></cc_config>\n' "$BOINC_NCPUS" > cc_config.xml ;;
 esac
-# The agent decides when the volunteer's machine is idle; the client just computes.
-[ -f global_prefs_override.xml ] || printf '%s\n' '<global_preferences><run_if_user_active>1</run_if_user_active><run_gpu_if_user_active>1</run_gpu_if_user_active><suspend_cpu_usage>0</suspend_cpu_usage><cpu_usage_limit>100</cpu_usage_limit><max_ncpus_pct>100</max_ncpus_pct></global_preferences>' > global_prefs_override.xml
+# The agent decides when the volunteer's machine is idle; the client just computes, within
+# the volunteer's disk limit (BOINC_DISK_MAX_GB, GiB; none: BOINC's own default share).
+DISK=''
+case "${BOINC_DISK_MAX_GB:-}" in
+  '' | *[!0-9.]*) ;;
+  *) DISK="<disk_max_used_gb>$BOINC_DISK_MAX_GB</disk_max_used_gb><disk_max_used_pct>100</disk_max_used_pct><disk_min_free_gb>0</disk_min_free_gb>" ;;
+esac
+printf '%s\n' "<global_preferences><run_if_user_active>1</run_if_user_active><run_gpu_if_user_active>1</run_gpu_if_user_active><suspend_cpu_usage>0</suspend_cpu_usage><cpu_usage_limit>100</cpu_usage_limit><max_ncpus_pct>100</max_ncpus_pct>$DISK</global_preferences>" > global_prefs_override.xml
 unset BOINC_WEAK_KEY BOINC_GUI_RPC_PASSWORD
 exec boinc --dir "$DIR" --no_priority_change "$@"
 SCRIPT

@@ -1,0 +1,74 @@
+"""A BOINC worker's data outlives its container (a task that ran for hours is not thrown away)
+and goes when the volunteer leaves; the `disk` limit reaches BOINC's own disk preference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kalavai_like.agent.composition import PoolTemplates
+from kalavai_like.agent.node import Node, NodeConfig
+from kalavai_like.client.records import JoinRequest
+from kalavai_like.errors import InvalidInput
+from tests.support.agent_fakes import FakePlatform, World
+
+
+def _node(world: World) -> Node:
+    cfg = NodeConfig(prefix="kt6", state_dir=world.tmp, device_name="vol1")
+    return Node(
+        cfg, overlay=world.overlay, runtime=world.runtime,
+        templates=PoolTemplates(world.tmp / "data"), platform=world.platform,
+        store=world.store, wall=world.clock,
+    )  # fmt: skip
+
+
+def _world(tmp_path: Path, template: str) -> World:
+    world = World(tmp_path)
+    hub = world.platform.hub
+    world.platform = FakePlatform(
+        template, {"project_url": "http://203.0.113.10/test/", "weak_key": "1_abc"}
+    )
+    world.platform.hub = hub
+    return world
+
+
+def _spec(world: World):  # type: ignore[no-untyped-def]
+    (c,) = world.runtime.containers.values()
+    return c.spec
+
+
+def test_boinc_data_survives_a_replaced_container_and_goes_on_leave(tmp_path: Path) -> None:
+    world = _world(tmp_path, "boinc")
+    node = _node(world)
+    node.join(JoinRequest(world.platform.mint(), "klu_x", cpus=1, memory_bytes=2**30,
+                          disk_bytes=10 * 2**30))  # fmt: skip
+    spec = _spec(world)
+    data = Path(spec.data_volume)
+    assert data.parent == tmp_path / "data" and data.is_dir()
+    assert "/data:rw,U" not in spec.tmpfs
+    assert spec.env["BOINC_DISK_MAX_GB"] == "10.000"
+    (data / "client_state.xml").write_text("<client_state/>")  # hours of BOINC work
+    node.close()  # the agent dies, and its container is lost with it
+    world.runtime.containers.clear()
+    again = _node(world)
+    again.restore()
+    assert Path(_spec(world).data_volume) == data
+    assert (data / "client_state.xml").read_text() == "<client_state/>"
+    assert not again.stop().warnings
+    assert not data.exists()
+
+
+def test_dask_scratch_stays_on_a_tmpfs(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    node = _node(world)
+    world.join(node)
+    spec = _spec(world)
+    assert spec.data_volume is None and "/data:rw,U" in spec.tmpfs
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+@pytest.mark.parametrize("disk", [1, 2**20, -1])
+def test_a_disk_limit_too_small_to_hold_a_task_is_refused(disk: int) -> None:
+    with pytest.raises(InvalidInput, match="disk"):
+        JoinRequest("t", "klu_x", cpus=1, memory_bytes=2**30, disk_bytes=disk)
