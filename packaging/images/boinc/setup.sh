@@ -9,6 +9,7 @@ install -m 0755 /dev/stdin /usr/local/bin/kalavai-boinc <<'SCRIPT'
 #   BOINC_DATA_DIR         client data directory (default /data/boinc, else /tmp/boinc)
 #   BOINC_NCPUS            how many CPUs the client may use (match the container's --cpus)
 #   BOINC_DISK_MAX_GB      the most disk (GiB) BOINC may use in its data directory
+#   BOINC_SKIP_BENCHMARKS  1: no CPU benchmarks at the first start (tests)
 # Secrets go to files (0600) and out of the environment before the client starts, so they
 # never show on a command line.
 set -eu
@@ -24,10 +25,15 @@ if [ -n "${BOINC_PROJECT_URL:-}" ] && ! ls account_*.xml >/dev/null 2>&1; then
   printf '<project_init>\n<url>%s</url>\n<name>%s</name>\n<account_key>%s</account_key>\n</project_init>\n' \
     "$BOINC_PROJECT_URL" "$BOINC_PROJECT_URL" "${BOINC_WEAK_KEY:-}" > project_init.xml
 fi
+# Results are reported as soon as they are uploaded: the pool's credit follows the project's
+# validation without waiting for the client's next scheduler contact.
+OPTS='<report_results_immediately>1</report_results_immediately>'
 case "${BOINC_NCPUS:-}" in
   '' | *[!0-9]*) ;;
-  *) printf '<cc_config><options><ncpus>%s</ncpus></options></cc_config>\n' "$BOINC_NCPUS" > cc_config.xml ;;
+  *) OPTS="$OPTS<ncpus>$BOINC_NCPUS</ncpus>" ;;
 esac
+[ "${BOINC_SKIP_BENCHMARKS:-}" = 1 ] && OPTS="$OPTS<skip_cpu_benchmarks>1</skip_cpu_benchmarks>"
+printf '<cc_config><options>%s</options></cc_config>\n' "$OPTS" > cc_config.xml
 # The agent decides when the volunteer's machine is idle; the client just computes, within
 # the volunteer's disk limit (BOINC_DISK_MAX_GB, GiB; none: BOINC's own default share).
 DISK=''

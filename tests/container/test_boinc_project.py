@@ -1,0 +1,120 @@
+"""The real BOINC client, in the boinc image with its data on a host directory, against the
+stand-in project (tests/support/boinc_project.py) served in a network namespace this test
+makes: it attaches with the weak key, downloads the workunit, runs it, uploads, reports, and
+the host credit the project grants is in its state; its data survives the container."""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from kalavai_like.container import ContainerRuntime, Limits
+from kalavai_like.container.templates import render
+from kalavai_like.usage.boinc import read_state
+from tests.support.boinc_project import CREDIT_PER_RESULT, Project, install_app, serve
+from tests.support.containers import engine
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.podman, pytest.mark.usefixtures("built_images")]
+CLONE_NEWNET = 0x40000000
+KEY = "1_" + "a" * 32
+
+
+@pytest.fixture
+def name_prefix() -> str:
+    return "kn3-"
+
+
+@dataclasses.dataclass
+class Served:
+    project: Project
+    netns: str
+
+
+def _serve_in(netns: str, project: Project) -> ThreadingHTTPServer:
+    """Bind the stand-in inside `netns` (a thread enters it; the socket stays there)."""
+    out: dict[str, ThreadingHTTPServer] = {}
+
+    def enter() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        with open(f"/run/netns/{netns}") as fh:
+            if libc.setns(fh.fileno(), CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+        out["s"] = serve(project, port=8123)
+
+    t = threading.Thread(target=enter)
+    t.start()
+    t.join()
+    return out["s"]
+
+
+@pytest.fixture
+def served() -> Iterator[Served]:
+    netns = f"kn3-b{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    server = None
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        project = Project(account_key=KEY)
+        server = _serve_in(netns, project)
+        yield Served(project, netns)
+    finally:
+        if server is not None:
+            server.shutdown()
+        subprocess.run(["ip", "netns", "del", netns], check=False)
+
+
+def _client(podman: ContainerRuntime, name: str, data: Path, s: Served):  # type: ignore[no-untyped-def]
+    spec = render(
+        "boinc", {"project_url": s.project.base, "weak_key": KEY, "gui_rpc_password": "pw"},
+        membership_id=name, limits=Limits(cpus=1, memory_bytes=256 * 2**20),
+        head_address=None, netns_path=f"/run/netns/{s.netns}",
+    )  # fmt: skip
+    env = {**spec.env, "BOINC_SKIP_BENCHMARKS": "1"}
+    return podman.run(dataclasses.replace(spec, name=name, data_volume=str(data), env=env))
+
+
+def _wait(podman: ContainerRuntime, name: str, cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    try:
+        wait_for(cond, timeout, what, interval=0.5)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{podman.logs(name, tail=60)}") from None
+
+
+def test_the_real_client_runs_a_workunit_and_the_host_is_credited(
+    podman: ContainerRuntime,
+    names,
+    served: Served,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    data = tmp_path / "data"
+    install_app(data / "boinc", served.project.base)
+    name = names("boinc")
+    _client(podman, name, data, served)
+    p = served.project
+
+    def running() -> bool:
+        st = read_state(data / "boinc")
+        return any(t.state == "running" and t.fraction_done > 0 for t in st.tasks)
+
+    _wait(podman, name, running, 120, "a task running")
+    st = read_state(data / "boinc")
+    (task,) = st.tasks
+    assert task.name == "kn_wu_1_0" and task.project_url == p.base
+    _wait(podman, name, lambda: p.reported == ["kn_wu_1_0"], 120, "the result reported")
+    assert p.uploads["kn_wu_1_0_r0"] == b"counted to 20\n"
+
+    def credited() -> bool:
+        return read_state(data / "boinc").projects[0].host_total_credit == CREDIT_PER_RESULT
+
+    _wait(podman, name, credited, 60, "the host credit in the client's state")
+    engine(podman.config, "rm", "-f", "-t", "0", name)
+    assert read_state(data / "boinc").projects[0].host_total_credit == CREDIT_PER_RESULT
