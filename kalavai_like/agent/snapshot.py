@@ -39,7 +39,8 @@ def worker_status(
         memory_bytes=m.memory_bytes, gpus=m.gpus, totals=w.totals(),
         pending=w.ledger.pending_counters(),
         last_heartbeat_at=w.last_heartbeat_at, acked_seq=w.ledger.acked_seq,
-        live_cpu_cores=w.live.cpu_cores, network=backend_label(spoke) if spoke else "", **extra,
+        live_cpu_cores=w.live.cpu_cores, network=backend_label(spoke) if spoke else "",
+        boinc=w.boinc.to_dict() if w.boinc is not None else None, **extra,
     )  # fmt: skip
 
 

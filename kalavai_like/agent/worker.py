@@ -19,6 +19,7 @@ from kalavai_like.agent.state import Membership
 from kalavai_like.container.spec import ContainerInfo, Usage
 from kalavai_like.container.supervisor import Supervisor
 from kalavai_like.errors import Condition, KalavaiError
+from kalavai_like.usage.boinc import BoincState, MessageLog, boinc_conditions, read_state
 from kalavai_like.usage.ledger import Counters, Ledger
 from kalavai_like.usage.sampler import LiveUsage, Sampler
 
@@ -74,6 +75,7 @@ class WorkerSession:
         wall: Callable[[], float] = time.time,
         mono: Callable[[], float] = time.monotonic,
         live_window: float = 5.0,
+        data_dir: Path | None = None,
     ) -> None:
         self.m = m
         self.container = info.name or info.id
@@ -100,6 +102,10 @@ class WorkerSession:
         self.platform_unverified: dict[str, Any] = {}
         self.platform_witnessed: dict[str, Any] = {}  # what the pool's head witnessed
         self.supervisor: Supervisor | None = None  # restarts a crashed worker with backoff
+        # A BOINC worker's client state, read from its data directory at each sample.
+        self._boinc_dir = data_dir / "boinc" if data_dir and m.template == "boinc" else None
+        self.boinc: BoincState | None = None
+        self._boinc_log = MessageLog()
 
     def _usage(self) -> Usage:
         return self._runtime.usage(self.container_id)
@@ -110,6 +116,8 @@ class WorkerSession:
         """Close the current interval into the ledger."""
         self.ledger.append(self.sampler.sample())
         self.live_rate.add(self.sampler.live)
+        if self._boinc_dir is not None:
+            self.boinc = read_state(self._boinc_dir, log=self._boinc_log)
 
     def set_running(self, running: bool) -> None:
         """Switch accrual on or off, closing the interval in the old state first."""
@@ -169,7 +177,7 @@ class WorkerSession:
             found.append(self.ledger.condition)
         if self.heartbeat_error is not None:
             found.append(self.heartbeat_error)
-        return found
+        return found + boinc_conditions(self.boinc)
 
     def close(self) -> None:
         self.ledger.close()

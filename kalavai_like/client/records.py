@@ -201,6 +201,9 @@ class WorkerStatus(Record):
     platform_pending: Granted | None = None
     unverified: Granted | None = None
     witnessed: Witnessed | None = None
+    # A BOINC worker's client: projects, tasks, account manager (kalavai_like.usage.boinc
+    # BoincState.to_dict); None for other templates or before the first read.
+    boinc: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -8,11 +8,16 @@ own writers (client/project.cpp, client/result.cpp, client/app.cpp ACTIVE_TASK::
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kalavai_like.errors import Condition
+from kalavai_like.usage.boinc_rpc import SOCKET, GuiRpc, RpcError
 
 # lib/common_defs.h: RESULT_* and PROCESS_* states.
 _RESULT_STATE = {0: "new", 1: "downloading", 2: "ready", 3: "error", 4: "uploading",
@@ -127,7 +132,10 @@ def _project(d: Path, e: ET.Element) -> BoincProject:
     message = _reply_messages(d, url)
     if failures or master:
         what = "its master page" if master else "its scheduler"
-        message = f"project unreachable: {failures or master} failed tries to reach {what}"
+        tries = failures or master
+        message = (
+            f"project unreachable: {tries} failed tr{'ies' if tries > 1 else 'y'} to reach {what}"
+        )
     return BoincProject(
         url=url, name=_s(e, "project_name") or url, host_id=int(_f(e, "hostid")),
         host_total_credit=_f(e, "host_total_credit"),
@@ -140,57 +148,149 @@ def _project(d: Path, e: ET.Element) -> BoincProject:
     )  # fmt: skip
 
 
-def _tasks(root: ET.Element) -> list[BoincTask]:
-    active = {_s(a, "result_name"): a for a in root.iter("active_task")}
+def _progress(a: ET.Element | None) -> tuple[float, float, float]:
+    """Fraction done, elapsed and CPU seconds of an active task: live from the GUI RPC, else as
+    of its last checkpoint (client_state.xml)."""
+    if a is None:
+        return 0.0, 0.0, 0.0
+    if a.find("fraction_done") is not None:
+        return _f(a, "fraction_done"), _f(a, "elapsed_time"), _f(a, "current_cpu_time")
+    cp = "checkpoint_"
+    return _f(a, cp + "fraction_done"), _f(a, cp + "elapsed_time"), _f(a, cp + "cpu_time")
+
+
+def _tasks(
+    results: list[ET.Element], active: dict[str, ET.Element], owner: dict[str, str]
+) -> list[BoincTask]:
     tasks = []
-    for r in root.findall("result"):
+    for r in results:
         name = _s(r, "name")
         if r.find("got_server_ack") is not None:
             continue  # reported and acknowledged: done with
-        a = active.get(name)
+        a = r.find("active_task")
+        a = a if a is not None else active.get(name)
         state = _RESULT_STATE.get(int(_f(r, "state")), "unknown")
         if r.find("ready_to_report") is not None:
             state = "ready to report"
         elif a is not None and state == "ready":
             state = _TASK_STATE.get(int(_f(a, "active_task_state")), "waiting")
-        done = state in ("uploading", "uploaded", "ready to report")
+        fraction, elapsed, cpu = _progress(a)
+        if state in ("uploading", "uploaded", "ready to report"):
+            fraction, elapsed, cpu = 1.0, _f(r, "final_elapsed_time"), _f(r, "final_cpu_time")
         tasks.append(BoincTask(
-            name=name, project_url=_s(r, "project_url") or _owner(root, r),
-            state=state,
-            fraction_done=1.0 if done else (_f(a, "checkpoint_fraction_done") if a else 0.0),
-            elapsed_seconds=_f(r, "final_elapsed_time") if done or a is None
-            else _f(a, "checkpoint_elapsed_time"),
-            cpu_seconds=_f(r, "final_cpu_time") if done or a is None
-            else _f(a, "checkpoint_cpu_time"),
+            name=name, project_url=_s(r, "project_url") or owner.get(name, ""), state=state,
+            fraction_done=fraction, elapsed_seconds=elapsed, cpu_seconds=cpu,
             deadline=_f(r, "report_deadline"),
         ))  # fmt: skip
     return tasks
 
 
-def _owner(root: ET.Element, result: ET.Element) -> str:
-    """The project a result belongs to: the last <project> before it in the file."""
-    owner = ""
+def _owners(root: ET.Element) -> dict[str, str]:
+    """Each result's project in client_state.xml: the last <project> before it."""
+    owners, url = {}, ""
     for e in root:
         if e.tag == "project":
-            owner = _s(e, "master_url")
-        elif e is result:
-            return owner
-    return owner
+            url = _s(e, "master_url")
+        elif e.tag == "result":
+            owners[_s(e, "name")] = url
+    return owners
 
 
-def read_state(boinc_dir: Path) -> BoincState:
-    """The client's state from its data directory (an empty state when it has none yet)."""
+def boinc_conditions(state: BoincState | None) -> list[Condition]:
+    """An unreachable project is a problem to show, not a healthy-looking idle worker."""
+    found = []
+    for p in state.projects if state else []:
+        if p.unreachable:
+            when = _iso(p.last_try) if p.last_try else "not yet"
+            found.append(Condition(
+                "project_unreachable", "BOINC project unreachable",
+                f"{p.name}: {p.message}; last try {when}. The BOINC client keeps retrying; "
+                "check the project's status page if this lasts.",
+            ))  # fmt: skip
+    return found
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MessageLog:
+    """The client's latest message per project, read incrementally over the GUI RPC (only
+    messages newer than the last seen), so an unreachable project shows what failed and when."""
+
+    def __init__(self) -> None:
+        self.seqno = 0
+        self.latest: dict[str, tuple[float, str]] = {}  # project name or URL -> (time, body)
+
+    def update(self, c: GuiRpc) -> None:
+        reply = c.call(f"<get_messages>\n<seqno>{self.seqno}</seqno>\n</get_messages>")
+        for m in reply.iter("msg"):
+            self.seqno = max(self.seqno, int(_f(m, "seqno")))
+            project, body = _s(m, "project"), " ".join(_s(m, "body").split())
+            if project and body:
+                self.latest[project] = (_f(m, "time"), body)
+
+    def apply(self, p: BoincProject) -> BoincProject:
+        """`p` with its latest message's time as the last try and, when it is unreachable,
+        that message as the reason."""
+        seen = self.latest.get(p.name) or self.latest.get(p.url)
+        if seen is None or not p.unreachable:
+            return p
+        when, body = seen
+        last_try = max(p.last_try or 0.0, when) or None
+        return dataclasses.replace(p, last_try=last_try, message=f"{p.message} (last: {body})")
+
+
+def read_state(boinc_dir: Path, *, rpc: bool = True, log: MessageLog | None = None) -> BoincState:
+    """The client's state from its data directory: live through its GUI RPC socket when it
+    answers (with `log`: the latest messages too), else from client_state.xml (an empty state
+    when it has written none yet)."""
+    if rpc and (boinc_dir / SOCKET).exists():
+        try:
+            return _from_rpc(boinc_dir, log)
+        except (OSError, RpcError):
+            pass  # not up yet, or going down: the state file is the next best
     path = boinc_dir / "client_state.xml"
     root = _parse(path)
     if root is None:
         return BoincState()
     am = _parse(boinc_dir / "acct_mgr_url.xml")
-    host = root.find("host_info")
-    coprocs = [c.tag for c in (host.find("coprocs") if host is not None else None) or []]
+    active = {_s(a, "result_name"): a for a in root.iter("active_task")}
     return BoincState(
         projects=[_project(boinc_dir, e) for e in root.findall("project")],
-        tasks=_tasks(root),
+        tasks=_tasks(root.findall("result"), active, _owners(root)),
         account_manager=_s(am, "url") if am is not None else "",
-        coprocessors=coprocs,
+        coprocessors=_coprocs(root.find("host_info")),
         written_at=_mtime(path),
     )
+
+
+def _from_rpc(boinc_dir: Path, log: MessageLog | None) -> BoincState:
+    with GuiRpc(boinc_dir) as c:
+        results = c.call("<get_results>\n<active_only>0</active_only>\n</get_results>")
+        projects = c.call("<get_project_status/>")
+        am = c.call("<acct_mgr_info/>")
+        host = c.call("<get_host_info/>")
+        if log is not None:
+            log.update(c)
+    found = [_project(boinc_dir, e) for e in projects.iter("project")]
+    return BoincState(
+        projects=[log.apply(p) for p in found] if log is not None else found,
+        tasks=_tasks(list(results.iter("result")), {}, {}),
+        account_manager=_s(am, "acct_mgr_info/acct_mgr_url"),
+        coprocessors=_coprocs(host.find("host_info")),
+        written_at=_mtime(boinc_dir / "client_state.xml"),
+    )
+
+
+def _coprocs(host: ET.Element | None) -> list[str]:
+    """The coprocessors the client detected (host_info/coprocs: coproc_cuda, coproc_ati,
+    coproc_intel_gpu, or a generic <coproc><type>)."""
+    found = host.find("coprocs") if host is not None else None
+    if found is None:
+        return []
+    names = []
+    for c in found:
+        kind = _s(c, "type") if c.tag == "coproc" else c.tag.removeprefix("coproc_")
+        names.append(f"{kind}: {_s(c, 'name')}" if _s(c, "name") else kind)
+    return names

@@ -14,8 +14,9 @@ from kalavai_like.errors import InvalidInput
 from tests.support.agent_fakes import FakePlatform, World
 
 
-def _node(world: World) -> Node:
-    cfg = NodeConfig(prefix="kt6", state_dir=world.tmp, device_name="vol1")
+def _node(world: World, sample_interval: float = 5.0) -> Node:
+    cfg = NodeConfig(prefix="kt6", state_dir=world.tmp, device_name="vol1",
+                     sample_interval=sample_interval)  # fmt: skip
     return Node(
         cfg, overlay=world.overlay, runtime=world.runtime,
         templates=PoolTemplates(world.tmp / "data"), platform=world.platform,
@@ -72,3 +73,36 @@ def test_dask_scratch_stays_on_a_tmpfs(tmp_path: Path) -> None:
 def test_a_disk_limit_too_small_to_hold_a_task_is_refused(disk: int) -> None:
     with pytest.raises(InvalidInput, match="disk"):
         JoinRequest("t", "klu_x", cpus=1, memory_bytes=2**30, disk_bytes=disk)
+
+
+def test_status_shows_what_the_boinc_client_wrote(tmp_path: Path) -> None:
+    import shutil
+
+    world = _world(tmp_path, "boinc")
+    node = _node(world, sample_interval=0.0)  # each tick samples
+    world.join(node)
+    boinc = Path(_spec(world).data_volume) / "boinc"
+    boinc.mkdir()
+    for f in (Path(__file__).parents[1] / "usage/data/boinc/credited").iterdir():
+        shutil.copy(f, boinc / f.name)
+    world.clock.t += 6
+    node.tick()
+    st = node.status()
+    (project,) = st.worker.boinc["projects"]  # type: ignore[union-attr, index]
+    assert project["host_total_credit"] == 42.5 and not project["unreachable"]
+    assert not [c for c in st.conditions if c.code == "project_unreachable"]
+    from kalavai_like.cli.pool.status import _worker_rows
+    from kalavai_like.client.records import WorkerStatus
+
+    again = WorkerStatus.from_dict(st.worker.to_dict())  # type: ignore[union-attr]  # over the LocalAPI
+    rows = dict(_worker_rows(again, st.at))
+    assert (
+        "Kalavai Stand-in" in rows["BOINC project"] and "host credit 42.5" in rows["BOINC project"]
+    )
+    for f in (Path(__file__).parents[1] / "usage/data/boinc/down").iterdir():
+        if not f.name.startswith("rpc_"):
+            shutil.copy(f, boinc / f.name)
+    world.clock.t += 6
+    node.tick()
+    (c,) = [c for c in node.status().conditions if c.code == "project_unreachable"]
+    assert "failed try to reach its master page" in c.text

@@ -374,6 +374,7 @@ class WorkerMembership:
             m, info, runtime=sh.ports.runtime, platform=sh.ports.platform,
             ledger_path=sh.config.ledger_path, wall=sh.wall, mono=sh.mono,
             live_window=sh.config.sample_interval,
+            data_dir=sh.ports.templates.data_dir(m.id),
         )  # fmt: skip
         w.supervisor = sup
         sh.worker = w

@@ -43,5 +43,7 @@ case "${BOINC_DISK_MAX_GB:-}" in
 esac
 printf '%s\n' "<global_preferences><run_if_user_active>1</run_if_user_active><run_gpu_if_user_active>1</run_gpu_if_user_active><suspend_cpu_usage>0</suspend_cpu_usage><cpu_usage_limit>100</cpu_usage_limit><max_ncpus_pct>100</max_ncpus_pct>$DISK</global_preferences>" > global_prefs_override.xml
 unset BOINC_WEAK_KEY BOINC_GUI_RPC_PASSWORD
-exec boinc --dir "$DIR" --no_priority_change "$@"
+# GUI RPC on a Unix socket in the data directory (boinc_socket): the agent reads the client's
+# live state from the host without entering the worker's network; boinccmd --unix_domain here.
+exec boinc --dir "$DIR" --no_priority_change --gui_rpc_unix_domain "$@"
 SCRIPT

@@ -1,0 +1,169 @@
+"""Reading a BOINC worker's state, on what the real client (boinc-client 7.20, against the
+stand-in project) wrote and answered: its state file, and its GUI RPC replayed on a Unix
+socket with the client's nonce authentication. Recorded in tests/usage/data/boinc/."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from kalavai_like.client.boinc import boinc_line, boinc_rows
+from kalavai_like.usage.boinc import MessageLog, boinc_conditions, read_state
+from kalavai_like.usage.metrics import render
+
+DATA = Path(__file__).parent / "data" / "boinc"
+URL = "http://127.0.0.1:8123/kn/"
+REPLIES = {
+    "get_results": "results", "get_project_status": "projects", "acct_mgr_info": "acct_mgr",
+    "get_host_info": "host", "get_messages": "messages",
+}  # fmt: skip
+
+
+class ReplayClient:
+    """The client's GUI RPC socket, answering from recorded replies; auth as the client does."""
+
+    def __init__(self, d: Path, replies: Path, password: str = "pw") -> None:
+        self.replies, self.password = replies, password
+        self.requests: list[str] = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(d / "boinc_socket"))
+        self.sock.listen(4)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self._session(conn)
+
+    def _session(self, conn: socket.socket) -> None:
+        buf, nonce, authed = b"", "1796310000.123", False
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+            while b"\003" in buf:
+                raw, _, buf = buf.partition(b"\003")
+                req = raw.decode()
+                self.requests.append(req)
+                if "<auth1/>" in req:
+                    body = f"<nonce>{nonce}</nonce>"
+                elif "<auth2>" in req:
+                    good = hashlib.md5((nonce + self.password).encode()).hexdigest()
+                    authed = good in req
+                    body = "<authorized/>" if authed else "<unauthorized/>"
+                elif not authed:
+                    body = "<unauthorized/>"
+                else:
+                    name = next(f for tag, f in REPLIES.items() if f"<{tag}" in req)
+                    body = (self.replies / f"rpc_{name}.xml").read_text()
+                    body = body.removeprefix("<boinc_gui_rpc_reply>").removesuffix(
+                        "</boinc_gui_rpc_reply>")  # fmt: skip
+                conn.sendall(
+                    f"<boinc_gui_rpc_reply>\n{body}\n</boinc_gui_rpc_reply>\n\003".encode()
+                )
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def boinc_dir(tmp_path: Path) -> Iterator[Path]:
+    d = tmp_path / "boinc"
+    d.mkdir()
+    (d / "gui_rpc_auth.cfg").write_text("pw")
+    yield d
+
+
+def _files(d: Path, case: str) -> None:
+    for f in (DATA / case).iterdir():
+        if not f.name.startswith("rpc_"):
+            shutil.copy(f, d / f.name)
+
+
+def test_live_progress_comes_from_the_gui_rpc_with_its_password(boinc_dir: Path) -> None:
+    _files(boinc_dir, "running")
+    server = ReplayClient(boinc_dir, DATA / "running")
+    try:
+        st = read_state(boinc_dir)
+    finally:
+        server.close()
+    (task,) = st.tasks
+    assert (task.name, task.state, task.project_url) == ("kn_wu_1_0", "running", URL)
+    # live: the state file only had the first checkpoint (0.1)
+    assert task.fraction_done >= 0.3 and task.elapsed_seconds > 0 and task.deadline > 1.7e9
+    (p,) = st.projects
+    assert p.name == "Kalavai Stand-in" and p.message.startswith("No tasks sent")
+    assert not p.unreachable and boinc_conditions(st) == []
+    assert "pw" not in "".join(server.requests)  # the password itself never goes over the wire
+    assert boinc_line(st.to_dict()).startswith("BOINC: kn_wu_1_0 3")
+
+
+def test_a_wrong_password_falls_back_to_the_state_file(boinc_dir: Path) -> None:
+    _files(boinc_dir, "running")
+    server = ReplayClient(boinc_dir, DATA / "running", password="other")
+    try:
+        st = read_state(boinc_dir)
+    finally:
+        server.close()
+    (task,) = st.tasks
+    assert task.state == "running" and 0 < task.fraction_done < 0.3  # as of a checkpoint
+
+
+def test_host_credit_after_the_result_is_reported(boinc_dir: Path) -> None:
+    _files(boinc_dir, "credited")
+    st = read_state(boinc_dir)  # no socket: the client is not running
+    assert st.tasks == [] and st.projects[0].host_total_credit == 42.5
+    rows = dict(boinc_rows(st.to_dict(), now=st.projects[0].last_rpc + 120))  # type: ignore[operator]
+    assert "host credit 42.5" in rows["BOINC project"]
+    assert "last contact 2m ago: No tasks sent" in rows["BOINC project"]
+    assert rows["BOINC task"] == "none"
+
+
+def test_an_unreachable_project_says_so_with_its_last_try(boinc_dir: Path) -> None:
+    _files(boinc_dir, "down")
+    server = ReplayClient(boinc_dir, DATA / "down")
+    try:
+        st = read_state(boinc_dir, log=MessageLog())
+    finally:
+        server.close()
+    (p,) = st.projects
+    assert p.unreachable and p.last_try == 1796310545.0
+    line = boinc_line(st.to_dict())
+    assert line == "BOINC: project unreachable (last try 2026-12-03 15:09:05Z)"
+    (c,) = boinc_conditions(st)
+    assert c.code == "project_unreachable" and "last try 2026-12-03T15:09:05Z" in c.text
+
+
+def test_metrics_carry_the_task_and_parse_with_prometheus(boinc_dir: Path) -> None:
+    _files(boinc_dir, "running")
+    server = ReplayClient(boinc_dir, DATA / "running")
+    try:
+        st = read_state(boinc_dir)
+    finally:
+        server.close()
+    worker = {"pool_name": "science", "device_id": "d" * 32, "boinc": st.to_dict()}
+    at = st.projects[0].last_rpc + 30  # type: ignore[operator]
+    text = render({"state": "running", "at": at, "worker": worker})
+    samples = {
+        (s.name, s.labels.get("task") or s.labels.get("project")): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
+    assert samples[("kalavai_like_boinc_task_fraction_done", "kn_wu_1_0")] >= 0.3
+    assert samples[("kalavai_like_boinc_task_elapsed_seconds", "kn_wu_1_0")] > 0
+    assert samples[("kalavai_like_boinc_task_deadline_timestamp_seconds", "kn_wu_1_0")] > 1.7e9
+    assert samples[("kalavai_like_boinc_last_rpc_age_seconds", URL)] == pytest.approx(30)
+    assert samples[("kalavai_like_boinc_host_credit", URL)] == 0.0
+    assert samples[("kalavai_like_boinc_project_unreachable", URL)] == 0.0
