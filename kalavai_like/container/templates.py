@@ -5,7 +5,9 @@ environment, network policy, head container and default limits:
   runs `dask worker tcp://<head>:8786` with threads and memory from the volunteer's limits.
   Given a witness directory, the head preloads the witness plugin (`kalavai_witness`, shipped
   in the dask image; a pool's own image must carry it too) and writes its totals there.
-- `boinc`: the BOINC client attached to a project URL with a weak account key; needs `internet`.
+- `boinc`: the BOINC client attached to a project URL with a weak account key, or through an
+  account manager (`account_manager_url`, `account_manager_user`, `account_manager_password`:
+  the client posts to its rpc.php and attaches the projects it lists); needs `internet`.
   Its data directory persists (`persistent_data`): a task that ran for hours survives the
   container's replacement; BOINC's own disk preferences follow the `disk` limit.
 - `generic`: an image and a command from the pool's parameters.
@@ -16,6 +18,7 @@ in the field `params["image"]` names a registry image instead.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -47,6 +50,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$")
 _WEAK_KEY = re.compile(r"^[A-Za-z0-9_]{1,256}$")
+_AM_USER = re.compile(r"^[A-Za-z0-9@._+-]{1,256}$")
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,7 @@ TEMPLATES: dict[str, Template] = {
         Limits(cpus=1.0, memory_bytes=2 * 2**30),
         False,
         "BOINC client attached to a volunteer-computing project",
-        secret_params=("weak_key", "gui_rpc_password"),
+        secret_params=("weak_key", "gui_rpc_password", "account_manager_password"),
         persistent_data=True,
     ),
     "generic": Template(
@@ -170,6 +174,7 @@ def _boinc_worker(
         key = str(params.get("weak_key") or "")
         _check(_WEAK_KEY, key, "BOINC weak account key")
         env.update(BOINC_PROJECT_URL=str(url), BOINC_WEAK_KEY=key)
+    env.update(_account_manager(params))
     password = str(params.get("gui_rpc_password") or "")
     if "\n" in password or len(password) > 256:
         raise InvalidInput("Bad GUI RPC password", "Use one line of at most 256 characters.")
@@ -178,6 +183,23 @@ def _boinc_worker(
     if limits.disk_bytes:  # BOINC's own disk preference, so it fetches no work it cannot keep
         env["BOINC_DISK_MAX_GB"] = f"{limits.disk_bytes / 2**30:.3f}"  # BOINC: 2**30
     return {"command": ["/usr/local/bin/kalavai-boinc"], "env": env, "pids_limit": 1024}
+
+
+def _account_manager(params: dict[str, Any]) -> dict[str, str]:
+    """The account manager's URL, the volunteer's name there and the password's hash (BOINC's
+    password_hash: md5 of password + lower-cased name; the password itself goes nowhere)."""
+    url = params.get("account_manager_url")
+    if not url:
+        return {}
+    _check(_URL, str(url), "account manager URL")
+    user = str(params.get("account_manager_user") or "")
+    _check(_AM_USER, user, "account manager user name")
+    password = str(params.get("account_manager_password") or "")
+    if not password or "\n" in password or len(password) > 256:
+        raise InvalidInput("Bad account manager password", "Give one line of 1 to 256 characters.")
+    digest = hashlib.md5((password + user.lower()).encode()).hexdigest()  # noqa: S324 (BOINC's)
+    base = str(url) if str(url).endswith("/") else f"{url}/"
+    return {"BOINC_AM_URL": base, "BOINC_AM_USER": user, "BOINC_AM_PASSWORD_HASH": digest}
 
 
 def _generic_worker(

@@ -72,9 +72,14 @@ def served() -> Iterator[Served]:
         subprocess.run(["ip", "netns", "del", netns], check=False)
 
 
-def _client(podman: ContainerRuntime, name: str, data: Path, s: Served):  # type: ignore[no-untyped-def]
+def _client(podman: ContainerRuntime, name: str, data: Path, s: Served, attach: str = "key"):  # type: ignore[no-untyped-def]
+    p = s.project
+    params = {"project_url": p.base, "weak_key": KEY} if attach == "key" else {
+        "account_manager_url": p.base.replace("/kn/", "/am/"),
+        "account_manager_user": p.am_user, "account_manager_password": p.am_password,
+    }  # fmt: skip
     spec = render(
-        "boinc", {"project_url": s.project.base, "weak_key": KEY, "gui_rpc_password": "pw"},
+        "boinc", {**params, "gui_rpc_password": "pw"},
         membership_id=name, limits=Limits(cpus=1, memory_bytes=256 * 2**20),
         head_address=None, netns_path=f"/run/netns/{s.netns}",
     )  # fmt: skip
@@ -89,16 +94,14 @@ def _wait(podman: ContainerRuntime, name: str, cond, timeout: float, what: str) 
         raise AssertionError(f"{exc}\n{podman.logs(name, tail=60)}") from None
 
 
-def test_the_real_client_runs_a_workunit_and_the_host_is_credited(
-    podman: ContainerRuntime,
-    names,
-    served: Served,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("attach", ["key", "account manager"])
+def test_the_real_client_runs_a_workunit_and_the_host_is_credited(  # type: ignore[no-untyped-def]
+    podman: ContainerRuntime, names, served: Served, tmp_path: Path, attach: str
 ) -> None:
     data = tmp_path / "data"
     install_app(data / "boinc", served.project.base)
     name = names("boinc")
-    _client(podman, name, data, served)
+    _client(podman, name, data, served, attach)
     p = served.project
 
     def running() -> bool:
@@ -109,6 +112,12 @@ def test_the_real_client_runs_a_workunit_and_the_host_is_credited(
     st = read_state(data / "boinc")
     (task,) = st.tasks
     assert task.name == "kn_wu_1_0" and task.project_url == p.base
+    if attach == "account manager":
+        assert st.account_manager == p.base.replace("/kn/", "/am/") and p.am_requests >= 1
+        assert st.projects[0].via_account_manager
+        inspect = engine(podman.config, "inspect", name).stdout
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        assert p.am_password not in inspect + ps + podman.logs(name, tail=200)
     _wait(podman, name, lambda: p.reported == ["kn_wu_1_0"], 120, "the result reported")
     assert p.uploads["kn_wu_1_0_r0"] == b"counted to 20\n"
 

@@ -9,7 +9,10 @@ It serves, under `http://<host>:<port>/kn/`:
   app_info.xml and executable go in the client's project directory: `install_app`), acks
   reported results and grants `CREDIT_PER_RESULT` to the host, which its replies carry;
 - `download/<file>`, `file_upload_handler` (get_file_size, then the upload itself);
-- `show_user.php?format=xml&auth=<key>`: the user with each host's credit.
+- `show_user.php?format=xml&auth=<key>`: the user with each host's credit;
+- `/am/rpc.php`: an account manager (client/acct_mgr.cpp) that lists this project with the
+  account key, its URL signed with the manager's key as the client checks it (lib/crypt.cpp:
+  RSA over the md5 hex of the URL, PKCS#1 type 1 padding, keys and signatures in BOINC's hex).
 
 `online = False` makes every request fail (a project that is down).
 """
@@ -115,10 +118,59 @@ class Project:
     requests: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     base: str = ""  # http://host:port/kn/, set once serving
+    am_user: str = "volunteer@example.org"
+    am_password: str = "correct horse"
+    am_key: SigningKey | None = None
+    am_requests: int = 0
 
     @property
     def user_credit(self) -> float:
         return sum(h.total_credit for h in self.hosts.values())
+
+
+class SigningKey:
+    """An account manager's RSA key (1024 bits, BOINC's maximum) in BOINC's formats."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        k = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        nums = k.private_numbers()
+        self.n, self.e, self.d = nums.public_numbers.n, nums.public_numbers.e, nums.d
+
+    @staticmethod
+    def _hex(data: bytes) -> str:
+        h = data.hex()
+        return "".join(h[i : i + 64] + "\n" for i in range(0, len(h), 64)) + "."
+
+    def public_text(self) -> str:
+        """R_RSA_PUBLIC_KEY as print_key_hex writes it: bits, modulus and exponent (128 bytes
+        each, big-endian)."""
+        return f"1024\n{self._hex(self.n.to_bytes(128, 'big') + self.e.to_bytes(128, 'big'))}"
+
+    def sign(self, text: str) -> str:
+        """encrypt_private(md5 hex of `text`) with PKCS#1 type 1 padding, as hex."""
+        digest = hashlib.md5(text.encode()).hexdigest().encode()
+        block = b"\x00\x01" + b"\xff" * (128 - 3 - len(digest)) + b"\x00" + digest
+        return self._hex(pow(int.from_bytes(block, "big"), self.d, self.n).to_bytes(128, "big"))
+
+
+def am_reply(p: Project, request: str) -> str:
+    """The account manager's answer to `<acct_mgr_request>`: this project, with its key."""
+    digest = hashlib.md5((p.am_password + p.am_user.lower()).encode()).hexdigest()
+    if _tag("name", request) != p.am_user or _tag("password_hash", request) != digest:
+        return (
+            "<acct_mgr_reply>\n<error_num>-206</error_num>\n<error_msg>Bad password</error_msg>"
+            "\n</acct_mgr_reply>\n"
+        )
+    key = p.am_key or SigningKey()
+    p.am_key = key
+    return (
+        "<acct_mgr_reply>\n<name>Stand-in manager</name>\n"
+        f"<signing_key>\n{key.public_text()}\n</signing_key>\n<repeat_sec>86400</repeat_sec>\n"
+        f"<account>\n<url>{p.base}</url>\n<url_signature>\n{key.sign(p.base)}\n</url_signature>\n"
+        f"<authenticator>{p.account_key}</authenticator>\n</account>\n</acct_mgr_reply>\n"
+    )
 
 
 def _tag(name: str, text: str) -> str:
@@ -255,7 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
         p = self.project
         with p.lock:
             p.requests.append(f"GET {url.path}")
-            if url.path == "/kn/":
+            if url.path in ("/kn/", "/am/"):
                 self._send(MASTER.format(base=p.base), "text/html")
             elif url.path.startswith("/kn/download/"):
                 self._send(INPUT, "application/octet-stream")
@@ -276,6 +328,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(scheduler_reply(p, body.decode(errors="replace")))
             elif self.path == "/kn/file_upload_handler":
                 self._send(upload_reply(p, body))
+            elif self.path == "/am/rpc.php":
+                p.am_requests += 1
+                self._send(am_reply(p, body.decode(errors="replace")))
             else:
                 self.send_error(404)
 
