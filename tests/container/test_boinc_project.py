@@ -127,3 +127,26 @@ def test_the_real_client_runs_a_workunit_and_the_host_is_credited(  # type: igno
     _wait(podman, name, credited, 60, "the host credit in the client's state")
     engine(podman.config, "rm", "-f", "-t", "0", name)
     assert read_state(data / "boinc").projects[0].host_total_credit == CREDIT_PER_RESULT
+
+
+def test_a_task_survives_its_container_being_replaced(  # type: ignore[no-untyped-def]
+    podman: ContainerRuntime, names, served: Served, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    install_app(data / "boinc", served.project.base)
+    name = names("boinc")
+    _client(podman, name, data, served)
+
+    def progress() -> float:
+        tasks = [t for t in read_state(data / "boinc").tasks if t.state == "running"]
+        return tasks[0].fraction_done if tasks else 0.0
+
+    _wait(podman, name, lambda: progress() >= 0.3, 120, "the task 30% done")
+    engine(podman.config, "rm", "-f", "-t", "0", name)  # agent restart with a new spec, reboot
+    before = read_state(data / "boinc", rpc=False).tasks[0]
+    _client(podman, name, data, served)
+    _wait(podman, name, lambda: progress() > 0, 60, "the task running again")
+    (task,) = read_state(data / "boinc").tasks
+    assert task.name == before.name and task.fraction_done >= before.fraction_done > 0
+    _wait(podman, name, lambda: served.project.reported == ["kn_wu_1_0"], 120, "the result")
+    assert served.project.sent == ["kn_wu_1_0"]  # the same task, not fetched again
