@@ -55,6 +55,7 @@ class Membership(PoolDevice):
     pause_reason: str = ""
     platform_desired: str = "running"  # last desired_state seen from the platform
     disk_bytes: int = 0  # the worker's persistent data may use this much (0: no limit of ours)
+    finishing: bool = False  # `pool stop --finish`: no new work; leave once the current is done
 
     @property
     def id(self) -> str:

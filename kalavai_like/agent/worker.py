@@ -18,8 +18,9 @@ from kalavai_like.agent.ports import PlatformPort, RuntimePort
 from kalavai_like.agent.state import Membership
 from kalavai_like.container.spec import ContainerInfo, Usage
 from kalavai_like.container.supervisor import Supervisor
-from kalavai_like.errors import Condition, KalavaiError
+from kalavai_like.errors import Condition, KalavaiError, SystemProblem
 from kalavai_like.usage.boinc import BoincState, MessageLog, boinc_conditions, read_state
+from kalavai_like.usage.boinc_rpc import RpcError, detach_when_done
 from kalavai_like.usage.ledger import Counters, Ledger
 from kalavai_like.usage.sampler import LiveUsage, Sampler
 
@@ -170,6 +171,30 @@ class WorkerSession:
     def totals(self) -> Counters:
         row = self.ledger.latest()
         return row.counters if row else Counters()
+
+    def start_finishing(self) -> bool:
+        """Ask the BOINC client to fetch no new work and detach once its tasks are reported;
+        False when this worker has nothing to finish (not BOINC, or no project attached).
+
+        Raises:
+            SystemProblem: the BOINC client does not answer.
+        """
+        if self._boinc_dir is None:
+            return False
+        try:
+            urls = detach_when_done(self._boinc_dir)
+        except (OSError, RpcError) as exc:
+            raise SystemProblem(
+                "BOINC client not answering",
+                f"Could not ask it to finish its work ({exc}); try again, or stop now with "
+                "`kalavai-like pool stop`.",
+            ) from exc
+        return bool(urls)
+
+    def work_done(self) -> bool:
+        """The finishing BOINC client has reported its tasks and detached."""
+        b = self.boinc
+        return b is not None and b.written_at is not None and not b.projects and not b.tasks
 
     def conditions(self) -> list[Condition]:
         found = list(self.sampler.conditions)

@@ -8,10 +8,14 @@ The password is read from the data directory's gui_rpc_auth.cfg and never logged
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import socket
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 SOCKET = "boinc_socket"
 AUTH_FILE = "gui_rpc_auth.cfg"
@@ -29,7 +33,8 @@ class GuiRpc:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
         try:
-            self._sock.connect(str(boinc_dir / SOCKET))
+            with socket_path(boinc_dir) as path:
+                self._sock.connect(path)
             password = _password(boinc_dir)
             if password:
                 nonce = self.call("<auth1/>").findtext("nonce") or ""
@@ -75,6 +80,39 @@ class GuiRpc:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def socket_path(boinc_dir: Path) -> Iterator[str]:
+    """The client's socket as a path short enough for AF_UNIX (108 bytes): a deep data
+    directory is reached through /proc/self/fd while it is held open."""
+    path = str(boinc_dir / SOCKET)
+    if len(path.encode()) < 100:
+        yield path
+        return
+    fd = os.open(boinc_dir, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{SOCKET}"
+    finally:
+        os.close(fd)
+
+
+def detach_when_done(boinc_dir: Path) -> list[str]:
+    """Tell the client to fetch no more work from any project and to detach from each once its
+    tasks are reported (the GUI RPC's project_detach_when_done); returns the projects' URLs.
+
+    Raises:
+        RpcError: the client refused (OSError: it does not answer).
+    """
+    with GuiRpc(boinc_dir) as c:
+        urls = [(p.findtext("master_url") or "").strip()
+                for p in c.call("<get_project_status/>").iter("project")]  # fmt: skip
+        for url in urls:
+            reply = c.call(f"<project_detach_when_done>\n<project_url>{escape(url)}</project_url>"
+                           "\n</project_detach_when_done>")  # fmt: skip
+            if reply.find("success") is None:
+                raise RpcError(f"the BOINC client did not agree to finish {url}")
+    return urls
 
 
 def _password(boinc_dir: Path) -> str:

@@ -27,7 +27,8 @@ def test_state_round_trips_unchanged() -> None:
     data: dict[str, Any] = {
         "version": 1,
         "membership": {**MEMBERSHIP, "pause_reason": "paused by the user",
-                       "platform_desired": "running", "disk_bytes": 0},
+                       "platform_desired": "running", "disk_bytes": 0,
+                       "finishing": False},
         "seed": SEED,
         "unfinished": [{"operation": "join", "started_at": 990.0, "role": "spoke",
                         "prefix": "kt", "name": "wk", "network": True, "container": "kt-wk",

@@ -106,3 +106,46 @@ def test_status_shows_what_the_boinc_client_wrote(tmp_path: Path) -> None:
     node.tick()
     (c,) = [c for c in node.status().conditions if c.code == "project_unreachable"]
     assert "failed try to reach its master page" in c.text
+
+
+def test_stop_finish_lets_the_boinc_work_be_reported_then_leaves(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.support.boinc_replay import ReplayClient
+
+    data = Path(__file__).parents[1] / "usage/data/boinc"
+    world = _world(tmp_path, "boinc")
+    node = _node(world, sample_interval=0.0)  # each tick samples
+    world.join(node)
+    boinc = Path(_spec(world).data_volume) / "boinc"
+    boinc.mkdir()
+    (boinc / "gui_rpc_auth.cfg").write_text("pw")
+    shutil.copy(data / "running/client_state.xml", boinc)
+    client = ReplayClient(boinc, data / "running")
+    try:
+        result = node.finish()
+        node.tick()  # the task is still running: the node stays
+    finally:
+        client.close()
+    assert "finishing" in result.message and not result.already
+    detach = [r for r in client.requests if "<project_detach_when_done>" in r]
+    assert len(detach) == 1 and "<project_url>http://127.0.0.1:8123/kn/</project_url>" in detach[0]
+    st = node.status()
+    assert st.state == "running" and st.reason.startswith("finishing")
+    assert world.store.data["membership"]["finishing"]  # type: ignore[index]  # a restart keeps it
+    assert node.finish().already
+    (boinc / "boinc_socket").unlink()
+    (boinc / "client_state.xml").write_text("<client_state>\n</client_state>\n")  # detached
+    node.tick()
+    st = node.status()
+    assert st.state == "idle" and st.worker is None
+    (dev,) = world.platform.devices.values()
+    assert dev.left and not boinc.exists()
+
+
+def test_stop_finish_without_boinc_work_leaves_at_once(tmp_path: Path) -> None:
+    world = World(tmp_path)
+    node = _node(world)
+    world.join(node)
+    result = node.finish()
+    assert result.state == "idle" and world.leftovers() == []

@@ -150,3 +150,29 @@ def test_a_task_survives_its_container_being_replaced(  # type: ignore[no-untype
     assert task.name == before.name and task.fraction_done >= before.fraction_done > 0
     _wait(podman, name, lambda: served.project.reported == ["kn_wu_1_0"], 120, "the result")
     assert served.project.sent == ["kn_wu_1_0"]  # the same task, not fetched again
+
+
+def test_finishing_reports_the_running_task_then_detaches(  # type: ignore[no-untyped-def]
+    podman: ContainerRuntime, names, served: Served, tmp_path: Path
+) -> None:
+    from kalavai_like.usage.boinc_rpc import detach_when_done
+
+    data = tmp_path / "data"
+    install_app(data / "boinc", served.project.base)
+    served.project.work = 5  # the project has more work than the one task
+    name = names("boinc")
+    _client(podman, name, data, served)
+
+    def running() -> bool:
+        return any(t.state == "running" for t in read_state(data / "boinc").tasks)
+
+    _wait(podman, name, running, 120, "a task running")
+    assert detach_when_done(data / "boinc") == [served.project.base]
+    with served.project.lock:
+        sent = list(served.project.sent)  # what the client has when told to finish
+    st = read_state(data / "boinc")
+    assert st.projects[0].no_more_work and st.projects[0].detach_when_done
+    _wait(podman, name, lambda: not read_state(data / "boinc").projects, 120, "detached")
+    assert served.project.sent == sent  # no new work fetched
+    assert sorted(served.project.reported) == sorted(sent)  # and all of it reported
+    assert read_state(data / "boinc").tasks == []

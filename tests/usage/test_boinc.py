@@ -4,10 +4,7 @@ socket with the client's nonce authentication. Recorded in tests/usage/data/boin
 
 from __future__ import annotations
 
-import hashlib
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,65 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from kalavai_like.client.boinc import boinc_line, boinc_rows
 from kalavai_like.usage.boinc import MessageLog, boinc_conditions, read_state
 from kalavai_like.usage.metrics import render
+from tests.support.boinc_replay import ReplayClient
 
 DATA = Path(__file__).parent / "data" / "boinc"
 URL = "http://127.0.0.1:8123/kn/"
-REPLIES = {
-    "get_results": "results", "get_project_status": "projects", "acct_mgr_info": "acct_mgr",
-    "get_host_info": "host", "get_messages": "messages",
-}  # fmt: skip
-
-
-class ReplayClient:
-    """The client's GUI RPC socket, answering from recorded replies; auth as the client does."""
-
-    def __init__(self, d: Path, replies: Path, password: str = "pw") -> None:
-        self.replies, self.password = replies, password
-        self.requests: list[str] = []
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(d / "boinc_socket"))
-        self.sock.listen(4)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                self._session(conn)
-
-    def _session(self, conn: socket.socket) -> None:
-        buf, nonce, authed = b"", "1796310000.123", False
-        while True:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return
-            buf += chunk
-            while b"\003" in buf:
-                raw, _, buf = buf.partition(b"\003")
-                req = raw.decode()
-                self.requests.append(req)
-                if "<auth1/>" in req:
-                    body = f"<nonce>{nonce}</nonce>"
-                elif "<auth2>" in req:
-                    good = hashlib.md5((nonce + self.password).encode()).hexdigest()
-                    authed = good in req
-                    body = "<authorized/>" if authed else "<unauthorized/>"
-                elif not authed:
-                    body = "<unauthorized/>"
-                else:
-                    name = next(f for tag, f in REPLIES.items() if f"<{tag}" in req)
-                    body = (self.replies / f"rpc_{name}.xml").read_text()
-                    body = body.removeprefix("<boinc_gui_rpc_reply>").removesuffix(
-                        "</boinc_gui_rpc_reply>")  # fmt: skip
-                conn.sendall(
-                    f"<boinc_gui_rpc_reply>\n{body}\n</boinc_gui_rpc_reply>\n\003".encode()
-                )
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from kalavai_like import tokens
 from kalavai_like.agent import specs
 from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.rules import Rules
-from kalavai_like.agent.node.shared import Shared
+from kalavai_like.agent.node.shared import FINISHING, Shared
 from kalavai_like.agent.policy import pause_text
 from kalavai_like.agent.progress import OnStep, Progress
 from kalavai_like.agent.state import Membership, Unfinished
@@ -279,7 +279,7 @@ class WorkerMembership:
             sh.set_state("paused", m.pause_reason or "paused")
         else:
             sh.running_since = sh.wall()
-            sh.set_state("running", "contributing")
+            sh.set_state("running", FINISHING if m.finishing else "contributing")
             self._rules.apply(m, w)  # a rule holding the worker names itself at once
 
     def carry_over(self, until: float) -> None:

@@ -191,9 +191,17 @@ def resume(
 
 
 @app.command()
-def stop(json: JsonOpt = False) -> None:
+def stop(
+    finish: Annotated[
+        bool,
+        typer.Option(
+            "--finish", help="Fetch no new work; leave once the current tasks are reported."
+        ),
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
     """Leave the pool: final heartbeat, worker and network removed, device deregistered."""
-    _action(context.node().stop().to_dict(), json)
+    _action(context.node().stop(finish=finish).to_dict(), json)
 
 
 def _action(result: dict[str, Any], json: bool) -> None:
