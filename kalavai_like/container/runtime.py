@@ -137,6 +137,8 @@ class ContainerRuntime:
             args += ["--tmpfs", t]
         if spec.workdir is not None:
             args += ["--workdir", spec.workdir]
+        if spec.hostname is not None:
+            args += ["--hostname", spec.hostname]
         if env_file is not None:
             args += ["--env-file", env_file]
         for key, value in {MANAGED_LABEL: "true", **spec.labels}.items():

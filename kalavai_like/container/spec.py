@@ -33,6 +33,7 @@ _LABEL_KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}$")
 _USER = re.compile(r"^[0-9]{1,10}:[0-9]{1,10}$")
 _VOLUME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]{0,255}$")
+_HOSTNAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TMPFS = re.compile(r"^/[A-Za-z0-9_./-]{0,255}(:[A-Za-z0-9=,]{1,64})?$")
 
 
@@ -104,6 +105,7 @@ class ContainerSpec:
     data_volume: str | None = None
     tmpfs: list[str] = field(default_factory=lambda: ["/tmp"])  # noqa: S108 (inside the container)
     workdir: str | None = None
+    hostname: str | None = None  # a BOINC worker's: its device id, which the project then sees
 
     def validate(self) -> None:
         """Check every field before it reaches a command line.
@@ -137,6 +139,8 @@ class ContainerSpec:
         for t in self.tmpfs:
             if not _TMPFS.match(t) or ".." in t:
                 raise InvalidInput("Bad tmpfs mount", f"{t!r} is not an absolute path.")
+        if self.hostname is not None and not _HOSTNAME.match(self.hostname):
+            raise InvalidInput("Bad host name", f"{self.hostname!r} is not a host name.")
         if self.workdir is not None and not _PATH.match(self.workdir):
             raise InvalidInput("Bad working directory", f"{self.workdir!r} is not a path.")
 

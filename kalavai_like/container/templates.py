@@ -51,6 +51,7 @@ _HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$")
 _WEAK_KEY = re.compile(r"^[A-Za-z0-9_]{1,256}$")
 _AM_USER = re.compile(r"^[A-Za-z0-9@._+-]{1,256}$")
+_HOSTNAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,11 @@ def _boinc_worker(
         env["BOINC_GUI_RPC_PASSWORD"] = password
     if limits.disk_bytes:  # BOINC's own disk preference, so it fetches no work it cannot keep
         env["BOINC_DISK_MAX_GB"] = f"{limits.disk_bytes / 2**30:.3f}"  # BOINC: 2**30
-    return {"command": ["/usr/local/bin/kalavai-boinc"], "env": env, "pids_limit": 1024}
+    # The client reports its host name to the project: the device id maps the project's host
+    # record (and its credit) back to this device (kalavai_like.agent.boinc_witness).
+    host = membership_id.lower() if _HOSTNAME.match(membership_id.lower()) else None
+    return {"command": ["/usr/local/bin/kalavai-boinc"], "env": env, "pids_limit": 1024,
+            "hostname": host}  # fmt: skip
 
 
 def _account_manager(params: dict[str, Any]) -> dict[str, str]:

@@ -120,6 +120,8 @@ def test_the_real_client_runs_a_workunit_and_the_host_is_credited(  # type: igno
         assert p.am_password not in inspect + ps + podman.logs(name, tail=200)
     _wait(podman, name, lambda: p.reported == ["kn_wu_1_0"], 120, "the result reported")
     assert p.uploads["kn_wu_1_0_r0"] == b"counted to 20\n"
+    # the project knows this host by the container's name: the device id on a real node
+    assert [h.domain_name for h in p.hosts.values()] == [name]
 
     def credited() -> bool:
         return read_state(data / "boinc").projects[0].host_total_credit == CREDIT_PER_RESULT
