@@ -292,5 +292,12 @@ def _coprocs(host: ET.Element | None) -> list[str]:
     names = []
     for c in found:
         kind = _s(c, "type") if c.tag == "coproc" else c.tag.removeprefix("coproc_")
-        names.append(f"{kind}: {_s(c, 'name')}" if _s(c, "name") else kind)
+        kind = _VENDOR.get(kind, kind)
+        count = int(_f(c, "count", 1.0))
+        name = _s(c, "name")
+        names.append((f"{kind} {name}" if name else kind) + (f" x{count}" if count > 1 else ""))
     return names
+
+
+# lib/coproc.cpp write_xml: the element of each GPU vendor's coprocessor.
+_VENDOR = {"cuda": "NVIDIA", "ati": "AMD", "intel_gpu": "Intel", "apple_gpu": "Apple"}

@@ -62,7 +62,7 @@ class ReplayClient:
                 else:
                     name = next(f for tag, f in REPLIES.items() if f"<{tag}" in req)
                     recorded = self.replies / f"rpc_{name}.xml"
-                    body = recorded.read_text() if recorded.exists() else f"<{name}/>"
+                    body = recorded.read_text().strip() if recorded.exists() else f"<{name}/>"
                     body = body.removeprefix("<boinc_gui_rpc_reply>").removesuffix(
                         "</boinc_gui_rpc_reply>")  # fmt: skip
                 conn.sendall(

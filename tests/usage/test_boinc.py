@@ -109,3 +109,24 @@ def test_metrics_carry_the_task_and_parse_with_prometheus(boinc_dir: Path) -> No
     assert samples[("kalavai_like_boinc_last_rpc_age_seconds", URL)] == pytest.approx(30)
     assert samples[("kalavai_like_boinc_host_credit", URL)] == 0.0
     assert samples[("kalavai_like_boinc_project_unreachable", URL)] == 0.0
+
+
+def test_detected_coprocessors_show_in_the_status(boinc_dir: Path) -> None:
+    _files(boinc_dir, "running")
+    # The GPU host's reply is in the client's own format (lib/coproc.cpp write_xml): this
+    # machine has no GPU, and its recorded reply lists none.
+    gpu = boinc_dir.parent / "replies"
+    shutil.copytree(DATA / "running", gpu)
+    shutil.copy(DATA / "gpu/rpc_host.xml", gpu / "rpc_host.xml")
+    for replies, want in ((DATA / "running", []),
+                          (gpu, ["NVIDIA NVIDIA GeForce RTX 3060 x2",
+                                 "Intel Intel(R) UHD Graphics 770"])):  # fmt: skip
+        server = ReplayClient(boinc_dir, replies)
+        try:
+            st = read_state(boinc_dir)
+        finally:
+            server.close()
+            (boinc_dir / "boinc_socket").unlink()
+        assert st.coprocessors == want
+    rows = dict(boinc_rows(st.to_dict(), now=0))
+    assert rows["Coprocessors"].startswith("NVIDIA NVIDIA GeForce RTX 3060 x2")
