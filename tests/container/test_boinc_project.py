@@ -5,13 +5,10 @@ the host credit the project grants is in its state; its data survives the contai
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,12 +16,11 @@ import pytest
 from kalavai_like.container import ContainerRuntime, Limits
 from kalavai_like.container.templates import render
 from kalavai_like.usage.boinc import read_state
-from tests.support.boinc_project import CREDIT_PER_RESULT, Project, install_app, serve
+from tests.support.boinc_project import CREDIT_PER_RESULT, Project, install_app, served_in_netns
 from tests.support.containers import engine
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.podman, pytest.mark.usefixtures("built_images")]
-CLONE_NEWNET = 0x40000000
 KEY = "1_" + "a" * 32
 
 
@@ -39,37 +35,11 @@ class Served:
     netns: str
 
 
-def _serve_in(netns: str, project: Project) -> ThreadingHTTPServer:
-    """Bind the stand-in inside `netns` (a thread enters it; the socket stays there)."""
-    out: dict[str, ThreadingHTTPServer] = {}
-
-    def enter() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        with open(f"/run/netns/{netns}") as fh:
-            if libc.setns(fh.fileno(), CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-        out["s"] = serve(project, port=8123)
-
-    t = threading.Thread(target=enter)
-    t.start()
-    t.join()
-    return out["s"]
-
-
 @pytest.fixture
 def served() -> Iterator[Served]:
     netns = f"kn3-b{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
-    server = None
-    try:
-        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
-        project = Project(account_key=KEY)
-        server = _serve_in(netns, project)
+    with served_in_netns(netns, KEY) as project:
         yield Served(project, netns)
-    finally:
-        if server is not None:
-            server.shutdown()
-        subprocess.run(["ip", "netns", "del", netns], check=False)
 
 
 def _client(podman: ContainerRuntime, name: str, data: Path, s: Served, attach: str = "key"):  # type: ignore[no-untyped-def]

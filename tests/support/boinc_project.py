@@ -19,10 +19,14 @@ It serves, under `http://<host>:<port>/kn/`:
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import re
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -342,3 +346,40 @@ def serve(project: Project, host: str = "127.0.0.1", port: int = 0) -> Threading
     project.base = f"http://{host}:{server.server_address[1]}/kn/"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def serve_in(netns: str, project: Project, port: int = 8123) -> ThreadingHTTPServer:
+    """Bind the stand-in inside the network namespace `netns` (a thread enters it; the socket
+    stays there), so the worker's container in that namespace reaches it on 127.0.0.1."""
+    out: dict[str, ThreadingHTTPServer] = {}
+
+    def enter() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        with open(f"/run/netns/{netns}") as fh:
+            if libc.setns(fh.fileno(), CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+        out["s"] = serve(project, port=port)
+
+    t = threading.Thread(target=enter)
+    t.start()
+    t.join()
+    return out["s"]
+
+
+@contextlib.contextmanager
+def served_in_netns(netns: str, account_key: str) -> Iterator[Project]:
+    """A new namespace `netns` (loopback up) with the stand-in in it; both gone afterwards."""
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    server = None
+    try:
+        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        project = Project(account_key=account_key)
+        server = serve_in(netns, project)
+        yield project
+    finally:
+        if server is not None:
+            server.shutdown()
+        subprocess.run(["ip", "netns", "del", netns], check=False)

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kalavai_like.client.boinc import boinc_line, boinc_rows
-from kalavai_like.usage.boinc import MessageLog, boinc_conditions, read_state
+from kalavai_like.usage.boinc import BoincState, MessageLog, boinc_conditions, read_state
 from kalavai_like.usage.metrics import render
 from tests.support.boinc_replay import ReplayClient
 
@@ -34,13 +34,20 @@ def _files(d: Path, case: str) -> None:
             shutil.copy(f, d / f.name)
 
 
-def test_live_progress_comes_from_the_gui_rpc_with_its_password(boinc_dir: Path) -> None:
-    _files(boinc_dir, "running")
-    server = ReplayClient(boinc_dir, DATA / "running")
+def _replayed(
+    d: Path, case: str, password: str = "pw", log: MessageLog | None = None
+) -> tuple[BoincState, ReplayClient]:
+    """The state read from `case`'s files and its GUI RPC replies, and the replayed client."""
+    _files(d, case)
+    server = ReplayClient(d, DATA / case, password=password)
     try:
-        st = read_state(boinc_dir)
+        return read_state(d, log=log), server
     finally:
         server.close()
+
+
+def test_live_progress_comes_from_the_gui_rpc_with_its_password(boinc_dir: Path) -> None:
+    st, server = _replayed(boinc_dir, "running")
     (task,) = st.tasks
     assert (task.name, task.state, task.project_url) == ("kn_wu_1_0", "running", URL)
     # live: the state file only had the first checkpoint (0.1)
@@ -53,12 +60,7 @@ def test_live_progress_comes_from_the_gui_rpc_with_its_password(boinc_dir: Path)
 
 
 def test_a_wrong_password_falls_back_to_the_state_file(boinc_dir: Path) -> None:
-    _files(boinc_dir, "running")
-    server = ReplayClient(boinc_dir, DATA / "running", password="other")
-    try:
-        st = read_state(boinc_dir)
-    finally:
-        server.close()
+    st, _ = _replayed(boinc_dir, "running", password="other")
     (task,) = st.tasks
     assert task.state == "running" and 0 < task.fraction_done < 0.3  # as of a checkpoint
 
@@ -74,12 +76,7 @@ def test_host_credit_after_the_result_is_reported(boinc_dir: Path) -> None:
 
 
 def test_an_unreachable_project_says_so_with_its_last_try(boinc_dir: Path) -> None:
-    _files(boinc_dir, "down")
-    server = ReplayClient(boinc_dir, DATA / "down")
-    try:
-        st = read_state(boinc_dir, log=MessageLog())
-    finally:
-        server.close()
+    st, _ = _replayed(boinc_dir, "down", log=MessageLog())
     (p,) = st.projects
     assert p.unreachable and p.last_try == 1796310545.0
     line = boinc_line(st.to_dict())
@@ -89,12 +86,7 @@ def test_an_unreachable_project_says_so_with_its_last_try(boinc_dir: Path) -> No
 
 
 def test_metrics_carry_the_task_and_parse_with_prometheus(boinc_dir: Path) -> None:
-    _files(boinc_dir, "running")
-    server = ReplayClient(boinc_dir, DATA / "running")
-    try:
-        st = read_state(boinc_dir)
-    finally:
-        server.close()
+    st, _ = _replayed(boinc_dir, "running")
     worker = {"pool_name": "science", "device_id": "d" * 32, "boinc": st.to_dict()}
     at = st.projects[0].last_rpc + 30  # type: ignore[operator]
     text = render({"state": "running", "at": at, "worker": worker})
