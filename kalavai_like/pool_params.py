@@ -18,6 +18,7 @@ from kalavai_like.errors import InvalidInput
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}$")
 _URL = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$")
 _WEAK_KEY = re.compile(r"^[A-Za-z0-9_]{1,256}$")
+_AM_USER = re.compile(r"^[A-Za-z0-9@._+-]{1,256}$")
 COMMAND_EXAMPLE = """--param 'command:=["python", "work.py"]'"""
 
 
@@ -88,6 +89,24 @@ def _boinc(params: Mapping[str, Any]) -> None:
     password = str(params.get("gui_rpc_password") or "")
     if "\n" in password or len(password) > 256:
         raise InvalidInput("Bad GUI RPC password", "Use one line of at most 256 characters.")
+    if params.get("account_manager_url"):
+        _account_manager(params)
+
+
+def _account_manager(params: Mapping[str, Any]) -> None:
+    if not _URL.match(str(params["account_manager_url"])):
+        raise InvalidInput(
+            "Bad account manager URL",
+            "Give the account manager's web address, such as https://scienceunited.org/.",
+        )
+    if not _AM_USER.match(str(params.get("account_manager_user") or "")):
+        raise InvalidInput(
+            "Bad account manager user name",
+            "Give your user name (or email) at the account manager: letters, digits and @ . _ + -.",
+        )
+    password = str(params.get("account_manager_password") or "")
+    if not password or "\n" in password or len(password) > 256:
+        raise InvalidInput("Bad account manager password", "Give one line of 1 to 256 characters.")
 
 
 _CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {

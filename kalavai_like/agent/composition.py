@@ -6,6 +6,7 @@ protocol-typed ports, so tests build a `Node` from fakes instead.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from kalavai_like.agent.policy import build_policy
 from kalavai_like.agent.store import JsonStore, agent_dir
 from kalavai_like.client.platform import PlatformClient
 from kalavai_like.container.spec import MEMBERSHIP_LABEL, ContainerSpec, Limits
+from kalavai_like.errors import SystemProblem
 from kalavai_like.home.paths import Paths
 from kalavai_like.home.settings import Settings
 
@@ -81,20 +83,47 @@ class HttpPlatform:
 
 
 class PoolTemplates:
-    """`TemplatePort` over kalavai_like.container.templates, with our names and no volumes.
+    """`TemplatePort` over kalavai_like.container.templates, with our names and our volumes.
 
-    Containers are named after the node's prefix (so cleanup by name finds them) and keep
-    their scratch space on a tmpfs at /data, so a stopped membership leaves no volume behind.
-    A host directory (the head's witness directory) stays mounted.
+    Containers are named after the node's prefix (so cleanup by name finds them). A template
+    whose data persists (BOINC) keeps /data in a host directory per membership under
+    `data_root`, which outlives the container and goes when the membership does
+    (`remove_data`); other workers keep scratch space on a tmpfs at /data. A host directory
+    (the head's witness directory) stays mounted.
     """
 
+    def __init__(self, data_root: Path | None = None) -> None:
+        self.data_root = data_root
+
+    def data_dir(self, membership_id: str) -> Path | None:
+        """The host directory keeping the membership's persistent data (None: no root)."""
+        return None if self.data_root is None else self.data_root / membership_id
+
+    def remove_data(self, membership_id: str) -> None:
+        """Remove the membership's persistent data (it left the pool)."""
+        d = self.data_dir(membership_id)
+        if d is None or not d.exists():
+            return
+        try:
+            shutil.rmtree(d)
+        except OSError as exc:
+            raise SystemProblem(
+                "Worker data not removed", f"{d}: {exc.strerror}; remove it by hand."
+            ) from exc
+
     def _ours(self, spec: ContainerSpec, name: str, membership_id: str) -> ContainerSpec:
+        from kalavai_like.container.templates import TEMPLATE_LABEL, template
+
         labels = {**spec.labels, MEMBERSHIP_LABEL: membership_id}
-        volume = spec.data_volume
+        volume, tmpfs = spec.data_volume, spec.tmpfs
+        keep = TEMPLATE_LABEL in labels and template(labels[TEMPLATE_LABEL]).persistent_data
+        d = self.data_dir(membership_id)
         if volume is not None and not volume.startswith("/"):
-            volume, tmpfs = None, [*spec.tmpfs, "/data:rw,U"]
-        else:
-            tmpfs = spec.tmpfs
+            if keep and d is not None:
+                d.mkdir(parents=True, exist_ok=True, mode=0o700)
+                volume = str(d)
+            else:
+                volume, tmpfs = None, [*spec.tmpfs, "/data:rw,U"]
         return dataclasses.replace(spec, name=name, labels=labels, data_volume=volume, tmpfs=tmpfs)
 
     def worker(
@@ -169,7 +198,7 @@ def build_node(paths: Paths, settings: Settings, **overrides: Any) -> Node:
         config,
         overlay=Overlay(),
         runtime=ContainerRuntime(rc),
-        templates=PoolTemplates(),
+        templates=PoolTemplates(config.state_dir / "data"),
         platform=HttpPlatform(p.connect_timeout, p.read_timeout),
         store=JsonStore(config.state_dir / "node.json"),
         policy=build_policy(paths.settings_file, config.state_dir),

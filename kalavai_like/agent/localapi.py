@@ -15,7 +15,7 @@ Routes (all under /localapi/v0):
     GET  metrics         -> Prometheus text exposition of the snapshot (kalavai_like.usage.metrics)
     POST join            -> newline-JSON: {"step": Step}..., then {"result": JoinResult}
     POST start-pool      -> newline-JSON: {"step": Step}..., then {"result": SeedResult}
-    POST pause {for_seconds?}, POST resume, POST stop -> ActionResult
+    POST pause {for_seconds?}, POST resume, POST stop {finish?} -> ActionResult
     GET  prefs; POST prefs/set {key, value}, prefs/reset {key?}, prefs/replace {table},
                      prefs/update {values}  -> {"prefs": {key: value as text}}
 Errors are `{"error": {kind, title, message, reason?}}` (in a stream: as its last line).
@@ -324,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif route == "resume":
                 result = node.resume()
             elif route == "stop":
-                result = node.stop()
+                result = node.finish() if body.get("finish") is True else node.stop()
             else:
                 raise NotFound("No such endpoint", self.path)
             self._send_json(200, result.to_dict())

@@ -264,6 +264,7 @@ class Policy:
             round(min(want.cpus, m.cpus, float(self.hardware.cores)), 2),
             int(min(want.memory_bytes, m.memory_bytes)),
             min(want.gpus, m.gpus),
+            m.disk_bytes,
         )
 
     def evaluate(self, m: Membership, worker_cpu_seconds: float | None) -> Decision:

@@ -7,6 +7,7 @@ plugs in the real ones; tests plug in fakes. The overlay port is `kalavai_like.n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from kalavai_like.container.runtime import WorkerRuntime
@@ -98,6 +99,14 @@ class TemplatePort(Protocol):
         witness_dir: str | None = None,
         secrets_dir: str | None = None,
     ) -> ContainerSpec | None: ...
+
+    def data_dir(self, membership_id: str) -> Path | None:
+        """Where the membership's persistent worker data lives on the host (None: nowhere)."""
+        ...
+
+    def remove_data(self, membership_id: str) -> None:
+        """Remove the membership's persistent worker data."""
+        ...
 
 
 class StorePort(Protocol):

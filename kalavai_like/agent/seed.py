@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like.agent import specs
+from kalavai_like.agent.boinc_witness import BoincWitness
 from kalavai_like.agent.pool_tls import EnrolServer, SeedTLS
 from kalavai_like.agent.ports import PlatformPort, Ports
 from kalavai_like.agent.progress import Progress
@@ -194,6 +195,7 @@ class SeedRunner:
         self.enrol: EnrolServer | None = None
         self.follower: PeerFollower | None = None
         self.reporter: WitnessReporter | None = None
+        self.project_witness: BoincWitness | None = None
         self.head_state = "missing"
         self.network = ""  # backend_label of the hub, as last read
 
@@ -263,7 +265,15 @@ class SeedRunner:
         self.follower.start()
         if tls is not None:
             self._serve_enrolment(s, tls)
-        if wd is not None and self._state_dir is not None and self.head_spec(s) is not None:
+        project = s.template == "boinc" and bool(s.params.get("project_url"))
+        project = project and bool(s.params.get("weak_key"))
+        if project and wd is not None:  # the project witnesses (kalavai_like.agent.boinc_witness)
+            every = max(self._witness_interval, 0.05)
+            self.project_witness = BoincWitness(
+                s.pool_id, s.params, wd, self._peer_devices, interval=every
+            )
+            self.project_witness.start()
+        if wd is not None and self._state_dir is not None and (project or self.head_spec(s)):
             pending = PendingReports(pending_path(self._state_dir, s.pool_id)).load()
             self.reporter = WitnessReporter(
                 s, self._platform, wd, pending, self._peer_devices,
@@ -377,6 +387,8 @@ class SeedRunner:
         if self.enrol is not None:
             self.enrol.stop()
             self.enrol = None
+        if self.project_witness is not None:
+            self.project_witness.stop()
 
 
 def seed_result(s: SeedRole, *, already: bool) -> SeedResult:

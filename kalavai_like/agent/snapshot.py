@@ -63,7 +63,8 @@ def worker_status(
         live_cpu_cores=w.live.cpu_cores, network=backend_label(spoke) if spoke else "",
         path=path_text(m.hub_relay_only, spoke), relay=(spoke.relay or m.relay)
         if spoke is not None and spoke.path == "relay" else "",
-        relay_state=spoke.relay_state or "" if spoke is not None else "", **extra,
+        relay_state=spoke.relay_state or "" if spoke is not None else "",
+        boinc=w.boinc.to_dict() if w.boinc is not None else None, **extra,
     )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ def membership_from(
         head_address=bare(worker.get("head_address") or hub.get("address")),
         cpus=req.cpus, memory_bytes=req.memory_bytes, gpus=req.gpus,
         joined_at=joined_at, platform_desired=dev.get("desired_state") or "running",
+        disk_bytes=req.disk_bytes,
     )  # fmt: skip
 
 
@@ -74,7 +75,7 @@ def worker_spec(
     its TLS certificates from the host directory `secrets_dir` when given)."""
     return templates.worker(
         m.template, m.params, name=f"{m.prefix}-{m.name}", membership_id=m.id,
-        limits=Limits(m.cpus, m.memory_bytes, m.gpus), head_address=m.head_address,
+        limits=Limits(m.cpus, m.memory_bytes, m.gpus, m.disk_bytes), head_address=m.head_address,
         netns_path=f"/run/netns/{m.prefix}-{m.name}", secrets_dir=secrets_dir,
     )  # fmt: skip
 

@@ -56,6 +56,8 @@ class Membership(PoolDevice):
     platform_desired: str = "running"  # last desired_state seen from the platform
     relay: str = ""  # the pool's relay (host:port) when UDP to the hub fails; "": none
     hub_relay_only: bool = False  # the hub takes no direct UDP: go through the relay at once
+    disk_bytes: int = 0  # the worker's persistent data may use this much (0: no limit of ours)
+    finishing: bool = False  # `pool stop --finish`: no new work; leave once the current is done
 
     @property
     def id(self) -> str:

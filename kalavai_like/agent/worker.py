@@ -18,7 +18,9 @@ from kalavai_like.agent.ports import PlatformPort, RuntimePort
 from kalavai_like.agent.state import Membership
 from kalavai_like.container.spec import ContainerInfo, Usage
 from kalavai_like.container.supervisor import Supervisor
-from kalavai_like.errors import Condition, KalavaiError
+from kalavai_like.errors import Condition, KalavaiError, SystemProblem
+from kalavai_like.usage.boinc import BoincState, MessageLog, boinc_conditions, read_state
+from kalavai_like.usage.boinc_rpc import RpcError, detach_when_done
 from kalavai_like.usage.ledger import Counters, Ledger
 from kalavai_like.usage.sampler import LiveUsage, Sampler
 
@@ -76,6 +78,7 @@ class WorkerSession:
         wall: Callable[[], float] = time.time,
         mono: Callable[[], float] = time.monotonic,
         live_window: float = 5.0,
+        data_dir: Path | None = None,
     ) -> None:
         self.m = m
         self.container = info.name or info.id
@@ -102,6 +105,10 @@ class WorkerSession:
         self.platform_unverified: dict[str, Any] = {}
         self.platform_witnessed: dict[str, Any] = {}  # what the pool's head witnessed
         self.supervisor: Supervisor | None = None  # restarts a crashed worker with backoff
+        # A BOINC worker's client state, read from its data directory at each sample.
+        self._boinc_dir = data_dir / "boinc" if data_dir and m.template == "boinc" else None
+        self.boinc: BoincState | None = None
+        self._boinc_log = MessageLog()
 
     def _usage(self) -> Usage:
         return self._runtime.usage(self.container_id)
@@ -112,6 +119,8 @@ class WorkerSession:
         """Close the current interval into the ledger."""
         self.ledger.append(self.sampler.sample())
         self.live_rate.add(self.sampler.live)
+        if self._boinc_dir is not None:
+            self.boinc = read_state(self._boinc_dir, log=self._boinc_log)
 
     def set_running(self, running: bool) -> None:
         """Switch accrual on or off, closing the interval in the old state first."""
@@ -178,13 +187,37 @@ class WorkerSession:
         row = self.ledger.latest()
         return row.counters if row else Counters()
 
+    def start_finishing(self) -> bool:
+        """Ask the BOINC client to fetch no new work and detach once its tasks are reported;
+        False when this worker has nothing to finish (not BOINC, or no project attached).
+
+        Raises:
+            SystemProblem: the BOINC client does not answer.
+        """
+        if self._boinc_dir is None:
+            return False
+        try:
+            urls = detach_when_done(self._boinc_dir)
+        except (OSError, RpcError) as exc:
+            raise SystemProblem(
+                "BOINC client not answering",
+                f"Could not ask it to finish its work ({exc}); try again, or stop now with "
+                "`kalavai-like pool stop`.",
+            ) from exc
+        return bool(urls)
+
+    def work_done(self) -> bool:
+        """The finishing BOINC client has reported its tasks and detached."""
+        b = self.boinc
+        return b is not None and b.written_at is not None and not b.projects and not b.tasks
+
     def conditions(self) -> list[Condition]:
         found = list(self.sampler.conditions)
         if self.ledger.condition is not None:
             found.append(self.ledger.condition)
         if self.heartbeat_error is not None:
             found.append(self.heartbeat_error)
-        return found
+        return found + boinc_conditions(self.boinc)
 
     def close(self) -> None:
         self.ledger.close()

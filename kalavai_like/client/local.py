@@ -242,8 +242,11 @@ class NodeClient:
     def resume(self) -> ActionResult:
         return ActionResult.from_dict(self._call("POST", "resume", {}))
 
-    def stop(self) -> ActionResult:
-        return ActionResult.from_dict(self._call("POST", "stop", {}))
+    def stop(self, finish: bool = False) -> ActionResult:
+        """Leave now, or with `finish` once the current work is done (BOINC)."""
+        return ActionResult.from_dict(
+            self._call("POST", "stop", {"finish": True} if finish else {})
+        )
 
     def prefs(self) -> dict[str, str]:
         """The volunteer's preferences, each as text (`prefs show`)."""

@@ -75,11 +75,12 @@ class JoinRequest(Record):
     memory_bytes: int
     gpus: int = 0
     device_name: str = ""
+    disk_bytes: int = 0  # for the worker's persistent data; 0: no limit of ours
 
     def __post_init__(self) -> None:
         # Checked wherever one is made: by a frontend from its options, and again by the
         # agent from the LocalAPI's JSON (which may carry NaN, a string, anything).
-        Limits(self.cpus, self.memory_bytes, self.gpus).check()
+        Limits(self.cpus, self.memory_bytes, self.gpus, self.disk_bytes).check()
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,9 @@ class WorkerStatus(Record):
     platform_pending: Granted | None = None
     unverified: Granted | None = None
     witnessed: Witnessed | None = None
+    # A BOINC worker's client: projects, tasks, account manager (kalavai_like.usage.boinc
+    # BoincState.to_dict); None for other templates or before the first read.
+    boinc: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

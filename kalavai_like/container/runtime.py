@@ -25,6 +25,7 @@ from kalavai_like.container.engine import (
     run_error,
     subprocess_runner,
 )
+from kalavai_like.container.gpus import CDI_DIRS, gpu_devices
 from kalavai_like.container.oom import KernelOomLog
 from kalavai_like.container.seccomp import shipped_profile
 from kalavai_like.container.spec import (
@@ -37,8 +38,6 @@ from kalavai_like.container.spec import (
 )
 from kalavai_like.errors import InvalidInput, NotFound, SystemProblem
 
-CDI_DIRS = (Path("/etc/cdi"), Path("/var/run/cdi"))
-NVIDIA_CDI_DEVICE = "nvidia.com/gpu=all"
 MANAGED_LABEL = "kalavai-like.managed"
 
 
@@ -70,6 +69,7 @@ class ContainerRuntime:
         *,
         cgroups: CgroupReader | None = None,
         cdi_dirs: Iterable[Path] = CDI_DIRS,
+        dev_dir: Path = Path("/dev"),
         oom_log: KernelOomLog | None = None,
         timeout: float = 120.0,
     ) -> None:
@@ -77,6 +77,7 @@ class ContainerRuntime:
         self._runner = runner
         self._cgroups = cgroups or CgroupReader()
         self._cdi_dirs = tuple(cdi_dirs)
+        self._dev = dev_dir
         self._timeout = timeout
         self._cgroup_cache: dict[str, CgroupFiles] = {}
         self._oom_log = oom_log or KernelOomLog()
@@ -131,7 +132,8 @@ class ContainerRuntime:
         else:
             args += ["--network", "none"]
         if spec.gpus > 0:
-            args += ["--device", self._gpu_device()]
+            devices = gpu_devices(self._cdi_dirs, self._dev)
+            args += [a for d in devices for a in ("--device", d)]
         if spec.data_volume is not None:
             args += ["-v", f"{spec.data_volume}:/data" + (":U" if podman else "")]
         if spec.secrets_dir is not None:
@@ -140,6 +142,8 @@ class ContainerRuntime:
             args += ["--tmpfs", t]
         if spec.workdir is not None:
             args += ["--workdir", spec.workdir]
+        if spec.hostname is not None:
+            args += ["--hostname", spec.hostname]
         if env_file is not None:
             args += ["--env-file", env_file]
         for key, value in {MANAGED_LABEL: "true", **spec.labels}.items():
@@ -374,20 +378,6 @@ class ContainerRuntime:
         if current.state == "missing":
             raise NotFound("No such worker container", f"{ident} does not exist.")
         raise engine_error(f"{verb} the worker ({current.state})", result, self.config.engine)
-
-    def _gpu_device(self) -> str:
-        for d in self._cdi_dirs:
-            try:
-                specs = [p for p in d.iterdir() if p.suffix in (".yaml", ".yml", ".json")]
-            except OSError:
-                continue
-            if any("nvidia.com" in p.read_text(errors="replace") for p in specs):
-                return NVIDIA_CDI_DEVICE
-        raise SystemProblem(
-            "No GPU device for containers",
-            "GPUs are allowed but no NVIDIA CDI device is set up: install nvidia-container-toolkit "
-            "and run `nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml`, or set GPUs to 0.",
-        )
 
 
 def _pull_policy(image: str) -> str:

@@ -23,6 +23,8 @@ MIN_MEMORY_BYTES = 6 * 1024 * 1024
 MAX_MEMORY_BYTES = 2**50
 MAX_CPUS = 1024
 MAX_GPUS = 64
+# A disk limit below this cannot hold a BOINC client's own files, let alone a task.
+MIN_DISK_BYTES = 64 * 1024 * 1024
 
 State = Literal["running", "paused", "exited", "missing"]
 
@@ -33,12 +35,14 @@ _LABEL_KEY = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,127}$")
 _USER = re.compile(r"^[0-9]{1,10}:[0-9]{1,10}$")
 _VOLUME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _PATH = re.compile(r"^/[A-Za-z0-9_./-]{0,255}$")
+_HOSTNAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _TMPFS = re.compile(r"^/[A-Za-z0-9_./-]{0,255}(:[A-Za-z0-9=,]{1,64})?$")
 
 
 @dataclass(frozen=True)
 class Limits:
-    """The volunteer's limits for one worker: cores, bytes of memory, GPUs (0 = none).
+    """The volunteer's limits for one worker: cores, bytes of memory, GPUs (0 = none) and
+    bytes of disk for the worker's persistent data (0 = no limit of ours).
 
     kalavai_like.volunteer.prefs computes them from the preferences; the runtime applies them.
     """
@@ -46,6 +50,7 @@ class Limits:
     cpus: float
     memory_bytes: int
     gpus: int = 0
+    disk_bytes: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -69,6 +74,12 @@ class Limits:
             )
         if not _number(self.gpus, int) or not 0 <= self.gpus <= MAX_GPUS:
             raise InvalidInput("Bad GPU count", f"{self.gpus!r}: give 0 to {MAX_GPUS}.")
+        if not _number(self.disk_bytes, int) or not (
+            self.disk_bytes == 0 or MIN_DISK_BYTES <= self.disk_bytes <= MAX_MEMORY_BYTES
+        ):
+            raise InvalidInput(
+                "Bad disk limit", f"{self.disk_bytes!r} bytes: give at least 64 MiB, or none."
+            )
 
 
 def _number(value: object, kind: type) -> bool:
@@ -97,6 +108,7 @@ class ContainerSpec:
     secrets_dir: str | None = None  # a host directory mounted read-only at SECRETS_MOUNT
     tmpfs: list[str] = field(default_factory=lambda: ["/tmp"])  # noqa: S108 (inside the container)
     workdir: str | None = None
+    hostname: str | None = None  # a BOINC worker's: its device id, which the project then sees
 
     def validate(self) -> None:
         """Check every field before it reaches a command line.
@@ -134,6 +146,8 @@ class ContainerSpec:
         for t in self.tmpfs:
             if not _TMPFS.match(t) or ".." in t:
                 raise InvalidInput("Bad tmpfs mount", f"{t!r} is not an absolute path.")
+        if self.hostname is not None and not _HOSTNAME.match(self.hostname):
+            raise InvalidInput("Bad host name", f"{self.hostname!r} is not a host name.")
         if self.workdir is not None and not _PATH.match(self.workdir):
             raise InvalidInput("Bad working directory", f"{self.workdir!r} is not a path.")
 

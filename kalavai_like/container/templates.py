@@ -5,7 +5,11 @@ environment, network policy, head container and default limits:
   runs `dask worker tcp://<head>:8786` with threads and memory from the volunteer's limits.
   Given a witness directory, the head preloads the witness plugin (`kalavai_witness`, shipped
   in the dask image; a pool's own image must carry it too) and writes its totals there.
-- `boinc`: the BOINC client attached to a project URL with a weak account key; needs `internet`.
+- `boinc`: the BOINC client attached to a project URL with a weak account key, or through an
+  account manager (`account_manager_url`, `account_manager_user`, `account_manager_password`:
+  the client posts to its rpc.php and attaches the projects it lists); needs `internet`.
+  Its data directory persists (`persistent_data`): a task that ran for hours survives the
+  container's replacement; BOINC's own disk preferences follow the `disk` limit.
 - `generic`: an image and a command from the pool's parameters.
 
 Images default to the ones packaging/images/build makes (`localhost/kalavai-like/<name>:latest`);
@@ -14,6 +18,7 @@ in the field `params["image"]` names a registry image instead.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -50,6 +55,7 @@ MEMBERS_FILE = "members.json"
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
+_HOSTNAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class Template:
     # Parameters that are secrets: the platform shows them to the pool's owner and, in the
     # worker spec, to its workers only (kalavai_like.platform.views.SECRET_PARAMS names them).
     secret_params: tuple[str, ...] = ()
+    # The worker's /data outlives its container (kept per membership until the volunteer
+    # leaves); otherwise it is scratch space.
+    persistent_data: bool = False
 
 
 TEMPLATES: dict[str, Template] = {
@@ -83,7 +92,8 @@ TEMPLATES: dict[str, Template] = {
         Limits(cpus=1.0, memory_bytes=2 * 2**30),
         False,
         "BOINC client attached to a volunteer-computing project",
-        secret_params=("weak_key", "gui_rpc_password"),
+        secret_params=("weak_key", "gui_rpc_password", "account_manager_password"),
+        persistent_data=True,
     ),
     "generic": Template(
         "generic",
@@ -186,12 +196,32 @@ def _boinc_worker(
     """The BOINC client, attached to `project_url` with `weak_key` when given."""
     env = {"BOINC_DATA_DIR": "/data/boinc", "BOINC_NCPUS": str(max(1, math.ceil(limits.cpus)))}
     url = params.get("project_url")
-    if url:  # checked by pool_params.check
+    if url:  # checked by pool_params.check, as the account manager's are
         env.update(BOINC_PROJECT_URL=str(url), BOINC_WEAK_KEY=str(params.get("weak_key") or ""))
+    env.update(_account_manager(params))
     password = str(params.get("gui_rpc_password") or "")
     if password:
         env["BOINC_GUI_RPC_PASSWORD"] = password
-    return {"command": ["/usr/local/bin/kalavai-boinc"], "env": env, "pids_limit": 1024}
+    if limits.disk_bytes:  # BOINC's own disk preference, so it fetches no work it cannot keep
+        env["BOINC_DISK_MAX_GB"] = f"{limits.disk_bytes / 2**30:.3f}"  # BOINC: 2**30
+    # The client reports its host name to the project: the device id maps the project's host
+    # record (and its credit) back to this device (kalavai_like.agent.boinc_witness).
+    host = membership_id.lower() if _HOSTNAME.match(membership_id.lower()) else None
+    return {"command": ["/usr/local/bin/kalavai-boinc"], "env": env, "pids_limit": 1024,
+            "hostname": host}  # fmt: skip
+
+
+def _account_manager(params: dict[str, Any]) -> dict[str, str]:
+    """The account manager's URL, the volunteer's name there and the password's hash (BOINC's
+    password_hash: md5 of password + lower-cased name; the password itself goes nowhere)."""
+    url = params.get("account_manager_url")
+    if not url:
+        return {}
+    user = str(params.get("account_manager_user") or "")
+    password = str(params.get("account_manager_password") or "")
+    digest = hashlib.md5((password + user.lower()).encode()).hexdigest()  # noqa: S324 (BOINC's)
+    base = str(url) if str(url).endswith("/") else f"{url}/"
+    return {"BOINC_AM_URL": base, "BOINC_AM_USER": user, "BOINC_AM_PASSWORD_HASH": digest}
 
 
 def _generic_worker(

@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from kalavai_like.client.boinc import boinc_line
 from kalavai_like.client.credit import PARTS, amount_text, hours, reliability_text, totals_text
 from kalavai_like.client.records import NodeStatus, WorkerStatus
 from kalavai_like.client.text import printable
@@ -197,6 +198,8 @@ def tooltip(snap: Snapshot) -> str:
         lines.append(f"Pool {s.worker.pool_name}, address {s.worker.address}")
         lines += [path_words(s.worker)] if s.worker.path else []
         lines.append(today_words(snap))
+        if s.worker.boinc:
+            lines.append(boinc_line(s.worker.boinc))
     elif s.state == "idle" and not snap.account:
         lines.append("Log in (or sign up) to join a pool.")
     elif s.state == "idle":
@@ -221,6 +224,8 @@ def _status_lines(snap: Snapshot) -> list[MenuItem]:
         lines.append(MenuItem("status", today_words(snap), enabled=False))
         if record := reliability_words(snap):
             lines.append(MenuItem("status", record, enabled=False))
+        if s.worker.boinc:
+            lines.append(MenuItem("status", boinc_line(s.worker.boinc), enabled=False))
     elif s is None and snap.agent_problem:
         lines.append(MenuItem("status", snap.agent_problem, enabled=False))
     lines += [MenuItem("status", p, enabled=False) for p in _problems(snap)]

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from kalavai_like.client.boinc import boinc_rows
 from kalavai_like.gui.menu import MenuItem, Snapshot, icon_state, menu_model, tooltip
 
 if TYPE_CHECKING:
@@ -52,7 +53,9 @@ class StatusWindow(QWidget):
         self.state_icon.setPixmap(self.tray.icons[icon_state(snap)].pixmap(64, 64))
         lines = tooltip(snap).split("\n")
         self.headline.setText(lines[0].partition(": ")[2] or lines[0])
-        self.details.setText("\n".join(lines[1:]))
+        w = snap.status.worker if snap.status else None
+        more = [f"{k}: {v}" for k, v in boinc_rows(w.boinc if w else None, snap.now)]
+        self.details.setText("\n".join(lines[1:] + more))
         items = [i for i in menu_model(snap) if i.key and i.key != "status"]
         if [(k, b.text()) for k, b in self.buttons.items()] != [(i.key, i.text) for i in items]:
             self._rebuild(items)

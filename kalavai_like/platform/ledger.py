@@ -8,7 +8,7 @@ Per device and resource (CPU, RAM, GPU; in seconds: core-s, GiB-s, GPU-s):
   the witnessed compute x declared GPUs (none without declared GPUs), each x (1 +
   `witness_allowance`) for the skew between the device's sampler and the head's clock;
 - unverified: claimed but not witnessed within `witness_window` of its heartbeat, or claimed
-  in a pool whose template has no witness (generic, boinc); it stays unverified;
+  in a pool whose template has no witness (generic); it stays unverified;
 - pending: claimed, neither granted nor unverified yet; clamped: measured beyond claimed.
 So measured = granted + pending + unverified + clamped. Granting runs when either side
 arrives (a heartbeat, a witness report): granted = min(claimed - unverified, witnessed), never
@@ -35,7 +35,9 @@ from kalavai_like.platform.settings import PlatformSettings
 from kalavai_like.units import GIB
 
 RESOURCES = ("cpu", "ram", "gpu")
-WITNESSED_TEMPLATES = frozenset({"dask"})  # templates whose head witnesses the work
+# Templates whose work is witnessed: a Dask pool's head, a BOINC pool's project (its validated
+# host credit, reported by the seed: kalavai_like.agent.boinc_witness).
+WITNESSED_TEMPLATES = frozenset({"dask", "boinc"})
 Triple = tuple[float, float, float]
 _ZERO: Triple = (0.0, 0.0, 0.0)
 # Column names per kind, built once: the heartbeat path reads and writes them on every request.

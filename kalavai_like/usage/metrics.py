@@ -5,8 +5,10 @@ text format (version 0.0.4) that Prometheus and the BOINC-exporter style dashboa
 reads, all optional: `state`, `at`, `conditions[].code`, and under `worker`: `pool_name`,
 `device_id`, `totals` and `pending` ({cpu_seconds, ram_gb_seconds, gpu_seconds}), `granted`
 ({credit, recent_average}), `handshake_age`, `last_heartbeat_at`, `live_cpu_cores`, `cpus`,
-`memory_bytes`, `gpus`, `acked_seq`, `reasons[].code`, `path` and `relay`. Serving it over
-HTTP is the agent's job.
+`memory_bytes`, `gpus`, `acked_seq`, `reasons[].code`, `path` and `relay`, and a BOINC
+worker's `boinc` (projects and tasks: kalavai_like.usage.boinc), named like the community BOINC
+exporters' (`..._boinc_task_fraction_done`, `..._boinc_host_credit`,
+`..._boinc_last_rpc_age_seconds`). Serving it over HTTP is the agent's job.
 """
 
 from __future__ import annotations
@@ -138,6 +140,56 @@ def _worker(out: _Exposition, worker: Mapping[str, Any], at: Any) -> None:
         "1 for each active reason the node is paused",
         [({**labels, "code": str(c)}, 1.0) for c in dict.fromkeys(reasons) if c],
     )
+    boinc = worker.get("boinc")
+    if isinstance(boinc, Mapping):
+        _boinc(out, boinc, labels, at)
+
+
+# name -> (help text, the task's or project's field)
+_BOINC_TASK = {
+    "boinc_task_fraction_done": ("Fraction of the BOINC task done (at its last checkpoint)",
+                                 "fraction_done"),
+    "boinc_task_elapsed_seconds": ("Elapsed run time of the BOINC task", "elapsed_seconds"),
+    "boinc_task_cpu_seconds": ("CPU time of the BOINC task", "cpu_seconds"),
+    "boinc_task_deadline_timestamp_seconds": ("Report deadline of the BOINC task (Unix time)",
+                                              "deadline"),
+}  # fmt: skip
+_BOINC_PROJECT = {
+    "boinc_host_credit": ("Credit the BOINC project granted this host", "host_total_credit"),
+    "boinc_host_credit_recent_average": ("Recent average credit of this host, per the project",
+                                         "host_expavg_credit"),
+    "boinc_rpc_failures": ("Failed scheduler requests in a row", "rpc_failures"),
+    "boinc_last_rpc_age_seconds": ("Seconds since the project's scheduler last answered", ""),
+    "boinc_project_unreachable": ("1 while the BOINC project cannot be reached", ""),
+}  # fmt: skip
+
+
+def _boinc(out: _Exposition, boinc: Mapping[str, Any], labels: dict[str, str], at: Any) -> None:
+    """A BOINC worker's tasks and projects (one sample per task and per project)."""
+    tasks = [t for t in boinc.get("tasks") or [] if isinstance(t, Mapping)]
+    projects = [p for p in boinc.get("projects") or [] if isinstance(p, Mapping)]
+    for name, (help_text, key) in _BOINC_TASK.items():
+        out.family(name, "gauge", help_text, [
+            ({**labels, "project": str(t.get("project_url", "")), "task": str(t.get("name", "")),
+              "state": str(t.get("state", ""))}, t.get(key)) for t in tasks
+        ])  # fmt: skip
+    out.family("boinc_tasks", "gauge", "BOINC tasks on this host, by state", [
+        ({**labels, "state": s}, float(sum(1 for t in tasks if t.get("state") == s)))
+        for s in dict.fromkeys(str(t.get("state", "")) for t in tasks)
+    ])  # fmt: skip
+    now = at if _is_number(at) else None
+    per_project: dict[str, list[tuple[Mapping[str, str], Any]]] = {n: [] for n in _BOINC_PROJECT}
+    for p in projects:
+        pl = {**labels, "project": str(p.get("url", ""))}
+        for name, (_, key) in _BOINC_PROJECT.items():
+            if key:
+                per_project[name].append((pl, p.get(key)))
+        last = p.get("last_rpc")
+        age = now - last if now is not None and _is_number(last) else None
+        per_project["boinc_last_rpc_age_seconds"].append((pl, age))
+        per_project["boinc_project_unreachable"].append((pl, 1.0 if p.get("unreachable") else 0.0))
+    for name, samples in per_project.items():
+        out.family(name, "gauge", _BOINC_PROJECT[name][0], samples)
 
 
 def _worker_values(worker: Mapping[str, Any], at: Any) -> dict[str, Any]:

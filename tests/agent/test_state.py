@@ -28,7 +28,7 @@ def test_state_round_trips_unchanged() -> None:
         "version": 1,
         "membership": {**MEMBERSHIP, "pause_reason": "paused by the user",
                        "platform_desired": "running", "relay": "198.18.0.1:3478",
-                       "hub_relay_only": True},
+                       "hub_relay_only": True, "disk_bytes": 0, "finishing": False},
         "seed": {**SEED, "relay": "198.18.0.1:3478", "relay_only": True},
         "unfinished": [{"operation": "join", "started_at": 990.0, "role": "spoke",
                         "prefix": "kt", "name": "wk", "network": True, "container": "kt-wk",

@@ -72,14 +72,20 @@ def test_boinc_client_answers_its_gui_rpc(podman: ContainerRuntime, names) -> No
 
     def answers() -> bool:
         state["r"] = engine(
-            podman.config, "exec", info.id, "sh", "-c", "cd /data/boinc && boinccmd --get_state"
+            podman.config,
+            "exec",
+            info.id,
+            "sh",
+            "-c",
+            "cd /data/boinc && boinccmd --unix_domain --get_state",
         )
         return state["r"].returncode == 0
 
     wait_for(answers, 60, "boinccmd --get_state")
     assert "======== Projects ========" in state["r"].stdout
     # The RPC password is in force and never on a command line.
-    wrong = engine(podman.config, "exec", info.id, "boinccmd", "--passwd", "wrong", "--get_state")
+    cmd = "cd /data/boinc && boinccmd --unix_domain --passwd wrong --get_state"
+    wrong = engine(podman.config, "exec", info.id, "sh", "-c", cmd)
     assert wrong.returncode != 0 or "Authorization failure" in wrong.stdout + wrong.stderr
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
     assert password not in ps.stdout

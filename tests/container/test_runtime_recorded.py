@@ -77,8 +77,29 @@ def test_gpus_use_the_nvidia_cdi_device_when_present(tmp_path: Path) -> None:
 
 def test_gpus_without_a_cdi_device_say_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(SystemProblem) as err:
-        ContainerRuntime(CONFIG, cdi_dirs=[tmp_path]).run_args(spec(gpus=1))
-    assert "nvidia-ctk cdi generate" in err.value.message
+        ContainerRuntime(CONFIG, cdi_dirs=[tmp_path], dev_dir=tmp_path).run_args(spec(gpus=1))
+    assert "nvidia-ctk cdi generate" in err.value.message and "/dev/dri" in err.value.message
+
+
+@pytest.mark.parametrize(
+    ("nodes", "passed"),
+    [
+        (["nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"],
+         ["nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm"]),
+        (["dri/renderD128"], ["dri"]),  # Intel, or AMD for graphics APIs
+        (["dri/renderD128", "kfd"], ["dri", "kfd"]),  # AMD with ROCm
+    ],
+)  # fmt: skip
+def test_gpus_without_cdi_pass_the_device_nodes(
+    tmp_path: Path, nodes: list[str], passed: list[str]
+) -> None:
+    dev = tmp_path / "dev"
+    for n in nodes:
+        (dev / n).parent.mkdir(parents=True, exist_ok=True)
+        (dev / n).touch()
+    args = ContainerRuntime(CONFIG, cdi_dirs=[tmp_path / "cdi"], dev_dir=dev).run_args(spec(gpus=1))
+    given = [args[i + 1] for i, a in enumerate(args) if a == "--device"]
+    assert given == [str(dev / p) for p in passed]
 
 
 def test_run_passes_env_through_a_private_file_and_returns_the_state() -> None:

@@ -79,11 +79,38 @@ def test_boinc_attaches_with_a_weak_key_through_the_environment() -> None:
         {"project_url": "https://x.org/<script>", "weak_key": "k"},
         {"project_url": "https://x.org/", "weak_key": "k;rm -rf"},
         {"project_url": "https://x.org/", "weak_key": "k", "gui_rpc_password": "a\nb"},
+        {
+            "account_manager_url": "https://bam.example/",
+            "account_manager_user": "a b",
+            "account_manager_password": "pw",
+        },
+        {"account_manager_url": "https://bam.example/", "account_manager_user": "ann"},
+        {
+            "account_manager_url": "javascript:x",
+            "account_manager_user": "ann",
+            "account_manager_password": "pw",
+        },
     ],
 )
 def test_boinc_refuses_bad_params(params: dict[str, str]) -> None:
     with pytest.raises(InvalidInput):
         render("boinc", params, membership_id="m", limits=LIM, head_address=None, netns_path=None)
+
+
+def test_boinc_attaches_through_an_account_manager_with_the_password_hashed() -> None:
+    s = render(
+        "boinc",
+        {"account_manager_url": "https://scienceunited.org", "account_manager_user": "Ann@x.org",
+         "account_manager_password": "s3cret"},
+        membership_id="m-2", limits=LIM, head_address=None, netns_path="/run/netns/x",
+    )  # fmt: skip
+    s.validate()
+    assert s.env["BOINC_AM_URL"] == "https://scienceunited.org/"  # rpc.php is appended to it
+    assert s.env["BOINC_AM_USER"] == "Ann@x.org"
+    # BOINC's password_hash: md5(password + lower-cased name); the password goes nowhere
+    assert s.env["BOINC_AM_PASSWORD_HASH"] == "84f057eda41e4c987a5cbcec944e83d6"
+    assert "s3cret" not in repr(s)
+    assert "account_manager_password" in TEMPLATES["boinc"].secret_params
 
 
 def test_generic_takes_image_and_command_from_params() -> None:

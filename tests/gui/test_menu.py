@@ -244,3 +244,20 @@ def test_the_menu_shows_the_devices_reliability_record_once_results_were_judged(
     plain = worker(witnessed=Witnessed(tasks=9, compute_seconds=4.0))
     snap = Snapshot(status("running", "contributing", plain), time.time(), account=EMAIL)
     assert not any("Results" in i.text for i in menu_model(snap))
+
+
+def test_a_boinc_worker_shows_its_task_and_an_unreachable_project() -> None:
+    task = {
+        "name": "kn_wu_1_0", "project_url": "http://p/", "state": "running",
+        "fraction_done": 0.35, "elapsed_seconds": 7.0, "cpu_seconds": 7.0, "deadline": 2e9,
+    }  # fmt: skip
+    project = {"url": "http://p/", "name": "Stand-in", "unreachable": False, "message": ""}
+    boinc = {"projects": [project], "tasks": [task]}
+    running = status("running", "contributing", worker(boinc=boinc))
+    snap = dataclasses.replace(SNAPS["contributing"], status=running)
+    assert "BOINC: kn_wu_1_0 35% (running)" in tooltip(snap).splitlines()
+    assert "BOINC: kn_wu_1_0 35% (running)" in [i.text for i in menu_model(snap)]
+    down = {**project, "unreachable": True, "last_try": 1796310545.0}
+    boinc = {"projects": [down], "tasks": []}
+    snap = dataclasses.replace(snap, status=status("running", "contributing", worker(boinc=boinc)))
+    assert "BOINC: project unreachable (last try 2026-12-03 15:09:05Z)" in tooltip(snap)

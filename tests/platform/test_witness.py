@@ -128,8 +128,9 @@ def test_unwitnessed_usage_is_pending_then_unverified(tuned_platform: Callable[.
     assert _cpu_s(seen_by_owner["unverified"]) == pytest.approx(1.0)
 
 
-def test_a_witness_releases_the_smaller_of_measured_and_witnessed(api: Api) -> None:
-    owner, pool, hub = _pool(api)
+@pytest.mark.parametrize("template", ["dask", "boinc"])  # boinc: the project's credit
+def test_a_witness_releases_the_smaller_of_measured_and_witnessed(api: Api, template: str) -> None:
+    owner, pool, hub = _pool(api, template=template)
     volunteer, dev, device_id = _join(api, owner, pool, cores=4)
     _wait_seconds(1.0)
     assert _cpu_s(_beat(dev, 1, cpu_seconds=3.0)["pending"]) == pytest.approx(3.0)
@@ -270,7 +271,7 @@ def test_a_private_pools_weights_never_reach_the_leaderboard(api: Api, platform_
     assert row["granted"]["cpu_core_hours"] == pytest.approx(0.001)
 
 
-@pytest.mark.parametrize("template", ["generic", "boinc"])
+@pytest.mark.parametrize("template", ["generic"])
 def test_pools_without_a_witness_grant_only_unverified_credit(
     api: Api, platform_sql: Sql, template: str
 ) -> None:

@@ -30,7 +30,7 @@ from kalavai_like.agent.node.membership import WorkerMembership
 from kalavai_like.agent.node.reconcile import Reconciler
 from kalavai_like.agent.node.rules import Rules
 from kalavai_like.agent.node.seeding import Seeding
-from kalavai_like.agent.node.shared import NodeConfig, Shared
+from kalavai_like.agent.node.shared import FINISHING, NodeConfig, Shared
 from kalavai_like.agent.policy import Policy
 from kalavai_like.agent.ports import PlatformPort, Ports, RuntimePort, StorePort, TemplatePort
 from kalavai_like.agent.progress import OnStep
@@ -224,6 +224,29 @@ class Node:
             warnings += self._seeding.stop()
             sh.set_state("idle", "not in a pool")
             return ActionResult("idle", "stopped: nothing of the pool is left", warnings=warnings)
+
+    def finish(self) -> ActionResult:
+        """`pool stop --finish`: fetch no new work and leave once the current work is done
+        (BOINC: the client detaches after reporting its tasks; the reconcile loop then leaves).
+        A worker with nothing to finish leaves now, as `stop` does.
+
+        Raises:
+            SystemProblem: the BOINC client does not answer (nothing changed).
+        """
+        sh = self._sh
+        with sh.lock:
+            m, w = sh.persisted.membership, sh.worker
+            if m is None or w is None:
+                return self.stop()
+            if m.finishing:
+                return ActionResult(sh.state, "already finishing", already=True)
+            if not w.start_finishing():
+                return self.stop()
+            m.finishing = True
+            sh.save()
+            sh.set_state("running", FINISHING)
+            return ActionResult("running", "finishing: no new work; this node leaves the pool "
+                                "once the current tasks are reported")  # fmt: skip
 
     def freeze(self) -> str | None:
         """For a graceful agent stop: freeze the worker after a last heartbeat (the next agent

@@ -13,7 +13,7 @@ from kalavai_like import tokens
 from kalavai_like.agent import pool_tls, specs
 from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.rules import Rules
-from kalavai_like.agent.node.shared import Shared
+from kalavai_like.agent.node.shared import FINISHING, Shared
 from kalavai_like.agent.policy import pause_text
 from kalavai_like.agent.progress import OnStep, Progress
 from kalavai_like.agent.snapshot import connected_text
@@ -125,6 +125,7 @@ class WorkerMembership:
         steps.report(f"Starting worker container {spec.name} ({spec.image})",
                      current="starting the worker container")  # fmt: skip
         self._journal.note(u, container=spec.name)
+        steps.undo("worker data", lambda: sh.ports.templates.remove_data(m.id))
         steps.undo("worker container", lambda: sh.ports.runtime.remove(spec.name))
         info = sh.ports.runtime.state(supervisor.start().container_id or spec.name)
         if info.state != "running":
@@ -282,7 +283,7 @@ class WorkerMembership:
             sh.set_state("paused", m.pause_reason or "paused")
         else:
             sh.running_since = sh.wall()
-            sh.set_state("running", "contributing")
+            sh.set_state("running", FINISHING if m.finishing else "contributing")
             self._rules.apply(m, w)  # a rule holding the worker names itself at once
 
     def carry_over(self, until: float) -> None:
@@ -342,6 +343,7 @@ class WorkerMembership:
                 warnings.append(f"final heartbeat not sent ({exc.title}); usage kept locally")
         actions: list[tuple[str, Callable[[], None]]] = [
             ("worker container", lambda: sh.ports.runtime.remove(self._spec_name(m))),
+            ("worker data", lambda: sh.ports.templates.remove_data(m.id)),
             ("network", lambda: self._down_spoke(m)),
         ]
         if not removed:
@@ -382,6 +384,7 @@ class WorkerMembership:
             m, info, runtime=sh.ports.runtime, platform=sh.ports.platform,
             ledger_path=sh.config.ledger_path, wall=sh.wall, mono=sh.mono,
             live_window=sh.config.sample_interval,
+            data_dir=sh.ports.templates.data_dir(m.id),
         )  # fmt: skip
         w.supervisor = sup
         sh.worker = w

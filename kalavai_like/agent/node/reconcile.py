@@ -88,6 +88,13 @@ class Reconciler:
             self._rules.apply(m, w)  # this also ends a timed pause whose time has come
         if sh.due("sample", now, c.sample_interval):
             w.sample()
+            if m.finishing and w.work_done():
+                sh.set_state("leaving", "the current work is done: leaving the pool")
+                for warning in self._membership.leave():
+                    log.warning("leaving after finishing: %s", warning)
+                sh.set_state("idle", "finished: left the pool once its work was reported")
+                sh.notify()
+                return
         if sh.wakeup.is_set() or sh.due("heartbeat", now, c.heartbeat_interval):
             sh.wakeup.clear()
             self._heartbeat(m, w)

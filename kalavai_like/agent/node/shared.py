@@ -60,6 +60,10 @@ class NodeConfig:
         return self.state_dir / "relay"
 
 
+# The node's reason while `pool stop --finish` lets the current work complete.
+FINISHING = "finishing: no new work, leaving once the current tasks are reported"
+
+
 class Shared:
     """The node's shared state; every change happens under `lock` (re-entrant)."""
 

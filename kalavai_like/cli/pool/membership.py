@@ -118,6 +118,9 @@ CpusOpt = Annotated[float, typer.Option("--cpus", help="Cores to lend.", min=0.1
 MemoryOpt = Annotated[str, typer.Option("--memory", help="Memory to lend: 512m, 2g.")]
 GpusOpt = Annotated[str, typer.Option("--gpus", help="GPUs to lend: a number or none.")]
 NameOpt = Annotated[str, typer.Option("--name", help="This machine's name in the pool.")]
+DiskOpt = Annotated[
+    str, typer.Option("--disk", help="Disk for the worker's kept data (BOINC): 10g, or none.")
+]
 
 
 @app.command()
@@ -126,6 +129,7 @@ def join(
     cpus: CpusOpt = 1.0,
     memory: MemoryOpt = "1g",
     gpus: GpusOpt = "none",
+    disk: DiskOpt = "none",
     account_key: Annotated[
         str | None,
         typer.Option(
@@ -141,8 +145,8 @@ def join(
     """Join a pool: prints each step, and returns once the worker runs and is acknowledged."""
     from kalavai_like.cli.token_cmd import read_token
 
-    run_join(read_token(token), JoinOptions(cpus, memory, gpus, account_key, name), start_agent,
-             json)  # fmt: skip
+    opts = JoinOptions(cpus, memory, gpus, account_key, name, disk)
+    run_join(read_token(token), opts, start_agent, json)
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,7 @@ class JoinOptions:
     gpus: str
     account_key: str | None
     name: str
+    disk: str = "none"
 
 
 def run_join(text: str, opts: JoinOptions, start_agent: bool, json: bool) -> None:
@@ -173,6 +178,7 @@ def run_join(text: str, opts: JoinOptions, start_agent: bool, json: bool) -> Non
     req = JoinRequest(
         text, credential, cpus=opts.cpus, memory_bytes=parse_size(opts.memory),
         gpus=parse_gpus(opts.gpus), device_name=opts.name,
+        disk_bytes=0 if opts.disk == "none" else parse_size(opts.disk),
     )  # fmt: skip
     node = context.node(start_agent)
     if not json:
@@ -224,9 +230,17 @@ def resume(
 
 
 @app.command()
-def stop(json: JsonOpt = False) -> None:
+def stop(
+    finish: Annotated[
+        bool,
+        typer.Option(
+            "--finish", help="Fetch no new work; leave once the current tasks are reported."
+        ),
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
     """Leave the pool: final heartbeat, worker and network removed, device deregistered."""
-    _action(context.node().stop().to_dict(), json)
+    _action(context.node().stop(finish=finish).to_dict(), json)
 
 
 def _action(result: dict[str, Any], json: bool) -> None:

@@ -99,7 +99,9 @@ def _worker_rows(w: WorkerStatus, now: float) -> list[tuple[str, Any]]:
     ]
     if w.paused_until:
         rows.append(("Resumes at", time.strftime("%H:%M", time.localtime(w.paused_until))))
-    return rows
+    from kalavai_like.client.boinc import boinc_rows
+
+    return rows + boinc_rows(w.boinc, now)
 
 
 def credit_rows(w: WorkerStatus) -> list[tuple[str, str]]:

@@ -1,0 +1,58 @@
+"""The project as witness: for a BOINC pool the seed reads each host's credit from the project's
+show_user.php (here the stand-in, on loopback), maps hosts to devices by the host name the
+worker's container has (its device id) and reports it on the witness path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kalavai_like.agent.boinc_witness import COBBLESTONE_SECONDS, host_credits
+from kalavai_like.agent.composition import PoolTemplates
+from kalavai_like.agent.node import Node, NodeConfig
+from kalavai_like.client.records import StartPoolRequest
+from kalavai_like.net import generate_keypair
+from tests.support.agent_fakes import URL, FakePlatform, World
+from tests.support.boinc_project import Host, Project, serve, show_user
+from tests.support.waiting import wait_for
+
+KEY = "1_" + "b" * 32
+
+
+def test_the_seed_reports_the_projects_host_credit_as_the_witness(tmp_path: Path) -> None:
+    project = Project(account_key=KEY)
+    server = serve(project)
+    world = World(tmp_path)
+    hub = world.platform.hub
+    world.platform = FakePlatform("boinc", {"project_url": project.base, "weak_key": KEY})
+    world.platform.hub = hub
+    cfg = NodeConfig(prefix="kt6", state_dir=tmp_path, witness_interval=0.05)
+    seed = Node(cfg, overlay=world.overlay, runtime=world.runtime, templates=PoolTemplates(),
+                platform=world.platform, store=world.store, wall=world.clock)  # fmt: skip
+    try:
+        seed.start_pool(
+            StartPoolRequest(URL, world.platform.pool["id"], "klu_x", "198.18.0.2:51820")
+        )
+        red = world.platform.redeem(URL, "klu_x", token=world.platform.mint(), name="v",
+                                    public_key=generate_keypair().public)  # fmt: skip
+        device = red["device"]["id"]
+        with project.lock:  # the device's BOINC client reported a result, the project granted
+            project.hosts[7] = Host(7, "cpid", device, total_credit=42.5)
+            project.hosts[8] = Host(8, "cpid2", "someone-elses-laptop", total_credit=1e6)
+
+        def reported() -> list[dict[str, object]]:
+            return [d for r in world.platform.witness_reports for d in r["devices"]]
+
+        wait_for(reported, 20, "the project's credit reported")
+        (d,) = {d["device_id"]: d for d in reported()}.values()
+        assert d["device_id"] == device
+        assert d["compute_seconds"] == 42.5 * COBBLESTONE_SECONDS
+        assert KEY not in str(world.platform.witness_reports)
+    finally:
+        seed.stop()
+        server.shutdown()
+
+
+def test_hosts_that_are_not_devices_are_not_credited() -> None:
+    project = Project(account_key=KEY)
+    project.hosts = {1: Host(1, "c", "a" * 32, total_credit=3.0), 2: Host(2, "c", "laptop", 9.0)}
+    assert host_credits(show_user(project, KEY)) == {"a" * 32: 3.0}
