@@ -29,6 +29,15 @@ def hub_peer(cfg: SpokeConfig, endpoint: str | None) -> PeerSpec:
     return PeerSpec(cfg.hub_public_key, allowed, endpoint, cfg.keepalive)
 
 
+def set_endpoint(runner: CommandRunner, dev: Device, peer: PeerSpec, *, fresh: bool) -> None:
+    """Point `peer` at `peer.endpoint`. `fresh`: remove and add it again, so WireGuard starts
+    a handshake there at once (a peer keeps its session otherwise, and retries a handshake only
+    5 s after the last one)."""
+    if fresh:
+        wireguard.update_peers(runner, dev, [], [peer.public_key])
+    wireguard.update_peers(runner, dev, [peer], [])
+
+
 def _handshake(runner: CommandRunner, dev: Device, key: str, timeout: float) -> bool:
     """True once the hub peer has a handshake, False when none came within `timeout`."""
     deadline = time.monotonic() + timeout
@@ -84,7 +93,7 @@ def connect(
             return "direct"
     left = max(1.0, timeout - (time.monotonic() - start))
     local = bridge.local_endpoint(runner, cfg.names, route, pid, left)
-    wireguard.set_endpoint(runner, dev, hub_peer(cfg, local), fresh=True)
+    set_endpoint(runner, dev, hub_peer(cfg, local), fresh=True)
     left = max(1.0, timeout - (time.monotonic() - start))
     if not _handshake(runner, dev, cfg.hub_public_key, left):
         st = bridge.status(cfg.names)
@@ -130,14 +139,14 @@ def probe_direct(runner: CommandRunner, cfg: SpokeConfig, dev: Device, direct: s
     if route is None or route.relay_only or not relayed(runner, dev, cfg):
         return False
     local = relay_endpoint(runner, cfg, dev)
-    wireguard.set_endpoint(runner, dev, hub_peer(cfg, direct), fresh=False)
+    set_endpoint(runner, dev, hub_peer(cfg, direct), fresh=False)
     ping = ["ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1", route.hub_address]
     answered = runner.run(ping, netns=cfg.names.netns).ok
     hub = wireguard.read_device(runner, dev)[1].get(cfg.hub_public_key)
     if answered and hub is not None and hub.endpoint == direct:
         bridge.stop(runner, cfg.names, route.run_dir)
         return True
-    wireguard.set_endpoint(runner, dev, hub_peer(cfg, local), fresh=False)
+    set_endpoint(runner, dev, hub_peer(cfg, local), fresh=False)
     return False
 
 
@@ -150,5 +159,5 @@ def fall_back(runner: CommandRunner, cfg: SpokeConfig, dev: Device) -> bool:
     if hub is None or (hub.handshake and time.time() - hub.handshake < STALE):
         return False
     local = relay_endpoint(runner, cfg, dev)
-    wireguard.set_endpoint(runner, dev, hub_peer(cfg, local), fresh=True)
+    set_endpoint(runner, dev, hub_peer(cfg, local), fresh=True)
     return True

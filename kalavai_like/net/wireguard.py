@@ -288,15 +288,6 @@ def update_peers(
     _check(res.ok, "peer update", res.stderr, dev.ifname)
 
 
-def set_endpoint(runner: CommandRunner, dev: Device, peer: PeerSpec, *, fresh: bool) -> None:
-    """Point `peer` at `peer.endpoint`. `fresh`: remove and add it again, so WireGuard starts
-    a handshake there at once (a peer keeps its session otherwise, and retries a handshake only
-    5 s after the last one)."""
-    if fresh:
-        update_peers(runner, dev, [], [peer.public_key])
-    update_peers(runner, dev, [peer], [])
-
-
 def _show(runner: CommandRunner, dev: Device, what: str) -> list[list[str]]:
     res = runner.run(["wg", "show", dev.ifname, what], netns=dev.wg_netns)
     _check(res.ok, f"show {what}", res.stderr, dev.ifname)

@@ -115,7 +115,8 @@ class WorkerMembership:
         self._journal.note(u, network=True)
         up = sh.ports.overlay.up_spoke(self.spoke_config(m), sh.config.handshake_timeout)
         sh.spoke = (up, sh.wall())
-        steps.undo("network namespace and WireGuard", lambda: self._down_spoke(m))
+        steps.undo("network namespace and WireGuard",
+                   lambda: sh.ports.overlay.down_spoke(m.prefix, m.name))  # fmt: skip
         steps.report(connected_text(m, up, sh.config.direct_timeout),
                      current="preparing the worker container")  # fmt: skip
         if pool_tls.ensure_member_cert(sh.config.state_dir, m, sh.config.dask_tls):
@@ -344,7 +345,7 @@ class WorkerMembership:
         actions: list[tuple[str, Callable[[], None]]] = [
             ("worker container", lambda: sh.ports.runtime.remove(self._spec_name(m))),
             ("worker data", lambda: sh.ports.templates.remove_data(m.id)),
-            ("network", lambda: self._down_spoke(m)),
+            ("network", lambda: sh.ports.overlay.down_spoke(m.prefix, m.name)),
         ]
         if not removed:
             deregister = lambda: sh.ports.platform.leave(m.platform, m.credential)  # noqa: E731
@@ -392,9 +393,6 @@ class WorkerMembership:
 
     def _spec_name(self, m: Membership) -> str:
         return specs.worker_spec(self._sh.ports.templates, m).name
-
-    def _down_spoke(self, m: Membership) -> None:
-        self._sh.ports.overlay.down_spoke(m.prefix, m.name)
 
     def _forget(self) -> None:
         self._sh.persisted.membership = None
