@@ -29,9 +29,9 @@ app = typer.Typer()
 @app.command("join-link")
 def join_link(
     url: Annotated[str, typer.Argument(metavar="URL", help="A kalavai-like://join?… link.")],
-    cpus: CpusOpt = 1.0,
-    memory: MemoryOpt = "1g",
-    gpus: GpusOpt = "none",
+    cpus: CpusOpt = None,
+    memory: MemoryOpt = None,
+    gpus: GpusOpt = None,
     name: NameOpt = "",
     start_agent: StartAgentOpt = False,
     json: JsonOpt = False,

@@ -114,9 +114,14 @@ def start(
     console.raw(f"  {command}")
 
 
-CpusOpt = Annotated[float, typer.Option("--cpus", help="Cores to lend.", min=0.1)]
-MemoryOpt = Annotated[str, typer.Option("--memory", help="Memory to lend: 512m, 2g.")]
-GpusOpt = Annotated[str, typer.Option("--gpus", help="GPUs to lend: a number or none.")]
+_DEFAULT = " Default: what your preferences lend while you use the computer (`prefs show`: in_use)."
+CpusOpt = Annotated[float | None, typer.Option("--cpus", help="Cores to lend." + _DEFAULT, min=0.1)]
+MemoryOpt = Annotated[
+    str | None, typer.Option("--memory", help="Memory to lend: 512m, 2g." + _DEFAULT)
+]
+GpusOpt = Annotated[
+    str | None, typer.Option("--gpus", help="GPUs to lend: a number or none." + _DEFAULT)
+]
 NameOpt = Annotated[str, typer.Option("--name", help="This machine's name in the pool.")]
 DiskOpt = Annotated[
     str, typer.Option("--disk", help="Disk for the worker's kept data (BOINC): 10g, or none.")
@@ -126,9 +131,9 @@ DiskOpt = Annotated[
 @app.command()
 def join(
     token: Annotated[str, typer.Argument(metavar="TOKEN|-|@PATH", help=ARG_HELP)],
-    cpus: CpusOpt = 1.0,
-    memory: MemoryOpt = "1g",
-    gpus: GpusOpt = "none",
+    cpus: CpusOpt = None,
+    memory: MemoryOpt = None,
+    gpus: GpusOpt = None,
     disk: DiskOpt = "none",
     account_key: Annotated[
         str | None,
@@ -153,12 +158,42 @@ def join(
 class JoinOptions:
     """What `pool join` and `join-link` lend, and as whom."""
 
-    cpus: float
-    memory: str
-    gpus: str
+    cpus: float | None  # None: the preferences' in-use profile on this machine (as the tray)
+    memory: str | None
+    gpus: str | None
     account_key: str | None
     name: str
     disk: str = "none"
+
+
+def _lent(home: Any, opts: JoinOptions) -> Lent:
+    """What the join lends: the options given, the rest as the tray's Join offers (the
+    preferences' in-use profile on this machine)."""
+    from kalavai_like.client import prefs as volunteer_prefs
+    from kalavai_like.units import parse_size
+
+    offer = volunteer_prefs.saved(home).in_use.limits(volunteer_prefs.machine())
+    return Lent(
+        opts.cpus if opts.cpus is not None else offer.cpus,
+        parse_size(opts.memory) if opts.memory is not None else offer.memory_bytes,
+        parse_gpus(opts.gpus) if opts.gpus is not None else offer.gpus,
+        defaulted=None in (opts.cpus, opts.memory, opts.gpus),
+    )
+
+
+@dataclass(frozen=True)
+class Lent:
+    cpus: float
+    memory_bytes: int
+    gpus: int
+    defaulted: bool
+
+    def text(self) -> str:
+        from kalavai_like.units import format_cores, format_size
+
+        gpus = f", {self.gpus} GPU{'s' if self.gpus != 1 else ''}" if self.gpus else ""
+        how = " (from your preferences; --cpus/--memory/--gpus choose)" if self.defaulted else ""
+        return f"{format_cores(self.cpus)}, {format_size(self.memory_bytes)}{gpus}{how}"
 
 
 def run_join(text: str, opts: JoinOptions, start_agent: bool, json: bool) -> None:
@@ -175,14 +210,15 @@ def run_join(text: str, opts: JoinOptions, start_agent: bool, json: bool) -> Non
         raise AuthError(
             "Not logged in", "Log in first (kalavai-like login), or give --account-key."
         )
+    lend = _lent(home, opts)
     req = JoinRequest(
-        text, credential, cpus=opts.cpus, memory_bytes=parse_size(opts.memory),
-        gpus=parse_gpus(opts.gpus), device_name=opts.name,
-        disk_bytes=0 if opts.disk == "none" else parse_size(opts.disk),
+        text, credential, cpus=lend.cpus, memory_bytes=lend.memory_bytes, gpus=lend.gpus,
+        device_name=opts.name, disk_bytes=0 if opts.disk == "none" else parse_size(opts.disk),
     )  # fmt: skip
     node = context.node(start_agent)
     if not json:
-        console.data(f"Joining pool '{parsed.pool_name}' at {parsed.platform}")
+        console.data(f"Joining pool '{parsed.pool_name}' at {parsed.platform}, lending "
+                     f"{lend.text()}")  # fmt: skip
     result = node.join(req, None if json else _print_step)
     if json:
         console.emit_json(result.to_dict())
