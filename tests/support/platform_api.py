@@ -87,9 +87,14 @@ class Api:
     def as_(self, credential: str) -> Caller:
         return Caller(self, credential)
 
-    def user(self, email: str | None = None, password: str = "correct horse") -> User:
+    def user(
+        self, email: str | None = None, password: str = "correct horse", display_name: str = ""
+    ) -> User:
         email = email or f"{unique('user')}@example.org"
-        r = self.http.post("/api/v1/accounts", json={"email": email, "password": password})
+        body = {"email": email, "password": password}
+        if display_name:
+            body["display_name"] = display_name
+        r = self.http.post("/api/v1/accounts", json=body)
         assert r.status_code == 201, r.text
         return self.log_in(email, password)
 

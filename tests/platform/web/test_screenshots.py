@@ -21,20 +21,22 @@ pytestmark = pytest.mark.chromium
 
 def _community(api: Api, sql: Any) -> tuple[Any, dict[str, Any]]:
     """A few pools with workers and credit, and the volunteer whose pages we show."""
-    ana = api.user("ana.lopez@example.org", PASSWORD)
+    ana = api.user("ana.lopez@example.org", PASSWORD, "Ana López")
     protein = api.pool(ana, name="protein-folding", public=True, template="dask")
     sql("UPDATE pools SET trusted = true WHERE id = :p", {"p": protein["id"]})  # the operator's
     api.pool(ana, name="render-farm", public=True, template="generic")
-    api.pool(api.user("lab@example.org", PASSWORD), name="climate-ensemble", public=True)
-    me = api.user("sam.volunteer@example.org", PASSWORD)
+    api.pool(
+        api.user("lab@example.org", PASSWORD, "Climate Lab"), name="climate-ensemble", public=True
+    )
+    me = api.user("sam.volunteer@example.org", PASSWORD, "Sam")
     mine = api.pool(me, name="sams-homelab", public=False)
     devices = []
     for who, pool, name, cores in [
         (me, protein, "desktop", 8),
         (me, mine, "nas", 4),
         (me, protein, "old-laptop", 2),
-        (api.user("kim@example.org", PASSWORD), protein, "kim-pc", 16),
-        (api.user("lee@example.org", PASSWORD), protein, "lee-mac", 8),
+        (api.user("kim@example.org", PASSWORD, "Kim"), protein, "kim-pc", 16),
+        (api.user("lee@example.org", PASSWORD, "Lee"), protein, "lee-mac", 8),
         (ana, mine, "ana-server", 32),
     ]:
         owner = ana if pool is protein else me
@@ -80,7 +82,8 @@ def test_screenshots_of_every_page(
     page.wait_for_function("document.querySelector('button.copy').textContent === 'Copied'")
     shot("join")
     nav(page, "My devices")
-    assert page.locator("article.device").count() == 3
+    assert page.locator("article.device").count() == 4  # three workers and my pool's hub
+    assert page.locator("article.device").filter(has_text="The pool's hub").count() == 1
     shot("devices")
     nav(page, "My contributions")
     page.wait_for_selector("#daily-chart[data-rendered=true] canvas")
