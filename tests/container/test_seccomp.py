@@ -183,7 +183,7 @@ def test_the_boinc_client_still_runs(podman: ContainerRuntime, names) -> None:  
     info = podman.run(dataclasses.replace(s, name=name, data_volume=name))
 
     def answers() -> bool:
-        cmd = "cd /data/boinc && boinccmd --get_state"
+        cmd = "cd /data/boinc && boinccmd --unix_domain --get_state"
         return engine(podman.config, "exec", info.id, "sh", "-c", cmd).returncode == 0
 
     wait_for(answers, 60, "the BOINC client to answer boinccmd --get_state")
