@@ -98,6 +98,7 @@ class JoinDialog(ContextDialog):
         buttons.addWidget(self.join_button)
         layout.addLayout(buttons)
         self.on_token_edited()
+        self.chosen = False  # a pool's Join (or a link) chose: the pool list's note waits
         self.refresh_pools()
         if link is not None:  # "Open in app": a fresh token of that pool, as its Join button
             self.on_pool_join_clicked({"id": link.pool_id, "name": link.pool_name})
@@ -186,6 +187,8 @@ class JoinDialog(ContextDialog):
             for col, text in enumerate(cells):
                 self.pools.setItem(row, col, QTableWidgetItem(str(text)))
             self.pools.setCellWidget(row, 4, self._join_cell(p, row))
+        if self.chosen:  # the list came after a pool was chosen: keep what that said
+            return
         self.pools_note.setText(
             "Click Join on a pool, check the limits below, then press Join."
             if pools
@@ -209,6 +212,7 @@ class JoinDialog(ContextDialog):
         self.pools_note.setText(f"Could not list the community pools: {exc.title}. {exc.message}")
 
     def on_pool_join_clicked(self, pool: dict[str, Any]) -> None:
+        self.chosen = True
         self.pools_note.setText(f"Getting a join token for pool {pool.get('name')}…")
         self.ctx.bridge.call(
             self.ctx.fetch_token_for, str(pool["id"]),

@@ -94,7 +94,7 @@ def test_a_fresh_start_is_a_guided_first_run(tmp_path, make_ctx, tray_for, qtbot
 
     joins: list[object] = []
     monkeypatch.setattr(LoginDialog, "ask", classmethod(login))
-    monkeypatch.setattr(JoinDialog, "ask", classmethod(lambda cls, *a: joins.append(a)))
+    monkeypatch.setattr(JoinDialog, "ask", classmethod(lambda cls, *a, **kw: joins.append(a)))
     tray.snapshot = snapshots()["logged-out"]  # the agent came up meanwhile
     with qtbot.waitSignal(tray.notified) as got:
         welcome.buttons["signup"].click()

@@ -94,8 +94,8 @@ def test_login_join_pause_resume_leave(sim, qtbot, monkeypatch):
         assert home.token().startswith("klu_")
 
         # ---- join: the community table lists the pool; the token is pasted, limits confirmed
-        def join_ask(cls, ctx, hardware, parent=None):
-            dlg = cls(ctx, hardware, parent)
+        def join_ask(cls, ctx, hardware, parent=None, link=None):
+            dlg = cls(ctx, hardware, parent, link)
             qtbot.addWidget(dlg)
             dlg.show()
             qtbot.waitUntil(lambda: dlg.pools.rowCount() >= 1, timeout=20000)

@@ -36,8 +36,10 @@ class Recording:
 
 
 def test_pools_that_are_not_running_offer_no_join(tmp_path, make_ctx, qtbot):
-    dlg = JoinDialog(Recording(make_ctx(tmp_path / "home", SETTINGS)), HW)
+    ctx = Recording(make_ctx(tmp_path / "home", SETTINGS))
+    dlg = JoinDialog(ctx, HW)
     qtbot.addWidget(dlg)
+    qtbot.waitUntil(lambda: ctx.bridge.pending == 0)  # its own pool list came back (empty)
     hub = {"public_key": "k", "endpoint": "198.51.100.7:51820"}
     dlg.on_pools([
         {"id": "a" * 32, "name": "idle", "template": "dask", "running": False, "hub": None},
@@ -54,7 +56,8 @@ def test_a_join_link_opens_join_for_its_pool_with_a_fresh_token(tmp_path, make_c
 
     dlg = JoinDialog(ctx, HW, link=links.parse(_link()))
     qtbot.addWidget(dlg)
-    qtbot.waitUntil(lambda: dlg.token.toPlainText() != "")
+    # Both calls back (the pool list and the token), whichever comes last.
+    qtbot.waitUntil(lambda: dlg.token.toPlainText() != "" and ctx.bridge.pending == 0)
     assert ctx.calls == [("fetch_token_for", (POOL_ID,))]
     assert "sci" in dlg.pools_note.text()
 
