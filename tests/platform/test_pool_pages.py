@@ -110,8 +110,8 @@ def test_the_api_bounds_what_a_pool_says_about_itself(api: Api) -> None:
     assert api.pool(owner)["about"] == {"description": "", "computes": "", "run_by": ""}
 
 
-def _public_pool(api: Api, owner: User) -> dict[str, object]:
-    return api.pool(owner, public=True, about=ABOUT)
+def _public_pool(api: Api, owner: User, running: bool = False) -> dict[str, object]:
+    return api.pool(owner, public=True, about=ABOUT, running=running)
 
 
 def test_anyone_reads_a_public_pool_page_without_logging_in(
@@ -162,7 +162,7 @@ def test_a_private_pool_page_is_its_owners_alone(api: Api, platform: LocalPlatfo
 def test_a_logged_in_visitor_joins_from_the_page_linked_from_the_community_list(
     api: Api, platform: LocalPlatform
 ) -> None:
-    pool = _public_pool(api, api.user())
+    pool = _public_pool(api, api.user(), running=True)
     with browser(platform, api.user()) as page:
         assert f'href="/pools/{pool["id"]}">{pool["name"]}</a>' in page.get("/pools").text
         shown = page.get(f"/pools/{pool['id']}").text
