@@ -21,7 +21,7 @@ def test_sign_up_name_then_change_it(api: Api, new_context: Callable[[], Any]) -
     email = f"{unique('named')}@example.org"
     sign_up(page, email, name="Browser Bea")
     nav(page, "My account")
-    field = page.get_by_label("Display name")
+    field = page.get_by_role("textbox", name="Display name")
     expect(field).to_have_value("Browser Bea")
     field.fill("Bea B.")
     page.get_by_role("button", name="Save name").click()

@@ -29,7 +29,7 @@ def test_signup_join_copy_redeems_once(
     sign_up(page, email)
     listed = page.get_by_role("row").filter(has_text=pool["name"])
     assert "dask" in listed.inner_text()
-    assert page.get_by_text("kalavai-like-tray").is_visible()
+    assert page.get_by_text("kalavai-like-tray", exact=True).is_visible()
     assert page.get_by_text("Join a pool…").first.is_visible()
 
     command = click_join_and_copy(page, pool["name"])
@@ -37,7 +37,7 @@ def test_signup_join_copy_redeems_once(
     assert argv[:3] == ["kalavai-like", "pool", "join"] and len(argv) == 4
     parsed = tokens.validate(argv[3], now=time.time(), platform=web_platform.public_url)
     assert parsed.pool_id == pool["id"] and parsed.tier == tokens.WORKER
-    assert page.get_by_text("kalavai-like-tray").is_visible()
+    assert page.get_by_text("kalavai-like-tray", exact=True).is_visible()
 
     # The token enrols the new user's device once (the API's own redeem), and only once.
     me = api.http.post("/api/v1/sessions", json={"email": email, "password": PASSWORD}).json()

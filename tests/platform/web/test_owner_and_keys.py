@@ -29,7 +29,7 @@ def test_owner_sees_workers_and_manages_tokens(
     heartbeat(api, joined["credential"], 1, "paused", reason="On battery", counters=counters)
 
     nav(page, "Community pools")
-    page.get_by_role("link", name=pool["name"]).click()
+    page.get_by_role("listitem").get_by_role("link", name=pool["name"]).click()
     page.wait_for_url(f"**/pools/{pool['id']}/owner")
     row = page.get_by_role("row").filter(has_text="worker-1")
     text = row.inner_text()

@@ -21,6 +21,8 @@ def test_owner_labels_a_token_removes_and_bans_from_the_page(
     pool = api.pool(owner, public=True)
     volunteer = api.user()
     red = api.join(api.as_(volunteer.credential), owner, pool, name="ana-box")
+    worked = {"seq": 1, "state": "running"}  # a worker that worked stays listed once removed
+    assert api.as_(red["credential"]).post("/api/v1/device/heartbeat", json=worked).is_success
     page.goto(f"/pools/{pool['id']}/owner")
 
     page.get_by_label("Label").fill("for Ana")
@@ -33,7 +35,7 @@ def test_owner_labels_a_token_removes_and_bans_from_the_page(
 
     page.get_by_role("button", name="Remove ana-box").click()
     expect(page.get_by_role("status")).to_contain_text("Worker removed")
-    beat = {"seq": 1, "state": "running"}
+    beat = {"seq": 2, "state": "running"}
     reply = api.as_(red["credential"]).post("/api/v1/device/heartbeat", json=beat).json()
     assert reply["desired_state"] == "removed"
 
