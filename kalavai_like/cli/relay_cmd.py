@@ -47,8 +47,6 @@ def serve(
         raise InvalidInput("Bad re-check interval", "--recheck must be 0.1-300 seconds.")
     if not 1 <= keepalive <= 600:
         raise InvalidInput("Bad keepalive", "--keepalive must be 1-600 seconds.")
-    if not 0 <= port <= 65535:
-        raise InvalidInput("Bad port", f"--port must be 1-65535 (or 0 for any); got {port}.")
     data = (data_dir or default_data_dir()).expanduser().resolve()
     url = PlatformSettings(data, "http://localhost", database_url).resolved_database_url
     if fd is None and not database_url and not (data / "platform.sqlite3").exists():
@@ -57,7 +55,7 @@ def serve(
             f"{data} holds no platform database: give the platform's --data-dir or --database-url.",
         )
     db = relay.open_database(url)
-    listener = socket.socket(fileno=fd) if fd is not None else relay.listen(host, port)
+    listener = socket.socket(fileno=fd) if fd is not None else relay.listen(host, port, "--port")
     address = listener.getsockname()
     shown = f"[{address[0]}]" if ":" in address[0] else address[0]
     print(f"kalavai-like relay serving at {shown}:{address[1]} ({db.dialect})", flush=True)

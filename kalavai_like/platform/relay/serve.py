@@ -28,14 +28,14 @@ DATABASE_ENV = "KALAVAI_LIKE_DATABASE_URL"
 STATS_EVERY = 60.0
 
 
-def listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int, option: str = "--relay-port") -> socket.socket:
     """A listening TCP socket for the relay.
 
     Raises:
         InvalidInput: the port is out of range, or the address is taken or not ours.
     """
     if not 0 <= port <= 65535:
-        raise InvalidInput("Bad port", f"--relay-port must be 1-65535 (or 0 for any); got {port}.")
+        raise InvalidInput("Bad port", f"{option} must be 1-65535 (or 0 for any); got {port}.")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
