@@ -11,6 +11,7 @@ from kalavai_like.agent.ports import TemplatePort
 from kalavai_like.agent.state import Membership, SeedRole
 from kalavai_like.client.records import JoinRequest, bare, with_prefixlen
 from kalavai_like.container.spec import ContainerSpec, Limits
+from kalavai_like.container.templates import template
 from kalavai_like.net import KeyPair, RelayRoute, SpokeConfig
 
 
@@ -55,7 +56,8 @@ def relay_route(
 def spoke_config(
     m: Membership, backend: str, run_dir: Path, direct_timeout: float = 1.5
 ) -> SpokeConfig:
-    """The membership's overlay spoke."""
+    """The membership's overlay spoke; its way out is the template's (BOINC: the internet,
+    but never the volunteer's LAN)."""
     six = m.address6 is not None and m.subnet6 is not None
     return SpokeConfig(
         prefix=m.prefix, name=m.name, private_key=m.private_key,
@@ -63,7 +65,7 @@ def spoke_config(
         address6=with_prefixlen(m.address6, m.subnet6) if six else None,  # type: ignore[arg-type]
         hub_public_key=m.hub_public_key, hub_endpoint=m.hub_endpoint,
         pool_subnet=m.subnet, pool_subnet6=m.subnet6 if six else None,
-        policy=str(m.params.get("network_policy", "pool")), backend=backend,
+        policy=template(m.template).network_policy, backend=backend,
         relay=relay_route(m, run_dir, direct_timeout),
     )  # fmt: skip
 

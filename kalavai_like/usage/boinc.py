@@ -23,6 +23,9 @@ from kalavai_like.usage.boinc_rpc import SOCKET, GuiRpc, RpcError
 _RESULT_STATE = {0: "new", 1: "downloading", 2: "ready", 3: "error", 4: "uploading",
                  5: "uploaded", 6: "aborted", 7: "upload failed"}  # fmt: skip
 _TASK_STATE = {0: "waiting", 1: "running", 9: "suspended", 10: "finishing"}
+# lib/error_numbers.h: a result in error for want of its input files, or of its upload
+# (client/cs_apps.cpp report_result_error sets the exit status and leaves the state as it was).
+_EXIT_STATE = {-186: "download failed", -187: "upload failed"}
 MAX_STATE_BYTES = 64 * 2**20  # a state file past this is not ours to parse
 
 
@@ -54,13 +57,14 @@ class BoincProject:
     master_fetch_failures: int
     next_try: float | None  # backoff: no request before this
     message: str  # the last reply's messages, or why it is unreachable
+    down: bool  # the scheduler answered that the project is down (`<project_is_down/>`)
     no_more_work: bool
     detach_when_done: bool
     via_account_manager: bool
 
     @property
     def unreachable(self) -> bool:
-        return self.rpc_failures > 0 or self.master_fetch_failures > 0
+        return not self.down and (self.rpc_failures > 0 or self.master_fetch_failures > 0)
 
 
 @dataclass(frozen=True)
@@ -110,11 +114,18 @@ def project_dir_name(url: str) -> str:
     return out[:-1] if out.endswith("_") else out
 
 
-def _reply_messages(d: Path, url: str) -> str:
-    root = _parse(d / f"sched_reply_{project_dir_name(url)}.xml")
+def _last_reply(d: Path, url: str) -> tuple[str, bool]:
+    """The last scheduler reply's messages, and whether it said the project is down (the
+    scheduler's send_message: database or daemons stopped) in answer to the last request (a
+    reply older than the request: that request got none)."""
+    path = d / f"sched_reply_{project_dir_name(url)}.xml"
+    root = _parse(path)
     if root is None:
-        return ""
-    return "; ".join(m.text.strip() for m in root.iter("message") if m.text and m.text.strip())
+        return "", False
+    text = "; ".join(m.text.strip() for m in root.iter("message") if m.text and m.text.strip())
+    asked, answered = _mtime(d / f"sched_request_{project_dir_name(url)}.xml"), _mtime(path)
+    current = asked is None or (answered is not None and answered >= asked)
+    return text, current and root.find("project_is_down") is not None
 
 
 def _mtime(path: Path) -> float | None:
@@ -129,8 +140,10 @@ def _project(d: Path, e: ET.Element) -> BoincProject:
     failures, master = int(_f(e, "nrpc_failures")), int(_f(e, "master_fetch_failures"))
     last_rpc = _f(e, "last_rpc_time") or None
     last_try = _mtime(d / f"sched_request_{project_dir_name(url)}.xml")
-    message = _reply_messages(d, url)
-    if failures or master:
+    message, down = _last_reply(d, url)
+    if down:
+        message = f"project is down: {message}" if message else "project is down"
+    elif failures or master:  # the client counts a "down" answer as a failure too
         what = "its master page" if master else "its scheduler"
         tries = failures or master
         message = (
@@ -142,6 +155,7 @@ def _project(d: Path, e: ET.Element) -> BoincProject:
         host_expavg_credit=_f(e, "host_expavg_credit"),
         last_rpc=last_rpc, last_try=last_try or last_rpc, rpc_failures=failures,
         master_fetch_failures=master, next_try=_f(e, "min_rpc_time") or None, message=message,
+        down=down,
         no_more_work=e.find("dont_request_more_work") is not None,
         detach_when_done=e.find("detach_when_done") is not None,
         via_account_manager=e.find("attached_via_acct_mgr") is not None,
@@ -159,9 +173,26 @@ def _progress(a: ET.Element | None) -> tuple[float, float, float]:
     return _f(a, cp + "fraction_done"), _f(a, cp + "elapsed_time"), _f(a, cp + "cpu_time")
 
 
+def _download_failures(boinc_dir: Path, results: list[ET.Element]) -> set[str]:
+    """Workunits still downloading an input file of which the client gave up on (its status an
+    error in client_state.xml: "permanent HTTP error"); read only while a task downloads."""
+    if not any(int(_f(r, "state")) == 1 for r in results):
+        return set()
+    root = _parse(boinc_dir / "client_state.xml")
+    if root is None:
+        return set()
+    failed = {_s(f, "name") for f in root.iter("file") if _f(f, "status") < 0}
+    return {
+        _s(w, "name")
+        for w in root.iter("workunit")
+        if any(_s(ref, "file_name") in failed for ref in w.iter("file_ref"))
+    }
+
+
 def _tasks(
-    results: list[ET.Element], active: dict[str, ET.Element], owner: dict[str, str]
-) -> list[BoincTask]:
+    results: list[ET.Element], active: dict[str, ET.Element], owner: dict[str, str],
+    failed_downloads: set[str],
+) -> list[BoincTask]:  # fmt: skip
     tasks = []
     for r in results:
         name = _s(r, "name")
@@ -170,7 +201,12 @@ def _tasks(
         a = r.find("active_task")
         a = a if a is not None else active.get(name)
         state = _RESULT_STATE.get(int(_f(r, "state")), "unknown")
-        if r.find("ready_to_report") is not None:
+        failed = _EXIT_STATE.get(int(_f(r, "exit_status")))  # set whatever the state was
+        if state == "downloading" and _s(r, "wu_name") in failed_downloads:
+            state = "download failed"
+        elif failed:
+            state = failed
+        elif r.find("ready_to_report") is not None:
             state = "ready to report"
         elif a is not None and state == "ready":
             state = _TASK_STATE.get(int(_f(a, "active_task_state")), "waiting")
@@ -197,16 +233,30 @@ def _owners(root: ET.Element) -> dict[str, str]:
 
 
 def boinc_conditions(state: BoincState | None) -> list[Condition]:
-    """An unreachable project is a problem to show, not a healthy-looking idle worker."""
+    """An unreachable or down project, or a task whose files failed, is a problem to show,
+    not a healthy-looking idle worker."""
     found = []
     for p in state.projects if state else []:
+        when = _iso(p.last_try) if p.last_try else "not yet"
         if p.unreachable:
-            when = _iso(p.last_try) if p.last_try else "not yet"
             found.append(Condition(
                 "project_unreachable", "BOINC project unreachable",
                 f"{p.name}: {p.message}; last try {when}. The BOINC client keeps retrying; "
                 "check the project's status page if this lasts.",
             ))  # fmt: skip
+        elif p.down:
+            found.append(Condition(
+                "project_down", "BOINC project is down",
+                f"{p.name}: {p.message} (last contact {when}). The BOINC client asks again "
+                "later; nothing to do here.",
+            ))  # fmt: skip
+    failed = [t for t in state.tasks if t.state in _EXIT_STATE.values()] if state else []
+    for t in failed:
+        found.append(Condition(
+            "task_files_failed", f"BOINC {t.state}",
+            f"Task {t.name}: BOINC gave up on its files ({t.state}). Nothing to do unless "
+            "every task fails so: then check the project's news.",
+        ))  # fmt: skip
     return found
 
 
@@ -255,10 +305,11 @@ def read_state(boinc_dir: Path, *, rpc: bool = True, log: MessageLog | None = No
     if root is None:
         return BoincState()
     am = _parse(boinc_dir / "acct_mgr_url.xml")
+    results = root.findall("result")
     active = {_s(a, "result_name"): a for a in root.iter("active_task")}
     return BoincState(
         projects=[_project(boinc_dir, e) for e in root.findall("project")],
-        tasks=_tasks(root.findall("result"), active, _owners(root)),
+        tasks=_tasks(results, active, _owners(root), _download_failures(boinc_dir, results)),
         account_manager=_s(am, "url") if am is not None else "",
         coprocessors=_coprocs(root.find("host_info")),
         written_at=_mtime(path),
@@ -274,9 +325,10 @@ def _from_rpc(boinc_dir: Path, log: MessageLog | None) -> BoincState:
         if log is not None:
             log.update(c)
     found = [_project(boinc_dir, e) for e in projects.iter("project")]
+    rs = list(results.iter("result"))
     return BoincState(
         projects=[log.apply(p) for p in found] if log is not None else found,
-        tasks=_tasks(list(results.iter("result")), {}, {}),
+        tasks=_tasks(rs, {}, {}, _download_failures(boinc_dir, rs)),
         account_manager=_s(am, "acct_mgr_info/acct_mgr_url"),
         coprocessors=_coprocs(host.find("host_info")),
         written_at=_mtime(boinc_dir / "client_state.xml"),

@@ -161,6 +161,7 @@ _BOINC_PROJECT = {
     "boinc_rpc_failures": ("Failed scheduler requests in a row", "rpc_failures"),
     "boinc_last_rpc_age_seconds": ("Seconds since the project's scheduler last answered", ""),
     "boinc_project_unreachable": ("1 while the BOINC project cannot be reached", ""),
+    "boinc_project_down": ("1 while the BOINC project's scheduler says it is down", ""),
 }  # fmt: skip
 
 
@@ -188,6 +189,7 @@ def _boinc(out: _Exposition, boinc: Mapping[str, Any], labels: dict[str, str], a
         age = now - last if now is not None and _is_number(last) else None
         per_project["boinc_last_rpc_age_seconds"].append((pl, age))
         per_project["boinc_project_unreachable"].append((pl, 1.0 if p.get("unreachable") else 0.0))
+        per_project["boinc_project_down"].append((pl, 1.0 if p.get("down") else 0.0))
     for name, samples in per_project.items():
         out.family(name, "gauge", _BOINC_PROJECT[name][0], samples)
 

@@ -149,3 +149,14 @@ def test_stop_finish_without_boinc_work_leaves_at_once(tmp_path: Path) -> None:
     world.join(node)
     result = node.finish()
     assert result.state == "idle" and world.leftovers() == []
+
+
+@pytest.mark.parametrize(("template", "way_out"), [("boinc", "internet"), ("dask", "pool")])
+def test_a_boinc_worker_may_reach_its_project_and_a_dask_worker_only_its_pool(
+    tmp_path: Path, template: str, way_out: str
+) -> None:
+    world = _world(tmp_path, template)
+    node = _node(world)
+    node.join(JoinRequest(world.platform.mint(), "klu_x", cpus=1, memory_bytes=2**30))
+    (spoke,) = world.overlay.spokes.values()
+    assert spoke.cfg.policy == way_out

@@ -148,3 +148,31 @@ def test_finishing_reports_the_running_task_then_detaches(  # type: ignore[no-un
     assert served.project.sent == sent  # no new work fetched
     assert sorted(served.project.reported) == sorted(sent)  # and all of it reported
     assert read_state(data / "boinc").tasks == []
+
+
+def test_a_failed_download_and_a_project_down_are_shown_as_such(  # type: ignore[no-untyped-def]
+    podman: ContainerRuntime, names, served: Served, tmp_path: Path
+) -> None:
+    from kalavai_like.usage.boinc import boinc_conditions
+
+    data = tmp_path / "data"
+    install_app(data / "boinc", served.project.base)
+    p = served.project
+    p.missing_input = True
+    name = names("boinc")
+    _client(podman, name, data, served)
+    _wait(podman, name, lambda: p.sent, 120, "the workunit sent")
+    p.maintenance = True  # so the failed task is not acknowledged: it stays to be seen
+
+    def failed() -> bool:
+        return [t.state for t in read_state(data / "boinc").tasks] == ["download failed"]
+
+    _wait(podman, name, failed, 120, "the task's download failed")
+    _wait(podman, name, lambda: read_state(data / "boinc").projects[0].down, 120, "project down")
+    st = read_state(data / "boinc")
+    (proj,) = st.projects
+    assert proj.message == "project is down: Project is temporarily shut down for maintenance"
+    assert not proj.unreachable  # it answered: it is down, not out of reach
+    codes = {c.code: c for c in boinc_conditions(st)}
+    assert set(codes) == {"project_down", "task_files_failed"}
+    assert codes["task_files_failed"].title == "BOINC download failed"

@@ -14,7 +14,8 @@ It serves, under `http://<host>:<port>/kn/`:
   account key, its URL signed with the manager's key as the client checks it (lib/crypt.cpp:
   RSA over the md5 hex of the URL, PKCS#1 type 1 padding, keys and signatures in BOINC's hex).
 
-`online = False` makes every request fail (a project that is down).
+`online = False` makes every request fail (a project that cannot be reached); `maintenance`
+makes the scheduler answer that the project is down; `missing_input` makes downloads fail.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class Host:
     domain_name: str
     total_credit: float = 0.0
     rpc_time: float = 0.0
+    sent: list[str] = field(default_factory=list)  # results sent to this host
 
 
 @dataclass
@@ -114,6 +116,8 @@ class Project:
     account_key: str
     user_name: str = "volunteer"
     online: bool = True
+    maintenance: bool = False  # the scheduler answers that the project is down
+    missing_input: bool = False  # input files are not found (404: the download fails)
     work: int = 1  # workunits left to send
     hosts: dict[int, Host] = field(default_factory=dict)
     sent: list[str] = field(default_factory=list)
@@ -130,6 +134,11 @@ class Project:
     @property
     def user_credit(self) -> float:
         return sum(h.total_credit for h in self.hosts.values())
+
+    def host_named(self, domain_name: str) -> Host:
+        """The host record of the client that reported `domain_name` (a device id)."""
+        with self.lock:
+            return next(h for h in self.hosts.values() if h.domain_name == domain_name)
 
 
 class SigningKey:
@@ -189,6 +198,12 @@ def scheduler_reply(p: Project, request: str) -> str:
             '<scheduler_reply>\n<message priority="notice">Invalid or missing account key.'
             "</message>\n<request_delay>60</request_delay>\n</scheduler_reply>\n"
         )
+    if p.maintenance:  # sched_main.cpp send_message: nothing is acked or sent
+        return (
+            '<scheduler_reply>\n<message priority="low">Project is temporarily shut down for '
+            "maintenance</message>\n<request_delay>3600</request_delay>\n<project_is_down/>\n"
+            "</scheduler_reply>\n"
+        )
     host_id = int(_tag("hostid", request) or 0)
     new_host = host_id not in p.hosts
     if new_host:
@@ -221,6 +236,7 @@ def scheduler_reply(p: Project, request: str) -> str:
     if wants and p.work > 0:
         p.work -= 1
         body += _workunit(p, f"kn_wu_{len(p.sent) + 1}")
+        host.sent.append(p.sent[-1])
     elif wants:
         body.append('<message priority="low">No tasks sent</message>')
         body.append('<message priority="low">Project has no tasks available</message>')
@@ -313,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
             p.requests.append(f"GET {url.path}")
             if url.path in ("/kn/", "/am/"):
                 self._send(MASTER.format(base=p.base), "text/html")
-            elif url.path.startswith("/kn/download/"):
+            elif url.path.startswith("/kn/download/") and not p.missing_input:
                 self._send(INPUT, "application/octet-stream")
             elif url.path == "/kn/show_user.php":
                 auth = (parse_qs(url.query).get("auth") or [""])[0]
@@ -351,9 +367,11 @@ def serve(project: Project, host: str = "127.0.0.1", port: int = 0) -> Threading
 CLONE_NEWNET = 0x40000000
 
 
-def serve_in(netns: str, project: Project, port: int = 8123) -> ThreadingHTTPServer:
-    """Bind the stand-in inside the network namespace `netns` (a thread enters it; the socket
-    stays there), so the worker's container in that namespace reaches it on 127.0.0.1."""
+def serve_in(
+    netns: str, project: Project, port: int = 8123, host: str = "127.0.0.1"
+) -> ThreadingHTTPServer:
+    """Bind the stand-in on `host` inside the network namespace `netns` (a thread enters it; the
+    socket stays there): a worker's container in that namespace reaches it on 127.0.0.1."""
     out: dict[str, ThreadingHTTPServer] = {}
 
     def enter() -> None:
@@ -361,7 +379,7 @@ def serve_in(netns: str, project: Project, port: int = 8123) -> ThreadingHTTPSer
         with open(f"/run/netns/{netns}") as fh:
             if libc.setns(fh.fileno(), CLONE_NEWNET) != 0:
                 raise OSError(ctypes.get_errno(), "setns")
-        out["s"] = serve(project, port=port)
+        out["s"] = serve(project, host=host, port=port)
 
     t = threading.Thread(target=enter)
     t.start()

@@ -104,6 +104,18 @@ def start_hosts(*shorts: str) -> Callable[[Simulator], None]:
     return setup
 
 
+def set_agent(host: SimHost, **values: object) -> None:
+    """Change `[agent]` settings of a host (read when its agent starts)."""
+    path = host.home / "config" / "settings.toml"
+    lines = path.read_text().splitlines()
+    for key, value in values.items():
+        text = f'"{value}"' if isinstance(value, str) else str(value)
+        lines = [ln for ln in lines if not ln.startswith(f"{key} =")]
+        at = lines.index("[agent]") + 1
+        lines.insert(at, f"{key} = {text}")
+    path.write_text("\n".join(lines) + "\n")
+
+
 class Pool:
     """The lifecycle tests' simulator plus what they need to know about it."""
 
@@ -203,12 +215,4 @@ class Burn:
                 "ram_gb_seconds": r[2], "gpu_seconds": r[3]}}  # fmt: skip
 
     def set_agent(self, vol: str, **values: object) -> None:
-        """Change `[agent]` settings of a host (read when its agent starts)."""
-        path = self.host(vol).home / "config" / "settings.toml"
-        lines = path.read_text().splitlines()
-        for key, value in values.items():
-            text = f'"{value}"' if isinstance(value, str) else str(value)
-            lines = [ln for ln in lines if not ln.startswith(f"{key} =")]
-            at = lines.index("[agent]") + 1
-            lines.insert(at, f"{key} = {text}")
-        path.write_text("\n".join(lines) + "\n")
+        set_agent(self.host(vol), **values)
