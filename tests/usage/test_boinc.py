@@ -4,6 +4,7 @@ socket with the client's nonce authentication. Recorded in tests/usage/data/boin
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,35 @@ def test_detected_coprocessors_show_in_the_status(boinc_dir: Path) -> None:
         assert st.coprocessors == want
     rows = dict(boinc_rows(st.to_dict(), now=0))
     assert rows["Coprocessors"].startswith("NVIDIA NVIDIA GeForce RTX 3060 x2")
+
+
+def _in_order(d: Path, *names: str) -> None:
+    """Give `names` increasing modification times, in that order (a copy loses them)."""
+    for i, name in enumerate(names):
+        os.utime(d / name, (1796322000 + i, 1796322000 + i))
+
+
+def test_a_project_down_for_maintenance_and_a_failed_download_say_so(boinc_dir: Path) -> None:
+    _files(boinc_dir, "maintenance")  # the real client's files: input 404, then "down"
+    _in_order(boinc_dir, "sched_request_127.0.0.1_8123_kn.xml", "sched_reply_127.0.0.1_8123_kn.xml")
+    st = read_state(boinc_dir)
+    (p,) = st.projects
+    assert p.down and not p.unreachable  # it answered: down, not out of reach
+    assert p.message == "project is down: Project is temporarily shut down for maintenance"
+    assert [t.state for t in st.tasks] == ["download failed"]
+    codes = {c.code: c.title for c in boinc_conditions(st)}
+    assert codes == {"project_down": "BOINC project is down",
+                     "task_files_failed": "BOINC download failed"}  # fmt: skip
+    assert boinc_line(st.to_dict()) == "BOINC: kn_wu_1_0 0% (download failed)"
+    samples = {s.name: s.value for f in text_string_to_metric_families(
+        render({"worker": {"boinc": st.to_dict()}})) for s in f.samples}  # fmt: skip
+    assert samples["kalavai_like_boinc_project_down"] == 1.0
+    assert samples["kalavai_like_boinc_project_unreachable"] == 0.0
+
+
+def test_a_down_answer_to_an_earlier_request_is_not_taken_for_the_last_one(boinc_dir: Path) -> None:
+    _files(boinc_dir, "maintenance")
+    # the last request got no answer yet (the reply on disk is older): not said to be down
+    _in_order(boinc_dir, "sched_reply_127.0.0.1_8123_kn.xml", "sched_request_127.0.0.1_8123_kn.xml")
+    (p,) = read_state(boinc_dir).projects
+    assert not p.down and not p.message.startswith("project is down")
