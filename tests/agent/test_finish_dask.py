@@ -99,6 +99,20 @@ def test_a_worker_that_retired_while_the_agent_was_away_is_not_started_again(
     assert again.status().state == "idle" and world.leftovers() == []
 
 
+def test_a_member_enrolled_by_an_older_agent_gets_the_finish_preload_at_the_next_start(
+    world: World,
+) -> None:
+    node = _node(world)
+    world.join(node)
+    member = pool_tls.member_dir(world.tmp, node.status().worker.device_id)  # type: ignore[union-attr]
+    node.close()
+    (member / "kalavai_finish.py").unlink()  # as an agent from before `--finish` left it
+    again = _node(world)
+    again.restore()  # the kept certificate is still good: no new enrolment
+    assert (member / "kalavai_finish.py").exists()  # else the worker could not start
+    assert again.finish().state == "running"
+
+
 class _Worker:
     address = "tls://10.42.0.2:40000"
 
