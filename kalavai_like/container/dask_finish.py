@@ -22,15 +22,25 @@ SIGNAL = signal.SIGUSR1
 REASON = "kalavai-finish"
 
 
+async def retire(worker: Any) -> None:
+    """Retire gracefully; when the scheduler cannot retire it (unreachable), close anyway: the
+    volunteer asked to leave, and the scheduler runs its tasks elsewhere once it notices."""
+    try:
+        await worker.close_gracefully(reason=REASON)
+    except Exception:
+        log.exception("kalavai_finish: graceful retirement failed: closing")
+        await worker.close(reason=REASON)
+
+
 def install(worker: Any, loop: asyncio.AbstractEventLoop) -> None:
-    """Retire `worker` gracefully when the process gets SIGUSR1 (once; again is a no-op)."""
+    """Retire `worker` when the process gets SIGUSR1 (once; again is a no-op)."""
     started: list[asyncio.Task[Any]] = []
 
     def finish() -> None:
         if started:
             return
         log.info("kalavai_finish: finishing: %s retires gracefully", worker.address)
-        started.append(loop.create_task(worker.close_gracefully(reason=REASON)))
+        started.append(loop.create_task(retire(worker)))
 
     loop.add_signal_handler(SIGNAL, finish)
 

@@ -116,16 +116,20 @@ def test_a_member_enrolled_by_an_older_agent_gets_the_finish_preload_at_the_next
 class _Worker:
     address = "tls://10.42.0.2:40000"
 
-    def __init__(self) -> None:
-        self.reasons: list[str] = []
+    def __init__(self, scheduler_answers: bool = True) -> None:
+        self.answers = scheduler_answers
+        self.calls: list[tuple[str, str]] = []
 
     async def close_gracefully(self, reason: str = "") -> None:
-        self.reasons.append(reason)
+        self.calls.append(("close_gracefully", reason))
+        if not self.answers:
+            raise OSError("Timed out trying to connect to tls://10.42.0.1:8786")
+
+    async def close(self, reason: str = "") -> None:
+        self.calls.append(("close", reason))
 
 
-def test_the_preload_turns_sigusr1_into_one_graceful_close() -> None:
-    worker = _Worker()
-
+def _signalled_twice(worker: _Worker) -> None:
     async def main() -> None:
         await dask_finish.dask_setup(worker)
         for _ in range(2):  # a second `--finish` changes nothing
@@ -133,5 +137,16 @@ def test_the_preload_turns_sigusr1_into_one_graceful_close() -> None:
             await asyncio.sleep(0.05)
 
     asyncio.run(main())  # closing the loop removes its signal handler
-    assert worker.reasons == ["kalavai-finish"]
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL
+
+
+def test_the_preload_turns_sigusr1_into_one_graceful_close() -> None:
+    worker = _Worker()
+    _signalled_twice(worker)
+    assert worker.calls == [("close_gracefully", "kalavai-finish")]
+
+
+def test_a_worker_whose_scheduler_cannot_retire_it_still_leaves() -> None:
+    worker = _Worker(scheduler_answers=False)
+    _signalled_twice(worker)
+    assert worker.calls == [("close_gracefully", "kalavai-finish"), ("close", "kalavai-finish")]
