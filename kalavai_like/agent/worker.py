@@ -18,7 +18,7 @@ from kalavai_like.agent.ports import PlatformPort, RuntimePort
 from kalavai_like.agent.state import Membership
 from kalavai_like.container.spec import ContainerInfo, Usage
 from kalavai_like.container.supervisor import Supervisor
-from kalavai_like.container.templates import FINISH_PRELOAD, FINISH_SIGNAL
+from kalavai_like.container.templates import FINISH_LABEL, FINISH_SIGNAL
 from kalavai_like.errors import Condition, KalavaiError, SystemProblem
 from kalavai_like.usage.boinc import BoincState, MessageLog, boinc_conditions, read_state
 from kalavai_like.usage.boinc_rpc import RpcError, detach_when_done
@@ -28,6 +28,7 @@ from kalavai_like.usage.sampler import LiveUsage, Sampler
 log = logging.getLogger(__name__)
 # A heartbeat reply's desired state once the pool's owner removed the device.
 REMOVED = "removed"
+RUNNING = ("running", "paused")  # a container's states with its workload alive
 
 
 def retired(m: Membership, runtime: RuntimePort, name: str) -> ContainerInfo | None:
@@ -36,7 +37,7 @@ def retired(m: Membership, runtime: RuntimePort, name: str) -> ContainerInfo | N
     if not (m.finishing and m.template == "dask"):
         return None
     info = runtime.state(name)
-    return info if info.state not in ("running", "paused") else None
+    return info if info.state not in RUNNING else None
 
 
 class LiveRate:
@@ -222,12 +223,12 @@ class WorkerSession:
         return bool(urls)
 
     def _retire_dask(self) -> bool:
-        spec = self.supervisor.spec if self.supervisor is not None else None
-        if spec is None or FINISH_PRELOAD not in spec.command:
-            return False  # a worker without mutual TLS has no preload to retire it
+        info = self._runtime.state(self.container_id)
+        if info.labels.get(FINISH_LABEL) != FINISH_SIGNAL or info.state not in RUNNING:
+            return False  # no preload to retire it (no mutual TLS, an older agent's), or down
         try:
-            self._runtime.kill(self.container_id, FINISH_SIGNAL)
-        except KalavaiError as exc:  # crashed, restarting: nothing running to finish
+            self._runtime.kill(info.id, FINISH_SIGNAL)
+        except KalavaiError as exc:  # it stopped meanwhile: nothing running to finish
             log.warning("cannot ask the Dask worker to retire: %s", exc)
             return False
         return True
@@ -236,7 +237,7 @@ class WorkerSession:
         """The finishing worker's work is done: the BOINC client has reported its tasks and
         detached; the Dask worker has retired and exited."""
         if self.m.template == "dask":
-            return self._runtime.state(self.container_id).state not in ("running", "paused")
+            return self._runtime.state(self.container_id).state not in RUNNING
         b = self.boinc
         return b is not None and b.written_at is not None and not b.projects and not b.tasks
 

@@ -54,6 +54,8 @@ GUARD_PRELOAD = "kalavai_guard"
 GUARD_FILE = f"{GUARD_PRELOAD}.py"
 FINISH_PRELOAD = "kalavai_finish"
 FINISH_FILE = f"{FINISH_PRELOAD}.py"
+# On a worker container started with that preload: the signal that retires it.
+FINISH_LABEL = "kalavai-like.finish-signal"
 FINISH_SIGNAL = "USR1"
 MEMBERS_FILE = "members.json"
 
@@ -157,6 +159,7 @@ def render(
     if t.name == "dask" and secrets_dir is not None:
         worker["command"][2] = worker["command"][2].replace("tcp://", "tls://", 1)
         worker["command"] += [*tls_args("worker"), "--preload", FINISH_PRELOAD]
+        common["labels"] = {**labels, FINISH_LABEL: FINISH_SIGNAL}
         worker["env"] = tls_env()
         common["secrets_dir"] = secrets_dir
     return ContainerSpec(**common, **worker)

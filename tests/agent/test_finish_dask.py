@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from kalavai_like.agent.node import Node, NodeConfig
 from kalavai_like.agent.node.shared import FINISHING
 from kalavai_like.agent.pool_ca import PoolCA
 from kalavai_like.container import dask_finish
+from kalavai_like.container.templates import FINISH_LABEL
 from tests.support.agent_fakes import World
 
 
@@ -111,6 +113,16 @@ def test_a_member_enrolled_by_an_older_agent_gets_the_finish_preload_at_the_next
     again.restore()  # the kept certificate is still good: no new enrolment
     assert (member / "kalavai_finish.py").exists()  # else the worker could not start
     assert again.finish().state == "running"
+
+
+def test_a_worker_started_without_the_finish_preload_leaves_at_once(world: World) -> None:
+    node = _node(world)
+    world.join(node)
+    (c,) = world.runtime.containers.values()  # as an agent from before `--finish` started it
+    c.info = replace(c.info, labels={k: v for k, v in c.info.labels.items() if k != FINISH_LABEL})
+    result = node.finish()  # a signal it has no handler for would change nothing: no waiting
+    assert result.state == "idle" and world.runtime.signals == []
+    assert world.leftovers() == []
 
 
 class _Worker:

@@ -145,6 +145,7 @@ def test_dask_with_certificates_speaks_only_mutual_tls_behind_the_guard() -> Non
     assert w.command[w.command.index("--tls-key") + 1] == "/run/kalavai-tls/worker.key"
     preloads = [w.command[i + 1] for i, a in enumerate(w.command) if a == "--preload"]
     assert preloads == ["kalavai_guard", "kalavai_finish"]  # `pool stop --finish` retires it
+    assert w.labels["kalavai-like.finish-signal"] == "USR1"  # what the agent sends it then
     assert w.env["PYTHONPATH"] == "/run/kalavai-tls" and w.secrets_dir == "/var/lib/kl/m-1"
     assert w.env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True"
     h = render_head("dask", {"dashboard": True}, "pool-7", None, head_address="10.42.0.1",
