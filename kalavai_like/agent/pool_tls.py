@@ -28,13 +28,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from kalavai_like.agent.pool_ca import RENEW_DAYS, PoolCA, days_left, make_key_and_csr
 from kalavai_like.agent.state import Membership
 from kalavai_like.client.records import bare
-from kalavai_like.container import dask_guard
-from kalavai_like.container.templates import GUARD_FILE, MEMBERS_FILE
+from kalavai_like.container import dask_finish, dask_guard
+from kalavai_like.container.templates import FINISH_FILE, GUARD_FILE, MEMBERS_FILE
 from kalavai_like.errors import Conflict, InvalidInput, KalavaiError, SystemProblem
 from kalavai_like.home.files import write_json, write_text
 from kalavai_like.net.namespace import run_in
@@ -46,12 +47,18 @@ ENROL_PATH = "/v1/dask/csr"
 MAX_BODY = 16384
 
 
-def _copy_guard(directory: Path) -> None:
-    """The guard next to the certificates (replaced only when it changed: a running container
-    reads it, its owner set by the engine)."""
-    source, target = Path(dask_guard.__file__), directory / GUARD_FILE
-    if not target.exists() or target.read_bytes() != source.read_bytes():
-        write_text(target, source.read_text(encoding="utf-8"))
+# The standalone preloads each side mounts next to its certificates: (module, file name there).
+HEAD_PRELOADS = ((dask_guard, GUARD_FILE),)
+WORKER_PRELOADS = ((dask_guard, GUARD_FILE), (dask_finish, FINISH_FILE))
+
+
+def _copy_preloads(directory: Path, preloads: tuple[tuple[ModuleType, str], ...]) -> None:
+    """The preloads next to the certificates (each replaced only when it changed: a running
+    container reads it, its owner set by the engine)."""
+    for module, name in preloads:
+        source, target = Path(str(module.__file__)), directory / name
+        if not target.exists() or target.read_bytes() != source.read_bytes():
+            write_text(target, source.read_text(encoding="utf-8"))
 
 
 def _write_once(path: Path, text: str, *, secret: bool) -> None:
@@ -84,7 +91,7 @@ class SeedTLS:
                     write_text(d / f"{role}.key", issued.key, secret=True)
                     write_text(d / f"{role}.pem", issued.cert, secret=True)
                 _write_once(d / "ca.pem", ca.ca_pem, secret=False)  # public
-            _copy_guard(self.head_dir)
+            _copy_preloads(self.head_dir, HEAD_PRELOADS)
             if not (self.head_dir / MEMBERS_FILE).exists():
                 self.write_members({})
         except OSError as exc:
@@ -222,7 +229,7 @@ def enrol(state_dir: Path, membership_id: str, netns: str | None, head_address: 
         write_text(d / "worker.key", key, secret=True)
         write_text(d / "worker.pem", str(got["cert"]), secret=True)
         write_text(d / "ca.pem", str(got["ca"]))  # public
-        _copy_guard(d)
+        _copy_preloads(d, WORKER_PRELOADS)
     except OSError as exc:
         raise SystemProblem("Cannot write the worker's certificate", str(exc)) from exc
     return d
@@ -244,6 +251,8 @@ def ensure_member_cert(state_dir: Path, m: Membership, dask_tls: bool) -> bool:
     if not dask_tls or m.template != "dask":
         return False
     kept = member_secrets(state_dir, m, dask_tls)
+    if kept:  # kept from an earlier agent, which may have preloaded less
+        _copy_preloads(Path(kept), WORKER_PRELOADS)
     left = days_left((Path(kept) / "worker.pem").read_text()) if kept else -1.0
     if left >= RENEW_DAYS:
         return False

@@ -18,6 +18,7 @@ from kalavai_like.agent.ports import PlatformPort, RuntimePort
 from kalavai_like.agent.state import Membership
 from kalavai_like.container.spec import ContainerInfo, Usage
 from kalavai_like.container.supervisor import Supervisor
+from kalavai_like.container.templates import FINISH_LABEL, FINISH_SIGNAL
 from kalavai_like.errors import Condition, KalavaiError, SystemProblem
 from kalavai_like.usage.boinc import BoincState, MessageLog, boinc_conditions, read_state
 from kalavai_like.usage.boinc_rpc import RpcError, detach_when_done
@@ -27,6 +28,16 @@ from kalavai_like.usage.sampler import LiveUsage, Sampler
 log = logging.getLogger(__name__)
 # A heartbeat reply's desired state once the pool's owner removed the device.
 REMOVED = "removed"
+RUNNING = ("running", "paused")  # a container's states with its workload alive
+
+
+def retired(m: Membership, runtime: RuntimePort, name: str) -> ContainerInfo | None:
+    """The container `name` of a finishing Dask worker that exited (it retired: not to be
+    started again), else None."""
+    if not (m.finishing and m.template == "dask"):
+        return None
+    info = runtime.state(name)
+    return info if info.state not in RUNNING else None
 
 
 class LiveRate:
@@ -188,12 +199,17 @@ class WorkerSession:
         return row.counters if row else Counters()
 
     def start_finishing(self) -> bool:
-        """Ask the BOINC client to fetch no new work and detach once its tasks are reported;
-        False when this worker has nothing to finish (not BOINC, or no project attached).
+        """Fetch no new work and leave once the current work is done: a BOINC client detaches
+        once its tasks are reported; a Dask worker retires gracefully (SIGUSR1 to its finish
+        preload: the scheduler moves its results elsewhere, then it exits). False when this
+        worker has nothing to finish (no BOINC project attached, a Dask worker without the
+        preload or not running, another template).
 
         Raises:
             SystemProblem: the BOINC client does not answer.
         """
+        if self.m.template == "dask":
+            return self._retire_dask()
         if self._boinc_dir is None:
             return False
         try:
@@ -206,8 +222,22 @@ class WorkerSession:
             ) from exc
         return bool(urls)
 
+    def _retire_dask(self) -> bool:
+        info = self._runtime.state(self.container_id)
+        if info.labels.get(FINISH_LABEL) != FINISH_SIGNAL or info.state not in RUNNING:
+            return False  # no preload to retire it (no mutual TLS, an older agent's), or down
+        try:
+            self._runtime.kill(info.id, FINISH_SIGNAL)
+        except KalavaiError as exc:  # it stopped meanwhile: nothing running to finish
+            log.warning("cannot ask the Dask worker to retire: %s", exc)
+            return False
+        return True
+
     def work_done(self) -> bool:
-        """The finishing BOINC client has reported its tasks and detached."""
+        """The finishing worker's work is done: the BOINC client has reported its tasks and
+        detached; the Dask worker has retired and exited."""
+        if self.m.template == "dask":
+            return self._runtime.state(self.container_id).state not in RUNNING
         b = self.boinc
         return b is not None and b.written_at is not None and not b.projects and not b.tasks
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from kalavai_like.container.runtime import MANAGED_LABEL
-from kalavai_like.container.spec import ContainerInfo, ContainerSpec, Usage, missing
+from kalavai_like.container.spec import ContainerInfo, ContainerSpec, Usage, check_signal, missing
 from kalavai_like.errors import Conflict, InvalidInput, NotFound, SystemProblem
 
 
@@ -44,6 +44,9 @@ class FakeRuntime:
         self.clock = clock
         self.containers: dict[str, _Fake] = {}
         self.calls: list[tuple[str, str]] = []
+        self.signals: list[tuple[str, str]] = []  # (container id, signal) as sent
+        # What the workload does on a signal: exit with this code (a trap sets its own).
+        self.exit_on_signal: dict[str, int] = {"TERM": 143, "KILL": 137}
         self._ids = itertools.count(1)
 
     # ---- the runtime's methods ------------------------------------------------------------
@@ -141,6 +144,18 @@ class FakeRuntime:
         if c and c.info.state in ("running", "paused"):
             self._accrue(c)
             c.info = replace(c.info, state="exited", exit_code=143)
+
+    def kill(self, ident: str, signal: str) -> None:
+        """Record the signal; the workload exits with the code `exit_on_signal` gives it (TERM
+        and KILL by default, as a process without a handler)."""
+        check_signal(signal)
+        c = self._need(ident)
+        if c.info.state not in ("running", "paused"):
+            raise SystemProblem("Could not signal the worker", f"{ident} is {c.info.state}.")
+        self.signals.append((c.info.id, signal))
+        code = self.exit_on_signal.get(signal)
+        if code is not None:
+            self.crash(ident, exit_code=code)
 
     def remove(self, ident: str) -> None:
         """Remove. Idempotent."""

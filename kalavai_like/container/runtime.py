@@ -34,6 +34,7 @@ from kalavai_like.container.spec import (
     ContainerInfo,
     ContainerSpec,
     Usage,
+    check_signal,
     missing,
 )
 from kalavai_like.errors import InvalidInput, NotFound, SystemProblem
@@ -56,6 +57,7 @@ class WorkerRuntime(Protocol):
         self, ident: str, *, cpus: float | None = None, memory_bytes: int | None = None
     ) -> None: ...
     def stop(self, ident: str, timeout: int = 10) -> None: ...
+    def kill(self, ident: str, signal: str) -> None: ...
     def remove(self, ident: str) -> None: ...
 
 
@@ -292,6 +294,15 @@ class ContainerRuntime:
         result = self._call("stop", "-t", str(max(0, int(timeout))), ident)
         if result.returncode != 0 and not is_gone(error_text(result)):
             raise engine_error("stop the worker", result, self.config.engine)
+
+    def kill(self, ident: str, signal: str) -> None:
+        """Send `signal` (a name: USR1, TERM) to the container's main process (a paused one
+        gets it when it runs again). Raises InvalidInput (not a signal name), NotFound (no such
+        container) or SystemProblem (not running, or the engine failed)."""
+        check_signal(signal)
+        result = self._call("kill", "--signal", signal, self._live(ident, "signal").id)
+        if result.returncode != 0:
+            raise engine_error("signal the worker", result, self.config.engine)
 
     def remove(self, ident: str) -> None:
         """Kill and remove the container. Idempotent: a missing container is fine."""

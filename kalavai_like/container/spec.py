@@ -194,3 +194,13 @@ class Usage:
 def missing(ident: str) -> ContainerInfo:
     """The info for a container that does not exist."""
     return ContainerInfo(id=ident, name=ident, state="missing")
+
+
+def check_signal(signal: str) -> None:
+    """A signal's name as the engine takes it (USR1, TERM): nothing else reaches its command.
+
+    Raises:
+        InvalidInput: it is not one.
+    """
+    if not (signal.isascii() and signal.isalnum() and signal.isupper() and len(signal) <= 8):
+        raise InvalidInput("Bad signal", f"{signal!r}: give a name such as USR1 or TERM.")

@@ -48,9 +48,15 @@ DASK_MEMORY_FRACTION = 0.9
 WITNESS_PRELOAD = "kalavai_witness"
 WITNESS_MOUNT = "/data"
 # Mutual TLS: the certificates and the guard (kalavai_like/container/dask_guard.py) are mounted
-# read-only here; the guard is preloaded in the scheduler and every worker.
+# read-only here; the guard is preloaded in the scheduler and every worker. Workers also preload
+# kalavai_like/container/dask_finish.py: SIGUSR1 retires them gracefully (`pool stop --finish`).
 GUARD_PRELOAD = "kalavai_guard"
 GUARD_FILE = f"{GUARD_PRELOAD}.py"
+FINISH_PRELOAD = "kalavai_finish"
+FINISH_FILE = f"{FINISH_PRELOAD}.py"
+# On a worker container started with that preload: the signal that retires it.
+FINISH_LABEL = "kalavai-like.finish-signal"
+FINISH_SIGNAL = "USR1"
 MEMBERS_FILE = "members.json"
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -152,7 +158,8 @@ def render(
     worker = _WORKERS[t.name](params, membership_id, limits, head_address)
     if t.name == "dask" and secrets_dir is not None:
         worker["command"][2] = worker["command"][2].replace("tcp://", "tls://", 1)
-        worker["command"] += tls_args("worker")
+        worker["command"] += [*tls_args("worker"), "--preload", FINISH_PRELOAD]
+        common["labels"] = {**labels, FINISH_LABEL: FINISH_SIGNAL}
         worker["env"] = tls_env()
         common["secrets_dir"] = secrets_dir
     return ContainerSpec(**common, **worker)

@@ -158,6 +158,8 @@ def headline(snap: Snapshot) -> str:
     if s.state == "running":
         if s.worker is None:  # a seed only
             return _sentence(s.reason)
+        if s.reason.startswith("finishing"):  # `pool stop --finish`
+            return f"Finishing in pool {pool}: leaving once the current work is done"
         return f"Contributing to pool {pool}"
     if s.state == "paused":
         return pause_words(s, snap.now)

@@ -12,7 +12,7 @@ import pytest
 from kalavai_like.container import ContainerRuntime, ContainerSpec
 from kalavai_like.container.fake import FakeRuntime
 from kalavai_like.container.spec import MEMBERSHIP_LABEL
-from kalavai_like.errors import Conflict, NotFound, SystemProblem
+from kalavai_like.errors import Conflict, InvalidInput, NotFound, SystemProblem
 from tests.support.containers import BUSYBOX, PREFIX
 from tests.support.waiting import wait_for
 
@@ -118,3 +118,23 @@ def test_missing_image_and_missing_container_are_clear(rt: Any) -> None:
             call(ghost)
     rt.remove(ghost)
     rt.stop(ghost)
+
+
+def test_a_signal_reaches_the_workload_and_a_stopped_one_cannot_be_signalled(rt: Any) -> None:
+    trap = ["sh", "-c", "trap 'echo finishing; exit 3' USR1; echo started; "
+            "while :; do sleep 1; done"]  # fmt: skip
+    info = rt.run(make_spec(command=trap))
+    if isinstance(rt, FakeRuntime):  # the fake runs no workload: it plays the trap
+        rt.exit_on_signal["USR1"] = 3
+        rt.log(info.id, "started")
+    wait_for(lambda: "started" in rt.logs(info.id))
+    with pytest.raises(InvalidInput):
+        rt.kill(info.id, "USR1; reboot")
+    assert rt.state(info.id).state == "running"
+    rt.kill(info.id, "USR1")
+    wait_for(lambda: rt.state(info.id).state == "exited")
+    assert rt.state(info.id).exit_code == 3  # the workload's own handler ran
+    with pytest.raises(SystemProblem):
+        rt.kill(info.id, "USR1")
+    with pytest.raises(NotFound):
+        rt.kill(f"{PREFIX}ghost-{uuid.uuid4().hex[:8]}", "USR1")

@@ -143,7 +143,9 @@ def test_dask_with_certificates_speaks_only_mutual_tls_behind_the_guard() -> Non
     assert w.command[2] == "tls://10.42.0.1:8786"
     assert w.command[w.command.index("--tls-cert") + 1] == "/run/kalavai-tls/worker.pem"
     assert w.command[w.command.index("--tls-key") + 1] == "/run/kalavai-tls/worker.key"
-    assert w.command[w.command.index("--preload") + 1] == "kalavai_guard"
+    preloads = [w.command[i + 1] for i, a in enumerate(w.command) if a == "--preload"]
+    assert preloads == ["kalavai_guard", "kalavai_finish"]  # `pool stop --finish` retires it
+    assert w.labels["kalavai-like.finish-signal"] == "USR1"  # what the agent sends it then
     assert w.env["PYTHONPATH"] == "/run/kalavai-tls" and w.secrets_dir == "/var/lib/kl/m-1"
     assert w.env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True"
     h = render_head("dask", {"dashboard": True}, "pool-7", None, head_address="10.42.0.1",
@@ -156,3 +158,4 @@ def test_dask_with_certificates_speaks_only_mutual_tls_behind_the_guard() -> Non
     assert h.command[h.command.index("--dashboard-address") + 1] == "127.0.0.1:8787"
     assert h.env["KALAVAI_GUARD_MEMBERS"] == "/run/kalavai-tls/members.json"
     assert h.command[-2:] == ["--preload", "kalavai_witness"]  # the witness still loads
+    assert "kalavai_finish" not in h.command  # a scheduler has nothing to finish

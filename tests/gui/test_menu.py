@@ -136,6 +136,15 @@ def test_paused_by_a_rule_says_why(name: str, words: str) -> None:
     assert "Pool demo" in [i.text for i in menu_model(snap) if i.key == "status"]
 
 
+def test_a_finishing_worker_says_so_and_when_it_leaves() -> None:
+    from kalavai_like.agent.node.shared import FINISHING
+
+    snap = Snapshot(status("running", FINISHING, worker()), time.time(), account=EMAIL)
+    words = "Finishing in pool demo: leaving once the current work is done"
+    assert headline(snap) == words
+    assert tooltip(snap).startswith(f"kalavai-like: {words}\n")
+
+
 def test_platform_unreachable_is_said_in_the_tooltip_and_menu() -> None:
     snap = SNAPS["platform-unreachable"]
     assert "Platform unreachable" in tooltip(snap)

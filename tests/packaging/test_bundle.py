@@ -52,6 +52,7 @@ def test_the_bundle_carries_assets_qt_plugins_and_no_platform_server(bundle: Pat
     # podman reads the workers' seccomp profile from a real file inside the bundle.
     assert (internal / "kalavai_like" / "container" / "seccomp.json").is_file()
     assert (internal / "kalavai_like" / "container" / "dask_guard.py").is_file()
+    assert (internal / "kalavai_like" / "container" / "dask_finish.py").is_file()
     plugins = internal / "PySide6" / "Qt" / "plugins"
     for plugin in ("platforms/libqxcb.so", "platforms/libqwayland.so",
                    "platforms/libqoffscreen.so", "iconengines/libqsvgicon.so",

@@ -227,8 +227,9 @@ class Node:
 
     def finish(self) -> ActionResult:
         """`pool stop --finish`: fetch no new work and leave once the current work is done
-        (BOINC: the client detaches after reporting its tasks; the reconcile loop then leaves).
-        A worker with nothing to finish leaves now, as `stop` does.
+        (BOINC: the client detaches after reporting its tasks; Dask: the worker retires
+        gracefully and exits); the reconcile loop then leaves. A worker with nothing to finish
+        leaves now, as `stop` does.
 
         Raises:
             SystemProblem: the BOINC client does not answer (nothing changed).
@@ -246,7 +247,7 @@ class Node:
             sh.save()
             sh.set_state("running", FINISHING)
             return ActionResult("running", "finishing: no new work; this node leaves the pool "
-                                "once the current tasks are reported")  # fmt: skip
+                                "once the current work is done")  # fmt: skip
 
     def freeze(self) -> str | None:
         """For a graceful agent stop: freeze the worker after a last heartbeat (the next agent

@@ -18,7 +18,7 @@ from kalavai_like.agent.policy import pause_text
 from kalavai_like.agent.progress import OnStep, Progress
 from kalavai_like.agent.snapshot import connected_text
 from kalavai_like.agent.state import Membership, Unfinished
-from kalavai_like.agent.worker import WorkerSession
+from kalavai_like.agent.worker import WorkerSession, retired
 from kalavai_like.client.records import ActionResult, JoinRequest, JoinResult, bare
 from kalavai_like.container.spec import ContainerInfo
 from kalavai_like.container.supervisor import RestartPolicy, Supervisor
@@ -271,8 +271,9 @@ class WorkerMembership:
         sh.ports.overlay.ensure_spoke(self.spoke_config(m), sh.config.handshake_timeout)
         pool_tls.ensure_member_cert(sh.config.state_dir, m, sh.config.dask_tls)
         supervisor = self.supervisor(m)
-        info = runtime.state(supervisor.start().container_id or "")
-        if self._rules.desired(m) == "paused" and info.state != "paused":
+        info = retired(m, runtime, supervisor.spec.name)  # then the next tick leaves
+        info = info or runtime.state(supervisor.start().container_id or "")
+        if self._rules.desired(m) == "paused" and info.state == "running":
             runtime.pause(info.id)
         elif self._rules.desired(m) == "running" and info.state == "paused":
             runtime.unpause(info.id)

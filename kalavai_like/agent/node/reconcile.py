@@ -82,22 +82,33 @@ class Reconciler:
 
     def _tick_worker(self, m: Membership, w: WorkerSession, now: float) -> None:
         sh, c = self._sh, self._sh.config
-        if sh.due("check", now, c.check_interval):
+        check = sh.due("check", now, c.check_interval)
+        sample = sh.due("sample", now, c.sample_interval)
+        if m.finishing and (check or sample):
+            # Before the supervisor: a retired Dask worker's exit is no crash to restart.
+            w.sample()  # a BOINC client's state, as work_done reads it
+            sample = False
+            if w.work_done():
+                self._finished()
+                return
+        if check:
             self._check_worker(m, w)
         if sh.wakeup.is_set() or sh.due("policy", now, c.sample_interval):
             self._rules.apply(m, w)  # this also ends a timed pause whose time has come
-        if sh.due("sample", now, c.sample_interval):
+        if sample:
             w.sample()
-            if m.finishing and w.work_done():
-                sh.set_state("leaving", "the current work is done: leaving the pool")
-                for warning in self._membership.leave():
-                    log.warning("leaving after finishing: %s", warning)
-                sh.set_state("idle", "finished: left the pool once its work was reported")
-                sh.notify()
-                return
         if sh.wakeup.is_set() or sh.due("heartbeat", now, c.heartbeat_interval):
             sh.wakeup.clear()
             self._heartbeat(m, w)
+        sh.notify()
+
+    def _finished(self) -> None:
+        """The finishing worker's work is done: it leaves the pool."""
+        sh = self._sh
+        sh.set_state("leaving", "the current work is done: leaving the pool")
+        for warning in self._membership.leave():
+            log.warning("leaving after finishing: %s", warning)
+        sh.set_state("idle", "finished: left the pool once its work was done")
         sh.notify()
 
     def _heartbeat(self, m: Membership, w: WorkerSession) -> None:

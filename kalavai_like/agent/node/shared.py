@@ -61,7 +61,7 @@ class NodeConfig:
 
 
 # The node's reason while `pool stop --finish` lets the current work complete.
-FINISHING = "finishing: no new work, leaving once the current tasks are reported"
+FINISHING = "finishing: no new work, leaving once the current work is done"
 
 
 class Shared:

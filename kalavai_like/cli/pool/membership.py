@@ -270,7 +270,10 @@ def stop(
     finish: Annotated[
         bool,
         typer.Option(
-            "--finish", help="Fetch no new work; leave once the current tasks are reported."
+            "--finish",
+            help="Fetch no new work; leave once the current work is done (BOINC: the tasks "
+            "are reported, then the client detaches; Dask: the worker retires gracefully, its "
+            "results moved to other workers).",
         ),
     ] = False,
     json: JsonOpt = False,
