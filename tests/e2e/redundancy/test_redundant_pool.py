@@ -48,7 +48,9 @@ def test_a_lying_worker_is_outvoted_and_its_record_shows_it(pool: Pool) -> None:
     assert invalid > 0 and all(o != "invalid" for worker, o in outcomes if worker != liar)
     record = wait_for(  # outcomes reach the platform in batches, with the witness's reports
         lambda: (r := pool.device(liar)["witnessed"]["results"])["invalid"] == invalid and r,
-        timeout=90, what=f"the liar's {invalid} invalid results on the platform")
+        timeout=90,
+        what=f"the liar's {invalid} invalid results on the platform",
+    )
     assert record["valid"] == 0
     honest = pool.device(pool.devices["v1"])["witnessed"]["results"]
     assert honest["invalid"] == 0 and honest["valid"] > 0

@@ -68,10 +68,14 @@ def test_a_seed_behind_nat_gets_a_direct_capable_and_a_udp_blocked_volunteer(
     relayed.join("v3", "natted")
     paths = {v: relayed.worker(v)["path"] for v in ("v2", "v3")}
     assert paths == dict.fromkeys(("v2", "v3"), "relay (the hub takes only the relay)")
-    seed = wait_for(  # the hub learns a peer's relayed endpoint from its first datagram
-        lambda: (s := relayed.sim.cli_json(relayed.host("natted"), "pool", "status")["seed"])
-        ["relayed_peers"] == 2 and s, timeout=40, interval=2.0, what="both peers relayed at the hub")
-    assert seed["relay_only"]
+
+    def seed() -> dict[str, Any]:
+        return relayed.sim.cli_json(relayed.host("natted"), "pool", "status")["seed"]  # type: ignore[no-any-return]
+
+    # the hub learns a peer's relayed endpoint from its first datagram through the relay
+    wait_for(lambda: seed()["relayed_peers"] == 2, timeout=40, interval=2.0,
+             what="both peers relayed at the hub")  # fmt: skip
+    assert seed()["relay_only"]
     ran = job(relayed, "natted", 2)
     devices = [relayed.worker(v)["device_id"] for v in ("v2", "v3")]
     assert all(ran.get(d, 0) > 0 for d in devices) and sum(ran.values()) == 40, ran
