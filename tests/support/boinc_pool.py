@@ -104,3 +104,13 @@ def project_beside(sim: Simulator, account_key: str, hosts: list[SimHost]) -> It
             server.server_close()
         system.ip("link", "del", veth, check=False)
         system.ip("netns", "del", netns, check=False)
+
+
+def start_pool(sim: Simulator, seed: str, name: str, **params: str) -> dict[str, object]:
+    """`pool start NAME --template boinc` on `seed` with the stand-in's image and `params`."""
+    host = sim.hosts[seed]
+    args = [f"--param={k}={v}" for k, v in {"image": standin_image(), **params}.items()]
+    return sim.cli_json(  # type: ignore[no-any-return]
+        host, "pool", "start", name, "--template", "boinc", *args,
+        "--endpoint", f"{host.address}:51820",
+    )  # fmt: skip

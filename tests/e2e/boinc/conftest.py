@@ -44,17 +44,13 @@ class Boinc(Pool):
 
 @pytest.fixture(scope="package")
 def b() -> Iterator[Boinc]:
-    image = boinc_pool.standin_image()
     settings = {**FAST, "witness_interval": 2.0}
     with simulated(PREFIX, settings, start_hosts(*HOSTS)) as sim:
         with boinc_pool.project_beside(sim, KEY, list(sim.hosts.values())) as project:
-            seed, amseed = sim.hosts["seed"], sim.hosts["amseed"]
-            start = ("pool", "start", "--template", "boinc", "--param", f"image={image}")
-            sim.cli_json(seed, *start, "science", "--endpoint", f"{seed.address}:51820",
-                         "--param", f"project_url={boinc_pool.URL}",
-                         "--param", f"weak_key={KEY}")  # fmt: skip
-            sim.cli_json(amseed, *start, "managed", "--endpoint", f"{amseed.address}:51820",
-                         "--param", f"account_manager_url={boinc_pool.AM_URL}",
-                         "--param", f"account_manager_user={project.am_user}",
-                         "--param", f"account_manager_password={project.am_password}")  # fmt: skip
+            boinc_pool.start_pool(sim, "seed", "science", project_url=boinc_pool.URL,
+                                  weak_key=KEY)  # fmt: skip
+            boinc_pool.start_pool(sim, "amseed", "managed",
+                                  account_manager_url=boinc_pool.AM_URL,
+                                  account_manager_user=project.am_user,
+                                  account_manager_password=project.am_password)  # fmt: skip
             yield Boinc(sim, project)
