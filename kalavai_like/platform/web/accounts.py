@@ -163,9 +163,7 @@ def _log_out(request: Request) -> None:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    await session.acting(request)  # a logged-in user, a post of this site
     await run_in_threadpool(_log_out, request)
     response = RedirectResponse("/login", status_code=303)
     session.end_session(response)
@@ -187,9 +185,7 @@ def keys(request: Request) -> Response:
 
 @router.post("/keys")
 async def create_key(request: Request) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, form = await session.acting(request)
     try:
         body = AccountKeyIn(name=form.get("name", "").strip())
     except ValidationError:
@@ -207,9 +203,7 @@ async def create_key(request: Request) -> Response:
 
 @router.post("/keys/{key_id}/revoke")
 async def revoke_key(request: Request, key_id: str) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, _form = await session.acting(request)
     await run_in_threadpool(
         accounts.revoke_account_key, hex_id(key_id), user.principal, request.app.state.db
     )
@@ -247,9 +241,7 @@ def account(request: Request, done: str = "") -> Response:
 
 @router.post("/account/sessions/{session_id}/revoke")
 async def revoke_session(request: Request, session_id: str) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, _form = await session.acting(request)
     db = request.app.state.db
     await run_in_threadpool(sessions.revoke, db, user.principal.user_id, hex_id(session_id))
     if session_id == user.principal.credential_id:  # this browser's own: it is logged out
@@ -261,9 +253,7 @@ async def revoke_session(request: Request, session_id: str) -> Response:
 
 @router.post("/account/password")
 async def change_password(request: Request) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, form = await session.acting(request)
     if form.get("new") != form.get("new2"):
         return await run_in_threadpool(
             account_page, request, user, 400, "The two new passwords differ."

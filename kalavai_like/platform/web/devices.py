@@ -56,9 +56,7 @@ def my_devices(request: Request, done: str = "") -> Response:
 
 
 async def _act(request: Request, device_id: str) -> session.WebUser:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, _form = await session.acting(request)
     hex_id(device_id)
     return user
 

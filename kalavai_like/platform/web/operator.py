@@ -47,9 +47,7 @@ def operator_page(request: Request, done: str = "") -> Response:
 
 
 async def _checked(request: Request) -> tuple[session.WebUser, dict[str, str]]:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(_operator, request)
-    session.check_csrf(request, form, user.csrf)
+    user, form = await session.acting(request, _operator)
     return user, form
 
 

@@ -60,13 +60,6 @@ def context(request: Request, who: Any, pool: PoolOut, done: str = "") -> dict[s
     }
 
 
-async def _acting(request: Request) -> tuple[session.WebUser, dict[str, str]]:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
-    return user, form
-
-
 def _back(pool_key: str, done: str) -> RedirectResponse:
     return RedirectResponse(f"/pools/{pool_key}/owner?done={done}", status_code=303)
 
@@ -75,7 +68,7 @@ def _back(pool_key: str, done: str) -> RedirectResponse:
 async def remove_worker(request: Request, pool_key: str, device_id: str) -> Response:
     from kalavai_like.platform.web.pools import _pool_key
 
-    user, _form = await _acting(request)
+    user, _form = await session.acting(request)
     key, db = _pool_key(pool_key), request.app.state.db
     await run_in_threadpool(
         owners_api.remove_worker, key, hex_id(device_id), user.principal, db, request
@@ -87,7 +80,7 @@ async def remove_worker(request: Request, pool_key: str, device_id: str) -> Resp
 async def ban(request: Request, pool_key: str, user_id: str) -> Response:
     from kalavai_like.platform.web.pools import _pool_key
 
-    user, _form = await _acting(request)
+    user, _form = await session.acting(request)
     key, db = _pool_key(pool_key), request.app.state.db
     await run_in_threadpool(owners_api.ban_user, key, hex_id(user_id), user.principal, db, request)
     return _back(key, "banned")
@@ -97,7 +90,7 @@ async def ban(request: Request, pool_key: str, user_id: str) -> Response:
 async def unban(request: Request, pool_key: str, user_id: str) -> Response:
     from kalavai_like.platform.web.pools import _pool_key
 
-    user, _form = await _acting(request)
+    user, _form = await session.acting(request)
     key, db = _pool_key(pool_key), request.app.state.db
     await run_in_threadpool(owners_api.unban_user, key, hex_id(user_id), user.principal, db)
     return _back(key, "unbanned")
@@ -107,7 +100,7 @@ async def unban(request: Request, pool_key: str, user_id: str) -> Response:
 async def webhook(request: Request, pool_key: str) -> Response:
     from kalavai_like.platform.web.pools import _owner_page, _pool_key
 
-    user, form = await _acting(request)
+    user, form = await session.acting(request)
     key, db = _pool_key(pool_key), request.app.state.db
     try:
         body = owners_api.WebhookIn(url=form.get("url", "").strip() or None)

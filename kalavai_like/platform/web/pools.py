@@ -107,9 +107,7 @@ def _mint_for_joiner(request: Request, user: session.WebUser, pool_key: str) -> 
 
 @router.post("/pools/{pool_key}/join")
 async def join(request: Request, pool_key: str) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, _form = await session.acting(request)
     name, link, made = await run_in_threadpool(_mint_for_joiner, request, user, _pool_key(pool_key))
     return page(
         request,
@@ -173,9 +171,7 @@ def owner(request: Request, pool_key: str, done: str = "") -> Response:
 
 @router.post("/pools/{pool_key}/tokens")
 async def create_token(request: Request, pool_key: str) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, form = await session.acting(request)
     key = _pool_key(pool_key)
     try:
         body = TokenIn(
@@ -198,9 +194,7 @@ async def create_token(request: Request, pool_key: str) -> Response:
 
 @router.post("/pools/{pool_key}/tokens/{token_id}/revoke")
 async def revoke_token(request: Request, pool_key: str, token_id: str) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, _form = await session.acting(request)
     key = _pool_key(pool_key)
     db = request.app.state.db
     await run_in_threadpool(pools_api.revoke_token, key, hex_id(token_id), user.principal, db)

@@ -20,10 +20,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from kalavai_like.errors import AuthError, InvalidInput
 from kalavai_like.platform import credentials
@@ -159,6 +161,21 @@ async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, 
     except (UnicodeDecodeError, ValueError):
         raise InvalidInput("Bad form", "The form could not be read.") from None
     return {k: v[0] for k, v in fields.items()}
+
+
+async def acting(
+    request: Request, who: Callable[[Request], WebUser] | None = None
+) -> tuple[WebUser, dict[str, str]]:
+    """A logged-in user's form post: its user (`who`: a narrower check than the session's,
+    such as the operator's), its form, the origin and CSRF token checked.
+
+    Raises:
+        LoginRequired: no valid session. Problem: 403 on a forged post (or from `who`).
+    """
+    form = await read_form(request)
+    user = await run_in_threadpool(who or current, request)
+    check_csrf(request, form, user.csrf)
+    return user, form
 
 
 def check_csrf(request: Request, form: dict[str, str], expected: str) -> None:

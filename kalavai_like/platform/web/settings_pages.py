@@ -30,9 +30,7 @@ def _error(exc: Problem | KalavaiError) -> tuple[int, str]:
 
 @router.post("/account/name")
 async def change_name(request: Request) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, form = await session.acting(request)
     try:
         body = ProfileIn(display_name=form.get("display_name", ""))
     except ValidationError:
@@ -43,9 +41,7 @@ async def change_name(request: Request) -> Response:
 
 @router.post("/account/delete")
 async def delete_account(request: Request) -> Response:
-    form = await session.read_form(request)
-    user = await run_in_threadpool(session.current, request)
-    session.check_csrf(request, form, user.csrf)
+    user, form = await session.acting(request)
     app = request.app
     try:
         body = AccountDelete(password=form.get("password", ""))
