@@ -98,7 +98,7 @@ class PeerFollower(threading.Thread):
         self._wait = wait
         self._identities = identities
         self._on_change = on_change  # given each new address -> device id map
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.version = -1
         self.peers: list[Peer] = []
         self.devices: dict[str, str] = {}  # overlay address -> device id, as last applied
@@ -106,7 +106,7 @@ class PeerFollower(threading.Thread):
         self.applied = threading.Event()  # set after the first list is applied
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def _write_identities(self, payload: dict[str, Any]) -> None:
         """Refresh the head's identities table; a failure is logged, the peers still apply."""
@@ -129,7 +129,7 @@ class PeerFollower(threading.Thread):
 
     def run(self) -> None:
         backoff = 0.5
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 first = self.version < 0
                 payload = self._platform.peers(
@@ -138,7 +138,7 @@ class PeerFollower(threading.Thread):
                     max(self.version, 0),
                     0 if first else self._wait,
                 )
-                if self._stop.is_set():
+                if self._halt.is_set():
                     return
                 version = int(payload.get("version", 0))
                 if version != self.version:
@@ -160,11 +160,11 @@ class PeerFollower(threading.Thread):
                     f"{exc.title}: {exc.message} New workers cannot connect until this clears.",
                 )
                 log.warning("peer list: %s", exc)
-                self._stop.wait(backoff)
+                self._halt.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
             except Exception:  # keep following: one bad answer must not stop the hub
                 log.exception("peer follower")
-                self._stop.wait(backoff)
+                self._halt.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
 

@@ -39,6 +39,8 @@ def test_the_head_learns_which_hosts_belong_to_one_user(tmp_path: Path) -> None:
         wait_for(follower.applied.is_set, timeout=10)
     finally:
         follower.stop()
+        follower.join(5)  # a stopped follower ends its thread (the agent waits for it)
+    assert not follower.is_alive()
     table = json.loads(path.read_text())
     assert table == identities_from(PAYLOAD)
     assert table["hosts"] == {"10.77.0.2": {"device": "a" * 32, "user": "u1"},
