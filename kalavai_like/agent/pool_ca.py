@@ -31,7 +31,7 @@ from kalavai_like.home.files import write_text
 ROLES = ("scheduler", "worker", "client")
 CA_DAYS = 3650
 LOCAL_DAYS = 365  # the seed's own scheduler and client certificates
-WORKER_DAYS = 365  # renewed at an agent start when fewer than RENEW_DAYS are left
+WORKER_DAYS = 365  # renewed when fewer than RENEW_DAYS are left (checked every 6 h)
 RENEW_DAYS = 60
 MAX_CSR = 8192
 

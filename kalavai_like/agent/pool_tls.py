@@ -243,7 +243,8 @@ def member_secrets(state_dir: Path, m: Membership, dask_tls: bool) -> str | None
 
 def ensure_member_cert(state_dir: Path, m: Membership, dask_tls: bool) -> bool:
     """Enrol when the pool needs a certificate and none is kept, or the one kept has fewer
-    than RENEW_DAYS left (at a join and at each agent start); True when one was got.
+    than RENEW_DAYS left (at a join, at each agent start and every 6 h while it runs); True
+    when one was got.
 
     Raises:
         KalavaiError: the seed did not sign one in time (a kept one still valid is used).

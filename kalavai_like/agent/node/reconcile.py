@@ -8,6 +8,7 @@ import contextlib
 import logging
 import time
 
+from kalavai_like.agent import pool_tls
 from kalavai_like.agent.node.journal import Journal
 from kalavai_like.agent.node.membership import WorkerMembership
 from kalavai_like.agent.node.rules import Rules
@@ -93,6 +94,8 @@ class Reconciler:
                 return
         if check:
             self._check_worker(m, w)
+        if sh.due("certificate", now, c.cert_check_interval):
+            self._renew_certificate(m, w)
         if sh.wakeup.is_set() or sh.due("policy", now, c.sample_interval):
             self._rules.apply(m, w)  # this also ends a timed pause whose time has come
         if sample:
@@ -101,6 +104,20 @@ class Reconciler:
             sh.wakeup.clear()
             self._heartbeat(m, w)
         sh.notify()
+
+    def _renew_certificate(self, m: Membership, w: WorkerSession) -> None:
+        """Renew the worker's pool certificate near its end while the agent runs (not only at
+        a start: a homelab agent may run for a year); the worker restarts to load it."""
+        sh = self._sh
+        try:
+            renewed = pool_tls.ensure_member_cert(sh.config.state_dir, m, sh.config.dask_tls)
+        except KalavaiError as exc:
+            log.warning("worker certificate not renewed: %s", exc)
+            return
+        if renewed and w.supervisor is not None:
+            log.info("worker certificate renewed: restarting %s to load it", w.container)
+            w.supervisor.stop()
+            w.replace_container(sh.ports.runtime.state(w.supervisor.start().container_id or ""))
 
     def _finished(self) -> None:
         """The finishing worker's work is done: it leaves the pool."""

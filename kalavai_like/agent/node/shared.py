@@ -48,6 +48,7 @@ class NodeConfig:
     restart_backoff: float = 5.0  # first wait before restarting a crashed worker (doubles)
     max_crashes: int = 5  # crashes within 10 min before giving up
     dask_tls: bool = False  # dask pools speak mutual TLS (kalavai_like.agent.pool_tls)
+    cert_check_interval: float = 6 * 3600.0  # a worker certificate near its end is renewed
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
