@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 ENROL_PORT = 8790
 ENROL_PATH = "/v1/dask/csr"
 MAX_BODY = 16384
+# Signings per member within ENROL_WINDOW s: a renewal comes yearly and a rejoin now and then;
+# more is a member making the seed sign in a loop.
+ENROL_LIMIT, ENROL_WINDOW = 5, 600.0
 
 
 # The standalone preloads each side mounts next to its certificates: (module, file name there).
@@ -122,6 +125,9 @@ class EnrolServer(threading.Thread):
     ) -> None:  # fmt: skip
         super().__init__(name="dask-enrol", daemon=True)
         self.ca, self.devices = ca, devices
+        self.clock = time.monotonic
+        self._signed: dict[str, list[float]] = {}  # member address -> when its CSRs were signed
+        self._lock = threading.Lock()
         sock = run_in(netns, lambda: socket.create_server((address, port), reuse_port=False))
         self.httpd = http.server.ThreadingHTTPServer((address, port), self._handler(),
                                                      bind_and_activate=False)  # fmt: skip
@@ -142,7 +148,10 @@ class EnrolServer(threading.Thread):
                 self.wfile.write(data)
 
             def _body(self) -> str:
-                n = int(self.headers.get("Content-Length") or 0)
+                try:
+                    n = max(0, int(self.headers.get("Content-Length") or 0))
+                except ValueError:
+                    n = 0  # no readable length: an empty CSR, refused as such
                 return self.rfile.read(min(n, MAX_BODY)).decode(errors="replace")
 
             def log_message(self, format: str, *args: Any) -> None:
@@ -158,12 +167,28 @@ class EnrolServer(threading.Thread):
         if device is None:
             return 403, {"title": "Not a member",
                          "message": f"{source} is not in the pool's peer list (yet)."}  # fmt: skip
+        wait = self._too_soon(source)
+        if wait:
+            return 429, {"title": "Too many certificate requests",
+                         "message": f"This member asked {ENROL_LIMIT} times within "
+                         f"{ENROL_WINDOW / 60:.0f} min; try again in {wait:.0f} s."}  # fmt: skip
         try:
             cert = self.ca.sign_csr(csr, "worker", device)
         except InvalidInput as exc:
             return 400, {"title": exc.title, "message": exc.message}
         log.info("enrol: signed a worker certificate for %s (%s)", device, source)
         return 200, {"cert": cert, "ca": self.ca.ca_pem, "device_id": device}
+
+    def _too_soon(self, source: str) -> float:
+        """Seconds `source` must wait before its next signing (0: now; this one counts)."""
+        now = self.clock()
+        with self._lock:
+            recent = [t for t in self._signed.get(source, []) if now - t < ENROL_WINDOW]
+            if len(recent) >= ENROL_LIMIT:
+                self._signed[source] = recent
+                return max(1.0, recent[0] + ENROL_WINDOW - now)
+            self._signed[source] = [*recent, now]
+            return 0.0
 
     def run(self) -> None:
         self.httpd.serve_forever(poll_interval=0.5)

@@ -99,3 +99,24 @@ def test_a_member_enrols_once_and_renews_only_a_certificate_near_its_end(
     assert not pool_tls.ensure_member_cert(tmp_path, m, True)  # type: ignore[arg-type]
     assert calls == ["m-1", "m-1"]
     assert not pool_tls.ensure_member_cert(tmp_path, m, False)  # type: ignore[arg-type]
+
+
+def test_a_member_asking_for_certificates_in_a_loop_is_held_off(tmp_path: Path) -> None:
+    from kalavai_like.agent.pool_tls import ENROL_LIMIT, ENROL_WINDOW
+
+    ca = SeedTLS(tmp_path, "pool-1").prepare()
+    peers = {"10.42.0.2": "dev-a", "10.42.0.3": "dev-b"}
+    server = EnrolServer(ca, None, "127.0.0.1", lambda: peers, port=0)
+    now = [1000.0]
+    server.clock = lambda: now[0]
+    try:
+        csr = make_key_and_csr("whatever")[1]
+        for _ in range(ENROL_LIMIT):
+            assert server.answer(ENROL_PATH, "10.42.0.2", csr)[0] == 200
+        status, body = server.answer(ENROL_PATH, "10.42.0.2", csr)
+        assert status == 429 and f"try again in {ENROL_WINDOW:.0f} s" in body["message"]
+        assert server.answer(ENROL_PATH, "10.42.0.3", csr)[0] == 200  # others are not held up
+        now[0] += ENROL_WINDOW
+        assert server.answer(ENROL_PATH, "10.42.0.2", csr)[0] == 200  # the window passed
+    finally:
+        server.httpd.server_close()
