@@ -9,12 +9,13 @@ volunteer's granted credit follows it."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.boinc.conftest import Boinc
+from tests.e2e.boinc.conftest import KEY, Boinc
 from tests.support import boinc_pool
 from tests.support.boinc_project import CREDIT_PER_RESULT
 from tests.support.simulator import needs_root_tools, runtime, set_agent
@@ -82,6 +83,12 @@ def test_a_volunteer_attaches_through_the_account_manager(b: Boinc) -> None:
     human = b.sim.cli(b.host("v2"), "pool", "status").stdout
     assert any("Account manager" in ln and boinc_pool.AM_URL in ln for ln in human.splitlines())
     wait_for(lambda: task["name"] in b.project.reported, timeout=120, what="its result reported")
+    # The pool's secrets reach neither a command line, nor a log, nor the volunteer's status.
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    seen = ps + b.sim.cli(b.host("v2"), "pool", "status", "--json").stdout
+    seen += "".join((b.host(h).home / "agent.out").read_text() for h in ("amseed", "v2"))
+    seen += runtime().logs(f"{b.host('v2').node_prefix}-wk", tail=500)
+    assert b.project.am_password not in seen and KEY not in seen
     b.sim.cli(b.host("v2"), "pool", "stop")
 
 
