@@ -8,6 +8,7 @@ package, and the container package may not import the platform.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -114,3 +115,16 @@ _CHECKS: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "boinc": _boinc,
     "generic": _generic,
 }
+
+
+def account_manager_login(params: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """A BOINC pool's account manager: its base URL (ending in /), the account's name there and
+    BOINC's password_hash (md5 of password + lower-cased name: what the client sends, so the
+    password itself goes nowhere); None without one."""
+    url = str(params.get("account_manager_url") or "")
+    if not url:
+        return None
+    user = str(params.get("account_manager_user") or "")
+    password = str(params.get("account_manager_password") or "")
+    digest = hashlib.md5((password + user.lower()).encode()).hexdigest()  # noqa: S324 (BOINC's)
+    return (url if url.endswith("/") else f"{url}/"), user, digest

@@ -3,7 +3,9 @@ the project's own web RPC (`show_user.php?format=xml&auth=<the pool's account ke
 html/inc/xml.inc show_host_xml), maps hosts to devices (a BOINC worker's container is named
 after its device id, which the client reports as the host's domain_name), and writes the
 totals in the witness file format (kalavai_like.agent.witness_totals) into the seed's witness
-directory, where the witness reporter sends them like a Dask head's.
+directory, where the witness reporter sends them like a Dask head's. A pool attached through
+an account manager has no key of its own: the seed asks the manager's rpc.php, as a client
+does, for the projects and account keys it lists, then reads each project so.
 
 The wire contract does not change: BOINC credit is granted by the project after validation and
 is cumulative per host, so one epoch per project (a stable id) carries it; `compute_seconds`
@@ -18,12 +20,14 @@ import json
 import logging
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import requests
 
+from kalavai_like import pool_params
 from kalavai_like.agent.witness_totals import is_hex_id
 from kalavai_like.home.files import write_json
 
@@ -68,19 +72,54 @@ def witness_file(
     return {"format": 1, "epoch": epoch, "counter": counter, "closed": False, "workers": workers}
 
 
+def witnessed_accounts(params: Mapping[str, Any]) -> bool:
+    """Whether a BOINC pool's parameters name an account the seed can read credit with: a
+    project URL and its key, or an account manager."""
+    if params.get("project_url") and params.get("weak_key"):
+        return True
+    return pool_params.account_manager_login(params) is not None
+
+
+def manager_accounts(login: tuple[str, str, str]) -> list[tuple[str, str]]:
+    """The projects an account manager lists for the pool's account, each with its account key:
+    its rpc.php, asked as the client asks (client/acct_mgr.cpp), the reply's <account> entries.
+
+    Raises:
+        requests.RequestException, ET.ParseError, ValueError: no usable answer (or a refusal).
+    """
+    url, user, digest = login
+    body = (
+        f"<acct_mgr_request>\n<name>{escape(user)}</name>\n"
+        f"<password_hash>{digest}</password_hash>\n<client_version>7.20.5</client_version>\n"
+        "<run_mode>auto</run_mode>\n</acct_mgr_request>\n"
+    )
+    r = requests.post(f"{url}rpc.php", data=body.encode(), timeout=30,
+                      headers={"Content-Type": "application/xml"})  # fmt: skip
+    r.raise_for_status()
+    if len(r.content) > MAX_REPLY:
+        raise ValueError("reply too large")
+    root = ET.fromstring(r.text)  # noqa: S314 (no DTDs; bounded by MAX_REPLY)
+    if (root.findtext("error_num") or "0").strip() not in ("", "0"):
+        raise ValueError(f"the account manager refused: {root.findtext('error_msg') or '?'}")
+    found = [((a.findtext("url") or "").strip(), (a.findtext("authenticator") or "").strip())
+             for a in root.iter("account")]  # fmt: skip
+    return [(u, k) for u, k in found if u.startswith(("http://", "https://")) and k]
+
+
 class BoincWitness(threading.Thread):
-    """Polls the project every `interval` s and rewrites the epoch file."""
+    """Polls the project (or each project of the pool's account manager) every `interval` s
+    and rewrites its epoch file."""
 
     def __init__(
         self, pool_id: str, params: dict[str, Any], directory: Path,
         devices: Callable[[], dict[str, str] | None], *, interval: float = 60.0,
     ) -> None:  # fmt: skip
         super().__init__(name="boinc-witness", daemon=True)
-        self.url = str(params["project_url"])
-        self._key = str(params["weak_key"])
+        self._pool_id, self._dir = pool_id, directory
+        key = params.get("weak_key")
+        self._project = (str(params["project_url"]), str(key)) if key else None
+        self._manager = pool_params.account_manager_login(params)
         self._seconds = float(params.get("credit_seconds") or COBBLESTONE_SECONDS)
-        self.epoch = epoch_of(pool_id, self.url)
-        self._path = directory / f"{self.epoch}.json"
         self._devices, self._interval = devices, interval
         self._stopping = threading.Event()
         self.error = ""
@@ -102,23 +141,30 @@ class BoincWitness(threading.Thread):
             self.error = f"{type(exc).__name__}"  # never the URL: it carries the key
             log.warning("BOINC project credit not read: %s", self.error)
 
+    def _accounts(self) -> list[tuple[str, str]]:
+        if self._project is not None:
+            return [self._project]
+        return manager_accounts(self._manager) if self._manager is not None else []
+
     def _round(self) -> None:
         peers = self._devices()
         if peers is None:
             return  # the peer list is not known yet
-        r = requests.get(f"{self.url.rstrip('/')}/show_user.php",
-                         params={"format": "xml", "auth": self._key}, timeout=30)  # fmt: skip
-        r.raise_for_status()
-        if len(r.content) > MAX_REPLY:
-            raise ValueError("reply too large")
-        credits = host_credits(r.text)
         addresses = {d: a for a, d in peers.items()}
-        old = _read(self._path)
-        data = witness_file(self.epoch, int(old.get("counter", 0)) + 1, credits, addresses,
-                            self._seconds)  # fmt: skip
-        # written at each poll, so the reporter sees a live epoch (not a head that is gone)
-        self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_json(self._path, data)
+        for url, key in self._accounts():
+            r = requests.get(f"{url.rstrip('/')}/show_user.php",
+                             params={"format": "xml", "auth": key}, timeout=30)  # fmt: skip
+            r.raise_for_status()
+            if len(r.content) > MAX_REPLY:
+                raise ValueError("reply too large")
+            epoch = epoch_of(self._pool_id, url)
+            path = self._dir / f"{epoch}.json"
+            old = _read(path)
+            data = witness_file(epoch, int(old.get("counter", 0)) + 1, host_credits(r.text),
+                                addresses, self._seconds)  # fmt: skip
+            # written at each poll, so the reporter sees a live epoch (not a head that is gone)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_json(path, data)
 
 
 def _read(path: Path) -> dict[str, Any]:

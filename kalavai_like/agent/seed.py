@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like.agent import specs
-from kalavai_like.agent.boinc_witness import BoincWitness
+from kalavai_like.agent.boinc_witness import BoincWitness, witnessed_accounts
 from kalavai_like.agent.pool_tls import EnrolServer, SeedTLS
 from kalavai_like.agent.ports import PlatformPort, Ports
 from kalavai_like.agent.progress import Progress
@@ -265,8 +265,7 @@ class SeedRunner:
         self.follower.start()
         if tls is not None:
             self._serve_enrolment(s, tls)
-        project = s.template == "boinc" and bool(s.params.get("project_url"))
-        project = project and bool(s.params.get("weak_key"))
+        project = s.template == "boinc" and witnessed_accounts(s.params)
         if project and wd is not None:  # the project witnesses (kalavai_like.agent.boinc_witness)
             every = max(self._witness_interval, 0.05)
             self.project_witness = BoincWitness(

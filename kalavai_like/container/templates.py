@@ -18,7 +18,6 @@ in the field `params["image"]` names a registry image instead.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass
@@ -219,16 +218,12 @@ def _boinc_worker(
 
 
 def _account_manager(params: dict[str, Any]) -> dict[str, str]:
-    """The account manager's URL, the volunteer's name there and the password's hash (BOINC's
-    password_hash: md5 of password + lower-cased name; the password itself goes nowhere)."""
-    url = params.get("account_manager_url")
-    if not url:
+    """The account manager's URL, the volunteer's name there and the password's hash."""
+    login = pool_params.account_manager_login(params)
+    if login is None:
         return {}
-    user = str(params.get("account_manager_user") or "")
-    password = str(params.get("account_manager_password") or "")
-    digest = hashlib.md5((password + user.lower()).encode()).hexdigest()  # noqa: S324 (BOINC's)
-    base = str(url) if str(url).endswith("/") else f"{url}/"
-    return {"BOINC_AM_URL": base, "BOINC_AM_USER": user, "BOINC_AM_PASSWORD_HASH": digest}
+    url, user, digest = login
+    return {"BOINC_AM_URL": url, "BOINC_AM_USER": user, "BOINC_AM_PASSWORD_HASH": digest}
 
 
 def _generic_worker(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kalavai_like.agent.boinc_witness import COBBLESTONE_SECONDS, host_credits
 from kalavai_like.agent.composition import PoolTemplates
 from kalavai_like.agent.node import Node, NodeConfig
@@ -18,12 +20,19 @@ from tests.support.waiting import wait_for
 KEY = "1_" + "b" * 32
 
 
-def test_the_seed_reports_the_projects_host_credit_as_the_witness(tmp_path: Path) -> None:
+@pytest.mark.parametrize("attach", ["key", "account manager"])
+def test_the_seed_reports_the_projects_host_credit_as_the_witness(
+    tmp_path: Path, attach: str
+) -> None:
     project = Project(account_key=KEY)
     server = serve(project)
+    params = {"project_url": project.base, "weak_key": KEY} if attach == "key" else {
+        "account_manager_url": project.base.replace("/kn/", "/am/"),
+        "account_manager_user": project.am_user, "account_manager_password": project.am_password,
+    }  # fmt: skip
     world = World(tmp_path)
     hub = world.platform.hub
-    world.platform = FakePlatform("boinc", {"project_url": project.base, "weak_key": KEY})
+    world.platform = FakePlatform("boinc", params)
     world.platform.hub = hub
     cfg = NodeConfig(prefix="kt6", state_dir=tmp_path, witness_interval=0.05)
     seed = Node(cfg, overlay=world.overlay, runtime=world.runtime, templates=PoolTemplates(),
@@ -47,6 +56,8 @@ def test_the_seed_reports_the_projects_host_credit_as_the_witness(tmp_path: Path
         assert d["device_id"] == device
         assert d["compute_seconds"] == 42.5 * COBBLESTONE_SECONDS
         assert KEY not in str(world.platform.witness_reports)
+        asked_manager = project.am_requests > 0  # the manager named the project and its key
+        assert asked_manager == (attach == "account manager")
     finally:
         seed.stop()
         server.shutdown()
@@ -56,3 +67,21 @@ def test_hosts_that_are_not_devices_are_not_credited() -> None:
     project = Project(account_key=KEY)
     project.hosts = {1: Host(1, "c", "a" * 32, total_credit=3.0), 2: Host(2, "c", "laptop", 9.0)}
     assert host_credits(show_user(project, KEY)) == {"a" * 32: 3.0}
+
+
+def test_an_account_manager_that_refuses_gives_no_credit_and_says_why() -> None:
+    from kalavai_like.agent.boinc_witness import manager_accounts
+    from kalavai_like.pool_params import account_manager_login
+
+    project = Project(account_key=KEY)
+    server = serve(project)
+    try:
+        am = project.base.replace("/kn/", "/am/")
+        good = {"account_manager_url": am, "account_manager_user": project.am_user,
+                "account_manager_password": project.am_password}  # fmt: skip
+        assert manager_accounts(account_manager_login(good)) == [(project.base, KEY)]  # type: ignore[arg-type]
+        wrong = {**good, "account_manager_password": "not-it"}
+        with pytest.raises(ValueError, match="refused: Bad password"):
+            manager_accounts(account_manager_login(wrong))  # type: ignore[arg-type]
+    finally:
+        server.shutdown()

@@ -83,6 +83,9 @@ def test_a_volunteer_attaches_through_the_account_manager(b: Boinc) -> None:
     human = b.sim.cli(b.host("v2"), "pool", "status").stdout
     assert any("Account manager" in ln and boinc_pool.AM_URL in ln for ln in human.splitlines())
     wait_for(lambda: task["name"] in b.project.reported, timeout=120, what="its result reported")
+    # The seed asks the account manager for the project and its key, and reads the credit.
+    wait_for(lambda: b.device("v2", "amseed")["witnessed"]["compute_seconds"] > 0,
+             timeout=90, what="the project's credit witnessed through the manager")  # fmt: skip
     # The pool's secrets reach neither a command line, nor a log, nor the volunteer's status.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     seen = ps + b.sim.cli(b.host("v2"), "pool", "status", "--json").stdout
