@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from kalavai_like.devtools import system
 from tests.e2e.boinc.conftest import KEY, Boinc
 from tests.support import boinc_pool
 from tests.support.boinc_project import CREDIT_PER_RESULT
@@ -110,7 +111,7 @@ def test_finishing_reports_the_running_task_then_leaves(b: Boinc) -> None:
     wait_for(lambda: not b.worker("v3"), timeout=180, what="v3 out of the pool")
     assert task["name"] in sent and set(sent) <= set(b.project.reported)  # all reported
     assert host.sent == sent  # and nothing new fetched while finishing
-    assert runtime().find("name", f"{b.host('v3').node_prefix}-wk") == []
+    assert system.containers(b.host("v3").node_prefix) == []  # its worker is gone
 
 
 def test_an_unreachable_project_is_shown_with_its_last_try(b: Boinc) -> None:
