@@ -114,16 +114,16 @@ def project_dir_name(url: str) -> str:
     return out[:-1] if out.endswith("_") else out
 
 
-def _last_reply(d: Path, url: str) -> tuple[str, bool]:
+def _last_reply(d: Path, url: str, asked: float | None) -> tuple[str, bool]:
     """The last scheduler reply's messages, and whether it said the project is down (the
-    scheduler's send_message: database or daemons stopped) in answer to the last request (a
-    reply older than the request: that request got none)."""
+    scheduler's send_message: database or daemons stopped) in answer to the last request,
+    made at `asked` (a reply older than that: the request got none)."""
     path = d / f"sched_reply_{project_dir_name(url)}.xml"
     root = _parse(path)
     if root is None:
         return "", False
     text = "; ".join(m.text.strip() for m in root.iter("message") if m.text and m.text.strip())
-    asked, answered = _mtime(d / f"sched_request_{project_dir_name(url)}.xml"), _mtime(path)
+    answered = _mtime(path)
     current = asked is None or (answered is not None and answered >= asked)
     return text, current and root.find("project_is_down") is not None
 
@@ -140,7 +140,7 @@ def _project(d: Path, e: ET.Element) -> BoincProject:
     failures, master = int(_f(e, "nrpc_failures")), int(_f(e, "master_fetch_failures"))
     last_rpc = _f(e, "last_rpc_time") or None
     last_try = _mtime(d / f"sched_request_{project_dir_name(url)}.xml")
-    message, down = _last_reply(d, url)
+    message, down = _last_reply(d, url, last_try)
     if down:
         message = f"project is down: {message}" if message else "project is down"
     elif failures or master:  # the client counts a "down" answer as a failure too
@@ -173,12 +173,9 @@ def _progress(a: ET.Element | None) -> tuple[float, float, float]:
     return _f(a, cp + "fraction_done"), _f(a, cp + "elapsed_time"), _f(a, cp + "cpu_time")
 
 
-def _download_failures(boinc_dir: Path, results: list[ET.Element]) -> set[str]:
-    """Workunits still downloading an input file of which the client gave up on (its status an
-    error in client_state.xml: "permanent HTTP error"); read only while a task downloads."""
-    if not any(int(_f(r, "state")) == 1 for r in results):
-        return set()
-    root = _parse(boinc_dir / "client_state.xml")
+def _download_failures(root: ET.Element | None) -> set[str]:
+    """Workunits with an input file the client gave up downloading (its status an error in
+    client_state.xml, `root`: "permanent HTTP error")."""
     if root is None:
         return set()
     failed = {_s(f, "name") for f in root.iter("file") if _f(f, "status") < 0}
@@ -309,7 +306,7 @@ def read_state(boinc_dir: Path, *, rpc: bool = True, log: MessageLog | None = No
     active = {_s(a, "result_name"): a for a in root.iter("active_task")}
     return BoincState(
         projects=[_project(boinc_dir, e) for e in root.findall("project")],
-        tasks=_tasks(results, active, _owners(root), _download_failures(boinc_dir, results)),
+        tasks=_tasks(results, active, _owners(root), _download_failures(root)),
         account_manager=_s(am, "url") if am is not None else "",
         coprocessors=_coprocs(root.find("host_info")),
         written_at=_mtime(path),
@@ -326,9 +323,12 @@ def _from_rpc(boinc_dir: Path, log: MessageLog | None) -> BoincState:
             log.update(c)
     found = [_project(boinc_dir, e) for e in projects.iter("project")]
     rs = list(results.iter("result"))
+    # The RPC does not say which downloads failed: the state file does (read only then).
+    downloading = any(int(_f(r, "state")) == 1 for r in rs)
+    state = _parse(boinc_dir / "client_state.xml") if downloading else None
     return BoincState(
         projects=[log.apply(p) for p in found] if log is not None else found,
-        tasks=_tasks(rs, {}, {}, _download_failures(boinc_dir, rs)),
+        tasks=_tasks(rs, {}, {}, _download_failures(state)),
         account_manager=_s(am, "acct_mgr_info/acct_mgr_url"),
         coprocessors=_coprocs(host.find("host_info")),
         written_at=_mtime(boinc_dir / "client_state.xml"),
