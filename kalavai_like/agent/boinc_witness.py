@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -33,6 +34,9 @@ from kalavai_like.home.files import write_json
 
 log = logging.getLogger(__name__)
 COBBLESTONE_SECONDS = 432.0
+# How often the account manager's project list is asked for again: it changes rarely (its
+# clients ask once a day), while each project's credit is read at every poll.
+MANAGER_REFRESH = 3600.0
 MAX_REPLY = 16 * 2**20
 
 
@@ -119,6 +123,7 @@ class BoincWitness(threading.Thread):
         key = params.get("weak_key")
         self._project = (str(params["project_url"]), str(key)) if key else None
         self._manager = pool_params.account_manager_login(params)
+        self._listed: tuple[float, list[tuple[str, str]]] | None = None  # (when, accounts)
         self._seconds = float(params.get("credit_seconds") or COBBLESTONE_SECONDS)
         self._devices, self._interval = devices, interval
         self._stopping = threading.Event()
@@ -144,7 +149,12 @@ class BoincWitness(threading.Thread):
     def _accounts(self) -> list[tuple[str, str]]:
         if self._project is not None:
             return [self._project]
-        return manager_accounts(self._manager) if self._manager is not None else []
+        if self._manager is None:
+            return []
+        now = time.monotonic()
+        if self._listed is None or now - self._listed[0] >= MANAGER_REFRESH:
+            self._listed = (now, manager_accounts(self._manager))
+        return self._listed[1]
 
     def _round(self) -> None:
         peers = self._devices()
