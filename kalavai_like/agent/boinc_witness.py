@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -111,12 +112,13 @@ def manager_accounts(login: tuple[str, str, str]) -> list[tuple[str, str]]:
 
 
 class BoincWitness(threading.Thread):
-    """Polls the project (or each project of the pool's account manager) every `interval` s
-    and rewrites its epoch file."""
+    """Reads the project (or each project of the pool's account manager) every `poll` s, and
+    every `interval` s keeps its epoch files live for the witness reporter."""
 
     def __init__(
         self, pool_id: str, params: dict[str, Any], directory: Path,
         devices: Callable[[], dict[str, str] | None], *, interval: float = 60.0,
+        poll: float = 300.0, clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         super().__init__(name="boinc-witness", daemon=True)
         self._pool_id, self._dir = pool_id, directory
@@ -125,7 +127,9 @@ class BoincWitness(threading.Thread):
         self._manager = pool_params.account_manager_login(params)
         self._listed: tuple[float, list[tuple[str, str]]] | None = None  # (when, accounts)
         self._seconds = float(params.get("credit_seconds") or COBBLESTONE_SECONDS)
-        self._devices, self._interval = devices, interval
+        self._devices, self._interval, self._poll, self._clock = devices, interval, poll, clock
+        self._next_read = 0.0
+        self._written: set[Path] = set()
         self._stopping = threading.Event()
         self.error = ""
 
@@ -138,28 +142,40 @@ class BoincWitness(threading.Thread):
             self._stopping.wait(self._interval)
 
     def round(self) -> None:
-        """One poll; errors are kept in `error` (never raised: the thread keeps going)."""
+        """Read the project if its time has come, else refresh the files' times; errors are
+        kept in `error` (never raised: the thread keeps going)."""
+        now = self._clock()
+        if now < self._next_read:
+            try:  # the credit is unchanged, and the epoch still live (witness.STALE_SECONDS)
+                for path in self._written:
+                    os.utime(path)
+            except OSError:
+                self._next_read = 0.0  # a file went: write it again next round
+            return
         try:
-            self._round()
+            if self._read_projects():
+                self._next_read = now + self._poll
             self.error = ""
         except (requests.RequestException, ET.ParseError, OSError, ValueError) as exc:
             self.error = f"{type(exc).__name__}"  # never the URL: it carries the key
             log.warning("BOINC project credit not read: %s", self.error)
+            self._next_read = now + min(self._poll, 60.0)
 
     def _accounts(self) -> list[tuple[str, str]]:
         if self._project is not None:
             return [self._project]
         if self._manager is None:
             return []
-        now = time.monotonic()
+        now = self._clock()
         if self._listed is None or now - self._listed[0] >= MANAGER_REFRESH:
             self._listed = (now, manager_accounts(self._manager))
         return self._listed[1]
 
-    def _round(self) -> None:
+    def _read_projects(self) -> bool:
+        """One read of every project; False while the peer list is not known yet."""
         peers = self._devices()
         if peers is None:
-            return  # the peer list is not known yet
+            return False
         addresses = {d: a for a, d in peers.items()}
         for url, key in self._accounts():
             r = requests.get(f"{url.rstrip('/')}/show_user.php",
@@ -172,9 +188,10 @@ class BoincWitness(threading.Thread):
             old = _read(path)
             data = witness_file(epoch, int(old.get("counter", 0)) + 1, host_credits(r.text),
                                 addresses, self._seconds)  # fmt: skip
-            # written at each poll, so the reporter sees a live epoch (not a head that is gone)
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             write_json(path, data)
+            self._written.add(path)
+        return True
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -179,7 +179,7 @@ class SeedRunner:
     def __init__(
         self, ports: Ports, *, backend: str = "auto", peers_wait: float = 25.0,
         state_dir: Path | None = None, witness_interval: float = 10.0, dask_tls: bool = False,
-        relay_dir: Path | None = None,
+        relay_dir: Path | None = None, project_poll_interval: float = 300.0,
     ) -> None:  # fmt: skip
         self._overlay = ports.overlay
         self._runtime = ports.runtime
@@ -189,6 +189,7 @@ class SeedRunner:
         self._peers_wait = peers_wait
         self._state_dir = state_dir
         self._witness_interval = witness_interval
+        self._project_poll = project_poll_interval
         self._relay_dir = relay_dir
         self.hub: HubStatus | None = None  # as last read
         self._dask_tls = dask_tls
@@ -268,8 +269,9 @@ class SeedRunner:
         project = s.template == "boinc" and witnessed_accounts(s.params)
         if project and wd is not None:  # the project witnesses (kalavai_like.agent.boinc_witness)
             every = max(self._witness_interval, 0.05)
+            poll = max(self._project_poll, every)
             self.project_witness = BoincWitness(
-                s.pool_id, s.params, wd, self._peer_devices, interval=every
+                s.pool_id, s.params, wd, self._peer_devices, interval=every, poll=poll
             )
             self.project_witness.start()
         if wd is not None and self._state_dir is not None and (project or self.head_spec(s)):

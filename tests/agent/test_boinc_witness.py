@@ -4,11 +4,13 @@ worker's container has (its device id) and reports it on the witness path."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
 
-from kalavai_like.agent.boinc_witness import COBBLESTONE_SECONDS, host_credits
+from kalavai_like.agent.boinc_witness import COBBLESTONE_SECONDS, BoincWitness, host_credits
 from kalavai_like.agent.composition import PoolTemplates
 from kalavai_like.agent.node import Node, NodeConfig
 from kalavai_like.client.records import StartPoolRequest
@@ -34,7 +36,8 @@ def test_the_seed_reports_the_projects_host_credit_as_the_witness(
     hub = world.platform.hub
     world.platform = FakePlatform("boinc", params)
     world.platform.hub = hub
-    cfg = NodeConfig(prefix="kt6", state_dir=tmp_path, witness_interval=0.05)
+    cfg = NodeConfig(prefix="kt6", state_dir=tmp_path, witness_interval=0.05,
+                     project_poll_interval=0.05)  # fmt: skip
     seed = Node(cfg, overlay=world.overlay, runtime=world.runtime, templates=PoolTemplates(),
                 platform=world.platform, store=world.store, wall=world.clock)  # fmt: skip
     try:
@@ -87,5 +90,34 @@ def test_an_account_manager_that_refuses_gives_no_credit_and_says_why() -> None:
         wrong = {**good, "account_manager_password": "not-it"}
         with pytest.raises(ValueError, match="refused: Bad password"):
             manager_accounts(account_manager_login(wrong))  # type: ignore[arg-type]
+    finally:
+        server.shutdown()
+
+
+def test_the_project_is_read_at_its_own_pace_while_the_epoch_stays_live(tmp_path: Path) -> None:
+    project = Project(account_key=KEY)
+    project.hosts = {7: Host(7, "cpid", "a" * 32, total_credit=4.0)}
+    server = serve(project)
+    now = [1000.0]
+    params = {"project_url": project.base, "weak_key": KEY}
+    peers = {"10.0.0.2": "a" * 32}
+    witness = BoincWitness(
+        "p" * 32, params, tmp_path, lambda: peers, poll=300, clock=lambda: now[0]
+    )
+    try:
+        witness.round()
+        (epoch,) = tmp_path.glob("*.json")
+        os.utime(epoch, (0, 0))
+        for _ in range(
+            20
+        ):  # the reporter's interval: the file is kept live, the project left alone
+            now[0] += 10.0
+            witness.round()
+        assert project.requests.count("GET /kn/show_user.php") == 1
+        assert epoch.stat().st_mtime > 0
+        now[0] += 101.0  # 301 s after the first read
+        witness.round()
+        assert project.requests.count("GET /kn/show_user.php") == 2
+        assert json.loads(epoch.read_text())["counter"] == 2
     finally:
         server.shutdown()

@@ -28,6 +28,7 @@ class Seeding:
         self._runner = SeedRunner(
             shared.ports, backend=c.backend, peers_wait=c.peers_wait, state_dir=c.state_dir,
             witness_interval=c.witness_interval, relay_dir=c.relay_dir, dask_tls=c.dask_tls,
+            project_poll_interval=c.project_poll_interval,
         )  # fmt: skip
 
     def start_pool(self, req: StartPoolRequest, on_step: OnStep | None = None) -> SeedResult:

@@ -45,6 +45,9 @@ class NodeConfig:
     check_interval: float = 15.0
     peers_wait: float = 25.0
     witness_interval: float = 10.0  # seconds between the seed's witness reports
+    # a BOINC seed reads the project's credit this often: it moves only when results are
+    # validated, and a project's web server is not ours to poll every few seconds
+    project_poll_interval: float = 300.0
     restart_backoff: float = 5.0  # first wait before restarting a crashed worker (doubles)
     max_crashes: int = 5  # crashes within 10 min before giving up
     dask_tls: bool = False  # dask pools speak mutual TLS (kalavai_like.agent.pool_tls)

@@ -44,7 +44,7 @@ class Boinc(Pool):
 
 @pytest.fixture(scope="package")
 def b() -> Iterator[Boinc]:
-    settings = {**FAST, "witness_interval": 2.0}
+    settings = {**FAST, "witness_interval": 2.0, "project_poll_interval": 2.0}
     with simulated(PREFIX, settings, start_hosts(*HOSTS)) as sim:
         with boinc_pool.project_beside(sim, KEY, list(sim.hosts.values())) as project:
             boinc_pool.start_pool(sim, "seed", "science", project_url=boinc_pool.URL,
