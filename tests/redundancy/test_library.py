@@ -180,6 +180,42 @@ def test_waiting_ends_not_sendable_after_send_timeout(pool: Pool) -> None:
     assert [(w.state, w.error) for w in report.workunits] == [("error", kr.NOT_SENDABLE)]
 
 
+def test_a_trusted_volunteers_workunits_are_sent_once_adaptive_replication(pool: Pool) -> None:
+    pool.add("alice-1", "bob-1")
+    policy = {"min_quorum": 2, "adaptive": True, "trusted_after": 3, "spot_check": 0.0}
+    first = pool.run(square, range(4), **policy)
+    # no record yet: every workunit replicated, and each agreement counts
+    assert first.ok and all(len(w.results) == 2 for w in first.workunits)
+    assert first.trust == {"alice": 4, "bob": 4}
+    trust = first.trust
+    second = kr.run_redundant(pool.client, square, range(6), kr.Redundancy(**policy),
+                              identity=user_of, trust=trust)  # fmt: skip
+    assert second.ok and second.values() == [x * x for x in range(6)]
+    assert all(len(w.results) == 1 and w.single for w in second.workunits)
+    assert all(w.results[0].outcome == "valid" for w in second.workunits)
+    assert trust == {"alice": 4, "bob": 4}  # unreplicated results add no trust
+
+
+def test_a_trusted_volunteer_who_lies_is_caught_by_a_spot_check_and_loses_trust(
+    pool: Pool,
+) -> None:
+    pool.add("alice-1", "bob-1", "liar-1")
+    trust = {"alice": 50, "bob": 50, "liar": 50}
+    spot = kr.Redundancy(min_quorum=2, target_nresults=3, adaptive=True, trusted_after=10,
+                         spot_check=1.0)  # fmt: skip
+    report = kr.run_redundant(pool.client, square, range(3), spot, identity=user_of, trust=trust)
+    assert report.ok and report.values() == [0, 1, 4]
+    assert not any(w.single for w in report.workunits)  # every one spot-checked
+    assert trust["liar"] == 0 and trust["alice"] > 50
+    never = kr.Redundancy(min_quorum=2, target_nresults=3, adaptive=True, trusted_after=10,
+                          spot_check=0.0)  # fmt: skip
+    report = kr.run_redundant(pool.client, square, range(6), never, identity=user_of, trust=trust)
+    # the liar's workunits are replicated again; the honest volunteers' are sent once
+    assert report.ok and report.values() == [x * x for x in range(6)]
+    for w in report.workunits:
+        assert w.single == (w.results[0].user != "liar")
+
+
 def test_outcomes_reach_the_witness_and_an_invalid_result_earns_no_compute(
     pool: Pool, tmp_path: Path
 ) -> None:

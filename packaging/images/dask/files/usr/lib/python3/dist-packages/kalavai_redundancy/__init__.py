@@ -9,6 +9,11 @@ one volunteer that has no other result of that workunit, with the workunit's `pr
 A volunteer is a user, not a machine: workers are grouped by the user the pool head's witness
 names for them (the `kalavai_identities` handler of kalavai_witness), or by `identity()`.
 
+With `adaptive=True` (BOINC's adaptive replication) a workunit whose first result goes to a
+trusted volunteer (`trusted_after` consecutive results that others' results agreed with) is
+sent once and taken as it comes back, except for a `spot_check` share replicated as usual; an
+invalid or failed result ends that trust. Pass the same `trust` dict to later runs to keep it.
+
 Outcomes (valid / invalid / error per result's task key) go to the head's witness (the
 `kalavai_outcomes` handler), which credits valid results and keeps invalid ones uncredited.
 
@@ -59,6 +64,9 @@ class Redundancy:
     when_short: str = "wait"
     send_timeout: float | None = None
     buffer: int = 2
+    adaptive: bool = False
+    trusted_after: int = 10
+    spot_check: float = 0.1
 
     @property
     def target(self) -> int:
@@ -78,6 +86,8 @@ class Redundancy:
             raise ValueError('when_short must be "wait" or "error"')
         if self.buffer < 1 or (self.delay_bound is not None and self.delay_bound <= 0):
             raise ValueError("buffer must be at least 1 and delay_bound positive")
+        if self.trusted_after < 1 or not 0 <= self.spot_check <= 1:
+            raise ValueError("trusted_after must be at least 1 and spot_check within 0..1")
 
 
 @dataclass
@@ -110,6 +120,7 @@ class Workunit:
     results: list[Result] = field(default_factory=list)
     waiting_since: float | None = None
     finished: float | None = None
+    single: bool = False  # sent once, to a trusted volunteer (adaptive replication)
 
     def count(self, *outcomes: str) -> int:
         return sum(r.outcome in outcomes for r in self.results)
@@ -117,9 +128,11 @@ class Workunit:
 
 @dataclass
 class Report:
-    """What a redundant run returns: the workunits, in the order of the inputs."""
+    """What a redundant run returns: the workunits, in the order of the inputs, and each
+    user's count of consecutive results agreed with (adaptive replication's record)."""
 
     workunits: list[Workunit]
+    trust: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -188,17 +201,20 @@ def run_redundant(
     identity: Callable[[str, dict[str, Any]], str | None] | None = None,
     report_outcomes: bool = True,
     tick: float = 0.1,
+    trust: dict[str, int] | None = None,
 ) -> Report:
     """Run `fn` over `inputs` redundantly on `client`'s cluster; returns when every workunit
     is done or in error. `identity(address, worker_info)` names a worker's user (None: never
-    use it); by default the witness's."""
+    use it); by default the witness's. `trust` (updated in place): the record adaptive
+    replication starts from."""
     from kalavai_redundancy.engine import Engine  # late: the engine imports this module
 
     p = policy or Redundancy()
     p.check()
     units = [Workunit(i, a, p.priority) for i, a in enumerate(inputs)]
-    engine = Engine(client, fn, p, compare, identity or witness_identities(client))
+    record = {} if trust is None else trust
+    engine = Engine(client, fn, p, compare, identity or witness_identities(client), record)
     engine.prefix = f"{KEY_PREFIX}{uuid.uuid4().hex[:12]}-"
     engine.report = report_outcomes
     engine.run(units, tick)
-    return Report(units)
+    return Report(units, record)

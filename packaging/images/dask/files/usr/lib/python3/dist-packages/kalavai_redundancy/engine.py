@@ -5,6 +5,7 @@ reports outcomes to the pool head's witness."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -42,9 +43,10 @@ class Engine:
         policy: Redundancy,
         compare: Callable[[Any, Any], bool],
         identity: Callable[[str, dict[str, Any]], str | None],
+        trust: dict[str, int],
     ) -> None:
         self.client, self.fn, self.p = client, fn, policy
-        self.compare, self.identity = compare, identity
+        self.compare, self.identity, self.trust = compare, identity, trust
         self.prefix = ""
         self.report = True
         self.pending: dict[str, tuple[Workunit, Result, Any]] = {}
@@ -109,14 +111,11 @@ class Engine:
             self.validate(wu, now)
 
     def top_up(self, wu: Workunit, now: float) -> None:
-        """Send the results `wu` needs: target_nresults, one more after each inconclusive
-        validation, a replacement for each error or timeout."""
+        """Send the results `wu` needs: target_nresults (one for a trusted volunteer's), one
+        more after each inconclusive validation, a replacement for each error or timeout."""
         if wu.state != IN_PROGRESS:
             return
-        live = wu.count(IN_PROGRESS, "success")
-        succ = wu.count("success")
-        want = self.p.target if succ < self.p.min_quorum else max(self.p.target, succ + 1)
-        while live < want:
+        while wu.count(IN_PROGRESS, "success") < self.wanted(wu):
             if len(wu.results) >= self.p.max_total_results:
                 self.finish(wu, "error", TOO_MANY_RESULTS, now)
                 return
@@ -125,9 +124,26 @@ class Engine:
                 if short and wu.count(IN_PROGRESS) == 0:
                     self.short(wu, now)
                 return
+            if not wu.results:
+                wu.single = self.trusted(user)
             self.send(wu, user, now)
-            live += 1
         wu.waiting_since = None
+
+    def quorum(self, wu: Workunit) -> int:
+        return 1 if wu.single else self.p.min_quorum
+
+    def wanted(self, wu: Workunit) -> int:
+        target = 1 if wu.single else self.p.target
+        succ = wu.count("success")
+        return target if succ < self.quorum(wu) else max(target, succ + 1)
+
+    def trusted(self, user: str) -> bool:
+        """Adaptive replication: `user` may take a workunit alone (but for spot checks)."""
+        return (
+            self.p.adaptive
+            and self.trust.get(user, 0) >= self.p.trusted_after
+            and random.random() >= self.p.spot_check
+        )
 
     def pick(self, wu: Workunit) -> tuple[str | None, bool]:
         """The least busy volunteer without a result of `wu` and with room for one more;
@@ -202,11 +218,13 @@ class Engine:
         has too many errors or too many successes without consensus."""
         if wu.state != IN_PROGRESS:
             return
+        if wu.single and wu.count("error", "timed out"):
+            wu.single = False  # its trusted volunteer failed it: replicated as usual
         if wu.count("error") > self.p.max_error_results:
             self.finish(wu, "error", TOO_MANY_ERRORS, now)
             return
         succ = [r for r in wu.results if r.outcome == "success"]
-        if len(succ) < self.p.min_quorum:
+        if len(succ) < self.quorum(wu):
             return
         group = consensus([r.value for r in succ], self.compare)
         if group:
@@ -231,6 +249,14 @@ class Engine:
                 self.outcomes.append({"key": r.key, "outcome": r.outcome})
             elif r.outcome in ("success", "not needed"):
                 self.outcomes.append({"key": r.key, "outcome": "unchecked"})
+            self._record(wu, r)
+
+    def _record(self, wu: Workunit, r: Result) -> None:
+        """Trust grows only with results others agreed with; a wrong or failed one ends it."""
+        if r.outcome == "valid" and not wu.single:
+            self.trust[r.user] = self.trust.get(r.user, 0) + 1
+        elif r.outcome in ("invalid", "error", "timed out"):
+            self.trust[r.user] = 0
 
     def flush(self, now: float, *, force: bool = False) -> None:
         """Report the outcomes gathered so far to the witness (at most every REPORT_EVERY s)."""
