@@ -23,7 +23,10 @@ from kalavai_like.platform.schemas import (
 
 # Template parameters only a pool's owner sees (workers get them in their worker spec).
 # kalavai_like.container.templates marks the same names per template (a test holds them equal).
-SECRET_PARAMS = frozenset({"weak_key", "gui_rpc_password", "account_manager_password", "env"})
+# The account manager's login is often the owner's email: others never see it.
+SECRET_PARAMS = frozenset(
+    {"weak_key", "gui_rpc_password", "account_manager_user", "account_manager_password", "env"}
+)
 
 
 def iso(ts: float | None) -> str | None:

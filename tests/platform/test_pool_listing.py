@@ -51,6 +51,30 @@ def test_workers_get_secrets_in_their_worker_spec_only(api: Api) -> None:
     assert owner.email not in r.text
 
 
+def test_the_account_manager_login_is_shown_to_the_owner_and_the_workers_only(api: Api) -> None:
+    """Science United and BAM! log in by email: the login is the owner's, like the password."""
+    owner, stranger = api.user(), api.user()
+    params = {
+        "account_manager_url": "https://am.example.org/",
+        "account_manager_user": "pool.owner@example.org",
+        "account_manager_password": "am-secret-31",
+    }
+    pool = api.pool(owner, public=True, template="boinc", params=params)
+    for r in (
+        stranger.get("/api/v1/pools?scope=community"),
+        stranger.get(f"/api/v1/pools/{pool['id']}"),
+    ):
+        assert r.status_code == 200
+        assert "pool.owner@example.org" not in r.text
+    seen = stranger.get(f"/api/v1/pools/{pool['id']}").json()
+    assert seen["params"] == {"account_manager_url": "https://am.example.org/"}
+    assert owner.get(f"/api/v1/pools/{pool['id']}").json()["params"] == params
+    minted = stranger.post(f"/api/v1/pools/{pool['id']}/join-token").json()
+    r = api.redeem(stranger, minted["token"])
+    assert r.status_code == 201, r.text
+    assert r.json()["worker"]["params"] == params  # its BOINC client logs in with them
+
+
 def test_every_templates_secret_parameters_are_hidden_by_the_platform() -> None:
     """The platform cannot import the container layer: its list must cover the templates'."""
     from kalavai_like.container.templates import TEMPLATES
