@@ -39,6 +39,22 @@ def test_community_listing_shows_no_email_and_no_secret(api: Api) -> None:
     assert mine["owner"] == {"id": owner.id, "display": name, "email": owner.email}
 
 
+def test_listings_show_no_secret_even_to_the_pools_owner(api: Api) -> None:
+    """`pool list --json` or `pool close --json` (a screen shared meanwhile) shows no key: the
+    owner asks for one pool to see its secrets."""
+    owner = api.user()
+    pool = api.pool(owner, public=True, template="boinc", params=BOINC)
+    for scope in ("mine", "community"):
+        r = owner.get(f"/api/v1/pools?scope={scope}")
+        assert r.status_code == 200
+        listed = [p for p in r.json() if p["id"] == pool["id"]]
+        assert listed and listed[0]["params"] == {"project_url": BOINC["project_url"]}
+        assert BOINC["weak_key"] not in r.text and BOINC["gui_rpc_password"] not in r.text
+    closed = owner.patch(f"/api/v1/pools/{pool['id']}", json={"closed": True})  # `pool close`
+    assert closed.status_code == 200 and BOINC["weak_key"] not in closed.text
+    assert owner.get(f"/api/v1/pools/{pool['id']}").json()["params"] == BOINC
+
+
 def test_workers_get_secrets_in_their_worker_spec_only(api: Api) -> None:
     owner, volunteer = api.user(), api.user()
     pool = api.pool(owner, public=True, template="boinc", params=BOINC)
