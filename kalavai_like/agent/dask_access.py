@@ -29,6 +29,7 @@ from kalavai_like.client.records import bare
 from kalavai_like.container.spec import POOL_LABEL, ROLE_LABEL, SECRETS_MOUNT, ContainerSpec
 from kalavai_like.container.templates import DASK_DASHBOARD_PORT, DASK_PORT
 from kalavai_like.errors import Conflict, InvalidInput, KalavaiError, SystemProblem
+from kalavai_like.home.files import write_text
 from kalavai_like.net.namespace import run_in
 
 log = logging.getLogger(__name__)
@@ -171,9 +172,11 @@ class DaskAccess:
         job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self._state_dir))
         spec: ContainerSpec | None = None
         try:
+            # 0600 from the start, the owner's key and script alike (the engine gives the
+            # container's user the mount)
             for f in ("ca.pem", "client.pem", "client.key"):
-                shutil.copyfile(tls.client_dir / f, job_dir / f)
-            (job_dir / JOB_SCRIPT).write_text(script, encoding="utf-8")
+                write_text(job_dir / f, (tls.client_dir / f).read_text(), secret=True)
+            write_text(job_dir / JOB_SCRIPT, script, secret=True)
             spec = self.job_spec(s, job_dir, args)
             info = self._runtime.run(spec)
             return self._follow(info.id, on_line)

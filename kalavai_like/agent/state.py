@@ -45,7 +45,7 @@ class Membership(PoolDevice):
     hub_public_key: str
     hub_endpoint: str
     template: str
-    params: dict[str, Any]
+    params: dict[str, Any] = field(repr=False)  # a pool's weak key, passwords
     head_address: str | None
     cpus: float
     memory_bytes: int
@@ -72,7 +72,7 @@ class SeedRole(PoolDevice):
     endpoint: str
     listen_port: int
     template: str
-    params: dict[str, Any]
+    params: dict[str, Any] = field(repr=False)  # a pool's weak key, passwords
     started_at: float
     relay: str = ""  # the pool's relay, where relayed workers reach the hub; "": none
     relay_only: bool = False  # the hub registered as reachable only through the relay

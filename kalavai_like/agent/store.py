@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import logging
 import logging.handlers
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kalavai_like.errors import Conflict, SystemProblem
-from kalavai_like.home.files import write_json
+from kalavai_like.home.files import open_private_append, write_json
 from kalavai_like.home.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,20 @@ def holder_pid(path: Path) -> int | None:
         os.close(fd)
 
 
+class _PrivateRotatingHandler(logging.handlers.RotatingFileHandler):
+    """Each log file (the first and each after a rotation) is created 0600: the log names
+    pools, devices and addresses, and errors may quote what a platform answered."""
+
+    def _open(self) -> io.TextIOWrapper:
+        stream = open_private_append(Path(self.baseFilename))
+        assert isinstance(stream, io.TextIOWrapper)  # text mode: os.fdopen's text wrapper
+        return stream
+
+
 def setup_logging(path: Path, level: int = logging.INFO) -> logging.Handler:
-    """Log to `path`, rotating at 1 MB with 3 old files kept."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=3)
+    """Log to `path` (0600, in a 0700 directory), rotating at 1 MB with 3 old files kept."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = _PrivateRotatingHandler(path, maxBytes=1_000_000, backupCount=3)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

@@ -31,6 +31,7 @@ from kalavai_like.client.records import (
 )
 from kalavai_like.client.text import printable
 from kalavai_like.errors import AgentUnavailable
+from kalavai_like.home.files import open_private_append
 from kalavai_like.home.paths import Paths
 
 if TYPE_CHECKING:
@@ -328,7 +329,7 @@ def start_background(paths: Paths, home: str | None, timeout: float = 20.0) -> i
     if home:
         argv += ["--home", home]
     argv.append("agent")
-    out = open(log_path(paths).with_suffix(".out"), "ab")
+    out = open_private_append(log_path(paths).with_suffix(".out"), binary=True)
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
     )

@@ -95,7 +95,7 @@ class ContainerSpec:
     name: str
     image: str
     command: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # BOINC keys, passwords
     labels: dict[str, str] = field(default_factory=dict)
     netns_path: str | None = None
     cpus: float = 1.0

@@ -97,7 +97,13 @@ TEMPLATES: dict[str, Template] = {
         Limits(cpus=1.0, memory_bytes=2 * 2**30),
         False,
         "BOINC client attached to a volunteer-computing project",
-        secret_params=("weak_key", "gui_rpc_password", "account_manager_password"),
+        # the manager's login is often the owner's email (Science United's is)
+        secret_params=(
+            "weak_key",
+            "gui_rpc_password",
+            "account_manager_user",
+            "account_manager_password",
+        ),
         persistent_data=True,
     ),
     "generic": Template(

@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from kalavai_like.errors import SystemProblem
 
@@ -57,6 +57,19 @@ def write_text(path: Path, text: str, *, secret: bool = False) -> None:
             "Cannot write a file",
             f"{path}: {exc.strerror or exc}. Check the permissions and space.",
         ) from exc
+
+
+def open_private_append(path: Path, *, binary: bool = False) -> IO[Any]:
+    """`path` opened for appending, created 0600 (an older, wider file is narrowed to 0600):
+    logs that may hold private data are never readable by others, even briefly."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "ab" if binary else "a", encoding=None if binary else "utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -103,7 +103,7 @@ def save_account(path: Path, account: ActiveAccount | None) -> None:
     else:
         data["account"] = asdict(account)
         data["last_platform"] = account.platform  # kept after log-out, for the next log-in
-    write_json(path, data)
+    write_json(path, data, secret=True)  # the email is the user's own: 0600 in a 0700 directory
 
 
 def save_last_platform(path: Path, platform: str) -> None:
@@ -112,7 +112,7 @@ def save_last_platform(path: Path, platform: str) -> None:
     if not isinstance(data, dict):
         data = {}
     data["last_platform"] = platform
-    write_json(path, data)
+    write_json(path, data, secret=True)
 
 
 def load_last_platform(path: Path) -> str | None:

@@ -44,10 +44,10 @@ class Paths:
         return self.state / "api-tokens.json"
 
     def ensure(self) -> Paths:
-        """Create the directories (state and run private to the user)."""
-        for path in (self.config, self.data, self.logs):
+        """Create the directories (state, logs and run private to the user)."""
+        for path in (self.config, self.data):
             path.mkdir(parents=True, exist_ok=True)
-        for path in (self.state, self.run):
+        for path in (self.state, self.logs, self.run):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +26,26 @@ from kalavai_like.platform.schemas import ErrorOut, Health
 from kalavai_like.platform.settings import PlatformSettings
 
 SETTINGS_ENV = "KALAVAI_LIKE_PLATFORM_SETTINGS"
+
+
+# A password-reset link carries its token in the query: an access log (`--log-level info`)
+# shows the request without it.
+_QUERY_SECRET = re.compile(r"([?&]token=)[^&#\s]*")
+
+
+class _HideQuerySecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _QUERY_SECRET.sub(r"\1[hidden]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
+
+
+def _hide_query_secrets(logger: logging.Logger) -> None:
+    if not any(isinstance(f, _HideQuerySecrets) for f in logger.filters):
+        logger.addFilter(_HideQuerySecrets())
 
 
 # The statuses every endpoint may answer with an ErrorOut (the OpenAPI schema says so).
@@ -46,6 +68,7 @@ def create_app(cfg: PlatformSettings, *, migrate: bool = True) -> FastAPI:
     )
 
     db = Database(cfg.resolved_database_url)
+    _hide_query_secrets(logging.getLogger("uvicorn.access"))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

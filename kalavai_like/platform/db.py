@@ -160,12 +160,17 @@ def private_sqlite_file(url: str) -> None:
 
 
 def _make_engine(url: str) -> Engine:
+    # hide_parameters: an error (logged whole when unexpected) never quotes the emails and
+    # hashes bound to its statement.
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_size=10, max_overflow=30, pool_timeout=30)
+        return create_engine(
+            url, pool_size=10, max_overflow=30, pool_timeout=30, hide_parameters=True
+        )
     private_sqlite_file(url)
     engine = create_engine(
-        url, pool_size=20, max_overflow=20, connect_args={"check_same_thread": False}
-    )
+        url, pool_size=20, max_overflow=20, connect_args={"check_same_thread": False},
+        hide_parameters=True,
+    )  # fmt: skip
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -23,7 +23,10 @@ from kalavai_like.platform.schemas import (
 
 # Template parameters only a pool's owner sees (workers get them in their worker spec).
 # kalavai_like.container.templates marks the same names per template (a test holds them equal).
-SECRET_PARAMS = frozenset({"weak_key", "gui_rpc_password", "account_manager_password", "env"})
+# The account manager's login is often the owner's email: others never see it.
+SECRET_PARAMS = frozenset(
+    {"weak_key", "gui_rpc_password", "account_manager_user", "account_manager_password", "env"}
+)
 
 
 def iso(ts: float | None) -> str | None:
@@ -68,9 +71,11 @@ def member_counts(session: Session, pool_ids: list[str]) -> dict[str, int]:
     return {pool_id: int(n) for pool_id, n in rows}
 
 
-def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]:
+def pools_out(
+    session: Session, pools: list[Pool], viewer: str, *, secrets: bool = False
+) -> list[PoolOut]:
     """The pools as `viewer` (a user id) may see them: owners by their display names, owners'
-    emails and secrets only their own."""
+    emails only their own, and secret parameters only their own with `secrets`."""
     if not pools:
         return []
     ula = ipam.ula_prefix(session)
@@ -89,7 +94,7 @@ def pools_out(session: Session, pools: list[Pool], viewer: str) -> list[PoolOut]
             name=p.name,
             owner=_owner(p.owner_id, people.get(p.owner_id, ("", "")), viewer),
             template=p.template,
-            params=shown_params(p, viewer),
+            params=shown_params(p, viewer if secrets else ""),
             public=p.public,
             closed=p.closed,
             subnet=p.subnet,
@@ -118,8 +123,10 @@ def user_ref(user: User, viewer: str) -> UserRef:
     return UserRef(id=user.id, display=user.display_name, email=email)
 
 
-def pool_out(session: Session, pool: Pool, viewer: str) -> PoolOut:
-    return pools_out(session, [pool], viewer)[0]
+def pool_out(session: Session, pool: Pool, viewer: str, *, secrets: bool = False) -> PoolOut:
+    """One pool as `viewer` sees it; with `secrets` (showing it, registering its hub) its
+    owner sees its secret parameters too."""
+    return pools_out(session, [pool], viewer, secrets=secrets)[0]
 
 
 def device_out(session: Session, d: Device, pool: Pool | None = None) -> DeviceOut:

@@ -37,7 +37,8 @@ class JobRuntime(FakeRuntime):
     def run(self, spec: ContainerSpec) -> ContainerInfo:
         info = super().run(spec)
         d = Path(spec.secrets_dir or "")
-        self.seen = {"spec": spec, "files": sorted(p.name for p in d.iterdir())}
+        self.seen = {"spec": spec, "files": sorted(p.name for p in d.iterdir()),
+                     "modes": {p.name: p.stat().st_mode & 0o777 for p in d.iterdir()}}  # fmt: skip
         self.log(info.id, "result 144")
         self.crash(info.id, exit_code=3, log_line="bye")
         return info
@@ -61,6 +62,21 @@ def test_run_streams_the_jobs_lines_and_returns_its_exit_code(tmp_path: Path) ->
     assert spec.env["DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT"] == "/run/kalavai-tls/client.pem"
     assert not rt.containers  # removed
     assert not list(tmp_path.glob("job-*"))  # its files too
+
+
+def test_the_jobs_key_and_script_are_private_from_the_start(tmp_path: Path) -> None:
+    import os
+
+    SeedTLS(tmp_path, "pool-1").prepare()
+    rt = JobRuntime()
+    umask = os.umask(0o022)
+    try:
+        DaskAccess(lambda: seed(), tmp_path, rt, lambda s: DASK).run("print(1)\n", [], print)
+    finally:
+        os.umask(umask)
+    modes = rt.seen["modes"]
+    assert isinstance(modes, dict)
+    assert modes["client.key"] == 0o600 and modes["job.py"] == 0o600
 
 
 def test_only_a_seed_of_a_dask_pool_gives_access(tmp_path: Path) -> None:

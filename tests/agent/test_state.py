@@ -57,3 +57,16 @@ def test_a_state_file_from_before_the_relay_reads_as_direct_only() -> None:
     assert m.membership is not None and m.seed is not None
     assert (m.membership.relay, m.membership.hub_relay_only) == ("", False)
     assert (m.seed.relay, m.seed.relay_only) == ("", False)
+
+
+def test_a_memberships_secrets_never_show_in_its_repr() -> None:
+    """A repr lands in log lines and tracebacks: the pool's BOINC key and passwords, the
+    device credential and the WireGuard key stay out of it."""
+    secret = {"weak_key": "123_weakkeyofthepoolowner", "account_manager_password": "am-31"}
+    data = {"version": 1, "membership": {**MEMBERSHIP, "template": "boinc", "params": secret},
+            "seed": {**SEED, "params": secret}}  # fmt: skip
+    state = Persisted.from_dict(data)
+    text = repr(state.membership) + repr(state.seed)
+    assert "d1" in text  # the device is still named
+    for value in ("123_weakkeyofthepoolowner", "am-31", "kld_x", "priv"):
+        assert value not in text

@@ -51,6 +51,38 @@ def test_logs_rotate(tmp_path: Path) -> None:
     assert (tmp_path / "agent.log").stat().st_size <= 1_000_000
 
 
+def test_agent_log_is_private_from_its_creation_and_after_each_rotation(tmp_path: Path) -> None:
+    """The log names pools, devices and addresses: no other local user may read it."""
+    import os
+
+    old = tmp_path / "logs" / "agent.log.old"
+    old.parent.mkdir()
+    old.write_text("an older agent's log\n")
+    old.chmod(0o644)
+    old.rename(tmp_path / "logs" / "agent.log")  # an existing, world-readable log
+    umask = os.umask(0o022)
+    try:
+        handler = setup_logging(tmp_path / "logs" / "agent.log")
+        mode_first = stat.S_IMODE((tmp_path / "logs" / "agent.log").stat().st_mode)
+        try:
+            for _ in range(12_000):
+                logging.getLogger("kt6.private").info("x" * 100)
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        fresh = setup_logging(tmp_path / "new" / "agent.log")
+        logging.getLogger().removeHandler(fresh)
+        fresh.close()
+    finally:
+        os.umask(umask)
+    assert mode_first == 0o600
+    assert (tmp_path / "logs" / "agent.log.1").exists()
+    for name in ("agent.log", "agent.log.1"):
+        assert stat.S_IMODE((tmp_path / "logs" / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "new" / "agent.log").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+
+
 def test_clients_without_a_home_fall_back_to_the_system_agents_socket(tmp_path: Path) -> None:
     run = tmp_path / "user-run"
     own = Paths(config=run, state=run, data=run, logs=run, run=run)  # no --home: the OS's dirs

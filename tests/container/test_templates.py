@@ -68,6 +68,7 @@ def test_boinc_attaches_with_a_weak_key_through_the_environment() -> None:
     assert s.env["BOINC_WEAK_KEY"] == "123_abcdef"
     assert s.env["BOINC_GUI_RPC_PASSWORD"] == "pw"
     assert "123_abcdef" not in " ".join(s.command)
+    assert "123_abcdef" not in repr(s) and "m-2" in repr(s)  # a repr may reach a log line
     assert TEMPLATES["boinc"].network_policy == "internet"
     assert render_head("boinc", {}, "p", None) is None
 

@@ -19,6 +19,7 @@ def test_home_puts_every_directory_under_it(tmp_path):
     p.ensure()
     assert (p.state.stat().st_mode & 0o777) == 0o700
     assert (p.run.stat().st_mode & 0o777) == 0o700
+    assert (p.logs.stat().st_mode & 0o777) == 0o700  # the agent's log names pools and peers
 
 
 def test_env_var_is_the_same_override(tmp_path):

@@ -37,6 +37,35 @@ def test_secret_files_are_private_from_the_start(tmp_path, monkeypatch):
     assert (path.parent.stat().st_mode & 0o777) == 0o700
 
 
+def test_appended_files_are_private_from_the_start(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        with state.open_private_append(tmp_path / "agent.out", binary=True) as f:
+            f.write(b"started\n")
+        (tmp_path / "wide.log").write_text("old\n")
+        with state.open_private_append(tmp_path / "wide.log") as f:
+            f.write("new\n")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "agent.out").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "wide.log").stat().st_mode & 0o777 == 0o600  # narrowed, content kept
+    assert (tmp_path / "wide.log").read_text() == "old\nnew\n"
+
+
+def test_the_active_accounts_email_is_readable_by_its_user_only(tmp_path):
+    """`login` writes the record before anything else made the state directory."""
+    path = tmp_path / "state" / "client.json"
+    umask = os.umask(0o022)
+    try:
+        instance.save_last_platform(path, "http://127.0.0.1:8700")
+        instance.save_account(path, ActiveAccount("http://127.0.0.1:8700", "a@b.org", "u1"))
+    finally:
+        os.umask(umask)
+    assert "a@b.org" in path.read_text()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
 def test_a_failed_write_keeps_the_old_content(tmp_path, monkeypatch):
     path = tmp_path / "x.json"
     state.write_json(path, {"old": True})

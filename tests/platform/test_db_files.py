@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kalavai_like.platform.local import start_local_platform
 from tests.support.platform_api import Api
 
@@ -54,3 +56,28 @@ def test_a_shared_directory_is_refused(tmp_path: Path) -> None:
     assert "Data directory not private" in r.stderr and "is shared (sticky)" in r.stderr
     assert "--data-dir" in r.stderr and "Traceback" not in r.stderr
     assert _mode(shared) == 0o1777 and not (shared / DB).exists()
+
+
+def test_a_failed_statement_never_quotes_the_values_it_was_given(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """The platform logs an unexpected database error whole: emails, password and credential
+    hashes bound to the statement stay out of it (and out of the operator's journal)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from kalavai_like.platform.db import Database
+    from kalavai_like.platform.settings import normalize_database_url
+
+    if backend == "postgres":
+        url = normalize_database_url(request.getfixturevalue("make_postgres_url")())
+    else:
+        url = f"sqlite:///{tmp_path / DB}"
+    db = Database(url)
+    try:
+        with pytest.raises(DBAPIError) as info, db.write() as s:
+            s.execute(text("SELECT email FROM no_such_table WHERE email = :e"), {"e": "o@x.org"})
+    finally:
+        db.dispose()
+    assert "no_such_table" in str(info.value)  # the statement is still named
+    assert "o@x.org" not in str(info.value)

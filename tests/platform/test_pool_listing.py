@@ -39,6 +39,22 @@ def test_community_listing_shows_no_email_and_no_secret(api: Api) -> None:
     assert mine["owner"] == {"id": owner.id, "display": name, "email": owner.email}
 
 
+def test_listings_show_no_secret_even_to_the_pools_owner(api: Api) -> None:
+    """`pool list --json` or `pool close --json` (a screen shared meanwhile) shows no key: the
+    owner asks for one pool to see its secrets."""
+    owner = api.user()
+    pool = api.pool(owner, public=True, template="boinc", params=BOINC)
+    for scope in ("mine", "community"):
+        r = owner.get(f"/api/v1/pools?scope={scope}")
+        assert r.status_code == 200
+        listed = [p for p in r.json() if p["id"] == pool["id"]]
+        assert listed and listed[0]["params"] == {"project_url": BOINC["project_url"]}
+        assert BOINC["weak_key"] not in r.text and BOINC["gui_rpc_password"] not in r.text
+    closed = owner.patch(f"/api/v1/pools/{pool['id']}", json={"closed": True})  # `pool close`
+    assert closed.status_code == 200 and BOINC["weak_key"] not in closed.text
+    assert owner.get(f"/api/v1/pools/{pool['id']}").json()["params"] == BOINC
+
+
 def test_workers_get_secrets_in_their_worker_spec_only(api: Api) -> None:
     owner, volunteer = api.user(), api.user()
     pool = api.pool(owner, public=True, template="boinc", params=BOINC)
@@ -49,6 +65,30 @@ def test_workers_get_secrets_in_their_worker_spec_only(api: Api) -> None:
     assert joined["worker"]["params"] == BOINC
     assert joined["pool"]["params"] == {"project_url": BOINC["project_url"]}
     assert owner.email not in r.text
+
+
+def test_the_account_manager_login_is_shown_to_the_owner_and_the_workers_only(api: Api) -> None:
+    """Science United and BAM! log in by email: the login is the owner's, like the password."""
+    owner, stranger = api.user(), api.user()
+    params = {
+        "account_manager_url": "https://am.example.org/",
+        "account_manager_user": "pool.owner@example.org",
+        "account_manager_password": "am-secret-31",
+    }
+    pool = api.pool(owner, public=True, template="boinc", params=params)
+    for r in (
+        stranger.get("/api/v1/pools?scope=community"),
+        stranger.get(f"/api/v1/pools/{pool['id']}"),
+    ):
+        assert r.status_code == 200
+        assert "pool.owner@example.org" not in r.text
+    seen = stranger.get(f"/api/v1/pools/{pool['id']}").json()
+    assert seen["params"] == {"account_manager_url": "https://am.example.org/"}
+    assert owner.get(f"/api/v1/pools/{pool['id']}").json()["params"] == params
+    minted = stranger.post(f"/api/v1/pools/{pool['id']}/join-token").json()
+    r = api.redeem(stranger, minted["token"])
+    assert r.status_code == 201, r.text
+    assert r.json()["worker"]["params"] == params  # its BOINC client logs in with them
 
 
 def test_every_templates_secret_parameters_are_hidden_by_the_platform() -> None:

@@ -123,3 +123,43 @@ def test_data_dir_wins_over_the_home(tmp_path: Path) -> None:
     )
     assert (data / "platform.sqlite3").is_file()
     assert not (tmp_path / "home" / "data").exists()
+
+
+def test_an_access_log_never_shows_a_reset_links_token(tmp_path: Path) -> None:
+    """With `--log-level info` uvicorn logs each request line; a reset link's token is hidden."""
+    import re
+
+    import requests
+
+    argv = ["platform", "serve", "--port", "0", "--data-dir", str(tmp_path), "--log-level", "info"]
+    out = tmp_path / "out.log"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kalavai_like", *argv], stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        from tests.support.waiting import wait_for
+
+        url = wait_for(
+            lambda: (m := re.search(r"serving at (\S+)", out.read_text())) and m.group(1),
+            what="the platform to serve",
+        )
+        wait_for(lambda: _answers(f"{url}/healthz"), what="the platform to answer")
+        secret = "rst_" + "a1b2c3d4" * 4
+        assert requests.get(f"{url}/reset?token={secret}", timeout=10).status_code == 200
+        wait_for(lambda: "GET /reset?token=" in out.read_text(), what="the access log line")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    text = out.read_text()
+    assert "GET /reset?token=[hidden]" in text
+    assert secret not in text
+
+
+def _answers(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.ConnectionError:
+        return False

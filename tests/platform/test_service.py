@@ -28,6 +28,7 @@ SITE = REPO / "packaging" / "nginx" / "kalavai-like-platform.conf"
 INSTALLED = "/opt/kalavai-like-platform/bin/kalavai-like"  # where DEPLOY.md installs it
 OURS = str(Path(sys.executable).parent / "kalavai-like")  # this tree's (PYTHONPATH)
 SPOOFED = "203.0.113.9"  # what a client claims to be in its own X-Forwarded-For
+NGINX_LOG = "/var/log/nginx/access.log"  # the site's; the test's nginx logs in its tmp_path
 
 
 def free_port() -> int:
@@ -90,7 +91,8 @@ def nginx_site(http: int, https: int, upstream: str, cert: Path, key: Path) -> s
     for old, new in swaps:
         assert site.count(old) == 1, f"{SITE.name}: expected '{old}' once"
         site = site.replace(old, new)
-    return site
+    assert site.count(NGINX_LOG) == 2, f"{SITE.name}: expected '{NGINX_LOG}' in each server"
+    return site.replace(NGINX_LOG, str(cert.parent / "access.log"))
 
 
 def start_nginx(tmp: Path, site: str) -> subprocess.Popen[bytes]:
@@ -180,6 +182,17 @@ def test_join_tokens_lead_back_through_the_proxy(deployment: Deployment) -> None
     # Plain HTTP only sends browsers to HTTPS.
     r = httpx.get(f"{deployment.http_url}/login")
     assert r.status_code == 301 and r.headers["location"] == "https://127.0.0.1/login"
+
+
+def test_the_proxys_access_log_never_shows_a_reset_links_token(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    secret = "rst_" + "f00d" * 8
+    r = httpx.get(f"{deployment.public_url}/reset?token={secret}", verify=deployment.ca)
+    assert r.status_code == 200
+    log = tmp_path / "access.log"
+    wait_for(lambda: log.exists() and '"GET /reset HTTP/' in log.read_text(), 10, "the log line")
+    assert secret not in log.read_text()
 
 
 def test_the_unit_is_valid_and_its_default_database_is_in_its_state_directory(

@@ -22,7 +22,7 @@ import socket
 import stat
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ class BridgeConfig:
 
     relay: str
     device_id: str
-    credential: str
+    credential: str = field(repr=False)  # never in a log line or a traceback
     wireguard_port: int
     peers: tuple[str, ...]
     on_demand: bool = False

@@ -163,7 +163,7 @@ def list_pools(
 @router.get("/pools/{pool_key}", response_model=PoolOut)
 def show_pool(pool_key: PoolKey, who: User, db: Db) -> PoolOut:
     with db.read() as s:
-        return pool_out(s, visible_pool(s, who, pool_key), who.user_id)
+        return pool_out(s, visible_pool(s, who, pool_key), who.user_id, secrets=True)
 
 
 @router.post("/pools/{pool_key}/hub", status_code=201, response_model=HubRegistered)
@@ -209,7 +209,7 @@ def register_hub(
             credential=credential,
             address=ipam.address(pool.subnet, ipam.HUB_INDEX),
             address6=ipam.address6(ula, pool.subnet_index, ipam.HUB_INDEX),
-            pool=pool_out(s, pool, who.user_id),
+            pool=pool_out(s, pool, who.user_id, secrets=True),  # the seed's witness reads them
         )
     request.app.state.peers.notify(pool.id)
     return result

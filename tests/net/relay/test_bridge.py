@@ -103,6 +103,12 @@ def test_a_bad_config_is_refused_with_its_field(field: dict[str, object]) -> Non
         BridgeConfig(**raw)  # type: ignore[arg-type]
 
 
+def test_a_configs_repr_never_shows_the_device_credential() -> None:
+    cfg = config(51821)
+    assert "ab" * 16 in repr(cfg) and CREDENTIAL not in repr(cfg)
+    assert BridgeConfig.from_json(cfg.to_json()).credential == CREDENTIAL
+
+
 def test_backoff_grows_to_its_cap_and_longer_after_a_refusal() -> None:
     backoff = Backoff(initial=1.0, cap=8.0, refused_cap=60.0)
     delays = [backoff.next(refused=False) for _ in range(6)]
